@@ -1,0 +1,90 @@
+/* The resolved run configuration (contract.md's INI sections), its parser and its writer. */
+#ifndef CLVAE_CONFIG_H
+#define CLVAE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLVAE_MAX_LAYERS 8
+#define CLVAE_PATH_MAX 1024
+
+typedef enum { CLVAE_BACKEND_AUTO, CLVAE_BACKEND_OPENCL, CLVAE_BACKEND_REF } clvae_backend_kind;
+typedef enum { CLVAE_DEVTYPE_ANY, CLVAE_DEVTYPE_GPU, CLVAE_DEVTYPE_CPU, CLVAE_DEVTYPE_ACCEL } clvae_device_type;
+typedef enum { CLVAE_FORMAT_AUTO, CLVAE_FORMAT_IDX, CLVAE_FORMAT_NPY } clvae_data_format;
+typedef enum { CLVAE_RESIDENCY_AUTO, CLVAE_RESIDENCY_DEVICE, CLVAE_RESIDENCY_STREAM } clvae_residency;
+typedef enum { CLVAE_ACT_RELU, CLVAE_ACT_TANH, CLVAE_ACT_SOFTPLUS, CLVAE_ACT_IDENTITY } clvae_act;
+typedef enum { CLVAE_LIK_BERNOULLI, CLVAE_LIK_GAUSSIAN, CLVAE_LIK_GAUSSIAN_LEARNED } clvae_likelihood;
+typedef enum { CLVAE_OPT_ADAM, CLVAE_OPT_SGD } clvae_optimizer;
+typedef enum { CLVAE_INIT_XAVIER, CLVAE_INIT_HE } clvae_init;
+
+typedef struct clvae_config {
+    struct {
+        clvae_backend_kind backend;   /* backend = auto|opencl|ref */
+        clvae_device_type type;       /* type = any|gpu|cpu|accelerator */
+        char platform[256];           /* index or case-insensitive name substring; "" = any */
+        char device[256];             /* index or case-insensitive name substring; "" = any */
+        bool autotune;                /* autotune = first-use (true) | off (false) */
+        char cache[CLVAE_PATH_MAX];   /* cache = PATH; "" = $XDG_CACHE_HOME/clvae or ~/.cache/clvae */
+    } device;
+    struct {
+        char train[CLVAE_PATH_MAX];
+        char test[CLVAE_PATH_MAX];
+        char train_labels[CLVAE_PATH_MAX];   /* "" = none */
+        char test_labels[CLVAE_PATH_MAX];    /* "" = none */
+        clvae_data_format format;
+        clvae_residency residency;
+        bool overlap;
+        long limit_train;   /* limit_train = N: use only the first N training images (0 = all) */
+        long limit_test;    /* limit_test = N: use only the first N test images (0 = all) */
+    } data;
+    struct {
+        int encoder[CLVAE_MAX_LAYERS];  /* hidden widths, input side first */
+        int n_encoder;
+        int decoder[CLVAE_MAX_LAYERS];  /* hidden widths, latent side first */
+        int n_decoder;
+        int latent;
+        clvae_act activation;
+        clvae_likelihood likelihood;
+        double sigma_x;
+        double beta;
+        clvae_init init;                /* init = xavier|he (extension) */
+    } model;
+    struct {
+        int epochs;
+        int batch;
+        clvae_optimizer optimizer;
+        double lr;
+        double momentum;
+        unsigned long long seed;
+        int samples;
+        long max_steps;     /* max_steps = N: stop after N optimizer steps (0 = no limit) */
+        int log_every;      /* log_every = N steps between device loss read-backs / progress */
+    } train;
+    struct {
+        char dir[CLVAE_PATH_MAX];
+        int checkpoint_every;
+    } output;
+} clvae_config;
+
+/* Fills `cfg` with the defaults of contract.md (data paths: Debian's dataset-fashion-mnist). */
+void clvae_config_defaults(clvae_config *cfg);
+
+/* Parses an INI file on top of what `cfg` holds. Errors (CLVAE_ERR_CONFIG) name file:line, the
+ * section/key and the valid values; unknown sections and keys are errors. */
+int clvae_config_load(clvae_config *cfg, const char *path);
+
+/* Applies one "SECTION.KEY=VALUE" override; errors name the --set argument. */
+int clvae_config_set(clvae_config *cfg, const char *assignment);
+
+/* Checks cross-key constraints (e.g. latent >= 1, batch >= 1) after all sources were applied. */
+int clvae_config_validate(const clvae_config *cfg);
+
+/* Writes the resolved config as INI that clvae_config_load reads back to the same values.
+ * Writes to a temp file and renames it, so `path` is never half-written. */
+int clvae_config_write(const clvae_config *cfg, const char *path);
+
+/* Names for enum values as they appear in the INI file ("relu", "bernoulli", ...). */
+const char *clvae_act_name(clvae_act a);
+const char *clvae_likelihood_name(clvae_likelihood l);
+
+#endif

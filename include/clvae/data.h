@@ -1,0 +1,32 @@
+/* Datasets: IDX (raw or gzip) and NPY image/label readers, scaled to [0,1] on gather. */
+#ifndef CLVAE_DATA_H
+#define CLVAE_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvae/config.h"
+
+typedef struct clvae_dataset {
+    size_t n;          /* number of samples */
+    size_t dim;        /* features per sample (rows*cols for images) */
+    int rows, cols;    /* image shape when known (e.g. 28x28), else rows=1, cols=dim */
+    uint8_t *u8;       /* (n, dim) raw bytes when the source is 8-bit (IDX ubyte, NPY |u1), else NULL */
+    float *f32;        /* (n, dim) values in [0,1] when the source is float32 NPY, else NULL */
+    uint8_t *labels;   /* (n) class labels, or NULL */
+    int n_classes;     /* max label + 1, or 0 */
+} clvae_dataset;
+
+/* Loads images from `path` (format: auto detects by magic: IDX 0x00000803 / NPY "\x93NUMPY";
+ * .gz is handled for both) and optional labels from `labels_path` (NULL or "" = none).
+ * `limit` > 0 keeps only the first `limit` samples. Errors (CLVAE_ERR_DATA) name the file and
+ * the problem: missing, wrong magic, truncated, unsupported dtype/shape, count mismatch. */
+int clvae_dataset_load(clvae_dataset *ds, const char *path, const char *labels_path,
+                       clvae_data_format format, long limit);
+
+void clvae_dataset_free(clvae_dataset *ds);
+
+/* Copies samples idx[0..count) into dst (count, dim) as floats in [0,1] (u8 / 255). */
+void clvae_dataset_gather(const clvae_dataset *ds, const uint32_t *idx, size_t count, float *dst);
+
+#endif

@@ -1,0 +1,28 @@
+/* Public entry points of the trainer: train a run, evaluate a model, the run-directory files. */
+#ifndef CLVAE_TRAIN_H
+#define CLVAE_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clvae/config.h"
+
+typedef struct clvae_train_result {
+    double train_loss, test_loss;   /* negative ELBO per sample, nats */
+    int epochs;
+    long long steps;
+    double samples_per_s;
+    char device[256];
+    char backend[32];
+} clvae_train_result;
+
+typedef struct clvae_train_options {
+    const char *resume_dir;     /* NULL = fresh run */
+    const char *profile_path;   /* NULL = no trace */
+    bool quiet;                 /* no progress output */
+} clvae_train_options;
+
+/* Trains per cfg; writes the run directory (metrics.jsonl, config.ini, checkpoint). */
+int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_train_result *res);
+
+#endif

@@ -1,0 +1,153 @@
+/* The device seam: one ops table per backend plus an opaque context (the ggml-backend pattern).
+ * The model calls only these coarse VAE-sized ops; it never sees cl_mem or queues.
+ *
+ * Conventions for every op:
+ * - Buffers are (buffer, byte offset) views; all tensors are float32, row-major, contiguous
+ *   unless a leading dimension says otherwise.
+ * - Ops are enqueued in order on the backend's compute stream; `download` and `finish` wait.
+ * - Return CLVAE_OK or a negative clvae_status with clvae_error() details set.
+ * - An optional slot may be NULL; `supports` tells callers (and `clvae check`) what exists.
+ */
+#ifndef CLVAE_BACKEND_H
+#define CLVAE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvae/config.h"
+#include "clvae/status.h"
+
+typedef struct clvae_buffer clvae_buffer;   /* backend-defined */
+
+typedef struct clvae_view {
+    clvae_buffer *buf;
+    size_t off;   /* bytes */
+} clvae_view;
+
+static inline clvae_view clvae_view_at(clvae_view v, size_t float_offset)
+{
+    clvae_view r = {v.buf, v.off + float_offset * sizeof(float)};
+    return r;
+}
+
+/* Reparameterization + KL.  heads (B, 2R) row-major holds [mu | logvar] per row (ld = 2R).
+ * Noise: eps[(s*B + b)*R + j] = clvae_philox_normal(seed, step, stream, (s*B + b)*R + j), see
+ * cl/philox.clh.  Forward writes z (S*B, R) = mu + exp(logvar/2) * eps, eps (S*B, R), and
+ * kl (B) = 1/2 sum_j (mu^2 + exp(logvar) - logvar - 1).
+ * When `eps_given` is true, eps is read instead of generated (deterministic tests, z = mu with
+ * eps = 0). */
+typedef struct clvae_reparam_args {
+    int batch, samples, latent;   /* B, S, R */
+    uint64_t seed, step;
+    uint32_t stream;
+    bool eps_given;
+    clvae_view heads;   /* (B, 2R) */
+    clvae_view z;       /* (S*B, R) */
+    clvae_view eps;     /* (S*B, R) */
+    clvae_view kl;      /* (B) */
+} clvae_reparam_args;
+
+/* Backward of reparam + weighted KL for the loss L = sum_rows recon + kl_weight * sum_b kl_b:
+ * dheads[b, j]     = sum_s dz[s*B+b, j] + kl_weight * mu
+ * dheads[b, R + j] = sum_s dz[s*B+b, j] * eps * exp(logvar/2) / 2 + kl_weight * (exp(logvar) - 1) / 2 */
+typedef struct clvae_reparam_bwd_args {
+    int batch, samples, latent;
+    float kl_weight;
+    clvae_view heads;    /* (B, 2R) */
+    clvae_view eps;      /* (S*B, R) */
+    clvae_view dz;       /* (S*B, R) */
+    clvae_view dheads;   /* (B, 2R) out */
+} clvae_reparam_bwd_args;
+
+/* Likelihood loss and its gradient in one pass.  Row r of the decoder output belongs to data
+ * row r % B (rows = S*B).  out is (rows, D) logits/means, or (rows, 2D) [mean | log var] for
+ * gaussian-learned.  Writes loss (rows): the negative log-likelihood in nats of each row:
+ *   bernoulli:        sum_d softplus(l) - x*l                       (stable form)
+ *   gaussian:         sum_d (x-m)^2 / (2 sx^2) + D/2 log(2 pi sx^2)
+ *   gaussian-learned: sum_d (x-m)^2 / (2 exp(v)) + v/2 + 1/2 log(2 pi)
+ * and, when dout.buf is non-NULL, dout = grad_scale * d loss_row / d out (same shape as out). */
+typedef struct clvae_lik_args {
+    clvae_likelihood kind;
+    int rows, batch, dim;   /* rows = S*B, batch = B, dim = D */
+    float sigma_x;
+    float grad_scale;
+    clvae_view out;    /* (rows, D) or (rows, 2D) */
+    clvae_view x;      /* (B, D) targets in [0,1] */
+    clvae_view loss;   /* (rows) */
+    clvae_view dout;   /* like out, or buf NULL for no gradient */
+} clvae_lik_args;
+
+/* One optimizer step over a whole arena of n floats (one launch).  t is the 1-based step
+ * count (Adam bias correction).  SGD: m = momentum*m + g; p -= lr*m. */
+typedef struct clvae_opt_args {
+    clvae_optimizer kind;
+    size_t n;
+    float lr, beta1, beta2, eps, momentum;
+    uint64_t t;
+    clvae_view params, grads, m, v;   /* (n) each; v unused for SGD */
+} clvae_opt_args;
+
+typedef enum clvae_op {
+    CLVAE_OP_GEMM, CLVAE_OP_BIAS_ACT, CLVAE_OP_ACT_BWD, CLVAE_OP_COL_SUM, CLVAE_OP_REPARAM,
+    CLVAE_OP_REPARAM_BWD, CLVAE_OP_LIKELIHOOD, CLVAE_OP_SUM_ADD, CLVAE_OP_OPTIMIZER,
+    CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_COUNT
+} clvae_op;
+
+typedef struct clvae_backend_ops {
+    const char *name;   /* "ref", "opencl" */
+    void (*free)(void *ctx);
+    /* Human-readable device name (for metrics.jsonl "device"). */
+    const char *(*device_name)(void *ctx);
+    bool (*supports)(void *ctx, clvae_op op);
+
+    int (*buffer_alloc)(void *ctx, size_t bytes, clvae_buffer **out);
+    void (*buffer_free)(void *ctx, clvae_buffer *buf);
+    int (*upload)(void *ctx, clvae_view dst, const void *src, size_t bytes);
+    int (*download)(void *ctx, clvae_view src, void *dst, size_t bytes);   /* blocking */
+    int (*fill)(void *ctx, clvae_view dst, size_t n, float value);
+    int (*copy)(void *ctx, clvae_view dst, clvae_view src, size_t n);
+    int (*finish)(void *ctx);
+
+    /* C (M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(A) is (M,K), op(B) is (K,N). */
+    int (*gemm)(void *ctx, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                clvae_view a, int lda, clvae_view b, int ldb, float beta, clvae_view c, int ldc);
+    /* y (rows, cols) = act(y + bias[col]), in place. */
+    int (*bias_act)(void *ctx, clvae_act act, int rows, int cols, clvae_view bias, clvae_view y);
+    /* dy (rows, cols) *= act'(.) expressed through the activation's output y, in place. */
+    int (*act_bwd)(void *ctx, clvae_act act, int rows, int cols, clvae_view y, clvae_view dy);
+    /* out (cols) = sum over rows of x (rows, cols)   (bias gradients). */
+    int (*col_sum)(void *ctx, int rows, int cols, clvae_view x, clvae_view out);
+    int (*reparam)(void *ctx, const clvae_reparam_args *a);
+    int (*reparam_bwd)(void *ctx, const clvae_reparam_bwd_args *a);
+    int (*likelihood)(void *ctx, const clvae_lik_args *a);
+    /* acc[0] += scale * sum(x[0..n))  (device-side loss accumulation). */
+    int (*sum_add)(void *ctx, size_t n, clvae_view x, float scale, clvae_view acc);
+    int (*optimizer)(void *ctx, const clvae_opt_args *a);
+    /* dst (count, dim) = src_u8[idx[i], :] / 255  (optional: device-resident datasets). */
+    int (*gather_u8)(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
+                     int count, int dim);
+} clvae_backend_ops;
+
+typedef struct clvae_backend {
+    const clvae_backend_ops *ops;
+    void *ctx;
+} clvae_backend;
+
+/* Creates the backend the [device] config section selects (registry.c).  backend=auto prefers
+ * an OpenCL GPU, then accelerator, then CPU device, then the reference backend (with a warning).
+ * A selection that matches nothing is CLVAE_ERR_INPUT with the list of what exists. */
+int clvae_backend_create(const clvae_config *cfg, clvae_backend *out);
+void clvae_backend_free(clvae_backend *b);
+
+/* The reference backend (plain C, the oracle). */
+int clvae_ref_backend_create(clvae_backend *out);
+
+#ifdef CLVAE_HAVE_OPENCL
+/* The OpenCL backend for an explicit device selection (see registry.c for the policy). */
+int clvae_opencl_backend_create(const clvae_config *cfg, clvae_backend *out);
+/* Prints every platform and device with the config lines that select it (clvae devices). */
+int clvae_opencl_list_devices(void *stream /* FILE* */);
+#endif
+
+#endif

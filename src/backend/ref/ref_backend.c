@@ -1,0 +1,214 @@
+/* The reference backend: every op in plain C on host memory. It is the oracle every device is
+ * checked against and the fallback when no OpenCL device exists. Clarity over speed, but the
+ * GEMM keeps a vectorizable loop order so a full Fashion-MNIST epoch stays practical. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/ref/ref_math.h"
+#include "core/philox.h"
+
+struct clvae_buffer {
+    size_t bytes;
+    unsigned char *data;
+};
+
+typedef struct ref_ctx {
+    float *scratch;        /* transposed GEMM operands */
+    size_t scratch_floats;
+} ref_ctx;
+
+static float *at(clvae_view v)
+{
+    return (float *)(v.buf->data + v.off);
+}
+
+static const char *ref_device_name(void *ctx)
+{
+    return "reference (plain C)";
+}
+
+static bool ref_supports(void *ctx, clvae_op op)
+{
+    return op < CLVAE_OP_COUNT;
+}
+
+static int ref_buffer_alloc(void *ctx, size_t bytes, clvae_buffer **out)
+{
+    clvae_buffer *b = calloc(1, sizeof *b);
+    if (!b) return clvae_error(CLVAE_ERR_NOMEM, "reference backend: out of memory");
+    b->bytes = bytes;
+    b->data = calloc(bytes ? bytes : 1, 1);
+    if (!b->data) {
+        free(b);
+        return clvae_error(CLVAE_ERR_NOMEM, "reference backend: cannot allocate %zu bytes", bytes);
+    }
+    *out = b;
+    return CLVAE_OK;
+}
+
+static void ref_buffer_free(void *ctx, clvae_buffer *b)
+{
+    if (!b) return;
+    free(b->data);
+    free(b);
+}
+
+static int ref_upload(void *ctx, clvae_view dst, const void *src, size_t bytes)
+{
+    memcpy(dst.buf->data + dst.off, src, bytes);
+    return CLVAE_OK;
+}
+
+static int ref_download(void *ctx, clvae_view src, void *dst, size_t bytes)
+{
+    memcpy(dst, src.buf->data + src.off, bytes);
+    return CLVAE_OK;
+}
+
+static int ref_fill(void *ctx, clvae_view dst, size_t n, float value)
+{
+    float *d = at(dst);
+    for (size_t i = 0; i < n; i++) d[i] = value;
+    return CLVAE_OK;
+}
+
+static int ref_copy(void *ctx, clvae_view dst, clvae_view src, size_t n)
+{
+    memmove(at(dst), at(src), n * sizeof(float));
+    return CLVAE_OK;
+}
+
+static int ref_finish(void *ctx)
+{
+    return CLVAE_OK;
+}
+
+static float *ref_scratch(ref_ctx *c, size_t floats)
+{
+    if (floats > c->scratch_floats) {
+        float *p = realloc(c->scratch, floats * sizeof(float));
+        if (!p) return NULL;
+        c->scratch = p;
+        c->scratch_floats = floats;
+    }
+    return c->scratch;
+}
+
+static int ref_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha, clvae_view a,
+                    int lda, clvae_view b, int ldb, float beta, clvae_view c, int ldc)
+{
+    ref_ctx *rc = ctx;
+    size_t need = (ta ? (size_t)m * k : 0) + (tb ? (size_t)k * n : 0);
+    float *tmp = need ? ref_scratch(rc, need) : NULL;
+    if (need && !tmp) return clvae_error(CLVAE_ERR_NOMEM, "reference gemm: no scratch memory");
+    clvae_ref_gemm(ta, tb, m, n, k, alpha, at(a), lda, at(b), ldb, beta, at(c), ldc, tmp);
+    return CLVAE_OK;
+}
+
+static int ref_bias_act(void *ctx, clvae_act act, int rows, int cols, clvae_view bias,
+                        clvae_view y)
+{
+    clvae_ref_bias_act(act, rows, cols, at(bias), at(y));
+    return CLVAE_OK;
+}
+
+static int ref_act_bwd(void *ctx, clvae_act act, int rows, int cols, clvae_view y, clvae_view dy)
+{
+    clvae_ref_act_bwd(act, rows, cols, at(y), at(dy));
+    return CLVAE_OK;
+}
+
+static int ref_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view out)
+{
+    clvae_ref_col_sum(rows, cols, at(x), at(out));
+    return CLVAE_OK;
+}
+
+static int ref_reparam(void *ctx, const clvae_reparam_args *a)
+{
+    clvae_ref_reparam(a, at(a->heads), at(a->z), at(a->eps), at(a->kl));
+    return CLVAE_OK;
+}
+
+static int ref_reparam_bwd(void *ctx, const clvae_reparam_bwd_args *a)
+{
+    clvae_ref_reparam_bwd(a, at(a->heads), at(a->eps), at(a->dz), at(a->dheads));
+    return CLVAE_OK;
+}
+
+static int ref_likelihood(void *ctx, const clvae_lik_args *a)
+{
+    clvae_ref_likelihood(a, at(a->out), at(a->x), at(a->loss), a->dout.buf ? at(a->dout) : NULL);
+    return CLVAE_OK;
+}
+
+static int ref_sum_add(void *ctx, size_t n, clvae_view x, float scale, clvae_view acc)
+{
+    const float *p = at(x);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += p[i];
+    at(acc)[0] += (float)(scale * s);
+    return CLVAE_OK;
+}
+
+static int ref_optimizer(void *ctx, const clvae_opt_args *a)
+{
+    clvae_ref_optimizer(a, at(a->params), at(a->grads), at(a->m),
+                        a->kind == CLVAE_OPT_ADAM ? at(a->v) : NULL);
+    return CLVAE_OK;
+}
+
+static int ref_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src, clvae_view idx, int count,
+                         int dim)
+{
+    float *d = at(dst);
+    const uint32_t *ix = (const uint32_t *)(idx.buf->data + idx.off);
+    for (int i = 0; i < count; i++) {
+        const unsigned char *row = src->data + (size_t)ix[i] * dim;
+        for (int j = 0; j < dim; j++) d[(size_t)i * dim + j] = row[j] * (1.0f / 255.0f);
+    }
+    return CLVAE_OK;
+}
+
+static void ref_free(void *ctx)
+{
+    ref_ctx *c = ctx;
+    if (!c) return;
+    free(c->scratch);
+    free(c);
+}
+
+static const clvae_backend_ops ref_ops = {
+    .name = "ref",
+    .free = ref_free,
+    .device_name = ref_device_name,
+    .supports = ref_supports,
+    .buffer_alloc = ref_buffer_alloc,
+    .buffer_free = ref_buffer_free,
+    .upload = ref_upload,
+    .download = ref_download,
+    .fill = ref_fill,
+    .copy = ref_copy,
+    .finish = ref_finish,
+    .gemm = ref_gemm,
+    .bias_act = ref_bias_act,
+    .act_bwd = ref_act_bwd,
+    .col_sum = ref_col_sum,
+    .reparam = ref_reparam,
+    .reparam_bwd = ref_reparam_bwd,
+    .likelihood = ref_likelihood,
+    .sum_add = ref_sum_add,
+    .optimizer = ref_optimizer,
+    .gather_u8 = ref_gather_u8,
+};
+
+int clvae_ref_backend_create(clvae_backend *out)
+{
+    ref_ctx *c = calloc(1, sizeof *c);
+    if (!c) return clvae_error(CLVAE_ERR_NOMEM, "reference backend: out of memory");
+    out->ops = &ref_ops;
+    out->ctx = c;
+    return CLVAE_OK;
+}

@@ -1,0 +1,28 @@
+/* The reference math of every backend op, as pure functions over host arrays. Kernels in cl/
+ * implement the same formulas; backend.h documents each op's contract. */
+#ifndef CLVAE_REF_MATH_H
+#define CLVAE_REF_MATH_H
+
+#include <stdbool.h>
+
+#include "backend/backend.h"
+
+/* Row-major C (M,N) = alpha op(A) op(B) + beta C. tmp holds (ta ? M*K : 0) + (tb ? K*N : 0). */
+void clvae_ref_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc, float *tmp);
+void clvae_ref_bias_act(clvae_act act, int rows, int cols, const float *bias, float *y);
+void clvae_ref_act_bwd(clvae_act act, int rows, int cols, const float *y, float *dy);
+void clvae_ref_col_sum(int rows, int cols, const float *x, float *out);
+void clvae_ref_reparam(const clvae_reparam_args *a, const float *heads, float *z, float *eps,
+                       float *kl);
+void clvae_ref_reparam_bwd(const clvae_reparam_bwd_args *a, const float *heads, const float *eps,
+                           const float *dz, float *dheads);
+void clvae_ref_likelihood(const clvae_lik_args *a, const float *out, const float *x, float *loss,
+                          float *dout);
+void clvae_ref_optimizer(const clvae_opt_args *a, float *p, const float *g, float *m, float *v);
+
+/* Stable scalar pieces shared with tests. */
+float clvae_softplus(float x);
+float clvae_sigmoid(float x);
+
+#endif

@@ -1,0 +1,52 @@
+/* Shared pieces of the clvae command-line tool: option parsing for config-driven commands. */
+#ifndef CLVAE_CLI_H
+#define CLVAE_CLI_H
+
+#include <stdbool.h>
+
+#include "clvae/config.h"
+
+#define CLI_MAX_SETS 64
+
+typedef struct cli_args {
+    const char *config;        /* -c FILE */
+    const char *sets[CLI_MAX_SETS];
+    int n_sets;
+    const char *resume;        /* --resume RUN_DIR */
+    const char *run;           /* --run RUN_DIR */
+    const char *profile;       /* --profile FILE.json */
+    const char *out;           /* -o FILE */
+    int iw;                    /* --iw K */
+    int n;                     /* -n N */
+    long steps;                /* --steps N */
+    bool deterministic;        /* --deterministic */
+    bool quiet;                /* -q */
+    bool help;
+} cli_args;
+
+/* Option flags a command accepts (bit set). */
+enum {
+    OPT_CONFIG = 1, OPT_SET = 2, OPT_RESUME = 4, OPT_RUN = 8, OPT_PROFILE = 16, OPT_OUT = 32,
+    OPT_IW = 64, OPT_N = 128, OPT_STEPS = 256, OPT_DETERMINISTIC = 512, OPT_QUIET = 1024
+};
+
+/* Parses argv (after the command word). Returns 0 or an exit status (2) after printing why. */
+int cli_parse(int argc, char **argv, unsigned accepted, const char *usage, cli_args *a);
+
+/* Defaults, then the config file (a->config, or `fallback` when NULL), then every --set,
+ * then validation. Prints the error and returns the exit status (2) on failure. */
+int cli_load_config(const cli_args *a, const char *fallback, clvae_config *cfg);
+
+/* Prints "clvae: error: <message>" for a failed status and returns its exit status. */
+int cli_fail(int status);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_reconstruct(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,32 @@
+/* Leveled logging to stderr ("clvae: warning: ..."), threshold from $CLVAE_LOG. */
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int threshold(void)
+{
+    static int level = -1;
+    if (level < 0) {
+        const char *s = getenv("CLVAE_LOG");
+        level = CLVAE_LOG_INFO;
+        if (s && !strcmp(s, "debug")) level = CLVAE_LOG_DEBUG;
+        if (s && !strcmp(s, "warn")) level = CLVAE_LOG_WARN;
+        if (s && !strcmp(s, "error")) level = CLVAE_LOG_ERROR;
+    }
+    return level;
+}
+
+void clvae_log(clvae_log_level level, const char *fmt, ...)
+{
+    static const char *prefix[] = {"debug: ", "", "warning: ", "error: "};
+    if ((int)level < threshold()) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "clvae: %s", prefix[level]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}

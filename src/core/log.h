@@ -1,0 +1,18 @@
+/* Logging to stderr with levels; CLVAE_LOG=debug|info|warn|error sets the threshold. */
+#ifndef CLVAE_CORE_LOG_H
+#define CLVAE_CORE_LOG_H
+
+typedef enum { CLVAE_LOG_DEBUG, CLVAE_LOG_INFO, CLVAE_LOG_WARN, CLVAE_LOG_ERROR } clvae_log_level;
+
+void clvae_log(clvae_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#define CLVAE_DEBUG(...) clvae_log(CLVAE_LOG_DEBUG, __VA_ARGS__)
+#define CLVAE_INFO(...) clvae_log(CLVAE_LOG_INFO, __VA_ARGS__)
+#define CLVAE_WARN(...) clvae_log(CLVAE_LOG_WARN, __VA_ARGS__)
+#define CLVAE_ERROR(...) clvae_log(CLVAE_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,27 @@
+/* Checkpoints as safetensors: parameters named and shaped like PyTorch nn.Linear, Adam/SGD
+ * moments, the step/epoch position (all Philox counters derive from seed, step and epoch) and
+ * the resolved config in the metadata. */
+#ifndef CLVAE_TRAIN_CHECKPOINT_H
+#define CLVAE_TRAIN_CHECKPOINT_H
+
+#include "model/vae.h"
+
+typedef struct clvae_ckpt_state {
+    int epoch;            /* epochs fully completed */
+    long long next_row;   /* first row of the epoch's permutation not yet trained (0 at a boundary) */
+} clvae_ckpt_state;
+
+/* Writes dir/checkpoint.safetensors atomically; the previous file survives any failure.
+ * config_text: the resolved INI, stored in the metadata. */
+int clvae_checkpoint_save(clvae_model *m, const char *dir, const clvae_ckpt_state *s,
+                          const char *config_text, const char *device);
+
+/* Loads parameters (and optimizer state and step when `with_optimizer`) into an initialized
+ * model. A missing, corrupt or incompatible file is CLVAE_ERR_CHECKPOINT naming the problem. */
+int clvae_checkpoint_load(clvae_model *m, const char *dir, bool with_optimizer,
+                          clvae_ckpt_state *s);
+
+/* Reads a whole small text file (config.ini) into a malloc'd string, or NULL with an error. */
+char *clvae_read_text_file(const char *path);
+
+#endif

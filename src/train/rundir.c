@@ -1,0 +1,68 @@
+/* Run-directory bookkeeping (see rundir.h). */
+#include "train/rundir.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "clvae/status.h"
+
+int clvae_mkdir_p(const char *path)
+{
+    char buf[CLVAE_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return clvae_error(CLVAE_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return clvae_error(CLVAE_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+    return CLVAE_OK;
+}
+
+int clvae_rundir_prepare(const clvae_config *cfg, bool resuming)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    int st = clvae_mkdir_p(cfg->output.dir);
+    if (st) return st;
+    snprintf(path, sizeof path, "%s/config.ini", cfg->output.dir);
+    if ((st = clvae_config_write(cfg, path))) return st;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->output.dir);
+    FILE *f = fopen(path, resuming ? "a" : "w");
+    if (!f) return clvae_error(CLVAE_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    fclose(f);
+    return CLVAE_OK;
+}
+
+int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return clvae_error(CLVAE_ERR_NOMEM, "metrics: out of memory");
+    cJSON_AddNumberToObject(o, "epoch", em->epoch);
+    cJSON_AddNumberToObject(o, "step", (double)em->step);
+    cJSON_AddNumberToObject(o, "train_loss", em->train_loss);
+    cJSON_AddNumberToObject(o, "test_loss", em->test_loss);
+    cJSON_AddNumberToObject(o, "recon", em->recon);
+    cJSON_AddNumberToObject(o, "kl", em->kl);
+    cJSON_AddNumberToObject(o, "seconds", em->seconds);
+    cJSON_AddNumberToObject(o, "samples_per_s", em->samples_per_s);
+    cJSON_AddStringToObject(o, "device", em->device);
+    cJSON_AddStringToObject(o, "backend", em->backend);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!line) return clvae_error(CLVAE_ERR_NOMEM, "metrics: out of memory");
+    FILE *f = fopen(path, "a");
+    int ok = f && fprintf(f, "%s\n", line) > 0;
+    if (f && fclose(f)) ok = 0;
+    cJSON_free(line);
+    return ok ? CLVAE_OK
+              : clvae_error(CLVAE_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+}

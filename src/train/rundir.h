@@ -1,0 +1,22 @@
+/* The run directory: creation, config.ini, metrics.jsonl lines. */
+#ifndef CLVAE_TRAIN_RUNDIR_H
+#define CLVAE_TRAIN_RUNDIR_H
+
+#include <stdbool.h>
+
+#include "clvae/config.h"
+
+typedef struct clvae_epoch_metrics {
+    int epoch;
+    long long step;
+    double train_loss, test_loss, recon, kl, seconds, samples_per_s;
+    const char *device, *backend;
+} clvae_epoch_metrics;
+
+/* mkdir -p output.dir, writes config.ini and (unless resuming) starts an empty metrics.jsonl. */
+int clvae_rundir_prepare(const clvae_config *cfg, bool resuming);
+/* Creates a directory and its parents (like mkdir -p). */
+int clvae_mkdir_p(const char *path);
+int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em);
+
+#endif

@@ -1,0 +1,225 @@
+/* The training loop: data, backend and model set-up, epochs of SGVB steps with device-side loss
+ * accumulation read back once per logging interval, evaluation, metrics and the run directory. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "clvae/data.h"
+#include "clvae/train.h"
+#include "core/log.h"
+#include "core/philox.h"
+#include "model/vae.h"
+#include "train/eval.h"
+#include "train/checkpoint.h"
+#include "train/progress.h"
+#include "train/rundir.h"
+
+typedef struct trainer {
+    const clvae_config *cfg;
+    const clvae_train_options *opt;
+    clvae_dataset train, test;
+    clvae_backend be;
+    clvae_model m;
+    float *stage;     /* (B, D) host staging for one batch */
+    uint32_t *perm;   /* (N) epoch permutation */
+    double epoch_loss_sum;
+    long epoch_samples;
+    clvae_ckpt_state pos;   /* where training stands: epochs done, next row of the epoch */
+    char *config_text;      /* the resolved config.ini, stored in checkpoints */
+} trainer;
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig)
+{
+    stop_requested = sig;
+}
+
+static int load_data(trainer *t)
+{
+    const clvae_config *c = t->cfg;
+    int st = clvae_dataset_load(&t->train, c->data.train, c->data.train_labels, c->data.format,
+                                c->data.limit_train);
+    if (st) return st;
+    st = clvae_dataset_load(&t->test, c->data.test, c->data.test_labels, c->data.format,
+                            c->data.limit_test);
+    if (st) return st;
+    if (t->train.dim != t->test.dim)
+        return clvae_error(CLVAE_ERR_DATA, "%s has %zu features per sample but %s has %zu",
+                           c->data.train, t->train.dim, c->data.test, t->test.dim);
+    if (t->train.n == 0) return clvae_error(CLVAE_ERR_DATA, "%s holds no samples", c->data.train);
+    return CLVAE_OK;
+}
+
+static int trainer_open(trainer *t)
+{
+    int st, B = t->cfg->train.batch;
+    if ((st = load_data(t))) return st;
+    if ((st = clvae_backend_create(t->cfg, &t->be))) return st;
+    CLVAE_INFO("backend %s, device %s", t->be.ops->name, t->be.ops->device_name(t->be.ctx));
+    if ((st = clvae_model_layout(&t->m, t->cfg, (int)t->train.dim))) return st;
+    if ((st = clvae_model_init(&t->m, &t->be, B, t->cfg->train.samples, true))) return st;
+    t->stage = malloc((size_t)B * t->train.dim * sizeof(float));
+    t->perm = malloc(t->train.n * sizeof(uint32_t));
+    if (!t->stage || !t->perm) return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
+    return CLVAE_OK;
+}
+
+static void trainer_close(trainer *t)
+{
+    clvae_model_free(&t->m);
+    clvae_backend_free(&t->be);
+    clvae_dataset_free(&t->train);
+    clvae_dataset_free(&t->test);
+    free(t->stage);
+    free(t->perm);
+    free(t->config_text);
+}
+
+static int save_checkpoint(trainer *t)
+{
+    return clvae_checkpoint_save(&t->m, t->cfg->output.dir, &t->pos, t->config_text,
+                                 t->be.ops->device_name(t->be.ctx));
+}
+
+/* A signal arrived: finish the queued work, write a resumable checkpoint, report where. */
+static int interrupted(trainer *t)
+{
+    int st = t->be.ops->finish(t->be.ctx);
+    if (!st) st = save_checkpoint(t);
+    if (st) return st;
+    fprintf(stderr, "\nclvae: interrupted at step %llu; checkpoint written to "
+                    "%s/checkpoint.safetensors (resume with --resume %s)\n",
+            (unsigned long long)t->m.step, t->cfg->output.dir, t->cfg->output.dir);
+    return clvae_error(CLVAE_ERR_INTERRUPTED, "interrupted by signal %d", (int)stop_requested);
+}
+
+/* Reads the device accumulators, checks them, adds them to the epoch totals. */
+static int drain_losses(trainer *t, long samples)
+{
+    double recon, kl;
+    int st = clvae_model_take_losses(&t->m, &recon, &kl);
+    if (st) return st;
+    if (!isfinite(recon) || !isfinite(kl))
+        return clvae_error(CLVAE_ERR_NUMERIC,
+                           "non-finite loss at step %llu: %s is %g (try a smaller train.lr; "
+                           "the last good checkpoint is kept)",
+                           (unsigned long long)t->m.step, !isfinite(recon) ? "recon" : "KL",
+                           !isfinite(recon) ? recon : kl);
+    t->epoch_loss_sum += recon + kl;
+    t->epoch_samples += samples;
+    return CLVAE_OK;
+}
+
+static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
+{
+    const clvae_config *c = t->cfg;
+    size_t n = t->train.n, B = (size_t)c->train.batch;
+    long since = 0, step_in_epoch = 0;
+    int st;
+    clvae_philox_permutation(c->train.seed, (uint64_t)epoch, t->perm, n);
+    t->epoch_loss_sum = 0;
+    t->epoch_samples = 0;
+    for (size_t first = (size_t)t->pos.next_row; first < n; first += B) {
+        int b = n - first < B ? (int)(n - first) : (int)B;
+        clvae_dataset_gather(&t->train, t->perm + first, b, t->stage);
+        st = t->be.ops->upload(t->be.ctx, t->m.x, t->stage, (size_t)b * t->train.dim * sizeof(float));
+        if (st) return st;
+        if ((st = clvae_model_train_step(&t->m, b))) return st;
+        since += b;
+        step_in_epoch++;
+        t->pos.next_row = (long long)(first + b);
+        if (stop_requested) return interrupted(t);
+        if (step_in_epoch % c->train.log_every == 0 || first + B >= n) {
+            if ((st = drain_losses(t, since))) return st;
+            since = 0;
+            clvae_progress_update(pg, step_in_epoch, t->epoch_loss_sum / t->epoch_samples,
+                                  t->epoch_samples);
+        }
+        if (c->train.max_steps && (long)t->m.step >= c->train.max_steps) break;
+    }
+    if (since && (st = drain_losses(t, since))) return st;
+    t->pos.epoch = epoch;
+    t->pos.next_row = 0;
+    return CLVAE_OK;
+}
+
+static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result *res)
+{
+    clvae_eval_result ev;
+    int st = clvae_eval_elbo(&t->m, &t->test, false, &ev);
+    if (st) return st;
+    if (!isfinite(ev.loss))
+        return clvae_error(CLVAE_ERR_NUMERIC, "non-finite test loss after epoch %d (recon %g, KL %g)",
+                           epoch, ev.recon, ev.kl);
+    res->train_loss = t->epoch_loss_sum / (double)t->epoch_samples;
+    res->test_loss = ev.loss;
+    res->epochs = epoch;
+    res->steps = (long long)t->m.step;
+    res->samples_per_s = t->epoch_samples / seconds;
+    clvae_epoch_metrics em = {.epoch = epoch, .step = (long long)t->m.step,
+                              .train_loss = res->train_loss, .test_loss = ev.loss,
+                              .recon = ev.recon, .kl = ev.kl, .seconds = seconds,
+                              .samples_per_s = res->samples_per_s, .device = res->device,
+                              .backend = res->backend};
+    if ((st = clvae_rundir_append_metrics(t->cfg->output.dir, &em))) return st;
+    int every = t->cfg->output.checkpoint_every;
+    if ((every && epoch % every == 0) || epoch == t->cfg->train.epochs)
+        if ((st = save_checkpoint(t))) return st;
+    if (!t->opt->quiet)
+        fprintf(stderr, "epoch %d: train_loss %.4f test_loss %.4f (recon %.4f, kl %.4f) %.1f s, "
+                        "%.0f samples/s\n", epoch, res->train_loss, ev.loss, ev.recon, ev.kl,
+                seconds, res->samples_per_s);
+    return CLVAE_OK;
+}
+
+/* Prepares the run directory; on --resume restores parameters, moments and position. */
+static int start_run(trainer *t)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    int st = clvae_rundir_prepare(t->cfg, t->opt->resume_dir != NULL);
+    if (st) return st;
+    snprintf(path, sizeof path, "%s/config.ini", t->cfg->output.dir);
+    if (!(t->config_text = clvae_read_text_file(path))) return CLVAE_ERR_IO;
+    if (!t->opt->resume_dir) return CLVAE_OK;
+    if ((st = clvae_checkpoint_load(&t->m, t->opt->resume_dir, true, &t->pos))) return st;
+    CLVAE_INFO("resuming %s at epoch %d, step %llu", t->opt->resume_dir, t->pos.epoch + 1,
+               (unsigned long long)t->m.step);
+    return CLVAE_OK;
+}
+
+int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_train_result *res)
+{
+    trainer t = {.cfg = cfg, .opt = opt};
+    int st;
+    memset(res, 0, sizeof *res);
+    if ((st = clvae_config_validate(cfg))) return st;
+    if ((st = trainer_open(&t))) goto done;
+    snprintf(res->device, sizeof res->device, "%s", t.be.ops->device_name(t.be.ctx));
+    snprintf(res->backend, sizeof res->backend, "%s", t.be.ops->name);
+    if ((st = start_run(&t))) goto done;
+    long spe = (long)((t.train.n + cfg->train.batch - 1) / cfg->train.batch);
+    void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
+    for (int epoch = t.pos.epoch + 1; epoch <= cfg->train.epochs; epoch++) {
+        clvae_progress pg;
+        clvae_progress_begin(&pg, epoch, cfg->train.epochs, spe, opt->quiet);
+        double t0 = clvae_now();
+        st = run_epoch(&t, epoch, &pg);
+        if (!st) st = t.be.ops->finish(t.be.ctx);
+        clvae_progress_end(&pg);
+        if (st) goto done;
+        if ((st = epoch_done(&t, epoch, clvae_now() - t0, res))) goto done;
+        if (cfg->train.max_steps && (long)t.m.step >= cfg->train.max_steps) break;
+    }
+    signal(SIGINT, old_int);
+    signal(SIGTERM, old_term);
+done:
+    trainer_close(&t);
+    return st;
+}

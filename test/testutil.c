@@ -1,0 +1,56 @@
+/* Test harness helpers shared by every test_*.c. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+int tu_failures = 0;
+int tu_checks = 0;
+
+double tu_nmse(const float *ref, const float *got, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)ref[i] - got[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+double tu_max_rel(const float *ref, const float *got, size_t n, double floor)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = fabs(ref[i]), b = fabs(got[i]);
+        double m = a > b ? a : b;
+        if (m < floor) m = floor;
+        double r = fabs((double)ref[i] - got[i]) / m;
+        if (r > worst) worst = r;
+    }
+    return worst;
+}
+
+int tu_has_nonfinite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 1;
+    return 0;
+}
+
+int tu_finish(const char *name)
+{
+    printf("%s: %d passed, %d failed\n", name, tu_checks - tu_failures, tu_failures);
+    return tu_failures ? 1 : 0;
+}
+
+const char *tu_tmp_path(const char *leaf)
+{
+    static char buf[4096];
+    const char *dir = getenv("CLVAE_TMP");
+    if (!dir || !*dir) dir = "/tmp";
+    mkdir(dir, 0755);
+    snprintf(buf, sizeof buf, "%s/%s", dir, leaf);
+    return buf;
+}
