@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clvae/status.h"
 
@@ -87,6 +88,11 @@ int cli_load_config(const cli_args *a, const char *fallback, clvae_config *cfg)
     int st;
     clvae_config_defaults(cfg);
     const char *path = a->config ? a->config : fallback;
+    if (!a->config && path && access(path, F_OK) != 0) {
+        /* The built-in defaults are config/default.ini's values (test_config checks this). */
+        fprintf(stderr, "clvae: note: %s not found here; using the built-in defaults\n", path);
+        path = NULL;
+    }
     if (path && (st = clvae_config_load(cfg, path))) return cli_fail(st);
     for (int i = 0; i < a->n_sets; i++)
         if ((st = clvae_config_set(cfg, a->sets[i]))) return cli_fail(st);

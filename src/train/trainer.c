@@ -108,7 +108,7 @@ static int drain_losses(trainer *t, long samples)
     if (st) return st;
     if (!isfinite(recon) || !isfinite(kl))
         return clvae_error(CLVAE_ERR_NUMERIC,
-                           "non-finite loss at step %llu: %s is %g (try a smaller train.lr; "
+                           "non-finite loss detected at step %llu (checked every train.log_every steps): %s is %g (try a smaller train.lr; "
                            "the last good checkpoint is kept)",
                            (unsigned long long)t->m.step, !isfinite(recon) ? "recon" : "KL",
                            !isfinite(recon) ? recon : kl);
