@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Checkpoints through the CLI on the reference backend: exact resume (1 epoch + resume 1 epoch
+# equals 2 epochs bit for bit), SIGINT writes a resumable checkpoint and exits 130, corrupt or
+# incompatible checkpoints are rejected with exit 2, and a failed run keeps the last checkpoint.
+set -u
+BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_ckpt
+DATA=/usr/share/datasets/fashion-mnist
+if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
+PY=$(command -v python3) || { echo "SKIP: python3 needed to compare safetensors"; exit 77; }
+rm -rf "$TMP"; mkdir -p "$TMP"
+fail=0; pass=0
+ok() { pass=$((pass+1)); }
+bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+common=(-c "$SRC/config/default.ini" --set device.backend=ref --set data.limit_train=1000
+        --set data.limit_test=200 --set model.encoder=64 --set model.decoder=64 -q)
+
+# Tensor bytes of two checkpoints (metadata aside) are identical: exit 0, else print the first diff.
+same_tensors() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, struct, sys
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n]); meta = h.pop('__metadata__', {})
+    return {k: b[8 + n + v['data_offsets'][0]: 8 + n + v['data_offsets'][1]] for k, v in h.items()}, meta
+a, ma = load(sys.argv[1]); b, mb = load(sys.argv[2])
+if a.keys() != b.keys(): sys.exit('tensor names differ')
+for k in a:
+    if a[k] != b[k]: sys.exit('tensor %s differs' % k)
+if ma['step'] != mb['step']: sys.exit('step differs')
+PYEOF
+}
+
+# 1. Exact resume.
+"$BIN" train "${common[@]}" --set train.epochs=2 --set output.dir="$TMP/full" 2>"$TMP/err" || bad "2-epoch run failed: $(cat "$TMP/err")"
+"$BIN" train "${common[@]}" --set train.epochs=1 --set output.dir="$TMP/half" 2>"$TMP/err" || bad "1-epoch run failed"
+"$BIN" train --resume "$TMP/half" --set train.epochs=2 -q 2>"$TMP/err" || bad "resume failed: $(cat "$TMP/err")"
+out=$(same_tensors "$TMP/full/checkpoint.safetensors" "$TMP/half/checkpoint.safetensors" 2>&1) && ok || bad "resume not bit-identical: $out"
+[ "$(wc -l < "$TMP/half/metrics.jsonl")" -eq 2 ] && ok || bad "resumed metrics.jsonl should hold 2 epochs"
+
+# 2. SIGINT mid-training: exit 130, a checkpoint, and the run resumes to completion.
+"$BIN" train "${common[@]}" --set train.epochs=500 --set output.dir="$TMP/sig" 2>"$TMP/sig.err" &
+pid=$!
+for _ in $(seq 1 100); do [ -s "$TMP/sig/config.ini" ] && break; sleep 0.1; done
+sleep 1.5
+kill -INT $pid; wait $pid; rc=$?
+[ $rc -eq 130 ] && ok || bad "SIGINT exit $rc, expected 130: $(cat "$TMP/sig.err")"
+grep -q "checkpoint written" "$TMP/sig.err" && ok || bad "SIGINT did not say where the checkpoint is"
+"$BIN" eval --run "$TMP/sig" >/dev/null 2>"$TMP/err" && ok || bad "checkpoint after SIGINT unreadable: $(cat "$TMP/err")"
+"$BIN" train --resume "$TMP/sig" --set train.epochs=1 -q >/dev/null 2>"$TMP/err"; rc=$?
+[ $rc -eq 0 ] && ok || bad "resume after SIGINT exited $rc: $(cat "$TMP/err")"
+
+# 3. Corrupt and incompatible checkpoints: exit 2 with a message naming the problem.
+expect_ckpt_error() { # expect_ckpt_error NAME PATTERN  (RUN DIR prepared in $TMP/NAME)
+  "$BIN" eval --run "$TMP/$1" >/dev/null 2>"$TMP/err"; local rc=$?
+  [ $rc -eq 2 ] && grep -q -- "$2" "$TMP/err" && ok || bad "$1: exit $rc, stderr: $(cat "$TMP/err")"
+}
+for c in trunc header shapes; do mkdir -p "$TMP/$c"; cp "$TMP/full/config.ini" "$TMP/$c/"; done
+head -c 3000 "$TMP/full/checkpoint.safetensors" > "$TMP/trunc/checkpoint.safetensors"
+expect_ckpt_error trunc "checkpoint.safetensors"
+printf '\xff\xff\xff\xff\x00\x00\x00\x00{"a":1}' > "$TMP/header/checkpoint.safetensors"
+expect_ckpt_error header "checkpoint.safetensors"
+cp "$TMP/full/checkpoint.safetensors" "$TMP/shapes/"
+sed -i 's/^encoder = 64/encoder = 32/' "$TMP/shapes/config.ini"
+expect_ckpt_error shapes "shape"
+mkdir -p "$TMP/none"; cp "$TMP/full/config.ini" "$TMP/none/"
+expect_ckpt_error none "checkpoint.safetensors"
+
+# 4. A run that fails (NaN) keeps the last good checkpoint of that directory.
+before=$(md5sum < "$TMP/full/checkpoint.safetensors")
+"$BIN" train --resume "$TMP/full" --set train.epochs=4 --set train.lr=1e4 -q >/dev/null 2>"$TMP/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "non-finite" "$TMP/err" && ok || bad "NaN run: exit $rc: $(cat "$TMP/err")"
+[ "$(md5sum < "$TMP/full/checkpoint.safetensors")" = "$before" ] && ok || bad "NaN run damaged the checkpoint"
+
+echo "cli_checkpoint: $pass passed, $fail failed"
+[ $fail -eq 0 ]
