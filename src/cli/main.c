@@ -13,6 +13,8 @@ typedef struct command {
 static const command commands[] = {
     {"train", cmd_train, "train a VAE from a config file"},
     {"eval", cmd_eval, "test-set ELBO of a run, and the IWAE estimate with --iw K"},
+    {"sample", cmd_sample, "decoder means for z ~ N(0, I) as a PNG grid"},
+    {"reconstruct", cmd_reconstruct, "test images over their reconstructions as a PNG grid"},
     {"devices", cmd_devices, "list every platform and device, with the config lines that select it"},
 };
 

@@ -87,6 +87,9 @@ int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uin
 int clvae_model_forward(clvae_model *m, int b, int samples, uint64_t noise_step, uint32_t stream,
                         bool deterministic);
 
+/* Decoder only: m->o (rows, dim_out) from the latents already in m->z (rows, R). */
+int clvae_model_decode(clvae_model *m, int rows);
+
 /* Reads and zeroes the device loss accumulators: recon and KL sums since the last call. */
 int clvae_model_take_losses(clvae_model *m, double *recon_sum, double *kl_sum);
 

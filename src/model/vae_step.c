@@ -63,6 +63,11 @@ static int decode(clvae_model *m, int rows)
     return layer_fwd(m, &m->out, rows, h, m->o);
 }
 
+int clvae_model_decode(clvae_model *m, int rows)
+{
+    return decode(m, rows);
+}
+
 static int reparam(clvae_model *m, int b, int s, uint64_t noise_step, uint32_t stream, bool given)
 {
     clvae_reparam_args a = {.batch = b, .samples = s, .latent = m->latent, .seed = m->seed,

@@ -1,0 +1,135 @@
+/* Sample/reconstruction grids and loss curves for the run directory and the CLI. */
+#include "train/visual.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/philox.h"
+#include "io/png.h"
+#include "io/svg.h"
+#include "train/checkpoint.h"
+#include "train/eval.h"
+
+void clvae_image_shape(const clvae_dataset *ds, int *h, int *w)
+{
+    *h = ds->rows;
+    *w = ds->cols;
+    if (*h <= 1) {
+        int s = (int)lround(sqrt((double)ds->dim));
+        if ((size_t)s * s == ds->dim) *h = *w = s;
+        else *h = 1, *w = (int)ds->dim;
+    }
+}
+
+/* Decoder output rows -> means in image space: sigmoid for bernoulli logits, the mean columns
+ * otherwise. out is (rows, dim_out); dst is (rows, dim). */
+static void output_means(const clvae_model *m, const float *out, int rows, float *dst)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < m->dim; j++) {
+            float v = out[(size_t)r * m->dim_out + j];
+            dst[(size_t)r * m->dim + j] =
+                m->likelihood == CLVAE_LIK_BERNOULLI ? 1.0f / (1.0f + expf(-v)) : v;
+        }
+}
+
+int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int h, int w, const char *path)
+{
+    int cap = m->max_batch * m->samples, st = CLVAE_OK;
+    if (n > cap) n = cap;
+    float *z = malloc((size_t)n * m->latent * sizeof(float));
+    float *out = malloc((size_t)n * m->dim_out * sizeof(float));
+    float *img = malloc((size_t)n * m->dim * sizeof(float));
+    if (!z || !out || !img) {
+        st = clvae_error(CLVAE_ERR_NOMEM, "samples: out of memory");
+        goto done;
+    }
+    clvae_philox_fill_normal(m->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * m->latent);
+    if ((st = m->be->ops->upload(m->be->ctx, m->z, z, (size_t)n * m->latent * sizeof(float)))) goto done;
+    if ((st = clvae_model_decode(m, n))) goto done;
+    if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
+        goto done;
+    output_means(m, out, n, img);
+    st = clvae_png_write_grid(path, img, n, h, w, 0, 2);
+done:
+    free(z);
+    free(out);
+    free(img);
+    return st;
+}
+
+int clvae_visual_reconstructions(clvae_model *m, const clvae_dataset *ds, int n, int h, int w,
+                                 const char *path)
+{
+    int cols = n < 10 ? n : 10, st = CLVAE_OK;
+    if (n > m->max_batch) n = m->max_batch;
+    if ((size_t)n > ds->n) n = (int)ds->n;
+    float *x = malloc((size_t)n * m->dim * sizeof(float));
+    float *out = malloc((size_t)n * m->dim_out * sizeof(float));
+    float *rec = malloc((size_t)n * m->dim * sizeof(float));
+    int rows = (n + cols - 1) / cols;
+    float *grid = calloc((size_t)rows * 2 * cols * m->dim, sizeof(float));
+    if (!x || !out || !rec || !grid) {
+        st = clvae_error(CLVAE_ERR_NOMEM, "reconstructions: out of memory");
+        goto done;
+    }
+    if ((st = clvae_upload_range(m, ds, 0, n, x))) goto done;
+    if ((st = clvae_model_forward(m, n, 1, 0, CLVAE_STREAM_EPS_EVAL, true))) goto done;
+    if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
+        goto done;
+    output_means(m, out, n, rec);
+    /* Grid rows alternate: originals, then their reconstructions right below. */
+    for (int i = 0; i < n; i++) {
+        size_t top = ((size_t)(i / cols) * 2 * cols + i % cols) * m->dim;
+        memcpy(grid + top, x + (size_t)i * m->dim, m->dim * sizeof(float));
+        memcpy(grid + top + (size_t)cols * m->dim, rec + (size_t)i * m->dim, m->dim * sizeof(float));
+    }
+    st = clvae_png_write_grid(path, grid, rows * 2 * cols, h, w, cols, 2);
+done:
+    free(x);
+    free(out);
+    free(rec);
+    free(grid);
+    return st;
+}
+
+int clvae_visual_loss_plot(const char *dir)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = clvae_read_text_file(path);
+    if (!text) return CLVAE_ERR_IO;
+    int n = 0, cap = 64, st;
+    double *xs = malloc(cap * sizeof(double)), *tr = malloc(cap * sizeof(double));
+    double *te = malloc(cap * sizeof(double));
+    for (char *line = strtok(text, "\n"); line && xs && tr && te; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (!o) continue;
+        if (n == cap) {
+            cap *= 2;
+            xs = realloc(xs, cap * sizeof(double));
+            tr = realloc(tr, cap * sizeof(double));
+            te = realloc(te, cap * sizeof(double));
+            if (!xs || !tr || !te) break;
+        }
+        xs[n] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "epoch"));
+        tr[n] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "train_loss"));
+        te[n++] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "test_loss"));
+        cJSON_Delete(o);
+    }
+    const char *names[] = {"train loss", "test loss"};
+    const double *ys[] = {tr, te};
+    snprintf(path, sizeof path, "%s/loss.svg", dir);
+    st = xs && tr && te ? clvae_svg_line_plot(path, "negative ELBO per sample", "epoch", "nats", 2,
+                                              names, ys, xs, n)
+                        : clvae_error(CLVAE_ERR_NOMEM, "loss plot: out of memory");
+    free(text);
+    free(xs);
+    free(tr);
+    free(te);
+    return st;
+}
