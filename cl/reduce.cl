@@ -1,0 +1,31 @@
+/* Deterministic reductions (fixed order, no atomics): column sums for bias gradients and the
+ * chunked tree sum behind sum_add. */
+
+/* out (cols) = sum over rows of x (rows, cols): one work-item per column, rows in order. */
+__kernel void clvae_col_sum(__global const float *x, ulong xoff, uint rows, uint cols,
+                            __global float *out, ulong ooff)
+{
+    uint j = get_global_id(0);
+    if (j >= cols) return;
+    float s = 0.0f;
+    for (uint r = 0; r < rows; r++) s += x[xoff + (ulong)r * cols + j];
+    out[ooff + j] = s;
+}
+
+/* Work-group g sums x[g*chunk, min((g+1)*chunk, n)) (strided per work-item, then a tree).
+ * accumulate = 0: out[g] = sum (first stage); accumulate = 1 (one group): out[0] += scale*sum. */
+__kernel void clvae_sum_chunks(__global const float *x, ulong xoff, ulong n, ulong chunk,
+                               __global float *out, ulong ooff, float scale, int accumulate,
+                               __local float *scratch)
+{
+    ulong g = get_group_id(0), wg = get_local_size(0);
+    ulong begin = g * chunk, end = min(begin + chunk, n);
+    float s = 0.0f;
+    for (ulong i = begin + get_local_id(0); i < end; i += wg) s += x[xoff + i];
+    float total = clvae_wg_sum(s, scratch);
+    if (get_local_id(0) != 0) return;
+    if (accumulate)
+        out[ooff] += scale * total;
+    else
+        out[ooff + g] = total;
+}

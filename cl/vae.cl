@@ -1,0 +1,98 @@
+/* VAE-specific kernels: reparameterization + KL (forward and backward) and the likelihood loss
+ * with its gradient in one pass. Formulas as in src/backend/ref/ref_math.c (backend.h). */
+
+#define CLVAE_LOG_2PI 1.8378770664093453f
+
+/* heads (B, 2R) = [mu | logvar]; z, eps (S*B, R); kl (B). One work-item per element of z;
+ * work-items i < B also write kl[i]. S*B*R < 2^32. */
+__kernel void clvae_reparam(__global const float *heads, ulong hoff, __global float *z, ulong zoff,
+                            __global float *eps, ulong eoff, __global float *kl, ulong kloff,
+                            uint batch, uint samples, uint latent, ulong seed, ulong step,
+                            uint stream, int eps_given)
+{
+    uint i = get_global_id(0), R = latent;
+    if (i < samples * batch * R) {
+        uint j = i % R, b = (i / R) % batch;
+        __global const float *mu = heads + hoff + (ulong)b * 2 * R;
+        float e;
+        if (eps_given) {
+            e = eps[eoff + i];
+        } else {
+            e = clvae_philox_normal(seed, step, stream, (ulong)i);
+            eps[eoff + i] = e;
+        }
+        z[zoff + i] = mu[j] + exp(0.5f * mu[R + j]) * e;
+    }
+    if (i < batch) {
+        __global const float *mu = heads + hoff + (ulong)i * 2 * R, *lv = mu + R;
+        float s = 0.0f;
+        for (uint j = 0; j < R; j++) s += mu[j] * mu[j] + exp(lv[j]) - lv[j] - 1.0f;
+        kl[kloff + i] = 0.5f * s;
+    }
+}
+
+/* dheads (B, 2R) from heads (B, 2R), eps and dz (S*B, R). One work-item per (b, j). */
+__kernel void clvae_reparam_bwd(__global const float *heads, ulong hoff, __global const float *eps,
+                                ulong eoff, __global const float *dz, ulong dzoff,
+                                __global float *dheads, ulong dhoff, uint batch, uint samples,
+                                uint latent, float kl_weight)
+{
+    uint i = get_global_id(0), R = latent;
+    if (i >= batch * R) return;
+    uint b = i / R, j = i - b * R;
+    ulong row = hoff + (ulong)b * 2 * R;
+    float mu = heads[row + j], lv = heads[row + R + j];
+    float sd = exp(0.5f * lv), gmu = 0.0f, glv = 0.0f;
+    for (uint s = 0; s < samples; s++) {
+        ulong k = ((ulong)s * batch + b) * R + j;
+        gmu += dz[dzoff + k];
+        glv += dz[dzoff + k] * eps[eoff + k];
+    }
+    ulong out = dhoff + (ulong)b * 2 * R;
+    dheads[out + j] = gmu + kl_weight * mu;
+    dheads[out + R + j] = 0.5f * sd * glv + kl_weight * 0.5f * (exp(lv) - 1.0f);
+}
+
+/* Negative log-likelihood of one element; *d (and *dv for the log variance) its derivatives. */
+static inline float clvae_lik_elem(int kind, float o, float ov, float x, float inv_var, float *d,
+                                   float *dv)
+{
+    if (kind == CLVAE_LIK_BERNOULLI) {
+        *d = clvae_sigmoid(o) - x;
+        return clvae_softplus(o) - x * o;
+    }
+    if (kind == CLVAE_LIK_GAUSSIAN) {
+        *d = (o - x) * inv_var;
+        return 0.5f * (o - x) * (o - x) * inv_var;
+    }
+    float iv = exp(-ov), r = x - o;
+    *d = -r * iv;
+    *dv = 0.5f - 0.5f * r * r * iv;
+    return 0.5f * r * r * iv + 0.5f * ov + 0.5f * CLVAE_LOG_2PI;
+}
+
+/* One work-group per row r of out (rows, D) or (rows, 2D): loss[r] = sum_d nll + cst, and
+ * dout = grad_scale * d loss / d out when has_grad. x (B, D): row r uses x[r % B].
+ * inv_var = 1 / sigma_x^2 and cst = D/2 log(2 pi sigma_x^2) come from the host. */
+__kernel void clvae_likelihood(__global const float *out, ulong ooff, __global const float *x,
+                               ulong xoff, __global float *loss, ulong loff, __global float *dout,
+                               ulong doff, int kind, uint batch, uint dim, float inv_var,
+                               float cst, float grad_scale, int has_grad, __local float *scratch)
+{
+    uint r = get_group_id(0), wg = get_local_size(0);
+    int learned = kind == CLVAE_LIK_GAUSSIAN_LEARNED;
+    ulong ld = learned ? 2 * (ulong)dim : dim;
+    __global const float *o = out + ooff + r * ld;
+    __global const float *xr = x + xoff + (ulong)(r % batch) * dim;
+    float s = 0.0f;
+    for (uint j = get_local_id(0); j < dim; j += wg) {
+        float d = 0.0f, dv = 0.0f;
+        s += clvae_lik_elem(kind, o[j], learned ? o[dim + j] : 0.0f, xr[j], inv_var, &d, &dv);
+        if (has_grad) {
+            dout[doff + r * ld + j] = grad_scale * d;
+            if (learned) dout[doff + r * ld + dim + j] = grad_scale * dv;
+        }
+    }
+    s = clvae_wg_sum(s, scratch);
+    if (get_local_id(0) == 0) loss[loff + r] = s + cst;
+}

@@ -1,0 +1,118 @@
+/* GEMM through CLBlast: row-major SGEMM on (buffer, offset) views with a preallocated
+ * temporary buffer, so the indirect path does not allocate device memory on every call. */
+#include <stdint.h>
+
+#include <clblast_c.h>
+
+#include "backend/opencl/ocl_internal.h"
+#include "core/log.h"
+
+typedef struct gemm_shape {
+    bool ta, tb;
+    int m, n, k, lda, ldb, ldc;
+} gemm_shape;
+
+static int gemm_fail(const ocl_ctx *c, const gemm_shape *g, const char *call, int status)
+{
+    return clvae_error(CLVAE_ERR_DEVICE,
+                       "opencl gemm on \"%s\": %s (m=%d n=%d k=%d, %s%s, lda=%d ldb=%d ldc=%d) "
+                       "failed: %s (%d)",
+                       c->dev.name, call, g->m, g->n, g->k, g->ta ? "A^T" : "A",
+                       g->tb ? " B^T" : " B", g->lda, g->ldb, g->ldc,
+                       clvae_clblast_status_name(status), status);
+}
+
+/* Floats a row-major operand (rows x cols as stored, leading dimension ld) spans. */
+static size_t extent(int rows, int cols, int ld)
+{
+    return rows == 0 || cols == 0 ? 0 : (size_t)(rows - 1) * ld + cols;
+}
+
+static int check_shape(const ocl_ctx *c, const gemm_shape *g)
+{
+    int a_cols = g->ta ? g->m : g->k, b_cols = g->tb ? g->k : g->n;
+    if (g->m < 0 || g->n < 0 || g->k < 0 || g->lda < (a_cols > 1 ? a_cols : 1) ||
+        g->ldb < (b_cols > 1 ? b_cols : 1) || g->ldc < (g->n > 1 ? g->n : 1))
+        return clvae_error(CLVAE_ERR_INTERNAL,
+                           "opencl gemm on \"%s\": bad shape m=%d n=%d k=%d lda=%d ldb=%d ldc=%d",
+                           c->dev.name, g->m, g->n, g->k, g->lda, g->ldb, g->ldc);
+    return CLVAE_OK;
+}
+
+/* C = beta * C for k = 0 (CLBlast rejects k = 0; BLAS defines it). */
+static int scale_c(ocl_ctx *c, const gemm_shape *g, cl_mem cm, cl_ulong coff, float beta)
+{
+    cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, ldc = (cl_uint)g->ldc;
+    if ((size_t)m * n > UINT32_MAX)
+        return clvae_error(CLVAE_ERR_UNSUPPORTED, "opencl gemm: k = 0 with a huge C");
+    ocl_arg args[] = {OCL_ARG(cm), OCL_ARG(coff), OCL_ARG(m),
+                      OCL_ARG(n),  OCL_ARG(ldc),  OCL_ARG(beta)};
+    return clvae_ocl_launch(c, OCL_K_SCALE_MATRIX, "gemm", (size_t)m * n, 0, args, OCL_NARGS(args));
+}
+
+/* Makes c->gemm_tmp hold at least `bytes`. The old buffer is released at once: OpenCL keeps it
+ * alive until the GEMMs already enqueued with it have finished. */
+static int ensure_temp(ocl_ctx *c, size_t bytes)
+{
+    if (bytes <= c->gemm_tmp_bytes) return CLVAE_OK;
+    size_t want = bytes + bytes / 4;
+    if (c->gemm_tmp) clReleaseMemObject(c->gemm_tmp);
+    c->gemm_tmp = NULL;
+    c->gemm_tmp_bytes = 0;
+    cl_int err;
+    c->gemm_tmp = clCreateBuffer(c->context, CL_MEM_READ_WRITE, want, NULL, &err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clCreateBuffer(temp)", err);
+    c->gemm_tmp_bytes = want;
+    CLVAE_DEBUG("opencl gemm: temporary buffer grown to %zu bytes", want);
+    return CLVAE_OK;
+}
+
+static int run_clblast(ocl_ctx *c, const gemm_shape *g, float alpha, float beta, cl_mem am,
+                       cl_ulong ao, cl_mem bm, cl_ulong bo, cl_mem cm, cl_ulong co)
+{
+    const CLBlastLayout L = CLBlastLayoutRowMajor;
+    CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    size_t tmp = 0;
+    cl_event ev = NULL;
+    CLBlastStatusCode s = CLBlastSGemmTempBufferSize(L, ta, tb, g->m, g->n, g->k, ao, g->lda, bo,
+                                                     g->ldb, co, g->ldc, &c->queue, &tmp);
+    if (s != CLBlastSuccess) return gemm_fail(c, g, "CLBlastSGemmTempBufferSize", s);
+    int st = ensure_temp(c, tmp);
+    if (st) return st;
+    if (tmp == 0) /* the direct kernel: no temporary buffer */
+        s = CLBlastSgemm(L, ta, tb, g->m, g->n, g->k, alpha, am, ao, g->lda, bm, bo, g->ldb, beta,
+                         cm, co, g->ldc, &c->queue, &ev);
+    else
+        s = CLBlastSgemmWithTempBuffer(L, ta, tb, g->m, g->n, g->k, alpha, am, ao, g->lda, bm, bo,
+                                       g->ldb, beta, cm, co, g->ldc, &c->queue, &ev, c->gemm_tmp);
+    if (ev) clReleaseEvent(ev);
+    return s == CLBlastSuccess ? CLVAE_OK : gemm_fail(c, g, "CLBlastSgemm", s);
+}
+
+int clvae_ocl_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha, clvae_view a,
+                   int lda, clvae_view b, int ldb, float beta, clvae_view cv, int ldc)
+{
+    ocl_ctx *c = ctx;
+    gemm_shape g = {ta, tb, m, n, k, lda, ldb, ldc};
+    cl_mem am = NULL, bm = NULL, cm;
+    cl_ulong ao = 0, bo = 0, co;
+    int st = check_shape(c, &g);
+    if (!st) st = clvae_ocl_view(c, "gemm", "C", cv, extent(m, n, ldc), &cm, &co);
+    if (!st && k > 0)
+        st =
+            clvae_ocl_view(c, "gemm", "A", a, ta ? extent(k, m, lda) : extent(m, k, lda), &am, &ao);
+    if (!st && k > 0)
+        st =
+            clvae_ocl_view(c, "gemm", "B", b, tb ? extent(n, k, ldb) : extent(k, n, ldb), &bm, &bo);
+    if (st || m == 0 || n == 0) return st;
+    if (k == 0) return scale_c(c, &g, cm, co, beta);
+    return run_clblast(c, &g, alpha, beta, am, ao, bm, bo, cm, co);
+}
+
+void clvae_ocl_gemm_release(ocl_ctx *c)
+{
+    if (c->gemm_tmp) clReleaseMemObject(c->gemm_tmp);
+    c->gemm_tmp = NULL;
+    c->gemm_tmp_bytes = 0;
+}

@@ -1,0 +1,98 @@
+/* Internal interface of the OpenCL backend: its context, buffers, kernel table and the helpers
+ * every op file uses (argument checks, launches, error messages). */
+#ifndef CLVAE_OCL_INTERNAL_H
+#define CLVAE_OCL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <CL/cl.h>
+
+#include "backend/backend.h"
+#include "backend/opencl/ocl_device.h"
+
+/* Kernels of the program built from cl/ (names in ocl_program.c, same order). */
+typedef enum ocl_kernel_id {
+    OCL_K_FILL,
+    OCL_K_BIAS_ACT,
+    OCL_K_ACT_BWD,
+    OCL_K_GATHER_U8,
+    OCL_K_SCALE_MATRIX,
+    OCL_K_COL_SUM,
+    OCL_K_SUM_CHUNKS,
+    OCL_K_REPARAM,
+    OCL_K_REPARAM_BWD,
+    OCL_K_LIKELIHOOD,
+    OCL_K_ADAM,
+    OCL_K_SGD,
+    OCL_K_COUNT
+} ocl_kernel_id;
+
+/* Partial sums of the first sum_add stage: at most this many work-groups. */
+#define OCL_MAX_PARTIALS 1024
+
+struct clvae_buffer {
+    cl_mem mem;
+    size_t bytes;
+};
+
+typedef struct ocl_ctx {
+    clvae_ocl_device dev; /* the chosen device */
+    cl_context context;
+    cl_command_queue queue; /* in-order compute queue */
+    cl_program program;
+    cl_kernel kernels[OCL_K_COUNT];
+    size_t local[OCL_K_COUNT]; /* work-group size per kernel (a power of two for reductions) */
+    size_t max_alloc;          /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    cl_mem partials;           /* (OCL_MAX_PARTIALS) sum_add stage-1 results */
+    cl_mem gemm_tmp;           /* CLBlast temporary buffer, grown on demand */
+    size_t gemm_tmp_bytes;
+} ocl_ctx;
+
+/* A kernel argument: size and pointer as clSetKernelArg takes them (value NULL = __local). */
+typedef struct ocl_arg {
+    size_t size;
+    const void *value;
+} ocl_arg;
+
+#define OCL_ARG(x) ((ocl_arg){sizeof(x), &(x)})
+#define OCL_LOCAL(bytes) ((ocl_arg){(bytes), NULL})
+#define OCL_NARGS(args) ((int)(sizeof(args) / sizeof((args)[0])))
+
+/* Records "opencl <op> on <device>: <call> failed: <CL name> (<code>)"; returns CLVAE_ERR_DEVICE.
+ */
+int clvae_ocl_fail(const ocl_ctx *c, const char *op, const char *call, cl_int err);
+
+/* Checks that view v holds `floats` floats inside its buffer at a 4-byte aligned offset, and
+ * returns its cl_mem and offset in floats. A violation is CLVAE_ERR_INTERNAL (a caller bug). */
+int clvae_ocl_view(const ocl_ctx *c, const char *op, const char *name, clvae_view v, size_t floats,
+                   cl_mem *mem, cl_ulong *off);
+
+/* Sets args and enqueues kernel k over `items` work-items (1-D, global size rounded up to the
+ * kernel's work-group size; the kernel checks bounds). local = 0 takes c->local[k]. */
+int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, size_t local,
+                     const ocl_arg *args, int nargs);
+
+/* Builds the program from the #define header, philox.clh and cl/ *.cl (embedded or, with
+ * CLVAE_KERNEL_DIR, from disk); prints the build log on failure. ocl_program.c */
+int clvae_ocl_program_build(ocl_ctx *c);
+/* Creates every kernel of OCL_K_* and picks its work-group size from the device's limits. */
+int clvae_ocl_kernels_create(ocl_ctx *c);
+
+/* The ops of ocl_ops.c and ocl_gemm.c (signatures as in clvae_backend_ops). */
+int clvae_ocl_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha, clvae_view a,
+                   int lda, clvae_view b, int ldb, float beta, clvae_view c, int ldc);
+void clvae_ocl_gemm_release(ocl_ctx *c);
+int clvae_ocl_fill(void *ctx, clvae_view dst, size_t n, float value);
+int clvae_ocl_bias_act(void *ctx, clvae_act act, int rows, int cols, clvae_view bias, clvae_view y);
+int clvae_ocl_act_bwd(void *ctx, clvae_act act, int rows, int cols, clvae_view y, clvae_view dy);
+int clvae_ocl_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view out);
+int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a);
+int clvae_ocl_reparam_bwd(void *ctx, const clvae_reparam_bwd_args *a);
+int clvae_ocl_likelihood(void *ctx, const clvae_lik_args *a);
+int clvae_ocl_sum_add(void *ctx, size_t n, clvae_view x, float scale, clvae_view acc);
+int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a);
+int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
+                        int count, int dim);
+
+#endif

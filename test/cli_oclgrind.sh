@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs test_ops on the Oclgrind simulator with data-race detection, small shapes only: fails on
+# any out-of-bounds access, data race, barrier divergence or uninitialized value that Oclgrind
+# reports in a clvae (or CLBlast) kernel, or when test_ops itself fails. Skips (77) without
+# oclgrind or without the test binary (a build without OpenCL).
+set -u
+if ! command -v oclgrind >/dev/null 2>&1; then
+    echo "SKIP: oclgrind is not installed"
+    exit 77
+fi
+bin_dir=$(dirname "${CLVAE_BIN:?CLVAE_BIN must point at the clvae binary}")
+test_ops="$bin_dir/test/test_ops"
+if [ ! -x "$test_ops" ]; then
+    echo "SKIP: $test_ops not built"
+    exit 77
+fi
+tmp="${CLVAE_TMP:-/tmp}/oclgrind.$$"
+mkdir -p "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+
+# Under oclgrind the only platform is the simulator; CLVAE_TEST_PLATFORM makes that explicit.
+CLVAE_TEST_SMALL=1 CLVAE_TEST_PLATFORM=oclgrind CLVAE_LOG=warn \
+    oclgrind --data-races "$test_ops" >"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+tail -n 3 "$tmp/stdout"
+
+# Oclgrind's diagnostics; the test's own FAIL lines and clvae log lines are not its findings.
+pattern='Invalid (read|write)|data race|divergence|Uninitiali[sz]ed|Unaligned|Invalid (access|value|kernel)|OCLGRIND|Oclgrind.*(error|Error)'
+if grep -v -e '^clvae:' -e '^FAIL ' "$tmp/stderr" | grep -E -q "$pattern"; then
+    echo "FAIL: oclgrind reported problems:"
+    grep -v -e '^clvae:' -e '^FAIL ' "$tmp/stderr" | grep -E -A6 "$pattern" | head -n 80
+    exit 1
+fi
+if [ "$rc" -eq 77 ]; then
+    echo "SKIP: test_ops found no device under oclgrind"
+    exit 77
+fi
+if [ "$rc" -ne 0 ]; then
+    echo "FAIL: test_ops exited with $rc under oclgrind"
+    grep -E '^FAIL' "$tmp/stderr" | head -n 40
+    exit 1
+fi
+if ! grep -q 'oclgrind' "$tmp/stdout"; then
+    echo "FAIL: test_ops did not run on the Oclgrind device"
+    exit 1
+fi
+echo "ok: oclgrind found no invalid accesses or data races"
+exit 0
