@@ -15,6 +15,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "test-set ELBO of a run, and the IWAE estimate with --iw K"},
     {"sample", cmd_sample, "decoder means for z ~ N(0, I) as a PNG grid"},
     {"reconstruct", cmd_reconstruct, "test images over their reconstructions as a PNG grid"},
+    {"check", cmd_check, "cross-device consistency: every op and a short training vs the reference"},
     {"bench", cmd_bench, "training throughput: one JSON line with samples_per_s"},
     {"devices", cmd_devices, "list every platform and device, with the config lines that select it"},
 };

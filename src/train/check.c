@@ -1,0 +1,283 @@
+/* clvae check: op-by-op and training-trajectory comparisons of a device against the reference. */
+#include "train/check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/philox.h"
+#include "model/vae.h"
+#include "train/eval.h"
+
+/* Tolerances on normalized MSE sum((a-b)^2)/sum(a^2) vs the reference, with their reasons:
+ * transcendental elementwise ops differ by a few ulp (OpenCL allows 2-5 ulp): 1e-10;
+ * GEMM sums in another order (K up to 784, maybe FMA): 1e-8; gradients that cancel
+ * (sigmoid(l) - x): 1e-8; pure IEEE add/mul ops: 1e-12. */
+#define TOL_ELEM 1e-10
+#define TOL_GEMM 1e-8
+#define TOL_GRAD 1e-8
+#define TOL_EXACT 1e-12
+
+typedef struct side {
+    clvae_backend *be;
+    clvae_buffer *buf;   /* one scratch buffer holding every tensor of a case */
+} side;
+
+typedef struct check_ctx {
+    side s[2];   /* [0] reference, [1] device */
+    const char *label;
+    FILE *out;
+    clvae_check_counts *c;
+    uint64_t draw;
+} check_ctx;
+
+#define SLOTS 6
+#define SLOT_FLOATS (1u << 20)   /* each tensor slot: up to 1M floats */
+
+static clvae_view slot(const side *s, int i)
+{
+    return (clvae_view){s->buf, (size_t)i * SLOT_FLOATS * sizeof(float)};
+}
+
+/* Fills slot i on both sides with the same uniform values in [lo, hi). */
+static int fill_random(check_ctx *k, int i, size_t n, float lo, float hi)
+{
+    float *h = malloc(n * sizeof(float));
+    if (!h) return clvae_error(CLVAE_ERR_NOMEM, "check: out of memory");
+    for (size_t j = 0; j < n; j++)
+        h[j] = lo + (hi - lo) * clvae_philox_uniform(7, k->draw, CLVAE_STREAM_SAMPLE, j);
+    k->draw++;
+    int st = CLVAE_OK;
+    for (int s = 0; s < 2 && !st; s++)
+        st = k->s[s].be->ops->upload(k->s[s].be->ctx, slot(&k->s[s], i), h, n * sizeof(float));
+    free(h);
+    return st;
+}
+
+/* Compares slot i (n floats) between the sides and prints a table row. */
+static int compare(check_ctx *k, int i, size_t n, const char *op, double tol)
+{
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    int st = a && b ? CLVAE_OK : clvae_error(CLVAE_ERR_NOMEM, "check: out of memory");
+    if (!st) st = k->s[0].be->ops->download(k->s[0].be->ctx, slot(&k->s[0], i), a, n * 4);
+    if (!st) st = k->s[1].be->ops->download(k->s[1].be->ctx, slot(&k->s[1], i), b, n * 4);
+    if (!st) {
+        double num = 0, den = 0;
+        int bad = 0;
+        for (size_t j = 0; j < n; j++) {
+            double d = (double)a[j] - b[j];
+            bad |= !isfinite(b[j]);
+            num += d * d;
+            den += (double)a[j] * a[j];
+        }
+        double nmse = den > 0 ? num / den : num;
+        bool ok = !bad && nmse <= tol;
+        fprintf(k->out, "%-34s %-34.34s %10.3g %8.0e  %s\n", op, k->label, nmse, tol,
+                ok ? "pass" : bad ? "FAIL (NaN/Inf)" : "FAIL");
+        if (ok) k->c->passed++;
+        else k->c->failed++;
+    }
+    free(a);
+    free(b);
+    return st;
+}
+
+typedef int (*op_fn)(clvae_backend *be, const side *s, const void *arg);
+
+static int run_both(check_ctx *k, op_fn f, const void *arg)
+{
+    for (int s = 0; s < 2; s++) {
+        int st = f(k->s[s].be, &k->s[s], arg);
+        if (st) return st;
+    }
+    return CLVAE_OK;
+}
+
+typedef struct gemm_arg {
+    bool ta, tb;
+    int m, n, k;
+} gemm_arg;
+
+static int do_gemm(clvae_backend *be, const side *s, const void *p)
+{
+    const gemm_arg *g = p;
+    int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
+    return be->ops->gemm(be->ctx, g->ta, g->tb, g->m, g->n, g->k, 1.0f, slot(s, 0), lda,
+                         slot(s, 1), ldb, 0.0f, slot(s, 2), g->n);
+}
+
+static int check_gemm(check_ctx *k)
+{
+    /* The model's GEMM shapes: forward NT, backward TN (weights) and NN (inputs). */
+    static const gemm_arg cases[] = {{false, true, 128, 400, 784}, {true, false, 400, 784, 128},
+                                     {false, false, 128, 784, 400}, {true, true, 33, 7, 130},
+                                     {false, true, 7, 1, 33}};
+    char name[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const gemm_arg *g = &cases[i];
+        int st = fill_random(k, 0, (size_t)g->m * g->k, -1, 1);
+        if (!st) st = fill_random(k, 1, (size_t)g->k * g->n, -1, 1);
+        if (!st) st = run_both(k, do_gemm, g);
+        snprintf(name, sizeof name, "gemm %c%c %dx%dx%d", g->ta ? 'T' : 'N', g->tb ? 'T' : 'N',
+                 g->m, g->n, g->k);
+        if (!st) st = compare(k, 2, (size_t)g->m * g->n, name, TOL_GEMM);
+        if (st) return st;
+    }
+    return CLVAE_OK;
+}
+
+static int do_bias_act(clvae_backend *be, const side *s, const void *p)
+{
+    clvae_act act = *(const clvae_act *)p;
+    int st = be->ops->bias_act(be->ctx, act, 33, 130, slot(s, 1), slot(s, 0));
+    if (!st) st = be->ops->act_bwd(be->ctx, act, 33, 130, slot(s, 0), slot(s, 2));
+    if (!st) st = be->ops->col_sum(be->ctx, 33, 130, slot(s, 2), slot(s, 3));
+    return st;
+}
+
+static int check_activations(check_ctx *k)
+{
+    static const char *names[] = {"relu", "tanh", "softplus", "identity"};
+    char name[64];
+    for (int a = CLVAE_ACT_RELU; a <= CLVAE_ACT_IDENTITY; a++) {
+        clvae_act act = (clvae_act)a;
+        int st = fill_random(k, 0, 33 * 130, -4, 4);
+        if (!st) st = fill_random(k, 1, 130, -1, 1);
+        if (!st) st = fill_random(k, 2, 33 * 130, -1, 1);
+        if (!st) st = run_both(k, do_bias_act, &act);
+        snprintf(name, sizeof name, "bias_act %s", names[a]);
+        if (!st) st = compare(k, 0, 33 * 130, name, a == CLVAE_ACT_RELU || a == CLVAE_ACT_IDENTITY ? TOL_EXACT : TOL_ELEM);
+        snprintf(name, sizeof name, "act_bwd %s", names[a]);
+        if (!st) st = compare(k, 2, 33 * 130, name, TOL_ELEM);
+        snprintf(name, sizeof name, "col_sum (after %s)", names[a]);
+        if (!st) st = compare(k, 3, 130, name, TOL_ELEM);
+        if (st) return st;
+    }
+    return CLVAE_OK;
+}
+
+static int do_reparam(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    clvae_reparam_args a = {.batch = 128, .samples = 2, .latent = 20, .seed = 1, .step = 3,
+                            .stream = CLVAE_STREAM_EPS_TRAIN, .heads = slot(s, 0),
+                            .z = slot(s, 1), .eps = slot(s, 2), .kl = slot(s, 3)};
+    clvae_reparam_bwd_args b = {.batch = 128, .samples = 2, .latent = 20, .kl_weight = 0.01f,
+                                .heads = slot(s, 0), .eps = slot(s, 2), .dz = slot(s, 4),
+                                .dheads = slot(s, 5)};
+    int st = be->ops->reparam(be->ctx, &a);
+    return st ? st : be->ops->reparam_bwd(be->ctx, &b);
+}
+
+static int check_reparam(check_ctx *k)
+{
+    int st = fill_random(k, 0, 128 * 40, -2, 2);
+    if (!st) st = fill_random(k, 4, 2 * 128 * 20, -1, 1);
+    if (!st) st = run_both(k, do_reparam, NULL);
+    if (!st) st = compare(k, 2, 2 * 128 * 20, "reparam eps (Philox)", TOL_ELEM);
+    if (!st) st = compare(k, 1, 2 * 128 * 20, "reparam z", TOL_ELEM);
+    if (!st) st = compare(k, 3, 128, "reparam kl", TOL_ELEM);
+    if (!st) st = compare(k, 5, 128 * 40, "reparam_bwd", TOL_ELEM);
+    return st;
+}
+
+static int do_likelihood(clvae_backend *be, const side *s, const void *p)
+{
+    clvae_likelihood kind = *(const clvae_likelihood *)p;
+    clvae_lik_args a = {.kind = kind, .rows = 64, .batch = 32, .dim = 784, .sigma_x = 0.5f,
+                        .grad_scale = 1.0f / 64, .out = slot(s, 0), .x = slot(s, 1),
+                        .loss = slot(s, 2), .dout = slot(s, 3)};
+    int st = be->ops->likelihood(be->ctx, &a);
+    if (!st) st = be->ops->sum_add(be->ctx, 64, slot(s, 2), 0.5f, slot(s, 4));
+    return st;
+}
+
+static int check_likelihoods(check_ctx *k)
+{
+    static const char *names[] = {"bernoulli", "gaussian", "gaussian-learned"};
+    char name[64];
+    for (int l = CLVAE_LIK_BERNOULLI; l <= CLVAE_LIK_GAUSSIAN_LEARNED; l++) {
+        clvae_likelihood kind = (clvae_likelihood)l;
+        size_t width = kind == CLVAE_LIK_GAUSSIAN_LEARNED ? 2 * 784 : 784;
+        int st = fill_random(k, 0, 64 * width, -3, 3);
+        if (!st) st = fill_random(k, 1, 32 * 784, 0, 1);
+        if (!st) st = fill_random(k, 4, 1, 0, 0);
+        if (!st) st = run_both(k, do_likelihood, &kind);
+        snprintf(name, sizeof name, "likelihood %s loss", names[l]);
+        if (!st) st = compare(k, 2, 64, name, TOL_ELEM);
+        snprintf(name, sizeof name, "likelihood %s grad", names[l]);
+        if (!st) st = compare(k, 3, 64 * width, name, TOL_GRAD);
+        snprintf(name, sizeof name, "sum_add (%s)", names[l]);
+        if (!st) st = compare(k, 4, 1, name, TOL_ELEM);
+        if (st) return st;
+    }
+    return CLVAE_OK;
+}
+
+static int do_optimizer(clvae_backend *be, const side *s, const void *p)
+{
+    clvae_optimizer kind = *(const clvae_optimizer *)p;
+    clvae_opt_args a = {.kind = kind, .n = 100003, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f,
+                        .eps = 1e-8f, .momentum = 0.9f, .t = 5, .params = slot(s, 0),
+                        .grads = slot(s, 1), .m = slot(s, 2), .v = slot(s, 3)};
+    return be->ops->optimizer(be->ctx, &a);
+}
+
+static int check_optimizers(check_ctx *k)
+{
+    for (int o = CLVAE_OPT_ADAM; o <= CLVAE_OPT_SGD; o++) {
+        clvae_optimizer kind = (clvae_optimizer)o;
+        int st = fill_random(k, 0, 100003, -1, 1);
+        if (!st) st = fill_random(k, 1, 100003, -1, 1);
+        if (!st) st = fill_random(k, 2, 100003, -0.1f, 0.1f);
+        if (!st) st = fill_random(k, 3, 100003, 0, 0.01f);
+        if (!st) st = run_both(k, do_optimizer, &kind);
+        if (!st) st = compare(k, 0, 100003, o == CLVAE_OPT_ADAM ? "adam params" : "sgd params",
+                              o == CLVAE_OPT_ADAM ? TOL_ELEM : TOL_EXACT);
+        if (!st) st = compare(k, 2, 100003, o == CLVAE_OPT_ADAM ? "adam m" : "sgd momentum", TOL_EXACT);
+        if (st) return st;
+    }
+    return CLVAE_OK;
+}
+
+int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, FILE *out,
+                    clvae_check_counts *c)
+{
+    check_ctx k = {.s = {{ref, NULL}, {dev, NULL}}, .label = label, .out = out, .c = c};
+    size_t bytes = (size_t)SLOTS * SLOT_FLOATS * sizeof(float);
+    int st = ref->ops->buffer_alloc(ref->ctx, bytes, &k.s[0].buf);
+    if (!st) st = dev->ops->buffer_alloc(dev->ctx, bytes, &k.s[1].buf);
+    if (!st) st = check_gemm(&k);
+    if (!st) st = check_activations(&k);
+    if (!st) st = check_reparam(&k);
+    if (!st) st = check_likelihoods(&k);
+    if (!st) st = check_optimizers(&k);
+    if (k.s[0].buf) ref->ops->buffer_free(ref->ctx, k.s[0].buf);
+    if (k.s[1].buf) dev->ops->buffer_free(dev->ctx, k.s[1].buf);
+    return st;
+}
+
+int clvae_check_trajectory(const clvae_config *cfg, const clvae_dataset *ds, clvae_backend *be,
+                           int steps, double *losses)
+{
+    clvae_model m;
+    int B = cfg->train.batch, st;
+    float *stage = malloc((size_t)B * ds->dim * sizeof(float));
+    if (!stage) return clvae_error(CLVAE_ERR_NOMEM, "check: out of memory");
+    if ((st = clvae_model_layout(&m, cfg, (int)ds->dim))) goto done;
+    if ((st = clvae_model_init(&m, be, B, cfg->train.samples, true))) goto done;
+    size_t per_pass = ds->n / B;
+    for (int s = 0; s < steps && !st; s++) {
+        size_t first = (per_pass ? (size_t)s % per_pass : 0) * B;
+        int b = ds->n < (size_t)B ? (int)ds->n : B;
+        double recon, kl;
+        st = clvae_upload_range(&m, ds, first, b, stage);
+        if (!st) st = clvae_model_train_step(&m, b);
+        if (!st) st = clvae_model_take_losses(&m, &recon, &kl);
+        losses[s] = (recon + kl) / b;
+    }
+    clvae_model_free(&m);
+done:
+    free(stage);
+    return st;
+}
