@@ -45,6 +45,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
+int cmd_latents(int argc, char **argv);
+int cmd_interpolate(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

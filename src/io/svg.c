@@ -13,7 +13,7 @@
 #define PLOT_TOP 50.0
 #define PLOT_RIGHT 190.0 /* room for the legend */
 #define PLOT_BOTTOM 60.0
-#define OTHER_COLOR "#999999"
+#define OTHER_COLOR "#000000"
 
 typedef struct svg_axes {
     double x0, x1, xstep; /* data range (extended to whole ticks) and tick spacing */

@@ -27,7 +27,7 @@ void clvae_image_shape(const clvae_dataset *ds, int *h, int *w)
 
 /* Decoder output rows -> means in image space: sigmoid for bernoulli logits, the mean columns
  * otherwise. out is (rows, dim_out); dst is (rows, dim). */
-static void output_means(const clvae_model *m, const float *out, int rows, float *dst)
+void clvae_output_means(const clvae_model *m, const float *out, int rows, float *dst)
 {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < m->dim; j++) {
@@ -53,7 +53,7 @@ int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int h, int w, con
     if ((st = clvae_model_decode(m, n))) goto done;
     if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
         goto done;
-    output_means(m, out, n, img);
+    clvae_output_means(m, out, n, img);
     st = clvae_png_write_grid(path, img, n, h, w, 0, 2);
 done:
     free(z);
@@ -81,7 +81,7 @@ int clvae_visual_reconstructions(clvae_model *m, const clvae_dataset *ds, int n,
     if ((st = clvae_model_forward(m, n, 1, 0, CLVAE_STREAM_EPS_EVAL, true))) goto done;
     if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
         goto done;
-    output_means(m, out, n, rec);
+    clvae_output_means(m, out, n, rec);
     /* Grid rows alternate: originals, then their reconstructions right below. */
     for (int i = 0; i < n; i++) {
         size_t top = ((size_t)(i / cols) * 2 * cols + i % cols) * m->dim;

@@ -1,0 +1,24 @@
+/* The latent space of a trained model: mu as NPY + a scatter SVG, interpolation/traversal PNGs. */
+#ifndef CLVAE_TRAIN_LATENTS_H
+#define CLVAE_TRAIN_LATENTS_H
+
+#include "clvae/data.h"
+#include "model/vae.h"
+
+/* Runs the encoder (z = mu) over all of ds in chunks of m->max_batch and writes, into `dir`
+ * (which must exist): latents_mu.npy (n, R) float32; latents_labels.npy (n) uint8 when ds has
+ * labels; latents.svg, a scatter coloured by label of mu itself when R = 2, else of its first two
+ * principal components (for R = 1: mu against 0). */
+int clvae_latents_export(clvae_model *m, const clvae_dataset *ds, const char *dir);
+
+/* One PNG row of `steps` (>= 2) decoder means for z on the straight line from mu(x_i) to
+ * mu(x_j), both endpoints included; i and j index ds. */
+int clvae_visual_interpolation(clvae_model *m, const clvae_dataset *ds, int i, int j, int steps,
+                               int h, int w, const char *path);
+
+/* A PNG grid with one row per latent dimension r: decoder means for mu(x_index) with its r-th
+ * coordinate replaced by n_steps (>= 2) values evenly spaced over [-range, +range]. */
+int clvae_visual_traversal(clvae_model *m, const clvae_dataset *ds, int index, int n_steps,
+                           float range, int h, int w, const char *path);
+
+#endif
