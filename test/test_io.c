@@ -694,7 +694,7 @@ static void test_svg(void)
     float xy[12] = {0, 0, 1, 1, -1, 2, NAN, 0, 3, -2, 0.5f, 0.5f};
     unsigned char labels[6] = {0, 1, 2, 1, 7, 0};
     const char *sp = tmp("io_scatter.svg");
-    CHECK(clvae_svg_scatter(sp, "latent", xy, labels, 6, 3) == CLVAE_OK, "scatter: %s",
+    CHECK(clvae_svg_scatter(sp, "latent", "z[0]", "z[1]", xy, labels, 6, 3) == CLVAE_OK, "scatter: %s",
           clvae_last_error());
     text = (char *)slurp(sp, &size);
     CHECK(text && strstr(text, "<svg") && count_substr(text, "<circle") == 5, "5 points");
@@ -702,7 +702,7 @@ static void test_svg(void)
           "class legend");
     CHECK(text && !strstr(text, "nan"), "scatter skips NaN");
     free(text);
-    CHECK(clvae_svg_scatter(sp, "latent", xy, NULL, 6, 0) == CLVAE_OK, "unlabelled scatter");
+    CHECK(clvae_svg_scatter(sp, "latent", "z[0]", "z[1]", xy, NULL, 6, 0) == CLVAE_OK, "unlabelled scatter");
     text = (char *)slurp(sp, &size);
     CHECK(text && count_substr(text, "<circle") == 5 && !strstr(text, "class"), "unlabelled");
     free(text);

@@ -266,8 +266,9 @@ static void draw_class(FILE *fp, const svg_axes *a, const float *xy, const unsig
     fprintf(fp, "</g>\n");
 }
 
-int clvae_svg_scatter(const char *path, const char *title, const float *xy,
-                      const unsigned char *labels, int n, int n_classes)
+int clvae_svg_scatter(const char *path, const char *title, const char *xlabel,
+                      const char *ylabel, const float *xy, const unsigned char *labels, int n,
+                      int n_classes)
 {
     if (n < 0 || (n > 0 && !xy) || n_classes < 0)
         return clvae_error(CLVAE_ERR_INTERNAL, "%s: bad scatter arguments", path);
@@ -284,7 +285,7 @@ int clvae_svg_scatter(const char *path, const char *title, const float *xy,
     clvae_atomic_file af = {0};
     int st = clvae_atomic_open(&af, path);
     if (st) return st;
-    draw_frame(af.fp, &a, title, "z[0]", "z[1]");
+    draw_frame(af.fp, &a, title, xlabel, ylabel);
     char color[8];
     color_of(0, color);
     if (!labels) draw_class(af.fp, &a, xy, labels, n, n_classes, -1, color);

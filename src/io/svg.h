@@ -13,7 +13,8 @@ int clvae_svg_line_plot(const char *path, const char *title, const char *xlabel,
 /* Scatter of n points xy (n, 2) coloured by labels[i] (0..n_classes-1; others grey) with a legend
  * of classes; labels NULL draws every point in one colour without a legend. Non-finite points are
  * skipped. Atomic write. Errors as above. */
-int clvae_svg_scatter(const char *path, const char *title, const float *xy,
-                      const unsigned char *labels, int n, int n_classes);
+int clvae_svg_scatter(const char *path, const char *title, const char *xlabel,
+                      const char *ylabel, const float *xy, const unsigned char *labels, int n,
+                      int n_classes);
 
 #endif

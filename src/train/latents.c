@@ -191,7 +191,8 @@ static int write_scatter(const float *mu, const clvae_dataset *ds, int R, const 
                  R, 100 * frac[0], 100 * frac[1], ds->n);
     }
     if (!st)
-        st = clvae_svg_scatter(path, title, xy, ds->labels, (int)ds->n,
+        st = clvae_svg_scatter(path, title, R == 2 ? "mu[0]" : "PC1 of mu",
+                               R == 2 ? "mu[1]" : "PC2 of mu", xy, ds->labels, (int)ds->n,
                                ds->labels ? ds->n_classes : 0);
     free(xy);
     return st;
