@@ -10,7 +10,7 @@ fail=0; pass=0
 ok() { pass=$((pass+1)); }
 bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 small=(-c "$SRC/config/default.ini" --set data.limit_train=512 --set data.limit_test=128
-       --set model.encoder=32 --set model.decoder=32 -q)
+       --set model.encoder=32 --set model.decoder=32 --set device.autotune=off -q)
 
 expect_select_error() { # ARGS... : exit 2 and the list of available devices
   "$BIN" train "${small[@]}" --set output.dir="$TMP/x" "$@" >/dev/null 2>"$TMP/err"; local rc=$?

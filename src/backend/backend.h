@@ -91,8 +91,29 @@ typedef struct clvae_opt_args {
 typedef enum clvae_op {
     CLVAE_OP_GEMM, CLVAE_OP_BIAS_ACT, CLVAE_OP_ACT_BWD, CLVAE_OP_COL_SUM, CLVAE_OP_REPARAM,
     CLVAE_OP_REPARAM_BWD, CLVAE_OP_LIKELIHOOD, CLVAE_OP_SUM_ADD, CLVAE_OP_OPTIMIZER,
-    CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_COUNT
+    CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_GATHER_F32, CLVAE_OP_COUNT
 } clvae_op;
+
+/* Host scheduler support (optional slots below): a pinned host staging buffer the host writes
+ * through a plain pointer, and a ticket that completes when an enqueued command has finished
+ * (an OpenCL event). Both backend-defined. */
+typedef struct clvae_staging clvae_staging;
+typedef struct clvae_ticket clvae_ticket;
+
+/* Queues a profiled command belongs to (Chrome trace tracks). */
+typedef enum clvae_queue_kind { CLVAE_QUEUE_COMPUTE, CLVAE_QUEUE_TRANSFER } clvae_queue_kind;
+
+/* One finished device command reported by profile_drain. Times are microseconds on the host's
+ * CLOCK_MONOTONIC clock (the backend aligns its device clock to it). */
+typedef struct clvae_prof_record {
+    const char *name;       /* static op name: "gemm", "bias_act", "upload", ... */
+    clvae_queue_kind queue;
+    long tag;               /* the tag current when it was enqueued (the scheduler's step) */
+    double start_us, end_us;
+    size_t bytes;           /* transfers: bytes moved; 0 otherwise */
+} clvae_prof_record;
+
+typedef void (*clvae_prof_fn)(void *user, const clvae_prof_record *r);
 
 typedef struct clvae_backend_ops {
     const char *name;   /* "ref", "opencl" */
@@ -127,6 +148,47 @@ typedef struct clvae_backend_ops {
     /* dst (count, dim) = src_u8[idx[i], :] / 255  (optional: device-resident datasets). */
     int (*gather_u8)(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
                      int count, int dim);
+
+    /* ---- Host scheduler (src/train/scheduler.c); optional, all of a group or none ----------
+     * Threads: upload_async, ticket_wait and ticket_release may be called from one loader
+     * thread while the driving thread enqueues compute; everything else from the driving thread.
+     * Global memory and largest single allocation of the device, in bytes. NULL: the data lives
+     * in host memory anyway (reference backend). */
+    int (*memory_info)(void *ctx, size_t *global_bytes, size_t *max_alloc);
+    /* dst (count, dim) = src_f32[idx[i], :]  (device-resident float datasets). */
+    int (*gather_f32)(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae_view idx_u32,
+                      int count, int dim);
+    /* A pinned host staging buffer of `bytes` bytes; *host stays writable until staging_free. */
+    int (*staging_alloc)(void *ctx, size_t bytes, clvae_staging **out, void **host);
+    void (*staging_free)(void *ctx, clvae_staging *s);
+    /* Copies bytes [0, bytes) of staging `src` into dst on the transfer stream without waiting;
+     * the copy starts once `after` has completed (NULL: at once; e.g. the marker behind the step
+     * that last read dst, so the host need not wait for it). *done completes when the copy has;
+     * `src` must not be written until then. tag >= 0 records the copy for profiling with that
+     * tag; -1 does not. */
+    int (*upload_async)(void *ctx, clvae_view dst, clvae_staging *src, size_t bytes,
+                        clvae_ticket *after, long tag, clvae_ticket **done);
+    /* The compute stream's next commands wait for `t` (the host does not). */
+    int (*compute_wait)(void *ctx, clvae_ticket *t);
+    /* *out completes when everything enqueued on the compute stream so far has. */
+    int (*compute_marker)(void *ctx, clvae_ticket **out);
+    /* Blocks the calling thread until `t` has completed; an error if its command failed. */
+    int (*ticket_wait)(void *ctx, clvae_ticket *t);
+    void (*ticket_release)(void *ctx, clvae_ticket *t);   /* NULL t is a no-op */
+
+    /* ---- Profiling (optional group): device timestamps of every command ------------------
+     * profile_enable(true) prepares profiling queues and aligns the device clock with the host's
+     * (call it before the scheduler starts, with no commands in flight). Compute commands are
+     * recorded with the current tag (profile_tag; -1 = not recorded, the initial state).
+     * profile_drain waits for the recorded commands, reports each and forgets them. */
+    int (*profile_enable)(void *ctx, bool on);
+    void (*profile_tag)(void *ctx, long tag);
+    int (*profile_drain)(void *ctx, clvae_prof_fn fn, void *user);
+
+    /* Submits the compute commands enqueued so far without waiting for them (optional: NULL
+     * where ops run at once). The scheduler calls it after each step, so the device works while
+     * the host enqueues the next one. */
+    int (*flush)(void *ctx);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

@@ -6,22 +6,31 @@
 #include "clvae/status.h"
 
 static const char usage[] =
-    "usage: clvae bench [-c FILE] [--steps N] [--set SECTION.KEY=VALUE]...\n"
+    "usage: clvae bench [-c FILE] [--steps N] [--set SECTION.KEY=VALUE]... [--profile FILE.json]\n"
     "  times N training steps (default 200) after a warm-up and prints one JSON line with\n"
-    "  samples_per_s, seconds, steps, batch, device and backend\n";
+    "  samples_per_s, seconds, steps, batch, residency, overlap, device and backend\n"
+    "  --set data.residency=device|stream   --set data.overlap=false   compare the feeds\n"
+    "  --profile F    write a Chrome trace-event file (Perfetto, chrome://tracing) of the\n"
+    "                 first timed steps: one track per queue and one for the host loader;\n"
+    "                 adds overlap_share (upload time that overlapped compute) to the line\n";
 
 int cmd_bench(int argc, char **argv)
 {
     cli_args a;
     clvae_config cfg;
     clvae_bench_result r;
-    int rc = cli_parse(argc, argv, OPT_CONFIG | OPT_SET | OPT_STEPS, usage, &a);
+    int rc = cli_parse(argc, argv, OPT_CONFIG | OPT_SET | OPT_STEPS | OPT_PROFILE, usage, &a);
     if (rc || a.help) return rc;
     if ((rc = cli_load_config(&a, "config/default.ini", &cfg))) return rc;
-    int st = clvae_bench(&cfg, a.steps ? a.steps : 200, &r);
+    clvae_bench_options o = {.steps = a.steps ? a.steps : 200, .profile_path = a.profile};
+    int st = clvae_bench_run(&cfg, &o, &r);
     if (st) return cli_fail(st);
+    char share[32] = "null";
+    if (r.overlap_share >= 0) snprintf(share, sizeof share, "%.3f", r.overlap_share);
     printf("{\"samples_per_s\": %.1f, \"seconds\": %.4f, \"steps\": %ld, \"batch\": %d, "
-           "\"loss\": %.4f, \"device\": \"%s\", \"backend\": \"%s\"}\n",
-           r.samples_per_s, r.seconds, r.steps, cfg.train.batch, r.loss, r.device, r.backend);
+           "\"loss\": %.4f, \"residency\": \"%s\", \"overlap\": %s, \"overlap_share\": %s, "
+           "\"device\": \"%s\", \"backend\": \"%s\"}\n",
+           r.samples_per_s, r.seconds, r.steps, cfg.train.batch, r.loss, r.residency,
+           r.overlap ? "true" : "false", share, r.device, r.backend);
     return 0;
 }

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"reconstruct", cmd_reconstruct, "test images over their reconstructions as a PNG grid"},
     {"check", cmd_check, "cross-device consistency: every op and a short training vs the reference"},
     {"bench", cmd_bench, "training throughput: one JSON line with samples_per_s"},
+    {"tune", cmd_tune, "GEMM autotuning for the configured OpenCL device (writes its tuning file)"},
     {"latents", cmd_latents, "test-set latent means as NPY, and their scatter plot as SVG"},
     {"interpolate", cmd_interpolate, "latent interpolation and per-dimension traversal PNGs"},
     {"devices", cmd_devices, "list every platform and device, with the config lines that select it"},

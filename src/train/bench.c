@@ -1,5 +1,6 @@
 /* Training-throughput benchmark (clvae bench): warm-up, then N timed SGVB steps on the
- * configured device, with the same batch gathering and upload as training. */
+ * configured device, fed by the same scheduler as training (data.residency, data.overlap), with
+ * an optional Chrome trace of the first timed steps. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,35 +9,49 @@
 #include "core/log.h"
 #include "core/philox.h"
 #include "model/vae.h"
+#include "train/autotune.h"
+#include "train/profile.h"
 #include "train/progress.h"
+#include "train/scheduler.h"
 
 typedef struct bench_ctx {
     clvae_dataset train;
     clvae_backend be;
     clvae_model m;
-    float *stage;     /* (B, D) */
-    uint32_t *perm;   /* (N) */
+    clvae_sched *sched;
+    clvae_profile *prof;
+    uint32_t *perm; /* (N) */
+    uint64_t seed;
+    int epoch;
 } bench_ctx;
 
-static int bench_steps(bench_ctx *c, int batch, long steps, long *cursor)
+/* The next batch, starting a new epoch (a new Philox shuffle) when the last one is used up. */
+static int next_batch(bench_ctx *c, int *b)
 {
-    size_t n = c->train.n;
+    int st = clvae_sched_next(c->sched, b);
+    if (st || *b) return st;
+    clvae_philox_permutation(c->seed, (uint64_t)++c->epoch, c->perm, c->train.n);
+    if ((st = clvae_sched_epoch_begin(c->sched, c->perm, 0))) return st;
+    return clvae_sched_next(c->sched, b);
+}
+
+static int bench_steps(bench_ctx *c, long steps, long *samples)
+{
     for (long s = 0; s < steps; s++) {
-        if (*cursor + (size_t)batch > n) *cursor = 0;
-        clvae_dataset_gather(&c->train, c->perm + *cursor, batch, c->stage);
-        int st = c->be.ops->upload(c->be.ctx, c->m.x, c->stage,
-                                   (size_t)batch * c->train.dim * sizeof(float));
-        if (!st) st = clvae_model_train_step(&c->m, batch);
+        int b;
+        int st = next_batch(c, &b);
+        if (!st) st = clvae_model_train_step(&c->m, b);
+        if (!st) st = clvae_sched_step_done(c->sched);
         if (st) return st;
-        *cursor += batch;
+        *samples += b;
     }
     return c->be.ops->finish(c->be.ctx);
 }
 
-static int bench_run(const clvae_config *cfg, long steps, bench_ctx *c, clvae_bench_result *r)
+static int bench_open(const clvae_config *cfg, const clvae_bench_options *o, long warm,
+                      bench_ctx *c)
 {
     int B = cfg->train.batch, st;
-    long cursor = 0;
     if ((st = clvae_dataset_load(&c->train, cfg->data.train, NULL, cfg->data.format,
                                  cfg->data.limit_train)))
         return st;
@@ -46,34 +61,66 @@ static int bench_run(const clvae_config *cfg, long steps, bench_ctx *c, clvae_be
     if ((st = clvae_backend_create(cfg, &c->be))) return st;
     if ((st = clvae_model_layout(&c->m, cfg, (int)c->train.dim))) return st;
     if ((st = clvae_model_init(&c->m, &c->be, B, cfg->train.samples, true))) return st;
-    c->stage = malloc((size_t)B * c->train.dim * sizeof(float));
-    c->perm = malloc(c->train.n * sizeof(uint32_t));
-    if (!c->stage || !c->perm) return clvae_error(CLVAE_ERR_NOMEM, "bench: out of memory");
-    clvae_philox_permutation(cfg->train.seed, 1, c->perm, c->train.n);
-    long warm = steps / 10 > 3 ? steps / 10 : 3;
-    if ((st = bench_steps(c, B, warm, &cursor))) return st;
+    /* no tuning file yet: tune GEMMs once */
+    if ((st = clvae_autotune_first_use(&c->be, cfg, &c->m))) return st;
+    if (!(c->perm = malloc(c->train.n * sizeof(uint32_t))))
+        return clvae_error(CLVAE_ERR_NOMEM, "bench: out of memory");
+    if (o->profile_path &&
+        (st = clvae_profile_open(&c->prof, &c->be, o->profile_path, warm, CLVAE_PROFILE_STEPS)))
+        return st;
+    clvae_sched_options so;
+    clvae_sched_options_default(&so, cfg);
+    so.profile = c->prof;
+    if ((st = clvae_sched_init(&c->sched, &c->m, &c->train, B, &so))) return st;
+    c->seed = cfg->train.seed;
+    c->epoch = 1;
+    clvae_philox_permutation(c->seed, 1, c->perm, c->train.n);
+    return clvae_sched_epoch_begin(c->sched, c->perm, 0);
+}
+
+static int bench_run(const clvae_config *cfg, const clvae_bench_options *o, bench_ctx *c,
+                     clvae_bench_result *r)
+{
+    long steps = o->steps, warm = steps / 10 > 3 ? steps / 10 : 3, warm_samples = 0, samples = 0;
+    int st = bench_open(cfg, o, warm, c);
+    if (!st) st = bench_steps(c, warm, &warm_samples);
+    if (st) return st;
     double t0 = clvae_now();
-    if ((st = bench_steps(c, B, steps, &cursor))) return st;
+    if ((st = bench_steps(c, steps, &samples))) return st;
     double dt = clvae_now() - t0;
     double recon, kl;
     if ((st = clvae_model_take_losses(&c->m, &recon, &kl))) return st;
+    if ((st = clvae_profile_close(c->prof))) return st;
     r->seconds = dt;
     r->steps = steps;
-    r->samples_per_s = (double)steps * B / dt;
-    r->loss = (recon + kl) / ((double)(steps + warm) * B);
+    r->samples_per_s = (double)samples / dt;
+    r->loss = (recon + kl) / (double)(samples + warm_samples);
+    bool dev = clvae_sched_residency(c->sched) == CLVAE_RESIDENCY_DEVICE;
+    snprintf(r->residency, sizeof r->residency, "%s", dev ? "device" : "stream");
+    r->overlap = clvae_sched_overlapped(c->sched);
+    r->overlap_share = clvae_profile_overlap(c->prof);
     snprintf(r->device, sizeof r->device, "%s", c->be.ops->device_name(c->be.ctx));
     snprintf(r->backend, sizeof r->backend, "%s", c->be.ops->name);
     return CLVAE_OK;
 }
 
-int clvae_bench(const clvae_config *cfg, long steps, clvae_bench_result *r)
+int clvae_bench_run(const clvae_config *cfg, const clvae_bench_options *o, clvae_bench_result *r)
 {
     bench_ctx c = {0};
-    int st = bench_run(cfg, steps, &c, r);
+    r->overlap_share = -1;
+    int st = bench_run(cfg, o, &c, r);
+    clvae_sched_free(c.sched);
+    clvae_profile_close(c.prof); /* no-op unless a failure came first */
+    clvae_profile_free(c.prof);
     clvae_model_free(&c.m);
     clvae_backend_free(&c.be);
     clvae_dataset_free(&c.train);
-    free(c.stage);
     free(c.perm);
     return st;
+}
+
+int clvae_bench(const clvae_config *cfg, long steps, clvae_bench_result *r)
+{
+    clvae_bench_options o = {.steps = steps};
+    return clvae_bench_run(cfg, &o, r);
 }

@@ -15,10 +15,13 @@
 #include "core/log.h"
 #include "core/philox.h"
 #include "model/vae.h"
+#include "train/autotune.h"
 #include "train/eval.h"
 #include "train/checkpoint.h"
+#include "train/profile.h"
 #include "train/progress.h"
 #include "train/rundir.h"
+#include "train/scheduler.h"
 #include "train/visual.h"
 
 typedef struct trainer {
@@ -27,7 +30,8 @@ typedef struct trainer {
     clvae_dataset train, test;
     clvae_backend be;
     clvae_model m;
-    float *stage;     /* (B, D) host staging for one batch */
+    clvae_sched *sched;     /* feeds batches: device-resident or streamed (scheduler.h) */
+    clvae_profile *prof;    /* --profile trace, or NULL */
     uint32_t *perm;   /* (N) epoch permutation */
     double epoch_loss_sum;
     long epoch_samples;
@@ -66,19 +70,29 @@ static int trainer_open(trainer *t)
     CLVAE_INFO("backend %s, device %s", t->be.ops->name, t->be.ops->device_name(t->be.ctx));
     if ((st = clvae_model_layout(&t->m, t->cfg, (int)t->train.dim))) return st;
     if ((st = clvae_model_init(&t->m, &t->be, B, t->cfg->train.samples, true))) return st;
-    t->stage = malloc((size_t)B * t->train.dim * sizeof(float));
+    /* no tuning file yet: tune GEMMs once */
+    if ((st = clvae_autotune_first_use(&t->be, t->cfg, &t->m))) return st;
     t->perm = malloc(t->train.n * sizeof(uint32_t));
-    if (!t->stage || !t->perm) return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
-    return CLVAE_OK;
+    if (!t->perm) return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
+    /* Profiling first: it recreates the queues before the scheduler starts using them. */
+    if (t->opt->profile_path &&
+        (st = clvae_profile_open(&t->prof, &t->be, t->opt->profile_path, 0, CLVAE_PROFILE_STEPS)))
+        return st;
+    clvae_sched_options so;
+    clvae_sched_options_default(&so, t->cfg);
+    so.profile = t->prof;
+    return clvae_sched_init(&t->sched, &t->m, &t->train, B, &so);
 }
 
 static void trainer_close(trainer *t)
 {
+    clvae_sched_free(t->sched); /* joins the loader thread */
+    clvae_profile_close(t->prof); /* no-op when already written */
+    clvae_profile_free(t->prof);
     clvae_model_free(&t->m);
     clvae_backend_free(&t->be);
     clvae_dataset_free(&t->train);
     clvae_dataset_free(&t->test);
-    free(t->stage);
     free(t->perm);
     free(t->config_text);
 }
@@ -127,12 +141,15 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
     clvae_philox_permutation(c->train.seed, (uint64_t)epoch, t->perm, n);
     t->epoch_loss_sum = 0;
     t->epoch_samples = 0;
+    /* The scheduler feeds the same shuffled batches whatever the residency (resume: from
+     * next_row); next() points m->x at the batch, step_done() lets its slot be reused. */
+    if ((st = clvae_sched_epoch_begin(t->sched, t->perm, (size_t)t->pos.next_row))) return st;
     for (size_t first = (size_t)t->pos.next_row; first < n; first += B) {
-        int b = n - first < B ? (int)(n - first) : (int)B;
-        clvae_dataset_gather(&t->train, t->perm + first, b, t->stage);
-        st = t->be.ops->upload(t->be.ctx, t->m.x, t->stage, (size_t)b * t->train.dim * sizeof(float));
-        if (st) return st;
+        int b;
+        if ((st = clvae_sched_next(t->sched, &b))) return st;
+        if (b == 0) return clvae_error(CLVAE_ERR_INTERNAL, "scheduler ended the epoch early");
         if ((st = clvae_model_train_step(&t->m, b))) return st;
+        if ((st = clvae_sched_step_done(t->sched))) return st;
         since += b;
         step_in_epoch++;
         t->pos.next_row = (long long)(first + b);
@@ -234,6 +251,7 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
     }
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
+    st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
 done:
     trainer_close(&t);
     return st;

@@ -8,7 +8,9 @@
 
 #include <clblast_c.h>
 
+#include "backend/opencl/ocl_cache.h"
 #include "backend/opencl/ocl_internal.h"
+#include "backend/opencl/ocl_tune.h"
 #include "core/log.h"
 
 /* Live OpenCL backends: CLBlast's program cache (global) is cleared when the last one goes. */
@@ -127,6 +129,7 @@ static void ocl_free(void *ctx)
     ocl_ctx *c = ctx;
     if (!c) return;
     if (c->queue) clFinish(c->queue);
+    clvae_ocl_queue_release(c); /* transfer queue, profiling records */
     clvae_ocl_gemm_release(c);
     if (c->partials) clReleaseMemObject(c->partials);
     for (int k = 0; k < OCL_K_COUNT; k++)
@@ -162,6 +165,19 @@ static const clvae_backend_ops ocl_ops = {
     .sum_add = clvae_ocl_sum_add,
     .optimizer = clvae_ocl_optimizer,
     .gather_u8 = clvae_ocl_gather_u8,
+    .memory_info = clvae_ocl_memory_info,
+    .gather_f32 = clvae_ocl_gather_f32,
+    .staging_alloc = clvae_ocl_staging_alloc,
+    .staging_free = clvae_ocl_staging_free,
+    .upload_async = clvae_ocl_upload_async,
+    .compute_wait = clvae_ocl_compute_wait,
+    .compute_marker = clvae_ocl_compute_marker,
+    .ticket_wait = clvae_ocl_ticket_wait,
+    .ticket_release = clvae_ocl_ticket_release,
+    .profile_enable = clvae_ocl_profile_enable,
+    .profile_tag = clvae_ocl_profile_tag,
+    .profile_drain = clvae_ocl_profile_drain,
+    .flush = clvae_ocl_flush,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */
@@ -211,7 +227,8 @@ static int ctx_init(ocl_ctx *c)
     return CLVAE_OK;
 }
 
-int clvae_opencl_backend_create(const clvae_config *cfg, clvae_backend *out)
+/* Creates the backend; with `tuned`, applies the device's GEMM tuning file (ocl_tune_file.c). */
+static int backend_create(const clvae_config *cfg, bool tuned, clvae_backend *out)
 {
     clvae_ocl_inventory inv;
     ocl_ctx *c = NULL;
@@ -228,8 +245,10 @@ int clvae_opencl_backend_create(const clvae_config *cfg, clvae_backend *out)
     }
     st = clvae_ocl_select(&inv, cfg, order, &n);
     if (!st) st = open_context(c, &inv, order, n);
+    if (!st) clvae_ocl_cache_dir(cfg, c->cache_dir, sizeof c->cache_dir);
     if (!st) st = ctx_init(c);
     if (st) goto cleanup;
+    if (tuned) clvae_ocl_tuning_load(c);
     CLVAE_INFO("opencl: platform %d \"%s\", device %d \"%s\" (%s), driver %s, %s",
                c->dev.platform_index, c->dev.platform_name, c->dev.device_index, c->dev.name,
                clvae_ocl_type_name(c->dev.type), c->dev.driver, c->dev.version);
@@ -241,4 +260,14 @@ cleanup:
     free(order);
     clvae_ocl_inventory_free(&inv);
     return st;
+}
+
+int clvae_opencl_backend_create(const clvae_config *cfg, clvae_backend *out)
+{
+    return backend_create(cfg, true, out);
+}
+
+int clvae_opencl_backend_create_untuned(const clvae_config *cfg, clvae_backend *out)
+{
+    return backend_create(cfg, false, out);
 }

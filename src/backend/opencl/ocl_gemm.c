@@ -80,13 +80,20 @@ static int run_clblast(ocl_ctx *c, const gemm_shape *g, float alpha, float beta,
     if (s != CLBlastSuccess) return gemm_fail(c, g, "CLBlastSGemmTempBufferSize", s);
     int st = ensure_temp(c, tmp);
     if (st) return st;
+    /* Profiling: CLBlast's event is its last kernel's; a marker before its first one (padding,
+     * transposes) gives the whole GEMM's start. */
+    cl_event pre = NULL;
+    if (clvae_ocl_prof_compute_on(c)) clEnqueueMarkerWithWaitList(c->queue, 0, NULL, &pre);
     if (tmp == 0) /* the direct kernel: no temporary buffer */
         s = CLBlastSgemm(L, ta, tb, g->m, g->n, g->k, alpha, am, ao, g->lda, bm, bo, g->ldb, beta,
                          cm, co, g->ldc, &c->queue, &ev);
     else
         s = CLBlastSgemmWithTempBuffer(L, ta, tb, g->m, g->n, g->k, alpha, am, ao, g->lda, bm, bo,
                                        g->ldb, beta, cm, co, g->ldc, &c->queue, &ev, c->gemm_tmp);
-    if (ev) clReleaseEvent(ev);
+    if (s == CLBlastSuccess)
+        clvae_ocl_prof_span(c, "gemm", pre, ev); /* takes both; no-op when not profiling */
+    else if (ev || pre)
+        clvae_ocl_prof_span(c, NULL, pre, ev); /* just releases them */
     return s == CLBlastSuccess ? CLVAE_OK : gemm_fail(c, g, "CLBlastSgemm", s);
 }
 

@@ -25,6 +25,7 @@ typedef enum ocl_kernel_id {
     OCL_K_LIKELIHOOD,
     OCL_K_ADAM,
     OCL_K_SGD,
+    OCL_K_GATHER_F32,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -47,6 +48,12 @@ typedef struct ocl_ctx {
     cl_mem partials;           /* (OCL_MAX_PARTIALS) sum_add stage-1 results */
     cl_mem gemm_tmp;           /* CLBlast temporary buffer, grown on demand */
     size_t gemm_tmp_bytes;
+    /* Host scheduler support (ocl_queue.c) and profiling (ocl_profile.c). */
+    cl_command_queue xfer;  /* in-order transfer queue, created by the first staging_alloc */
+    struct ocl_prof *prof;  /* recorded events and clock offset; NULL until profile_enable */
+    /* Disk caches (ocl_cache.c) and GEMM tuning (ocl_tune*.c). */
+    char cache_dir[CLVAE_PATH_MAX]; /* program binaries and tuning files; "" = none */
+    int tuning_state;               /* clvae_tuning_state of the tuning file at creation */
 } ocl_ctx;
 
 /* A kernel argument: size and pointer as clSetKernelArg takes them (value NULL = __local). */
@@ -94,5 +101,44 @@ int clvae_ocl_sum_add(void *ctx, size_t n, clvae_view x, float scale, clvae_view
 int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a);
 int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
                         int count, int dim);
+int clvae_ocl_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae_view idx_u32,
+                         int count, int dim);
+
+/* Host scheduler slots (ocl_queue.c): pinned staging, the transfer queue, event tickets. */
+int clvae_ocl_memory_info(void *ctx, size_t *global_bytes, size_t *max_alloc);
+int clvae_ocl_staging_alloc(void *ctx, size_t bytes, clvae_staging **out, void **host);
+void clvae_ocl_staging_free(void *ctx, clvae_staging *s);
+int clvae_ocl_upload_async(void *ctx, clvae_view dst, clvae_staging *src, size_t bytes,
+                           clvae_ticket *after, long tag, clvae_ticket **done);
+int clvae_ocl_compute_wait(void *ctx, clvae_ticket *t);
+int clvae_ocl_compute_marker(void *ctx, clvae_ticket **out);
+int clvae_ocl_ticket_wait(void *ctx, clvae_ticket *t);
+void clvae_ocl_ticket_release(void *ctx, clvae_ticket *t);
+int clvae_ocl_flush(void *ctx);
+/* Creates an in-order queue on the context's device, with profiling when `profiling`. */
+int clvae_ocl_queue_create(ocl_ctx *c, bool profiling, cl_command_queue *out);
+/* Releases the transfer queue and the profiling state (ocl_free). */
+void clvae_ocl_queue_release(ocl_ctx *c);
+
+/* Profiling slots (ocl_profile.c). */
+int clvae_ocl_profile_enable(void *ctx, bool on);
+void clvae_ocl_profile_tag(void *ctx, long tag);
+int clvae_ocl_profile_drain(void *ctx, clvae_prof_fn fn, void *user);
+/* True while profiling records compute commands (enabled and tag >= 0). */
+bool clvae_ocl_prof_compute_on(const ocl_ctx *c);
+/* True when the queues were created with CL_QUEUE_PROFILING_ENABLE. */
+bool clvae_ocl_prof_queues(const ocl_ctx *c);
+/* Records a finished-or-pending command for the trace and takes ownership of `ev` (NULL is
+ * ignored). Compute commands get the current tag; thread-safe. */
+void clvae_ocl_prof_add(ocl_ctx *c, const char *name, clvae_queue_kind q, long tag, size_t bytes,
+                        cl_event ev);
+/* The event pointer to pass to a compute enqueue: &ev while recording, NULL otherwise. */
+#define OCL_PROF_EVENT(c, ev) (clvae_ocl_prof_compute_on(c) ? &(ev) : NULL)
+/* Records compute command `ev` under the current tag (no-op for NULL). */
+void clvae_ocl_prof_compute(ocl_ctx *c, const char *name, cl_event ev);
+/* Records a compute span from marker `first`'s end to `last`'s end (several kernels, e.g. a
+ * CLBlast GEMM); takes both events (either may be NULL; name NULL only releases them). */
+void clvae_ocl_prof_span(ocl_ctx *c, const char *name, cl_event first, cl_event last);
+void clvae_ocl_prof_free(ocl_ctx *c);
 
 #endif

@@ -44,6 +44,10 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
         }
     }
     size_t global = (items + local - 1) / local * local;
-    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, 1, NULL, &global, &local, 0, NULL, NULL);
-    return err == CL_SUCCESS ? CLVAE_OK : clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
+    cl_event ev = NULL; /* kept only while profiling (ocl_profile.c) */
+    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, 1, NULL, &global, &local, 0, NULL,
+                                        OCL_PROF_EVENT(c, ev));
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
+    clvae_ocl_prof_compute(c, op, ev);
+    return CLVAE_OK;
 }

@@ -258,3 +258,23 @@ int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_v
     return clvae_ocl_launch(c, OCL_K_GATHER_U8, "gather_u8", (size_t)n * d, 0, args,
                             OCL_NARGS(args));
 }
+
+int clvae_ocl_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae_view idx_u32,
+                         int count, int dim)
+{
+    ocl_ctx *c = ctx;
+    cl_mem dm, im;
+    cl_ulong doff, ioff;
+    cl_uint n = (cl_uint)count, d = (cl_uint)dim;
+    int st = check_dims(c, "gather_f32", count, dim);
+    if (!st) st = clvae_ocl_view(c, "gather_f32", "dst", dst, (size_t)count * dim, &dm, &doff);
+    if (!st) st = clvae_ocl_view(c, "gather_f32", "idx", idx_u32, (size_t)count, &im, &ioff);
+    if (!st && !src_f32)
+        st = clvae_error(CLVAE_ERR_INTERNAL, "opencl gather_f32: no source buffer");
+    if (st) return st;
+    cl_ulong src_floats = src_f32->bytes / sizeof(float); /* past the end: NaN, as gather_u8 */
+    ocl_arg args[] = {OCL_ARG(dm), OCL_ARG(doff), OCL_ARG(src_f32->mem), OCL_ARG(src_floats),
+                      OCL_ARG(im), OCL_ARG(ioff), OCL_ARG(n),            OCL_ARG(d)};
+    return clvae_ocl_launch(c, OCL_K_GATHER_F32, "gather_f32", (size_t)n * d, 0, args,
+                            OCL_NARGS(args));
+}

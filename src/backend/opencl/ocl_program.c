@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/opencl/ocl_cache.h"
 #include "backend/opencl/ocl_internal.h"
 #include "core/log.h"
 
@@ -28,6 +29,7 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_LIKELIHOOD] = "clvae_likelihood",
     [OCL_K_ADAM] = "clvae_adam",
     [OCL_K_SGD] = "clvae_sgd",
+    [OCL_K_GATHER_F32] = "clvae_gather_f32",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */
@@ -175,8 +177,9 @@ static void log_build_log(const ocl_ctx *c, clvae_log_level level)
     free(text);
 }
 
-/* A disk cache of program binaries (keyed by source, options, device, driver and platform
- * versions) belongs here: look it up before clCreateProgramWithSource, store after a build. */
+/* Builds from the disk cache of program binaries when it holds this exact build (ocl_cache.c:
+ * keyed by source, options, device, driver and platform versions), else from source, and then
+ * stores the binary for the next start. */
 int clvae_ocl_program_build(ocl_ctx *c)
 {
     strbuf src = {0};
@@ -185,6 +188,8 @@ int clvae_ocl_program_build(ocl_ctx *c)
     int st = assemble_source(&src);
     if (st) goto cleanup;
     build_options(c, opts, sizeof opts);
+    uint64_t key = clvae_ocl_program_key(c, src.s, src.len, opts);
+    if (clvae_ocl_cache_load(c, key, opts)) goto cleanup;
     const char *text = src.s;
     c->program = clCreateProgramWithSource(c->context, 1, &text, &src.len, &err);
     if (err != CL_SUCCESS) {
@@ -201,6 +206,7 @@ int clvae_ocl_program_build(ocl_ctx *c)
         goto cleanup;
     }
     log_build_log(c, CLVAE_LOG_DEBUG);
+    clvae_ocl_cache_store(c, key);
 cleanup:
     free(src.s);
     return st;

@@ -167,9 +167,77 @@ static int ref_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src, clvae_vie
     const uint32_t *ix = (const uint32_t *)(idx.buf->data + idx.off);
     for (int i = 0; i < count; i++) {
         const unsigned char *row = src->data + (size_t)ix[i] * dim;
-        for (int j = 0; j < dim; j++) d[(size_t)i * dim + j] = row[j] * (1.0f / 255.0f);
+        /* (float)v / 255.0f exactly as clvae_dataset_gather, so both residencies agree */
+        for (int j = 0; j < dim; j++) d[(size_t)i * dim + j] = (float)row[j] / 255.0f;
     }
     return CLVAE_OK;
+}
+
+static int ref_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src, clvae_view idx, int count,
+                          int dim)
+{
+    const uint32_t *ix = (const uint32_t *)(idx.buf->data + idx.off);
+    for (int i = 0; i < count; i++)
+        memcpy(at(dst) + (size_t)i * dim, src->data + (size_t)ix[i] * dim * sizeof(float),
+               (size_t)dim * sizeof(float));
+    return CLVAE_OK;
+}
+
+/* Host scheduler slots: everything is host memory and every op is synchronous, so staging is
+ * malloc, an upload is a memcpy on the calling (loader) thread and every ticket is complete. */
+struct clvae_staging {
+    void *host;
+};
+
+static char ref_done; /* the one ticket: always complete */
+
+static int ref_staging_alloc(void *ctx, size_t bytes, clvae_staging **out, void **host)
+{
+    clvae_staging *s = calloc(1, sizeof *s);
+    if (s) s->host = calloc(bytes ? bytes : 1, 1);
+    if (!s || !s->host) {
+        free(s);
+        return clvae_error(CLVAE_ERR_NOMEM, "reference backend: cannot allocate %zu bytes of "
+                                            "staging", bytes);
+    }
+    *out = s;
+    *host = s->host;
+    return CLVAE_OK;
+}
+
+static void ref_staging_free(void *ctx, clvae_staging *s)
+{
+    if (!s) return;
+    free(s->host);
+    free(s);
+}
+
+static int ref_upload_async(void *ctx, clvae_view dst, clvae_staging *src, size_t bytes,
+                            clvae_ticket *after, long tag, clvae_ticket **done)
+{
+    memcpy(dst.buf->data + dst.off, src->host, bytes);
+    *done = (clvae_ticket *)&ref_done;
+    return CLVAE_OK;
+}
+
+static int ref_compute_wait(void *ctx, clvae_ticket *t)
+{
+    return CLVAE_OK;
+}
+
+static int ref_compute_marker(void *ctx, clvae_ticket **out)
+{
+    *out = (clvae_ticket *)&ref_done;
+    return CLVAE_OK;
+}
+
+static int ref_ticket_wait(void *ctx, clvae_ticket *t)
+{
+    return CLVAE_OK;
+}
+
+static void ref_ticket_release(void *ctx, clvae_ticket *t)
+{
 }
 
 static void ref_free(void *ctx)
@@ -202,6 +270,14 @@ static const clvae_backend_ops ref_ops = {
     .sum_add = ref_sum_add,
     .optimizer = ref_optimizer,
     .gather_u8 = ref_gather_u8,
+    .gather_f32 = ref_gather_f32,
+    .staging_alloc = ref_staging_alloc,
+    .staging_free = ref_staging_free,
+    .upload_async = ref_upload_async,
+    .compute_wait = ref_compute_wait,
+    .compute_marker = ref_compute_marker,
+    .ticket_wait = ref_ticket_wait,
+    .ticket_release = ref_ticket_release,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)

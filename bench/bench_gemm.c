@@ -1,0 +1,253 @@
+/* bench_gemm: GF/s of the configured model's GEMM shapes (and 1024^3) with CLBlast's default
+ * parameters, with the device's tuning file applied, and with OpenBLAS's cblas_sgemm, all in
+ * one run; prints a table and one JSON line per shape plus a per-step summary.
+ *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]...   (run from the repo root) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+#include "clvae/config.h"
+#include "clvae/data.h"
+#include "clvae/status.h"
+#include "model/vae.h"
+#include "train/autotune.h"
+#ifdef CLVAE_HAVE_OPENCL
+#include "backend/opencl/ocl_tune.h"
+#endif
+#ifdef CLVAE_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#define MAX_SHAPES 40
+#define BATCH_SECONDS 0.02
+#define BATCHES 5
+
+typedef struct row {
+    clvae_gemm_shape s;
+    float *a, *b, *c_blas, *c_cl; /* host copies */
+    double ms_default, ms_tuned, ms_blas, nmse_default, nmse_tuned;
+} row;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double gflops(const clvae_gemm_shape *s, double ms)
+{
+    return ms > 0 ? 2.0 * s->m * s->n * s->k / (ms * 1e6) : 0.0;
+}
+
+static double nmse(const float *ref, const float *got, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)ref[i] - got[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+static int parse_args(int argc, char **argv, clvae_config *cfg)
+{
+    clvae_config_defaults(cfg);
+    int st = CLVAE_OK;
+    for (int i = 1; i < argc && !st; i += 2) {
+        if (i + 1 >= argc || (strcmp(argv[i], "-c") && strcmp(argv[i], "--set"))) {
+            fprintf(stderr, "usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]...\n");
+            return CLVAE_ERR_USAGE;
+        }
+        st = !strcmp(argv[i], "-c") ? clvae_config_load(cfg, argv[i + 1])
+                                    : clvae_config_set(cfg, argv[i + 1]);
+    }
+    return st ? st : clvae_config_validate(cfg);
+}
+
+/* The model's shapes (layer table from the data's feature count) and 1024^3. */
+static int collect_shapes(const clvae_config *cfg, row *rows, int *n)
+{
+    clvae_dataset ds = {0};
+    clvae_model m = {0};
+    clvae_gemm_shape s[MAX_SHAPES];
+    int st = clvae_dataset_load(&ds, cfg->data.train, NULL, cfg->data.format, 1);
+    if (!st) st = clvae_model_layout(&m, cfg, (int)ds.dim);
+    clvae_dataset_free(&ds);
+    if (st) return st;
+    int k = clvae_model_gemm_shapes(&m, cfg->train.batch, cfg->train.samples, s, MAX_SHAPES - 1);
+    s[k++] = (clvae_gemm_shape){false, false, 1024, 1024, 1024, 0};
+    for (int i = 0; i < k; i++) {
+        rows[i] = (row){.s = s[i]};
+        size_t na = (size_t)s[i].m * s[i].k, nb = (size_t)s[i].k * s[i].n;
+        size_t nc = (size_t)s[i].m * s[i].n;
+        rows[i].a = malloc(na * 4);
+        rows[i].b = malloc(nb * 4);
+        rows[i].c_blas = malloc(nc * 4);
+        rows[i].c_cl = malloc(nc * 4);
+        if (!rows[i].a || !rows[i].b || !rows[i].c_blas || !rows[i].c_cl)
+            return clvae_error(CLVAE_ERR_NOMEM, "bench_gemm: out of memory");
+        for (size_t j = 0; j < na; j++)
+            rows[i].a[j] = (float)((j * 2654435761u) % 2001) / 1000.0f - 1.0f;
+        for (size_t j = 0; j < nb; j++)
+            rows[i].b[j] = (float)((j * 40503u + 7) % 2001) / 1000.0f - 1.0f;
+        *n = i + 1;
+    }
+    return CLVAE_OK;
+}
+
+/* Times fn(ctx) as the fastest of BATCHES batches; returns ms per call. */
+static double time_calls(int (*fn)(void *), void *ctx, int *st)
+{
+    double t = now_s();
+    *st = fn(ctx);
+    double one = now_s() - t, best = one;
+    int reps = one > 0 ? (int)(BATCH_SECONDS / one) : 100;
+    reps = reps < 1 ? 1 : reps > 200 ? 200 : reps;
+    for (int b = 0; b < BATCHES && !*st; b++) {
+        t = now_s();
+        for (int i = 0; i < reps && !*st; i++)
+            *st = fn(ctx);
+        double per = (now_s() - t) / reps;
+        if (per < best) best = per;
+    }
+    return best * 1e3;
+}
+
+#ifdef CLVAE_HAVE_OPENBLAS
+static int blas_call(void *p)
+{
+    row *r = p;
+    const clvae_gemm_shape *s = &r->s;
+    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                s->m, s->n, s->k, 1.0f, r->a, s->ta ? s->m : s->k, r->b, s->tb ? s->k : s->n, 0.0f,
+                r->c_blas, s->n);
+    return 0;
+}
+#endif
+
+#ifdef CLVAE_HAVE_OPENCL
+typedef struct cl_case {
+    clvae_backend *be;
+    row *r;
+    clvae_buffer *a, *b, *c;
+} cl_case;
+
+static int cl_call(void *p)
+{
+    cl_case *k = p;
+    const clvae_gemm_shape *s = &k->r->s;
+    int st = k->be->ops->gemm(k->be->ctx, s->ta, s->tb, s->m, s->n, s->k, 1.0f,
+                              (clvae_view){k->a, 0}, s->ta ? s->m : s->k, (clvae_view){k->b, 0},
+                              s->tb ? s->k : s->n, 0.0f, (clvae_view){k->c, 0}, s->n);
+    return st ? st : k->be->ops->finish(k->be->ctx);
+}
+
+/* Times one shape on the backend with CLBlast's current parameters; nmse vs OpenBLAS. */
+static int time_cl(clvae_backend *be, row *r, double *ms, double *err)
+{
+    const clvae_backend_ops *o = be->ops;
+    const clvae_gemm_shape *s = &r->s;
+    size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
+    cl_case k = {be, r, NULL, NULL, NULL};
+    int st = o->buffer_alloc(be->ctx, na * 4, &k.a);
+    if (!st) st = o->buffer_alloc(be->ctx, nb * 4, &k.b);
+    if (!st) st = o->buffer_alloc(be->ctx, nc * 4, &k.c);
+    if (!st) st = o->upload(be->ctx, (clvae_view){k.a, 0}, r->a, na * 4);
+    if (!st) st = o->upload(be->ctx, (clvae_view){k.b, 0}, r->b, nb * 4);
+    if (!st) *ms = time_calls(cl_call, &k, &st);
+    if (!st) st = o->download(be->ctx, (clvae_view){k.c, 0}, r->c_cl, nc * 4);
+    if (!st) *err = nmse(r->c_blas, r->c_cl, nc);
+    if (k.a) o->buffer_free(be->ctx, k.a);
+    if (k.b) o->buffer_free(be->ctx, k.b);
+    if (k.c) o->buffer_free(be->ctx, k.c);
+    return st;
+}
+
+#endif
+
+static void print_table(const row *rows, int n, bool tuned)
+{
+    double d = 0, t = 0, b = 0;
+    printf("%-18s %5s %13s %11s %14s %9s %10s %11s\n", "shape (m x n x k)", "calls", "default GF/s",
+           "tuned GF/s", "OpenBLAS GF/s", "tuned/def", "tuned/BLAS", "tuned nmse");
+    for (int i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        char name[64];
+        snprintf(name, sizeof name, "%c%c %dx%dx%d", r->s.ta ? 'T' : 'N', r->s.tb ? 'T' : 'N',
+                 r->s.m, r->s.n, r->s.k);
+        double gd = gflops(&r->s, r->ms_default), gt = gflops(&r->s, r->ms_tuned);
+        double gb = gflops(&r->s, r->ms_blas);
+        printf("%-18s %5d %13.1f %11.1f %14.1f %8.1fx %9.0f%% %11.1e\n", name, r->s.calls, gd,
+               tuned ? gt : 0, gb, tuned && gd > 0 ? gt / gd : 0,
+               tuned && gb > 0 ? 100 * gt / gb : 0, r->nmse_tuned);
+        printf("{\"shape\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"calls\": %d, "
+               "\"default_gflops\": %.2f, \"tuned_gflops\": %.2f, \"openblas_gflops\": %.2f, "
+               "\"default_nmse\": %.2e, \"tuned_nmse\": %.2e}\n",
+               name, r->s.m, r->s.n, r->s.k, r->s.calls, gd, tuned ? gt : 0, gb, r->nmse_default,
+               r->nmse_tuned);
+        d += r->ms_default * r->s.calls;
+        t += r->ms_tuned * r->s.calls;
+        b += r->ms_blas * r->s.calls;
+    }
+    printf("per training step (calls-weighted): default %.3f ms, tuned %.3f ms, OpenBLAS %.3f ms; "
+           "tuned/default %.1fx, tuned at %.0f%% of OpenBLAS\n",
+           d, tuned ? t : 0, b, tuned && t > 0 ? d / t : 0, tuned && t > 0 ? 100 * b / t : 0);
+    printf("{\"summary\": \"step\", \"default_ms\": %.4f, \"tuned_ms\": %.4f, \"openblas_ms\": "
+           "%.4f}\n",
+           d, tuned ? t : 0, b);
+}
+
+#ifdef CLVAE_HAVE_OPENCL
+static int run(const clvae_config *cfg, row *rows, int n)
+{
+    clvae_backend be = {0};
+    int st = CLVAE_OK;
+    for (int i = 0; i < n; i++) {
+#ifdef CLVAE_HAVE_OPENBLAS
+        rows[i].ms_blas = time_calls(blas_call, &rows[i], &st);
+#endif
+    }
+    st = clvae_opencl_backend_create_untuned(cfg, &be);
+    for (int i = 0; i < n && !st; i++)
+        st = time_cl(&be, &rows[i], &rows[i].ms_default, &rows[i].nmse_default);
+    bool tuned = !st && clvae_opencl_tuning_reload(&be) == CLVAE_TUNING_APPLIED;
+    for (int i = 0; i < n && !st && tuned; i++)
+        st = time_cl(&be, &rows[i], &rows[i].ms_tuned, &rows[i].nmse_tuned);
+    if (!st) printf("device: %s\n", be.ops->device_name(be.ctx));
+#ifdef CLVAE_HAVE_OPENBLAS
+    printf("OpenBLAS: core %s, %d threads (OPENBLAS_CORETYPE overrides the detected core)\n",
+           openblas_get_corename(), openblas_get_num_threads());
+#endif
+    clvae_backend_free(&be);
+    if (!st) print_table(rows, n, tuned);
+    return st;
+}
+#else
+static int run(const clvae_config *cfg, row *rows, int n)
+{
+    return clvae_error(CLVAE_ERR_UNSUPPORTED, "bench_gemm needs a build with OpenCL");
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    clvae_config cfg;
+    row rows[MAX_SHAPES] = {0};
+    int n = 0;
+    int st = parse_args(argc, argv, &cfg);
+    if (!st) st = collect_shapes(&cfg, rows, &n);
+    if (!st) st = run(&cfg, rows, n);
+    for (int i = 0; i < n; i++) {
+        free(rows[i].a);
+        free(rows[i].b);
+        free(rows[i].c_blas);
+        free(rows[i].c_cl);
+    }
+    if (st) fprintf(stderr, "bench_gemm: error: %s\n", clvae_last_error());
+    return st ? 1 : 0;
+}

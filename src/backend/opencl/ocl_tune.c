@@ -1,0 +1,467 @@
+/* GEMM autotuning (clvae tune, and first use in train/bench): times CLBlast configurations on
+ * the exact GEMM shapes of a training step through the backend's own gemm op, verifies each
+ * against the reference GEMM before it may win, and writes the device's tuning file.
+ *
+ * CLBlast's parameters are per device and kernel, not per shape, and XGEMM_MIN_INDIRECT_SIZE is
+ * compiled into the same program as both kernels, so a candidate is one complete configuration
+ * (Xgemm, XgemmDirect, threshold) and costs one program build (seconds on a CPU device: the
+ * budget, not the candidate count, bounds the search). The objective is the sum over shapes of
+ * calls x time: the model's GEMM time per training step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/opencl/ocl_internal.h"
+#include "backend/opencl/ocl_tune.h"
+#include "backend/ref/ref_math.h"
+#include "core/log.h"
+
+#define NMSE_MAX 1e-8      /* a candidate whose result differs more is wrong */
+#define SENTINEL 12345.0f  /* C is filled with this before the checked call */
+#define BATCH_SECONDS 0.02 /* one timing batch lasts about this long */
+#define BATCHES 3          /* the fastest of this many batches counts */
+#define TOP_K 3            /* the best few are timed again before the winner is chosen */
+#define MAX_SEEN 512
+#define REJECTED 1 /* eval result: candidate refused, failed or wrong (not an error) */
+
+typedef struct tune_case {
+    clvae_gemm_shape s;
+    clvae_buffer *a, *b, *c;
+    float *ref; /* (m, n) reference result */
+} tune_case;
+
+typedef struct scored {
+    clvae_gemm_params p;
+    double ms[CLVAE_TUNE_MAX_SHAPES], total;
+} scored;
+
+typedef struct tune_run {
+    clvae_backend *be;
+    ocl_ctx *c;
+    const clvae_tune_options *o;
+    tune_case cases[CLVAE_TUNE_MAX_SHAPES];
+    int n;
+    float *host; /* (largest m*n) download scratch */
+    clvae_tune_limits lim;
+    size_t thresholds[CLVAE_TUNE_MAX_SHAPES + 2];
+    int nt;
+    double t0, def_ms[CLVAE_TUNE_MAX_SHAPES], def_total;
+    scored top[TOP_K]; /* best first */
+    int n_top, evaluated, rejected, n_seen;
+    uint64_t seen[MAX_SEEN], rng;
+    bool tty;
+    bool dirty;    /* a rejected candidate may be applied and no verified one replaced it */
+    char why[256]; /* why the last candidate was rejected */
+} tune_run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- cases: inputs, reference results ---- */
+
+static void fill_random(float *x, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        x[i] = (float)((double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+}
+
+/* Allocates and uploads A, B and computes the reference C for one shape. */
+static int case_init(tune_run *r, tune_case *k, const clvae_gemm_shape *s, int idx)
+{
+    const clvae_backend_ops *o = r->be->ops;
+    size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
+    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *tmp = malloc((na + nb) * 4);
+    k->s = *s;
+    k->ref = malloc(nc * sizeof(float));
+    int st = a && b && tmp && k->ref ? CLVAE_OK
+                                     : clvae_error(CLVAE_ERR_NOMEM, "tune: out of host memory");
+    if (!st) {
+        fill_random(a, na, 1000 + 2 * (uint64_t)idx);
+        fill_random(b, nb, 1001 + 2 * (uint64_t)idx);
+        clvae_ref_gemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, s->ta ? s->m : s->k, b,
+                       s->tb ? s->k : s->n, 0.0f, k->ref, s->n, tmp);
+        st = o->buffer_alloc(r->be->ctx, na * sizeof(float), &k->a);
+    }
+    if (!st) st = o->buffer_alloc(r->be->ctx, nb * sizeof(float), &k->b);
+    if (!st) st = o->buffer_alloc(r->be->ctx, nc * sizeof(float), &k->c);
+    if (!st) st = o->upload(r->be->ctx, (clvae_view){k->a, 0}, a, na * sizeof(float));
+    if (!st) st = o->upload(r->be->ctx, (clvae_view){k->b, 0}, b, nb * sizeof(float));
+    free(a);
+    free(b);
+    free(tmp);
+    return st;
+}
+
+static void run_free(tune_run *r)
+{
+    for (int i = 0; i < r->n; i++) {
+        tune_case *k = &r->cases[i];
+        if (k->a) r->be->ops->buffer_free(r->be->ctx, k->a);
+        if (k->b) r->be->ops->buffer_free(r->be->ctx, k->b);
+        if (k->c) r->be->ops->buffer_free(r->be->ctx, k->c);
+        free(k->ref);
+    }
+    free(r->host);
+}
+
+/* ---- one candidate on one shape ---- */
+
+static int gemm_call(tune_run *r, const tune_case *k)
+{
+    const clvae_gemm_shape *s = &k->s;
+    return r->be->ops->gemm(r->be->ctx, s->ta, s->tb, s->m, s->n, s->k, 1.0f, (clvae_view){k->a, 0},
+                            s->ta ? s->m : s->k, (clvae_view){k->b, 0}, s->tb ? s->k : s->n, 0.0f,
+                            (clvae_view){k->c, 0}, s->n);
+}
+
+static double nmse(const float *ref, const float *got, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)ref[i] - got[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* One checked call (the first one also builds the program); REJECTED when it fails or is wrong. */
+static int check_case(tune_run *r, const tune_case *k)
+{
+    const clvae_backend_ops *o = r->be->ops;
+    size_t nc = (size_t)k->s.m * k->s.n;
+    int st = o->fill(r->be->ctx, (clvae_view){k->c, 0}, nc, SENTINEL);
+    if (!st) st = gemm_call(r, k);
+    if (!st) st = o->download(r->be->ctx, (clvae_view){k->c, 0}, r->host, nc * sizeof(float));
+    if (st) {
+        snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
+        return REJECTED;
+    }
+    double e = nmse(k->ref, r->host, nc);
+    if (!(e <= NMSE_MAX)) {
+        snprintf(r->why, sizeof r->why, "wrong result for %dx%dx%d (nmse %.2g > %.0g)", k->s.m,
+                 k->s.n, k->s.k, e, NMSE_MAX);
+        return REJECTED;
+    }
+    return CLVAE_OK;
+}
+
+/* Seconds per call: the fastest of BATCHES batches of about BATCH_SECONDS each. */
+static int time_case(tune_run *r, const tune_case *k, double *sec)
+{
+    double t = now_s();
+    int st = gemm_call(r, k);
+    if (!st) st = r->be->ops->finish(r->be->ctx);
+    double one = now_s() - t;
+    int reps = one > 0 ? (int)(BATCH_SECONDS / one) : 100;
+    reps = reps < 1 ? 1 : reps > 100 ? 100 : reps;
+    *sec = one;
+    for (int b = 0; b < BATCHES && !st; b++) {
+        t = now_s();
+        for (int i = 0; i < reps && !st; i++)
+            st = gemm_call(r, k);
+        if (!st) st = r->be->ops->finish(r->be->ctx);
+        double per = (now_s() - t) / reps;
+        if (per < *sec) *sec = per;
+    }
+    if (st) snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
+    return st ? REJECTED : CLVAE_OK;
+}
+
+/* Applies p (NULL: leave CLBlast's current parameters), checks and times every shape. */
+static int eval_params(tune_run *r, const clvae_gemm_params *p, double *ms, double *total)
+{
+    if (p && clvae_gemm_params_apply(r->c->dev.id, p)) {
+        snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
+        return REJECTED;
+    }
+    *total = 0;
+    for (int i = 0; i < r->n; i++) {
+        double sec;
+        int st = check_case(r, &r->cases[i]);
+        if (!st) st = time_case(r, &r->cases[i], &sec);
+        if (st) return st;
+        ms[i] = sec * 1e3;
+        *total += ms[i] * r->cases[i].s.calls;
+    }
+    return CLVAE_OK;
+}
+
+/* ---- bookkeeping ---- */
+
+static uint64_t params_hash(const clvae_gemm_params *p)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < sizeof *p; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Records p as tried; false when it was tried before. */
+static bool mark_seen(tune_run *r, const clvae_gemm_params *p)
+{
+    uint64_t h = params_hash(p);
+    for (int i = 0; i < r->n_seen; i++)
+        if (r->seen[i] == h) return false;
+    if (r->n_seen < MAX_SEEN) r->seen[r->n_seen++] = h;
+    return true;
+}
+
+static void top_insert(tune_run *r, const clvae_gemm_params *p, const double *ms, double total)
+{
+    int pos = r->n_top;
+    while (pos > 0 && r->top[pos - 1].total > total)
+        pos--;
+    if (pos >= TOP_K) return;
+    int last = r->n_top < TOP_K ? r->n_top : TOP_K - 1;
+    memmove(&r->top[pos + 1], &r->top[pos], (size_t)(last - pos) * sizeof(scored));
+    r->top[pos].p = *p;
+    memcpy(r->top[pos].ms, ms, sizeof r->top[pos].ms);
+    r->top[pos].total = total;
+    if (r->n_top < TOP_K) r->n_top++;
+}
+
+static uint64_t coin(tune_run *r)
+{
+    r->rng = r->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return r->rng >> 33;
+}
+
+/* The next candidate: the curated list first, then neighbours of the best and random samples. */
+static void next_candidate(tune_run *r, int i, clvae_gemm_params *p, const char **kind)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        if (clvae_tune_curated(&r->lim, i + tries, p)) {
+            *kind = "curated";
+            if (!clvae_xgemm_legal(p->x, &r->lim) || !clvae_xgemmd_legal(p->d, &r->lim)) continue;
+        } else if (r->n_top > 0 && coin(r) % 3 != 0) {
+            clvae_tune_sample(&r->rng, &r->lim, &r->top[0].p, r->thresholds, r->nt, p);
+            *kind = "neighbour";
+        } else {
+            clvae_tune_sample(&r->rng, &r->lim, NULL, r->thresholds, r->nt, p);
+            *kind = "random";
+        }
+        if (mark_seen(r, p)) return;
+    }
+}
+
+/* ---- progress ---- */
+
+static void progress(tune_run *r, int i, const char *kind, int st, double total)
+{
+    if (!r->o->progress) return;
+    double el = now_s() - r->t0, best = r->n_top ? r->top[0].total : 0;
+    if (r->tty) {
+        fprintf(stderr,
+                "\rtune: %d candidates (%d rejected), %.0f of %.0f s, best %.2f ms/step "
+                "(%.1fx default)   ",
+                r->evaluated + r->rejected, r->rejected, el, r->o->seconds, best,
+                best > 0 ? r->def_total / best : 0.0);
+    } else if (st) {
+        fprintf(stderr, "tune: [%d] %s rejected: %s (%.0f s)\n", i + 1, kind, r->why, el);
+    } else {
+        fprintf(stderr,
+                "tune: [%d] %s %.2f ms/step, best %.2f ms/step, default %.2f ms/step "
+                "(%.0f s of %.0f)\n",
+                i + 1, kind, total, best, r->def_total, el, r->o->seconds);
+    }
+    fflush(stderr);
+}
+
+/* ---- the search ---- */
+
+static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
+{
+    size_t most = 1;
+    if (n < 1 || n > CLVAE_TUNE_MAX_SHAPES)
+        return clvae_error(CLVAE_ERR_INTERNAL, "tune: %d shapes (1..%d)", n, CLVAE_TUNE_MAX_SHAPES);
+    clvae_tune_limits_query(r->c->dev.id, &r->lim);
+    r->nt = clvae_tune_thresholds(shapes, n, r->thresholds, CLVAE_TUNE_MAX_SHAPES + 2);
+    r->rng = r->o->seed ? r->o->seed : 1;
+    r->tty = isatty(fileno(stderr));
+    for (int i = 0; i < n; i++)
+        if ((size_t)shapes[i].m * shapes[i].n > most) most = (size_t)shapes[i].m * shapes[i].n;
+    r->host = malloc(most * sizeof(float));
+    if (!r->host) return clvae_error(CLVAE_ERR_NOMEM, "tune: out of host memory");
+    int st = CLVAE_OK;
+    for (int i = 0; i < n && !st; i++) {
+        r->n = i + 1;
+        st = case_init(r, &r->cases[i], &shapes[i], i);
+    }
+    return st;
+}
+
+/* Whether another candidate fits: always one; then while the average candidate fits. */
+static bool budget_left(const tune_run *r, double spent_on_candidates)
+{
+    int done = r->evaluated + r->rejected;
+    if (r->o->max_candidates > 0 && done >= r->o->max_candidates) return false;
+    if (done == 0) return true;
+    double avg = spent_on_candidates / done;
+    return now_s() - r->t0 + avg <= r->o->seconds;
+}
+
+static void search(tune_run *r)
+{
+    double spent = 0, ms[CLVAE_TUNE_MAX_SHAPES], total = 0;
+    for (int i = 0; budget_left(r, spent); i++) {
+        clvae_gemm_params p;
+        const char *kind = "random";
+        next_candidate(r, i, &p, &kind);
+        double t = now_s();
+        int st = eval_params(r, &p, ms, &total);
+        spent += now_s() - t;
+        if (st) {
+            r->rejected++;
+            CLVAE_DEBUG("tune: candidate rejected: %s", r->why);
+            /* it may be half applied: back to the best verified one, if there is one yet */
+            if (r->n_top > 0) clvae_gemm_params_apply(r->c->dev.id, &r->top[0].p);
+            r->dirty = r->n_top == 0;
+        } else {
+            r->evaluated++;
+            r->dirty = false;
+            top_insert(r, &p, ms, total);
+        }
+        progress(r, i, kind, st, total);
+    }
+    if (r->o->progress && r->tty) fputc('\n', stderr);
+}
+
+/* Times the best few again (their programs are built) and keeps each shape's faster time. */
+static void retime_top(tune_run *r)
+{
+    double ms[CLVAE_TUNE_MAX_SHAPES], total;
+    for (int j = 0; j < r->n_top; j++) {
+        if (eval_params(r, &r->top[j].p, ms, &total)) continue;
+        r->top[j].total = 0;
+        for (int i = 0; i < r->n; i++) {
+            if (ms[i] < r->top[j].ms[i]) r->top[j].ms[i] = ms[i];
+            r->top[j].total += r->top[j].ms[i] * r->cases[i].s.calls;
+        }
+    }
+    for (int j = 1; j < r->n_top; j++)
+        if (r->top[j].total < r->top[0].total) {
+            scored tmp = r->top[0];
+            r->top[0] = r->top[j];
+            r->top[j] = tmp;
+        }
+}
+
+/* Fills the result; the winner stays applied (CLBlast cannot return to its defaults in-process,
+ * so when the defaults were fastest the file says so and later runs keep them). */
+static void finish_result(tune_run *r, clvae_tuning *t)
+{
+    clvae_tuning_identify(t, r->c->dev.platform, r->c->dev.id);
+    t->default_ms = r->def_total;
+    t->evaluated = r->evaluated;
+    t->rejected = r->rejected;
+    t->n_shapes = r->n;
+    t->use_defaults = r->n_top == 0 || r->top[0].total >= r->def_total;
+    if (r->n_top > 0) {
+        t->p = r->top[0].p;
+        clvae_gemm_params_apply(r->c->dev.id, &t->p);
+    }
+    t->tuned_ms = t->use_defaults ? r->def_total : r->top[0].total;
+    for (int i = 0; i < r->n; i++) {
+        t->shapes[i] = r->cases[i].s;
+        t->shape_default_ms[i] = r->def_ms[i];
+        t->shape_tuned_ms[i] = t->use_defaults ? r->def_ms[i] : r->top[0].ms[i];
+    }
+    t->seconds = now_s() - r->t0;
+}
+
+static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_tuning *t)
+{
+    int st = run_init(r, shapes, n);
+    if (st) return st;
+    st = eval_params(r, NULL, r->def_ms, &r->def_total);
+    if (st == REJECTED)
+        return clvae_error(CLVAE_ERR_DEVICE, "tune on \"%s\": CLBlast's default GEMM fails: %s",
+                           r->c->dev.name, r->why);
+    if (st) return st;
+    if (r->o->progress)
+        fprintf(stderr,
+                "tune: %d GEMM shapes per training step on \"%s\"; CLBlast's defaults "
+                "take %.2f ms/step\n",
+                r->n, r->c->dev.name, r->def_total);
+    search(r);
+    retime_top(r);
+    finish_result(r, t);
+    return CLVAE_OK;
+}
+
+int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
+                      const clvae_tune_options *o, clvae_tuning *result, char *path,
+                      size_t path_size)
+{
+    if (!clvae_backend_is_opencl(be))
+        return clvae_error(CLVAE_ERR_UNSUPPORTED,
+                           "tune: GEMM tuning needs an OpenCL device "
+                           "(the selected backend is %s)",
+                           be->ops ? be->ops->name : "none");
+    tune_run *r = calloc(1, sizeof *r);
+    if (!r) return clvae_error(CLVAE_ERR_NOMEM, "tune: out of host memory");
+    r->be = be;
+    r->c = be->ctx;
+    r->o = o;
+    r->t0 = now_s();
+    memset(result, 0, sizeof *result);
+    path[0] = '\0';
+    int st = tune_body(r, shapes, n, result);
+    bool dirty = r->dirty;
+    run_free(r);
+    free(r);
+    ocl_ctx *c = be->ctx;
+    if (!st && c->cache_dir[0]) {
+        clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, path_size);
+        st = clvae_tuning_write(path, result);
+        if (!st) c->tuning_state = CLVAE_TUNING_APPLIED;
+    }
+    if (!st && dirty) /* CLBlast cannot go back to its defaults within a process */
+        st = clvae_error(CLVAE_ERR_DEVICE,
+                         "tune on \"%s\": no candidate GEMM configuration worked, and CLBlast "
+                         "keeps the last one within this process; the tuning file keeps CLBlast's "
+                         "defaults, so run the command again",
+                         c->dev.name);
+    return st;
+}
+
+/* ---- queries on a backend ---- */
+
+bool clvae_backend_is_opencl(const clvae_backend *be)
+{
+    return be && be->ops && be->ops->name && !strcmp(be->ops->name, "opencl");
+}
+
+clvae_tuning_state clvae_opencl_tuning_state(const clvae_backend *be)
+{
+    if (!clvae_backend_is_opencl(be)) return CLVAE_TUNING_NONE;
+    return (clvae_tuning_state)((const ocl_ctx *)be->ctx)->tuning_state;
+}
+
+clvae_tuning_state clvae_opencl_tuning_reload(clvae_backend *be)
+{
+    if (!clvae_backend_is_opencl(be)) return CLVAE_TUNING_NONE;
+    clvae_ocl_tuning_load(be->ctx);
+    return clvae_opencl_tuning_state(be);
+}
+
+void clvae_opencl_tuning_file(const clvae_backend *be, char *path, size_t size)
+{
+    path[0] = '\0';
+    if (!clvae_backend_is_opencl(be)) return;
+    const ocl_ctx *c = be->ctx;
+    if (c->cache_dir[0]) clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, size);
+}

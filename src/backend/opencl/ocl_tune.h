@@ -1,0 +1,133 @@
+/* GEMM autotuning for the OpenCL backend: CLBlast's Xgemm, XgemmDirect and GemmRoutine
+ * parameters, the per-device tuning file that stores them, and the search (clvae tune). */
+#ifndef CLVAE_OCL_TUNE_H
+#define CLVAE_OCL_TUNE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CL/cl.h>
+
+#include "backend/backend.h"
+#include "backend/gemm_shape.h"
+
+#define CLVAE_XGEMM_NP 16  /* Xgemm parameters of CLBlast 1.5 */
+#define CLVAE_XGEMMD_NP 10 /* XgemmDirect parameters */
+#define CLVAE_TUNE_MAX_SHAPES 48
+
+/* Parameter names, in the order clvae_gemm_params stores them. */
+extern const char *const clvae_xgemm_names[CLVAE_XGEMM_NP];
+extern const char *const clvae_xgemmd_names[CLVAE_XGEMMD_NP];
+
+/* One complete CLBlast GEMM configuration for a device. GEMMs with m*n*k < min_indirect^3
+ * take the direct kernel (XgemmDirect), the others the indirect one (Xgemm + pad/transpose). */
+typedef struct clvae_gemm_params {
+    size_t x[CLVAE_XGEMM_NP];  /* GEMMK KREG KWG KWI MDIMA MDIMC MWG NDIMB NDIMC NWG SA SB STRM
+                                  STRN VWM VWN */
+    size_t d[CLVAE_XGEMMD_NP]; /* WGD MDIMCD NDIMCD MDIMAD NDIMBD KWID VWMD VWND PADA PADB */
+    size_t min_indirect;       /* XGEMM_MIN_INDIRECT_SIZE */
+} clvae_gemm_params;
+
+/* What a tuning file holds. */
+typedef struct clvae_tuning {
+    char platform[256], device[256], driver[256], clblast[32]; /* whom it is for */
+    bool use_defaults;           /* CLBlast's own parameters won: nothing is overridden */
+    clvae_gemm_params p;         /* when !use_defaults */
+    double default_ms, tuned_ms; /* GEMM time per training step, default and tuned */
+    double seconds;              /* the search's wall time */
+    int evaluated, rejected;     /* candidates timed; refused, failed or wrong */
+    int n_shapes;
+    clvae_gemm_shape shapes[CLVAE_TUNE_MAX_SHAPES];
+    double shape_default_ms[CLVAE_TUNE_MAX_SHAPES], shape_tuned_ms[CLVAE_TUNE_MAX_SHAPES];
+} clvae_tuning;
+
+/* CLBlast version this build was compiled against (pkg-config), e.g. "1.5.3". */
+const char *clvae_clblast_version(void);
+
+/* ---- the tuning file (ocl_tune_file.c) ---- */
+
+/* <dir>/gemm-<hash>.json, the hash being FNV-1a 64 over platform name, device name, driver
+ * version and CLBlast version. */
+void clvae_tuning_path(const char *dir, cl_platform_id platform, cl_device_id dev, char *path,
+                       size_t size);
+/* Fills the identity fields (platform, device, driver, clblast) for a device. */
+void clvae_tuning_identify(clvae_tuning *t, cl_platform_id platform, cl_device_id dev);
+
+/* Writes the file atomically. Errors name the file. */
+int clvae_tuning_write(const char *path, const clvae_tuning *t);
+/* Reads a file: CLVAE_ERR_IO when missing/unreadable, CLVAE_ERR_DATA (naming the file and what
+ * is wrong) when it is not a valid tuning file. Never crashes on bad content. */
+int clvae_tuning_read(const char *path, clvae_tuning *t);
+/* Whether a file read for this device/driver/CLBlast applies; else `why` says what differs. */
+bool clvae_tuning_matches(const clvae_tuning *t, const clvae_tuning *want, char *why, size_t size);
+
+/* CLBlastOverrideParameters for Xgemm, XgemmDirect and GemmRoutine (single precision). */
+int clvae_gemm_params_apply(cl_device_id dev, const clvae_gemm_params *p);
+/* "Xgemm MWG=64 ... | XgemmDirect WGD=32 ... | XGEMM_MIN_INDIRECT_SIZE=128" */
+void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size);
+
+/* ---- the search space (ocl_tune_space.c) ---- */
+
+typedef struct clvae_tune_limits {
+    size_t max_wg; /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_item[3];
+    size_t local_mem; /* bytes */
+    bool cpu;         /* CL_DEVICE_TYPE_CPU: the curated list for CPUs comes first */
+} clvae_tune_limits;
+
+void clvae_tune_limits_query(cl_device_id dev, clvae_tune_limits *lim);
+bool clvae_xgemm_legal(const size_t x[CLVAE_XGEMM_NP], const clvae_tune_limits *lim);
+bool clvae_xgemmd_legal(const size_t d[CLVAE_XGEMMD_NP], const clvae_tune_limits *lim);
+/* The i-th curated configuration for this kind of device (false past the end). */
+bool clvae_tune_curated(const clvae_tune_limits *lim, int i, clvae_gemm_params *p);
+/* A new candidate: a random legal configuration, or (when `best` is given) a neighbour of it
+ * with one or two parameters changed or another direct/indirect threshold from `thresholds`. */
+void clvae_tune_sample(uint64_t *rng, const clvae_tune_limits *lim, const clvae_gemm_params *best,
+                       const size_t *thresholds, int n_thresholds, clvae_gemm_params *p);
+/* Direct/indirect switch points that separate the shapes: 0 (all indirect), one above each
+ * shape's cube root of m*n*k, and a value above all of them (all direct). Returns the count. */
+int clvae_tune_thresholds(const clvae_gemm_shape *s, int n, size_t *out, int max);
+
+/* ---- the search (ocl_tune.c) ---- */
+
+typedef struct clvae_tune_options {
+    double seconds;     /* time budget; at least one candidate is always evaluated */
+    int max_candidates; /* 0 = no limit */
+    bool progress;      /* progress on stderr: one line per candidate, or a \r line on a tty */
+    uint64_t seed;      /* random sampling */
+} clvae_tune_options;
+
+/* Searches CLBlast's GEMM parameters on the device of an OpenCL backend for the given shapes,
+ * verifying every candidate against the reference GEMM (nmse <= 1e-8) before it may win, and
+ * writes the tuning file into the backend's cache directory (`path` receives its name, "" when
+ * there is no cache directory). The backend stays usable, with the winner applied. */
+int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
+                      const clvae_tune_options *o, clvae_tuning *result, char *path,
+                      size_t path_size);
+
+/* clvae_opencl_backend_create without applying the tuning file: CLBlast keeps its defaults, so
+ * a search can measure them (clvae tune, bench_gemm). ocl_backend.c */
+int clvae_opencl_backend_create_untuned(const clvae_config *cfg, clvae_backend *out);
+
+/* Tuning state of an OpenCL backend at creation. */
+typedef enum clvae_tuning_state {
+    CLVAE_TUNING_NONE,    /* no tuning file for this device */
+    CLVAE_TUNING_APPLIED, /* a tuning file was found and applied */
+    CLVAE_TUNING_IGNORED  /* a tuning file was corrupt or for another device/version */
+} clvae_tuning_state;
+
+/* Whether `be` is an OpenCL backend, and its tuning state. */
+bool clvae_backend_is_opencl(const clvae_backend *be);
+clvae_tuning_state clvae_opencl_tuning_state(const clvae_backend *be);
+/* Reads and applies the backend's tuning file now (as creation does); returns the new state. */
+clvae_tuning_state clvae_opencl_tuning_reload(clvae_backend *be);
+/* Path of the backend's tuning file ("" without a cache directory). */
+void clvae_opencl_tuning_file(const clvae_backend *be, char *path, size_t size);
+
+/* Reads the tuning file for the backend's device and applies it (ocl_backend.c calls this at
+ * creation). Corrupt or foreign files are reported and ignored; never an error. */
+struct ocl_ctx;
+void clvae_ocl_tuning_load(struct ocl_ctx *c);
+
+#endif

@@ -1,0 +1,359 @@
+/* The per-device GEMM tuning file: <cache>/gemm-<hash>.json (cJSON), written atomically, checked
+ * against the device, driver and CLBlast version on load, applied with CLBlastOverrideParameters
+ * when the OpenCL backend is created. A corrupt or foreign file is reported and ignored. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <clblast_c.h>
+
+#include "backend/opencl/ocl_cache.h"
+#include "backend/opencl/ocl_internal.h"
+#include "backend/opencl/ocl_tune.h"
+#include "core/log.h"
+#include "io/atomic.h"
+
+#ifndef CLVAE_CLBLAST_VERSION
+#define CLVAE_CLBLAST_VERSION "unknown"
+#endif
+
+#define TUNING_FORMAT "clvae-gemm-tuning"
+#define TUNING_VERSION 1
+#define PARAM_MAX 65536 /* no CLBlast parameter is larger; bigger values mean a corrupt file */
+
+const char *const clvae_xgemm_names[CLVAE_XGEMM_NP] = {
+    "GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
+    "NDIMC", "NWG",  "SA",  "SB",  "STRM",  "STRN",  "VWM", "VWN"};
+const char *const clvae_xgemmd_names[CLVAE_XGEMMD_NP] = {
+    "WGD", "MDIMCD", "NDIMCD", "MDIMAD", "NDIMBD", "KWID", "VWMD", "VWND", "PADA", "PADB"};
+static const char *const routine_names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
+
+const char *clvae_clblast_version(void)
+{
+    return CLVAE_CLBLAST_VERSION;
+}
+
+void clvae_tuning_identify(clvae_tuning *t, cl_platform_id platform, cl_device_id dev)
+{
+    memset(t->platform, 0, sizeof t->platform);
+    memset(t->device, 0, sizeof t->device);
+    memset(t->driver, 0, sizeof t->driver);
+    clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof t->platform - 1, t->platform, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof t->device - 1, t->device, NULL);
+    clGetDeviceInfo(dev, CL_DRIVER_VERSION, sizeof t->driver - 1, t->driver, NULL);
+    snprintf(t->clblast, sizeof t->clblast, "%s", clvae_clblast_version());
+}
+
+void clvae_tuning_path(const char *dir, cl_platform_id platform, cl_device_id dev, char *path,
+                       size_t size)
+{
+    clvae_tuning id;
+    clvae_tuning_identify(&id, platform, dev);
+    uint64_t h = clvae_fnv1a64_str(CLVAE_FNV64_INIT, "clvae gemm tuning v1");
+    h = clvae_fnv1a64_str(h, id.platform);
+    h = clvae_fnv1a64_str(h, id.device);
+    h = clvae_fnv1a64_str(h, id.driver);
+    h = clvae_fnv1a64_str(h, id.clblast);
+    snprintf(path, size, "%s/gemm-%016llx.json", dir, (unsigned long long)h);
+}
+
+/* ---- writing ---- */
+
+static cJSON *params_object(const char *const *names, const size_t *v, int n)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < n; i++)
+        if (!cJSON_AddNumberToObject(o, names[i], (double)v[i])) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    return o;
+}
+
+static bool add_shapes(cJSON *root, const clvae_tuning *t)
+{
+    cJSON *arr = cJSON_AddArrayToObject(root, "shapes");
+    for (int i = 0; arr && i < t->n_shapes; i++) {
+        const clvae_gemm_shape *s = &t->shapes[i];
+        char op[3] = {s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', '\0'};
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) return false;
+        cJSON_AddStringToObject(o, "op", op);
+        cJSON_AddNumberToObject(o, "m", s->m);
+        cJSON_AddNumberToObject(o, "n", s->n);
+        cJSON_AddNumberToObject(o, "k", s->k);
+        cJSON_AddNumberToObject(o, "calls", s->calls);
+        cJSON_AddNumberToObject(o, "default_ms", t->shape_default_ms[i]);
+        cJSON_AddNumberToObject(o, "tuned_ms", t->shape_tuned_ms[i]);
+    }
+    return arr != NULL;
+}
+
+static cJSON *tuning_json(const clvae_tuning *t)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (!r) return NULL;
+    cJSON_AddStringToObject(r, "format", TUNING_FORMAT);
+    cJSON_AddNumberToObject(r, "version", TUNING_VERSION);
+    cJSON_AddStringToObject(r, "platform", t->platform);
+    cJSON_AddStringToObject(r, "device", t->device);
+    cJSON_AddStringToObject(r, "driver", t->driver);
+    cJSON_AddStringToObject(r, "clblast", t->clblast);
+    cJSON_AddBoolToObject(r, "use_defaults", t->use_defaults);
+    if (!t->use_defaults) {
+        cJSON_AddItemToObject(r, "Xgemm", params_object(clvae_xgemm_names, t->p.x, 16));
+        cJSON_AddItemToObject(r, "XgemmDirect", params_object(clvae_xgemmd_names, t->p.d, 10));
+        cJSON_AddItemToObject(r, "GemmRoutine",
+                              params_object(routine_names, &t->p.min_indirect, 1));
+    }
+    cJSON_AddNumberToObject(r, "default_ms_per_step", t->default_ms);
+    cJSON_AddNumberToObject(r, "tuned_ms_per_step", t->tuned_ms);
+    cJSON_AddNumberToObject(r, "search_seconds", t->seconds);
+    cJSON_AddNumberToObject(r, "evaluated", t->evaluated);
+    cJSON_AddNumberToObject(r, "rejected", t->rejected);
+    if (!add_shapes(r, t)) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+int clvae_tuning_write(const char *path, const clvae_tuning *t)
+{
+    cJSON *root = tuning_json(t);
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory writing tuning", path);
+    clvae_atomic_file af;
+    int st = clvae_atomic_open(&af, path);
+    if (!st) st = clvae_atomic_write(&af, text, strlen(text));
+    if (!st) st = clvae_atomic_write(&af, "\n", 1);
+    if (!st)
+        st = clvae_atomic_finish(&af);
+    else
+        clvae_atomic_abort(&af);
+    free(text);
+    return st;
+}
+
+/* ---- reading ---- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n >= 0 && n < (1L << 24) && fseek(f, 0, SEEK_SET) == 0) text = malloc((size_t)n + 1);
+    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        text = NULL;
+    }
+    if (text) text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static bool get_string(const cJSON *o, const char *key, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) return false;
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return true;
+}
+
+static bool get_int(const cJSON *o, const char *key, long lo, long hi, long *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
+        return false;
+    *out = (long)v->valuedouble;
+    return true;
+}
+
+static double get_double(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : 0.0;
+}
+
+/* Reads object `kernel` holding every name in `names`; returns the first bad name or NULL. */
+static const char *get_params(const cJSON *root, const char *kernel, const char *const *names,
+                              int n, size_t *v)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, kernel);
+    if (!cJSON_IsObject(o)) return kernel;
+    for (int i = 0; i < n; i++) {
+        long x;
+        if (!get_int(o, names[i], 0, PARAM_MAX, &x)) return names[i];
+        v[i] = (size_t)x;
+    }
+    return NULL;
+}
+
+/* The informational shape list; false when it is malformed. */
+static bool get_shapes(const cJSON *root, clvae_tuning *t)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "shapes"), *o;
+    t->n_shapes = 0;
+    if (!arr) return true;
+    if (!cJSON_IsArray(arr)) return false;
+    cJSON_ArrayForEach(o, arr)
+    {
+        char op[3];
+        long m, n, k, calls;
+        if (t->n_shapes == CLVAE_TUNE_MAX_SHAPES || !get_string(o, "op", op, sizeof op) ||
+            strlen(op) != 2 || !get_int(o, "m", 1, 1L << 30, &m) ||
+            !get_int(o, "n", 1, 1L << 30, &n) || !get_int(o, "k", 1, 1L << 30, &k) ||
+            !get_int(o, "calls", 1, 1L << 20, &calls))
+            return false;
+        int i = t->n_shapes++;
+        t->shapes[i] =
+            (clvae_gemm_shape){op[0] == 'T', op[1] == 'T', (int)m, (int)n, (int)k, (int)calls};
+        t->shape_default_ms[i] = get_double(o, "default_ms");
+        t->shape_tuned_ms[i] = get_double(o, "tuned_ms");
+    }
+    return true;
+}
+
+/* Fills t from a parsed document; false with `why` set when something is wrong. */
+static bool parse_tuning(const cJSON *root, clvae_tuning *t, char *why, size_t size)
+{
+    char fmt[64];
+    long version;
+    const char *bad = NULL;
+    const cJSON *ud = cJSON_GetObjectItemCaseSensitive(root, "use_defaults");
+    if (!cJSON_IsObject(root))
+        bad = "not a JSON object";
+    else if (!get_string(root, "format", fmt, sizeof fmt) || strcmp(fmt, TUNING_FORMAT))
+        bad = "\"format\" is not \"" TUNING_FORMAT "\"";
+    else if (!get_int(root, "version", 0, 1000, &version) || version != TUNING_VERSION)
+        bad = "unsupported \"version\"";
+    else if (!get_string(root, "platform", t->platform, sizeof t->platform) ||
+             !get_string(root, "device", t->device, sizeof t->device) ||
+             !get_string(root, "driver", t->driver, sizeof t->driver) ||
+             !get_string(root, "clblast", t->clblast, sizeof t->clblast))
+        bad = "missing platform, device, driver or clblast";
+    else if (!cJSON_IsBool(ud))
+        bad = "missing \"use_defaults\"";
+    if (bad) {
+        snprintf(why, size, "%s", bad);
+        return false;
+    }
+    t->use_defaults = cJSON_IsTrue(ud);
+    if (!t->use_defaults && !(bad = get_params(root, "Xgemm", clvae_xgemm_names, 16, t->p.x)) &&
+        !(bad = get_params(root, "XgemmDirect", clvae_xgemmd_names, 10, t->p.d)))
+        bad = get_params(root, "GemmRoutine", routine_names, 1, &t->p.min_indirect);
+    if (bad) {
+        snprintf(why, size, "missing or invalid parameter %s", bad);
+        return false;
+    }
+    if (!get_shapes(root, t)) {
+        snprintf(why, size, "malformed \"shapes\"");
+        return false;
+    }
+    t->default_ms = get_double(root, "default_ms_per_step");
+    t->tuned_ms = get_double(root, "tuned_ms_per_step");
+    t->seconds = get_double(root, "search_seconds");
+    t->evaluated = (int)get_double(root, "evaluated");
+    t->rejected = (int)get_double(root, "rejected");
+    return true;
+}
+
+int clvae_tuning_read(const char *path, clvae_tuning *t)
+{
+    memset(t, 0, sizeof *t);
+    char *text = slurp(path);
+    if (!text) return clvae_error(CLVAE_ERR_IO, "%s: cannot read the tuning file", path);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    char why[160] = "not valid JSON";
+    bool ok = root && parse_tuning(root, t, why, sizeof why);
+    cJSON_Delete(root);
+    if (!ok) return clvae_error(CLVAE_ERR_DATA, "%s: corrupt tuning file: %s", path, why);
+    return CLVAE_OK;
+}
+
+bool clvae_tuning_matches(const clvae_tuning *t, const clvae_tuning *want, char *why, size_t size)
+{
+    const char *what = strcmp(t->platform, want->platform) ? "platform"
+                       : strcmp(t->device, want->device)   ? "device"
+                       : strcmp(t->driver, want->driver)   ? "driver version"
+                       : strcmp(t->clblast, want->clblast) ? "CLBlast version"
+                                                           : NULL;
+    if (what)
+        snprintf(why, size,
+                 "it was made for \"%s\" on \"%s\", driver %s, CLBlast %s (the %s "
+                 "differs)",
+                 t->device, t->platform, t->driver, t->clblast, what);
+    return what == NULL;
+}
+
+/* ---- applying ---- */
+
+static int override(cl_device_id dev, const char *kernel, const char *const *names, const size_t *v,
+                    size_t n)
+{
+    CLBlastStatusCode s =
+        CLBlastOverrideParameters(dev, kernel, CLBlastPrecisionSingle, n, (const char **)names, v);
+    if (s == CLBlastSuccess) return CLVAE_OK;
+    return clvae_error(CLVAE_ERR_DEVICE, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel,
+                       clvae_clblast_status_name(s), s);
+}
+
+int clvae_gemm_params_apply(cl_device_id dev, const clvae_gemm_params *p)
+{
+    int st = override(dev, "Xgemm", clvae_xgemm_names, p->x, CLVAE_XGEMM_NP);
+    if (!st) st = override(dev, "XgemmDirect", clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP);
+    if (!st) st = override(dev, "GemmRoutine", routine_names, &p->min_indirect, 1);
+    return st;
+}
+
+void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size)
+{
+    size_t used = (size_t)snprintf(buf, size, "Xgemm");
+    for (int i = 0; i < CLVAE_XGEMM_NP && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, " %s=%zu", clvae_xgemm_names[i], p->x[i]);
+    if (used < size) used += (size_t)snprintf(buf + used, size - used, " | XgemmDirect");
+    for (int i = 0; i < CLVAE_XGEMMD_NP && used < size; i++)
+        used +=
+            (size_t)snprintf(buf + used, size - used, " %s=%zu", clvae_xgemmd_names[i], p->d[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, " | XGEMM_MIN_INDIRECT_SIZE=%zu", p->min_indirect);
+}
+
+/* Reads, checks and applies the device's tuning file; the state says what happened. */
+void clvae_ocl_tuning_load(ocl_ctx *c)
+{
+    char path[CLVAE_PATH_MAX + 64], why[1200];
+    clvae_tuning t, want;
+    c->tuning_state = CLVAE_TUNING_NONE;
+    if (!c->cache_dir[0]) return;
+    clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return;
+    fclose(probe);
+    clvae_tuning_identify(&want, c->dev.platform, c->dev.id);
+    clvae_tune_limits lim;
+    clvae_tune_limits_query(c->dev.id, &lim);
+    c->tuning_state = CLVAE_TUNING_IGNORED;
+    if (clvae_tuning_read(path, &t)) {
+        CLVAE_WARN("opencl: ignoring %s; run `clvae tune` to replace it", clvae_last_error());
+    } else if (!clvae_tuning_matches(&t, &want, why, sizeof why)) {
+        CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, why);
+    } else if (!t.use_defaults &&
+               (!clvae_xgemm_legal(t.p.x, &lim) || !clvae_xgemmd_legal(t.p.d, &lim))) {
+        CLVAE_WARN("opencl: ignoring the tuning file %s: its parameters are not valid for \"%s\"",
+                   path, c->dev.name);
+    } else if (!t.use_defaults && clvae_gemm_params_apply(c->dev.id, &t.p)) {
+        CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, clvae_last_error());
+    } else {
+        c->tuning_state = CLVAE_TUNING_APPLIED;
+        CLVAE_INFO("opencl: GEMM tuning for \"%s\" from %s%s", c->dev.name, path,
+                   t.use_defaults ? " (CLBlast's defaults are fastest)" : "");
+    }
+}

@@ -1,0 +1,263 @@
+/* The GEMM tuning search space: CLBlast 1.5's constraints on Xgemm and XgemmDirect parameters
+ * (from its tuners), curated known-good configurations for CPUs and GPUs, random sampling of the
+ * legal space, neighbours of the best configuration so far, and direct/indirect thresholds. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/opencl/ocl_tune.h"
+
+/* Indices into clvae_gemm_params.x / .d (clvae_xgemm_names order). */
+enum { GEMMK, KREG, KWG, KWI, MDIMA, MDIMC, MWG, NDIMB, NDIMC, NWG, SA, SB, STRM, STRN, VWM, VWN };
+enum { WGD, MDIMCD, NDIMCD, MDIMAD, NDIMBD, KWID, VWMD, VWND, PADA, PADB };
+
+#define MAX_TILE_ITEMS 256 /* (MWG/MDIMC) * (NWG/NDIMC) accumulators per work-item, at most */
+#define ALL_DIRECT 100000  /* an XGEMM_MIN_INDIRECT_SIZE above every realistic m*n*k */
+
+void clvae_tune_limits_query(cl_device_id dev, clvae_tune_limits *lim)
+{
+    cl_device_type type = 0;
+    cl_ulong local = 0;
+    memset(lim, 0, sizeof *lim);
+    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg, &lim->max_wg, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->max_item, lim->max_item, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    lim->local_mem = (size_t)local;
+    lim->cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    if (lim->max_wg == 0) lim->max_wg = 64;
+    for (int i = 0; i < 3; i++)
+        if (lim->max_item[i] == 0) lim->max_item[i] = lim->max_wg;
+}
+
+static bool is_vec(size_t v)
+{
+    return v == 1 || v == 2 || v == 4 || v == 8 || v == 16;
+}
+
+static bool fits_wg(size_t mdim, size_t ndim, const clvae_tune_limits *lim)
+{
+    return mdim * ndim <= lim->max_wg && mdim <= lim->max_item[0] && ndim <= lim->max_item[1];
+}
+
+bool clvae_xgemm_legal(const size_t x[CLVAE_XGEMM_NP], const clvae_tune_limits *lim)
+{
+    if (x[GEMMK] != 0 || x[KREG] != 1) return false; /* clvae searches kernel 0 only */
+    for (int i = KWG; i <= NWG; i++)
+        if (x[i] == 0) return false;
+    if (x[SA] > 1 || x[SB] > 1 || x[STRM] > 1 || x[STRN] > 1 || !is_vec(x[VWM]) || !is_vec(x[VWN]))
+        return false;
+    size_t wg = x[MDIMC] * x[NDIMC];
+    if (x[KWG] % x[KWI] || x[MWG] % (x[MDIMC] * x[VWM]) || x[NWG] % (x[NDIMC] * x[VWN]) ||
+        x[MWG] % (x[MDIMA] * x[VWM]) || x[NWG] % (x[NDIMB] * x[VWN]))
+        return false;
+    if (wg % x[MDIMA] || wg % x[NDIMB] || x[KWG] % (wg / x[MDIMA]) || x[KWG] % (wg / x[NDIMB]))
+        return false;
+    if (!fits_wg(x[MDIMC], x[NDIMC], lim)) return false;
+    if ((x[MWG] / x[MDIMC]) * (x[NWG] / x[NDIMC]) > MAX_TILE_ITEMS) return false;
+    size_t local = (x[SA] * x[KWG] * x[MWG] + x[SB] * x[KWG] * x[NWG]) * sizeof(float);
+    return local <= lim->local_mem;
+}
+
+bool clvae_xgemmd_legal(const size_t d[CLVAE_XGEMMD_NP], const clvae_tune_limits *lim)
+{
+    for (int i = WGD; i <= KWID; i++)
+        if (d[i] == 0) return false;
+    if (!is_vec(d[VWMD]) || !is_vec(d[VWND]) || d[PADA] > 1 || d[PADB] > 1) return false;
+    size_t w = d[WGD], wg = d[MDIMCD] * d[NDIMCD];
+    if (w % d[KWID] || w % (d[MDIMCD] * d[VWMD]) || w % (d[NDIMCD] * d[VWND]) ||
+        w % (d[MDIMAD] * d[VWMD]) || w % (d[NDIMBD] * d[VWND]))
+        return false;
+    if (wg % d[MDIMAD] || wg % d[NDIMBD] || w % (wg / d[MDIMAD]) || w % (wg / d[NDIMBD]))
+        return false;
+    if (!fits_wg(d[MDIMCD], d[NDIMCD], lim)) return false;
+    if ((w / d[MDIMCD]) * (w / d[NDIMCD]) > MAX_TILE_ITEMS) return false;
+    size_t local = (w * (w + d[PADA]) + w * (w + d[PADB])) * sizeof(float);
+    return local <= lim->local_mem;
+}
+
+/* ---- curated configurations ---- */
+
+typedef struct curated {
+    size_t x[CLVAE_XGEMM_NP], d[CLVAE_XGEMMD_NP], min_indirect;
+} curated;
+
+/* CPUs: found by searching on PoCL 3.1 (LLVM 15, AVX-512, 2 cores) for the default model's
+ * shapes: float16 vectors along M, a few work-items per group, strided access, no local memory,
+ * and the indirect kernel for every shape (threshold 0: the direct kernel was 2-5x slower even
+ * for the small shapes). The last one suits 8-wide (AVX2) vectors. */
+/* The direct kernel is compiled into the same program even when no shape uses it: a small one
+ * builds 3x faster (about 20 s instead of 70 s per candidate with PoCL). */
+static const size_t cpu_direct[CLVAE_XGEMMD_NP] = {32, 8, 8, 8, 8, 1, 1, 1, 0, 0};
+static const curated cpu_list[] = {
+    {{0, 1, 16, 8, 2, 2, 64, 4, 4, 32, 0, 0, 1, 1, 16, 8}, {0}, 0},
+    {{0, 1, 16, 8, 2, 2, 64, 2, 2, 16, 0, 0, 1, 1, 16, 4}, {0}, 0},
+    {{0, 1, 16, 8, 1, 1, 64, 4, 4, 16, 0, 0, 1, 1, 16, 4}, {0}, 0},
+    {{0, 1, 32, 8, 4, 4, 128, 4, 4, 32, 0, 0, 1, 1, 16, 8}, {0}, 0},
+    {{0, 1, 16, 2, 4, 4, 32, 4, 4, 32, 0, 0, 0, 0, 8, 8}, {0}, 0},
+};
+
+/* GPUs: CLBlast-style tiles in local memory, direct kernel for small products. */
+static const curated gpu_list[] = {
+    {{0, 1, 32, 2, 16, 16, 64, 16, 16, 64, 1, 1, 0, 0, 4, 4}, {32, 8, 8, 8, 8, 2, 1, 1, 1, 1}, 256},
+    {{0, 1, 16, 2, 16, 16, 128, 16, 16, 128, 1, 1, 1, 1, 4, 4},
+     {32, 8, 8, 16, 16, 2, 2, 2, 1, 1},
+     384},
+    {{0, 1, 16, 2, 8, 8, 64, 8, 8, 64, 1, 1, 0, 0, 2, 2}, {32, 8, 8, 8, 8, 2, 2, 2, 1, 1}, 192},
+};
+
+bool clvae_tune_curated(const clvae_tune_limits *lim, int i, clvae_gemm_params *p)
+{
+    const curated *list = lim->cpu ? cpu_list : gpu_list;
+    int n = lim->cpu ? (int)(sizeof cpu_list / sizeof *cpu_list)
+                     : (int)(sizeof gpu_list / sizeof *gpu_list);
+    if (i < 0 || i >= n) return false;
+    memcpy(p->x, list[i].x, sizeof p->x);
+    memcpy(p->d, lim->cpu ? cpu_direct : list[i].d, sizeof p->d);
+    p->min_indirect = list[i].min_indirect;
+    return true;
+}
+
+/* ---- random sampling ---- */
+
+static uint64_t next_u64(uint64_t *s) /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+#define PICK(rng, arr) ((arr)[next_u64(rng) % (sizeof(arr) / sizeof((arr)[0]))])
+
+static const size_t v_tile[] = {16, 32, 64, 128}, v_kwg[] = {8, 16, 32}, v_kwi[] = {1, 2, 4, 8, 16};
+static const size_t v_dim[] = {1, 2, 4, 8, 16, 32}, v_vec[] = {1, 2, 4, 8, 16}, v_bit[] = {0, 1};
+static const size_t v_wgd[] = {16, 32, 64}, v_kwid[] = {1, 2, 4, 8, 16}, v_vecd[] = {1, 2, 4, 8};
+
+static size_t pick_x(uint64_t *rng, int i)
+{
+    switch (i) {
+    case KWG: return PICK(rng, v_kwg);
+    case KWI: return PICK(rng, v_kwi);
+    case MWG:
+    case NWG: return PICK(rng, v_tile);
+    case MDIMA:
+    case MDIMC:
+    case NDIMB:
+    case NDIMC: return PICK(rng, v_dim);
+    case VWM:
+    case VWN: return PICK(rng, v_vec);
+    default: return PICK(rng, v_bit); /* SA SB STRM STRN */
+    }
+}
+
+static size_t pick_d(uint64_t *rng, int i)
+{
+    switch (i) {
+    case WGD: return PICK(rng, v_wgd);
+    case KWID: return PICK(rng, v_kwid);
+    case VWMD:
+    case VWND: return PICK(rng, v_vecd);
+    case PADA:
+    case PADB: return PICK(rng, v_bit);
+    default: return PICK(rng, v_dim);
+    }
+}
+
+static void random_x(uint64_t *rng, const clvae_tune_limits *lim, size_t x[CLVAE_XGEMM_NP])
+{
+    for (int tries = 0; tries < 100000; tries++) {
+        x[GEMMK] = 0;
+        x[KREG] = 1;
+        for (int i = KWG; i < CLVAE_XGEMM_NP; i++)
+            x[i] = pick_x(rng, i);
+        if (clvae_xgemm_legal(x, lim)) return;
+    }
+    clvae_gemm_params fallback; /* a device too small for any sample: the first curated one */
+    clvae_tune_curated(lim, 0, &fallback);
+    memcpy(x, fallback.x, sizeof fallback.x);
+}
+
+static void random_d(uint64_t *rng, const clvae_tune_limits *lim, size_t d[CLVAE_XGEMMD_NP])
+{
+    for (int tries = 0; tries < 100000; tries++) {
+        for (int i = 0; i < CLVAE_XGEMMD_NP; i++)
+            d[i] = pick_d(rng, i);
+        if (clvae_xgemmd_legal(d, lim)) return;
+    }
+    clvae_gemm_params fallback;
+    clvae_tune_curated(lim, 0, &fallback);
+    memcpy(d, fallback.d, sizeof fallback.d);
+}
+
+/* Changes one or two parameters of `p` while legal: Xgemm's, XgemmDirect's or the threshold. A
+ * kernel that no shape reaches (threshold 0: no direct GEMM; the largest threshold: no indirect
+ * one) is left alone unless the threshold changes too, since its parameters cannot matter. */
+static void mutate(uint64_t *rng, const clvae_tune_limits *lim, const size_t *thresholds, int nt,
+                   clvae_gemm_params *p)
+{
+    size_t top = nt > 0 ? thresholds[nt - 1] : ALL_DIRECT;
+    clvae_gemm_params q;
+    for (int tries = 0; tries < 10000; tries++) {
+        q = *p;
+        int what = (int)(next_u64(rng) % 10), changes = 1 + (int)(next_u64(rng) % 2);
+        if (what < 6 && p->min_indirect >= top) what = 6;            /* all direct: Xgemm unused */
+        if (what >= 6 && what < 9 && p->min_indirect == 0) what = 0; /* all indirect */
+        for (int c = 0; c < changes; c++) {
+            if (what < 6) {
+                int i = KWG + (int)(next_u64(rng) % (CLVAE_XGEMM_NP - KWG));
+                q.x[i] = pick_x(rng, i);
+            } else if (what < 9) {
+                int i = (int)(next_u64(rng) % CLVAE_XGEMMD_NP);
+                q.d[i] = pick_d(rng, i);
+            } else if (nt > 0) {
+                q.min_indirect = thresholds[next_u64(rng) % (uint64_t)nt];
+            }
+        }
+        if (memcmp(&q, p, sizeof q) && clvae_xgemm_legal(q.x, lim) &&
+            clvae_xgemmd_legal(q.d, lim)) {
+            *p = q;
+            return;
+        }
+    }
+}
+
+void clvae_tune_sample(uint64_t *rng, const clvae_tune_limits *lim, const clvae_gemm_params *best,
+                       const size_t *thresholds, int n_thresholds, clvae_gemm_params *p)
+{
+    if (best) {
+        *p = *best;
+        mutate(rng, lim, thresholds, n_thresholds, p);
+        return;
+    }
+    random_x(rng, lim, p->x);
+    random_d(rng, lim, p->d);
+    p->min_indirect = n_thresholds > 0 ? thresholds[next_u64(rng) % (uint64_t)n_thresholds] : 0;
+}
+
+/* ---- direct/indirect thresholds ---- */
+
+/* Smallest t with t^3 > v. */
+static size_t cube_root_above(unsigned long long v)
+{
+    size_t t = (size_t)cbrt((double)v);
+    while ((unsigned long long)t * t * t <= v)
+        t++;
+    while (t > 0 && (unsigned long long)(t - 1) * (t - 1) * (t - 1) > v)
+        t--;
+    return t;
+}
+
+int clvae_tune_thresholds(const clvae_gemm_shape *s, int n, size_t *out, int max)
+{
+    int count = 0;
+    if (count < max) out[count++] = 0;
+    for (int i = 0; i < n && count < max; i++) {
+        size_t t = cube_root_above((unsigned long long)s[i].m * s[i].n * s[i].k);
+        bool seen = false;
+        for (int j = 0; j < count; j++)
+            seen |= out[j] == t;
+        if (!seen) out[count++] = t;
+    }
+    if (count < max) out[count++] = ALL_DIRECT;
+    return count;
+}

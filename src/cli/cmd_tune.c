@@ -1,0 +1,141 @@
+/* clvae tune: searches CLBlast's GEMM parameters for the configured OpenCL device on the GEMM
+ * shapes of the configured model's training step, and writes the device's tuning file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "clvae/data.h"
+#include "clvae/status.h"
+#include "model/vae.h"
+#include "train/autotune.h"
+#ifdef CLVAE_HAVE_OPENCL
+#include "backend/opencl/ocl_tune.h"
+#endif
+
+static const char usage[] =
+    "usage: clvae tune [-c FILE] [--set SECTION.KEY=VALUE]... [--seconds S] [--candidates N]\n"
+    "  searches CLBlast's GEMM parameters (Xgemm, XgemmDirect, direct/indirect threshold) for the\n"
+    "  configured OpenCL device, timing the GEMM shapes of one training step of the configured\n"
+    "  model and verifying every candidate against the reference GEMM; writes the tuning file\n"
+    "  into [device] cache, which train, bench and every other command then apply\n"
+    "  --seconds S     time budget (default 120; candidates take seconds each to build)\n"
+    "  --candidates N  stop after N candidates (default: no limit)\n";
+
+typedef struct tune_args {
+    double seconds;
+    int candidates;
+} tune_args;
+
+/* Takes --seconds and --candidates out of argv (the rest goes to cli_parse); 2 on a bad value. */
+static int take_tune_options(int *argc, char **argv, tune_args *t)
+{
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        bool secs = !strcmp(argv[i], "--seconds"), cands = !strcmp(argv[i], "--candidates");
+        if (!secs && !cands) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        char *end = NULL;
+        double v = i + 1 < *argc ? strtod(argv[i + 1], &end) : -1;
+        if (!end || *end || !(v > 0) || v > 1e6 || (cands && v != (int)v)) {
+            fprintf(stderr, "clvae: error: %s needs a positive %s\n%s", argv[i],
+                    secs ? "number of seconds" : "integer", usage);
+            return 2;
+        }
+        if (secs)
+            t->seconds = v;
+        else
+            t->candidates = (int)v;
+        i++;
+    }
+    *argc = out;
+    return 0;
+}
+
+#ifdef CLVAE_HAVE_OPENCL
+/* The model's GEMM shapes: its layer table needs only the data's feature count. */
+static int model_shapes(const clvae_config *cfg, clvae_gemm_shape *s, int *n)
+{
+    clvae_dataset ds = {0};
+    clvae_model m = {0};
+    int st = clvae_dataset_load(&ds, cfg->data.train, NULL, cfg->data.format, 1);
+    if (!st) st = clvae_model_layout(&m, cfg, (int)ds.dim);
+    if (!st)
+        *n = clvae_model_gemm_shapes(&m, cfg->train.batch, cfg->train.samples, s,
+                                     CLVAE_TUNE_MAX_SHAPES);
+    clvae_dataset_free(&ds);
+    return st;
+}
+
+static void print_result(const clvae_tuning *t, const char *path)
+{
+    char params[1024];
+    printf("%-4s %6s %6s %6s %5s %12s %12s %8s\n", "op", "m", "n", "k", "calls", "default GF/s",
+           "tuned GF/s", "speedup");
+    for (int i = 0; i < t->n_shapes; i++) {
+        const clvae_gemm_shape *s = &t->shapes[i];
+        double fl = 2.0 * s->m * s->n * s->k * 1e-6; /* MFLOP; / ms = GF/s */
+        double d = t->shape_default_ms[i], u = t->shape_tuned_ms[i];
+        printf("%c%c   %6d %6d %6d %5d %12.1f %12.1f %7.1fx\n", s->ta ? 'T' : 'N',
+               s->tb ? 'T' : 'N', s->m, s->n, s->k, s->calls, d > 0 ? fl / d : 0,
+               u > 0 ? fl / u : 0, u > 0 ? d / u : 0);
+    }
+    printf("GEMM time per training step: %.3f ms with CLBlast's defaults, %.3f ms tuned "
+           "(%.1fx); %d candidates timed, %d rejected, %.0f s\n",
+           t->default_ms, t->tuned_ms, t->tuned_ms > 0 ? t->default_ms / t->tuned_ms : 0,
+           t->evaluated, t->rejected, t->seconds);
+    if (t->use_defaults) {
+        printf("CLBlast's default parameters were fastest: the tuning file keeps them\n");
+    } else {
+        clvae_gemm_params_format(&t->p, params, sizeof params);
+        printf("parameters: %s\n", params);
+    }
+    printf("tuning file: %s\n", path[0] ? path : "(none: no cache directory)");
+}
+
+static int run_tune(const clvae_config *cfg, const tune_args *ta)
+{
+    clvae_gemm_shape shapes[CLVAE_TUNE_MAX_SHAPES];
+    clvae_backend be = {0};
+    clvae_tuning result;
+    char path[CLVAE_PATH_MAX + 64];
+    int n = 0;
+    if (cfg->device.backend == CLVAE_BACKEND_REF)
+        return clvae_error(CLVAE_ERR_INPUT, "clvae tune tunes OpenCL devices, but [device] "
+                                            "backend = ref; valid here: auto, opencl");
+    int st = model_shapes(cfg, shapes, &n);
+    if (!st) st = clvae_opencl_backend_create_untuned(cfg, &be);
+    if (!st) {
+        clvae_tune_options o = {.seconds = ta->seconds,
+                                .max_candidates = ta->candidates,
+                                .progress = true,
+                                .seed = cfg->train.seed};
+        st = clvae_opencl_tune(&be, shapes, n, &o, &result, path, sizeof path);
+    }
+    clvae_backend_free(&be);
+    if (!st) print_result(&result, path);
+    return st;
+}
+#else
+static int run_tune(const clvae_config *cfg, const tune_args *ta)
+{
+    (void)cfg;
+    (void)ta;
+    return clvae_error(CLVAE_ERR_INPUT, "clvae tune needs OpenCL, and this build has none");
+}
+#endif
+
+int cmd_tune(int argc, char **argv)
+{
+    cli_args a;
+    clvae_config cfg;
+    tune_args ta = {CLVAE_TUNE_SECONDS, 0};
+    int rc = take_tune_options(&argc, argv, &ta);
+    if (!rc) rc = cli_parse(argc, argv, OPT_CONFIG | OPT_SET, usage, &a);
+    if (rc || a.help) return rc;
+    if ((rc = cli_load_config(&a, "config/default.ini", &cfg))) return rc;
+    int st = run_tune(&cfg, &ta);
+    return st ? cli_fail(st) : 0;
+}

@@ -1,0 +1,82 @@
+/* GEMM autotuning glue: the GEMM shapes of a training step from the model's layer table, and
+ * first-use tuning for train/bench when the OpenCL device has no valid tuning file. */
+#include "train/autotune.h"
+
+#include <stdio.h>
+
+#include "core/log.h"
+#ifdef CLVAE_HAVE_OPENCL
+#include "backend/opencl/ocl_tune.h"
+#endif
+
+static void add_shape(clvae_gemm_shape *out, int *n, int max, bool ta, bool tb, int m, int nn,
+                      int k)
+{
+    for (int i = 0; i < *n; i++)
+        if (out[i].ta == ta && out[i].tb == tb && out[i].m == m && out[i].n == nn &&
+            out[i].k == k) {
+            out[i].calls++;
+            return;
+        }
+    if (*n < max) out[(*n)++] = (clvae_gemm_shape){ta, tb, m, nn, k, 1};
+}
+
+/* Forward y = x W^T (NT), dW = dy^T x (TN) and, unless first, dx = dy W (NN). */
+static void add_layer(clvae_gemm_shape *out, int *n, int max, const clvae_layer *l, int rows,
+                      bool first)
+{
+    add_shape(out, n, max, false, true, rows, l->out, l->in);
+    add_shape(out, n, max, true, false, l->out, l->in, rows);
+    if (!first) add_shape(out, n, max, false, false, rows, l->in, l->out);
+}
+
+int clvae_model_gemm_shapes(const clvae_model *m, int batch, int samples, clvae_gemm_shape *out,
+                            int max)
+{
+    int n = 0, rows = batch * samples;
+    for (int i = 0; i < m->n_enc; i++)
+        add_layer(out, &n, max, &m->enc[i], batch, i == 0);
+    add_layer(out, &n, max, &m->heads, batch, m->n_enc == 0);
+    for (int i = 0; i < m->n_dec; i++)
+        add_layer(out, &n, max, &m->dec[i], rows, false);
+    add_layer(out, &n, max, &m->out, rows, false);
+    return n;
+}
+
+#ifdef CLVAE_HAVE_OPENCL
+int clvae_autotune_first_use(clvae_backend *be, const clvae_config *cfg, const clvae_model *m)
+{
+    clvae_gemm_shape shapes[CLVAE_TUNE_MAX_SHAPES];
+    clvae_tuning result;
+    char path[CLVAE_PATH_MAX + 64];
+    if (!cfg->device.autotune || !clvae_backend_is_opencl(be) ||
+        clvae_opencl_tuning_state(be) == CLVAE_TUNING_APPLIED)
+        return CLVAE_OK;
+    clvae_opencl_tuning_file(be, path, sizeof path);
+    fprintf(stderr,
+            "clvae: tuning GEMMs for \"%s\" on first use (about %.0f s; `clvae tune` searches "
+            "longer, [device] autotune = off skips this)\n",
+            be->ops->device_name(be->ctx), CLVAE_TUNE_FIRST_USE_SECONDS);
+    int n = clvae_model_gemm_shapes(m, m->max_batch, m->samples, shapes, CLVAE_TUNE_MAX_SHAPES);
+    clvae_tune_options o = {
+        .seconds = CLVAE_TUNE_FIRST_USE_SECONDS, .progress = true, .seed = cfg->train.seed};
+    int st = clvae_opencl_tune(be, shapes, n, &o, &result, path, sizeof path);
+    if (st == CLVAE_ERR_DEVICE) return st;
+    if (st) {
+        CLVAE_WARN("GEMM tuning could not finish (%s); going on without a tuning file",
+                   clvae_last_error());
+        return CLVAE_OK;
+    }
+    fprintf(stderr, "clvae: GEMMs take %.2f ms per step (CLBlast's defaults: %.2f ms)%s%s\n",
+            result.tuned_ms, result.default_ms, path[0] ? "; tuning saved to " : "", path);
+    return CLVAE_OK;
+}
+#else
+int clvae_autotune_first_use(clvae_backend *be, const clvae_config *cfg, const clvae_model *m)
+{
+    (void)be;
+    (void)cfg;
+    (void)m;
+    return CLVAE_OK;
+}
+#endif
