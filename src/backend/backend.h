@@ -189,6 +189,10 @@ typedef struct clvae_backend_ops {
      * where ops run at once). The scheduler calls it after each step, so the device works while
      * the host enqueues the next one. */
     int (*flush)(void *ctx);
+    /* Optional: true when the device computes in host memory on host cores (an OpenCL CPU
+     * device). Residency auto then streams: a device-side gather buys nothing there, and on
+     * PoCL device residency measured 0.6x the throughput of stream (scheduler.c). */
+    bool (*host_is_device)(void *ctx);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

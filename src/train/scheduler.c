@@ -70,6 +70,11 @@ static clvae_residency resolve(const clvae_sched *s, const clvae_sched_options *
                    ops->name);
         return CLVAE_RESIDENCY_STREAM;
     }
+    if (ops->host_is_device && ops->host_is_device(s->be->ctx)) {
+        CLVAE_INFO("data: residency stream (auto: the device computes in host memory, where the "
+                   "loader's gather overlaps compute and a device gather gains nothing)");
+        return CLVAE_RESIDENCY_STREAM;
+    }
     if (!ops->memory_info || ops->memory_info(s->be->ctx, &global, &max_alloc)) {
         bool fits = bytes <= o->host_budget / 2;
         CLVAE_INFO("data: residency %s (auto: %s memory is host memory; training set %.1f MiB)",

@@ -166,6 +166,7 @@ static const clvae_backend_ops ocl_ops = {
     .optimizer = clvae_ocl_optimizer,
     .gather_u8 = clvae_ocl_gather_u8,
     .memory_info = clvae_ocl_memory_info,
+    .host_is_device = clvae_ocl_host_is_device,
     .gather_f32 = clvae_ocl_gather_f32,
     .staging_alloc = clvae_ocl_staging_alloc,
     .staging_free = clvae_ocl_staging_free,

@@ -106,6 +106,7 @@ int clvae_ocl_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae
 
 /* Host scheduler slots (ocl_queue.c): pinned staging, the transfer queue, event tickets. */
 int clvae_ocl_memory_info(void *ctx, size_t *global_bytes, size_t *max_alloc);
+bool clvae_ocl_host_is_device(void *ctx);
 int clvae_ocl_staging_alloc(void *ctx, size_t bytes, clvae_staging **out, void **host);
 void clvae_ocl_staging_free(void *ctx, clvae_staging *s);
 int clvae_ocl_upload_async(void *ctx, clvae_view dst, clvae_staging *src, size_t bytes,

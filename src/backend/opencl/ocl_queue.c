@@ -50,6 +50,12 @@ int clvae_ocl_memory_info(void *ctx, size_t *global_bytes, size_t *max_alloc)
     return CLVAE_OK;
 }
 
+bool clvae_ocl_host_is_device(void *ctx)
+{
+    const ocl_ctx *c = ctx;
+    return (c->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+}
+
 int clvae_ocl_staging_alloc(void *ctx, size_t bytes, clvae_staging **out, void **host)
 {
     ocl_ctx *c = ctx;
