@@ -226,9 +226,23 @@ static int start_run(trainer *t)
     return CLVAE_OK;
 }
 
+/* A resumed run whose epochs were all done already: report the checkpoint's test loss. */
+static int report_finished(trainer *t, clvae_train_result *res)
+{
+    clvae_eval_result ev;
+    int st = clvae_eval_elbo(&t->m, &t->test, false, &ev);
+    if (st) return st;
+    CLVAE_INFO("all %d epochs were already done; nothing to train", t->pos.epoch);
+    res->test_loss = ev.loss;
+    res->epochs = t->pos.epoch;
+    res->steps = (long long)t->m.step;
+    return CLVAE_OK;
+}
+
 int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_train_result *res)
 {
     trainer t = {.cfg = cfg, .opt = opt};
+    void (*old_int)(int) = SIG_DFL, (*old_term)(int) = SIG_DFL;
     int st;
     memset(res, 0, sizeof *res);
     if ((st = clvae_config_validate(cfg))) return st;
@@ -237,7 +251,8 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
     snprintf(res->backend, sizeof res->backend, "%s", t.be.ops->name);
     if ((st = start_run(&t))) goto done;
     long spe = (long)((t.train.n + cfg->train.batch - 1) / cfg->train.batch);
-    void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
+    old_int = signal(SIGINT, on_signal);
+    old_term = signal(SIGTERM, on_signal);
     for (int epoch = t.pos.epoch + 1; epoch <= cfg->train.epochs; epoch++) {
         clvae_progress pg;
         clvae_progress_begin(&pg, epoch, cfg->train.epochs, spe, opt->quiet);
@@ -249,10 +264,11 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
         if ((st = epoch_done(&t, epoch, clvae_now() - t0, res))) goto done;
         if (cfg->train.max_steps && (long)t.m.step >= cfg->train.max_steps) break;
     }
+    if (t.pos.epoch >= cfg->train.epochs && res->epochs == 0) st = report_finished(&t, res);
+    if (!st) st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
+done:
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
-    st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
-done:
     trainer_close(&t);
     return st;
 }
