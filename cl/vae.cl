@@ -58,8 +58,11 @@ static inline float clvae_lik_elem(int kind, float o, float ov, float x, float i
                                    float *dv)
 {
     if (kind == CLVAE_LIK_BERNOULLI) {
-        *d = clvae_sigmoid(o) - x;
-        return clvae_softplus(o) - x * o;
+        /* One exp serves both: e = exp(-|o|), softplus(o) = max(o, 0) + log1p(e),
+         * sigmoid(o) = 1 / (1 + e) for o >= 0, e / (1 + e) otherwise (stable for any o). */
+        float e = exp(-fabs(o)), inv = 1.0f / (1.0f + e);
+        *d = (o >= 0.0f ? inv : e * inv) - x;
+        return fmax(o, 0.0f) + log1p(e) - x * o;
     }
     if (kind == CLVAE_LIK_GAUSSIAN) {
         *d = (o - x) * inv_var;

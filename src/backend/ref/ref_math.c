@@ -144,9 +144,12 @@ void clvae_ref_reparam_bwd(const clvae_reparam_bwd_args *a, const float *heads, 
 static float lik_elem(const clvae_lik_args *a, float o, float ov, float x, float *d, float *dv)
 {
     switch (a->kind) {
-    case CLVAE_LIK_BERNOULLI:
-        *d = clvae_sigmoid(o) - x;
-        return clvae_softplus(o) - x * o;
+    case CLVAE_LIK_BERNOULLI: {
+        /* One exp serves both (same form as cl/vae.cl): e = exp(-|o|). */
+        float e = expf(-fabsf(o)), inv = 1.0f / (1.0f + e);
+        *d = (o >= 0.0f ? inv : e * inv) - x;
+        return fmaxf(o, 0.0f) + log1pf(e) - x * o;
+    }
     case CLVAE_LIK_GAUSSIAN: {
         float inv = 1.0f / (a->sigma_x * a->sigma_x);
         *d = (o - x) * inv;
