@@ -71,5 +71,20 @@ before=$(md5sum < "$TMP/full/checkpoint.safetensors")
 [ $rc -eq 1 ] && grep -q "non-finite" "$TMP/err" && ok || bad "NaN run: exit $rc: $(cat "$TMP/err")"
 [ "$(md5sum < "$TMP/full/checkpoint.safetensors")" = "$before" ] && ok || bad "NaN run damaged the checkpoint"
 
+# 5. A process killed (SIGKILL) half-way through writing the next checkpoint leaves the previous
+#    one intact and loadable; the next run overwrites the stale .tmp. The test hook
+#    CLVAE_TEST_KILL_AFTER_BYTES makes the writer raise SIGKILL after that many bytes.
+"$BIN" train "${common[@]}" --set train.epochs=1 --set output.dir="$TMP/kill" 2>"$TMP/err" || bad "kill: first run: $(cat "$TMP/err")"
+before=$(md5sum < "$TMP/kill/checkpoint.safetensors")
+size=$(stat -c %s "$TMP/kill/checkpoint.safetensors")
+CLVAE_TEST_KILL_AFTER_BYTES=$((size / 2)) "$BIN" train --resume "$TMP/kill" --set train.epochs=2 -q >/dev/null 2>&1; rc=$?
+[ $rc -eq 137 ] && ok || bad "kill hook: exit $rc, expected 137 (SIGKILL)"
+[ -f "$TMP/kill/checkpoint.safetensors.tmp" ] && ok || bad "kill hook: no half-written .tmp left (did the kill happen mid-write?)"
+[ "$(md5sum < "$TMP/kill/checkpoint.safetensors")" = "$before" ] && ok || bad "killed write damaged the checkpoint"
+"$BIN" eval --run "$TMP/kill" >/dev/null 2>"$TMP/err" && ok || bad "checkpoint after kill unreadable: $(cat "$TMP/err")"
+"$BIN" train --resume "$TMP/kill" --set train.epochs=2 -q >/dev/null 2>"$TMP/err" && ok || bad "resume after kill: $(cat "$TMP/err")"
+[ ! -f "$TMP/kill/checkpoint.safetensors.tmp" ] && ok || bad "stale .tmp not replaced"
+[ "$(grep -c '"epoch":2,' "$TMP/kill/metrics.jsonl")" -eq 1 ] && ok || bad "epoch 2 appears twice in metrics.jsonl after the killed run"
+
 echo "cli_checkpoint: $pass passed, $fail failed"
 [ $fail -eq 0 ]

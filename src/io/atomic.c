@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ int clvae_atomic_open(clvae_atomic_file *af, const char *path)
 {
     size_t len = strlen(path);
     af->fp = NULL;
+    af->written = 0;
     af->path = malloc(len + 1);
     af->tmp_path = malloc(len + 5);
     if (!af->path || !af->tmp_path) {
@@ -43,11 +45,24 @@ int clvae_atomic_open(clvae_atomic_file *af, const char *path)
     return CLVAE_OK;
 }
 
+/* Test hook: CLVAE_TEST_KILL_AFTER_BYTES=N kills the process (SIGKILL, no cleanup) once N
+ * bytes of a file have been written, so tests can show that a crash mid-write leaves the
+ * previous file intact. */
+static void crash_hook(clvae_atomic_file *af)
+{
+    const char *s = getenv("CLVAE_TEST_KILL_AFTER_BYTES");
+    if (!s || !*s || af->written < (size_t)strtoull(s, NULL, 10)) return;
+    fflush(af->fp);
+    raise(SIGKILL);
+}
+
 int clvae_atomic_write(clvae_atomic_file *af, const void *data, size_t n)
 {
     if (n == 0) return CLVAE_OK;
     if (fwrite(data, 1, n, af->fp) != n)
         return clvae_error(CLVAE_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+    af->written += n;
+    crash_hook(af);
     return CLVAE_OK;
 }
 

@@ -11,6 +11,7 @@ typedef struct clvae_atomic_file {
     FILE *fp;
     char *path;     /* final destination */
     char *tmp_path; /* path + ".tmp" */
+    size_t written; /* bytes written so far (the crash test hook counts them) */
 } clvae_atomic_file;
 
 /* Opens `path`.tmp for writing (truncating a stale one). Errors: CLVAE_ERR_IO naming the file. */

@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "clvae/status.h"
+#include "io/atomic.h"
+#include "train/checkpoint.h"
 
 int clvae_mkdir_p(const char *path)
 {
@@ -65,4 +68,26 @@ int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em)
     cJSON_free(line);
     return ok ? CLVAE_OK
               : clvae_error(CLVAE_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+}
+
+int clvae_rundir_trim_metrics(const char *dir, int epoch)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    char *text = clvae_read_text_file(path);
+    if (!text) return CLVAE_OK; /* no metrics yet: nothing to trim */
+    clvae_atomic_file af;
+    int st = clvae_atomic_open(&af, path);
+    for (char *line = strtok(text, "\n"); line && !st; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *e = o ? cJSON_GetObjectItem(o, "epoch") : NULL;
+        bool keep = cJSON_IsNumber(e) && e->valuedouble <= epoch;
+        cJSON_Delete(o);
+        if (keep) st = clvae_atomic_write(&af, line, strlen(line));
+        if (keep && !st) st = clvae_atomic_write(&af, "\n", 1);
+    }
+    if (!st) st = clvae_atomic_finish(&af);
+    else if (af.fp) clvae_atomic_abort(&af);
+    free(text);
+    return st;
 }

@@ -17,6 +17,9 @@ typedef struct clvae_epoch_metrics {
 int clvae_rundir_prepare(const clvae_config *cfg, bool resuming);
 /* Creates a directory and its parents (like mkdir -p). */
 int clvae_mkdir_p(const char *path);
+/* On resume: drops metrics.jsonl lines of epochs after `epoch` (the checkpoint's), written by a
+ * run that died before its checkpoint, so no epoch appears twice. Atomic rewrite. */
+int clvae_rundir_trim_metrics(const char *dir, int epoch);
 int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em);
 
 #endif

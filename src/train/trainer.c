@@ -221,6 +221,7 @@ static int start_run(trainer *t)
     if (!(t->config_text = clvae_read_text_file(path))) return CLVAE_ERR_IO;
     if (!t->opt->resume_dir) return CLVAE_OK;
     if ((st = clvae_checkpoint_load(&t->m, t->opt->resume_dir, true, &t->pos))) return st;
+    if ((st = clvae_rundir_trim_metrics(t->cfg->output.dir, t->pos.epoch))) return st;
     CLVAE_INFO("resuming %s at epoch %d, step %llu", t->opt->resume_dir, t->pos.epoch + 1,
                (unsigned long long)t->m.step);
     return CLVAE_OK;
