@@ -90,7 +90,6 @@ static int bench_run(const clvae_config *cfg, const clvae_bench_options *o, benc
     double dt = clvae_now() - t0;
     double recon, kl;
     if ((st = clvae_model_take_losses(&c->m, &recon, &kl))) return st;
-    if ((st = clvae_profile_close(c->prof))) return st;
     r->seconds = dt;
     r->steps = steps;
     r->samples_per_s = (double)samples / dt;
@@ -98,6 +97,10 @@ static int bench_run(const clvae_config *cfg, const clvae_bench_options *o, benc
     bool dev = clvae_sched_residency(c->sched) == CLVAE_RESIDENCY_DEVICE;
     snprintf(r->residency, sizeof r->residency, "%s", dev ? "device" : "stream");
     r->overlap = clvae_sched_overlapped(c->sched);
+    /* Quiesce the loader (it may still be prefetching into the trace) before closing it. */
+    clvae_sched_free(c->sched);
+    c->sched = NULL;
+    if ((st = clvae_profile_close(c->prof))) return st;
     r->overlap_share = clvae_profile_overlap(c->prof);
     snprintf(r->device, sizeof r->device, "%s", c->be.ops->device_name(c->be.ctx));
     snprintf(r->backend, sizeof r->backend, "%s", c->be.ops->name);

@@ -60,6 +60,10 @@ static int add_meta(clvae_st_writer *w, const clvae_model *m, const clvae_ckpt_s
     if (!st) st = clvae_st_writer_set_meta(w, "epoch", num);
     snprintf(num, sizeof num, "%lld", s->next_row);
     if (!st) st = clvae_st_writer_set_meta(w, "next_row", num);
+    snprintf(num, sizeof num, "%lld", s->samples);
+    if (!st) st = clvae_st_writer_set_meta(w, "epoch_samples", num);
+    snprintf(num, sizeof num, "%.17g", s->loss_sum);
+    if (!st) st = clvae_st_writer_set_meta(w, "epoch_loss_sum", num);
     snprintf(num, sizeof num, "%" PRIu64, m->seed);
     if (!st) st = clvae_st_writer_set_meta(w, "seed", num);
     if (!st) st = clvae_st_writer_set_meta(w, "rng", "philox4x32-10; counters derive from "
@@ -135,6 +139,10 @@ static int read_optimizer(const clvae_st_file *f, clvae_model *m, clvae_ckpt_sta
     m->step = (uint64_t)step;
     s->epoch = (int)epoch;
     s->next_row = next_row;
+    /* Optional (older checkpoints lack them): the epoch's partial train loss. */
+    const char *ls = clvae_st_meta(f, "epoch_loss_sum"), *ns = clvae_st_meta(f, "epoch_samples");
+    s->loss_sum = ls ? strtod(ls, NULL) : 0;
+    s->samples = ns ? strtoll(ns, NULL, 10) : 0;
     return CLVAE_OK;
 }
 

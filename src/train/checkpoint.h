@@ -9,6 +9,8 @@
 typedef struct clvae_ckpt_state {
     int epoch;            /* epochs fully completed */
     long long next_row;   /* first row of the epoch's permutation not yet trained (0 at a boundary) */
+    double loss_sum;      /* mid-epoch: sum of the epoch's per-sample losses so far */
+    long long samples;    /* mid-epoch: samples trained so far in the epoch */
 } clvae_ckpt_state;
 
 /* Writes dir/checkpoint.safetensors atomically; the previous file survives any failure.

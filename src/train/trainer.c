@@ -7,6 +7,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -34,7 +35,8 @@ typedef struct trainer {
     clvae_profile *prof;    /* --profile trace, or NULL */
     uint32_t *perm;   /* (N) epoch permutation */
     double epoch_loss_sum;
-    long epoch_samples;
+    long epoch_samples;   /* samples of this epoch trained so far (also before a resume) */
+    long run_samples;     /* samples of this epoch trained by this process (for samples/s) */
     clvae_ckpt_state pos;   /* where training stands: epochs done, next row of the epoch */
     char *config_text;      /* the resolved config.ini, stored in checkpoints */
 } trainer;
@@ -99,6 +101,9 @@ static void trainer_close(trainer *t)
 
 static int save_checkpoint(trainer *t)
 {
+    bool mid = t->pos.next_row != 0;
+    t->pos.loss_sum = mid ? t->epoch_loss_sum : 0;
+    t->pos.samples = mid ? t->epoch_samples : 0;
     return clvae_checkpoint_save(&t->m, t->cfg->output.dir, &t->pos, t->config_text,
                                  t->be.ops->device_name(t->be.ctx));
 }
@@ -139,8 +144,11 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
     long since = 0, step_in_epoch = 0;
     int st;
     clvae_philox_permutation(c->train.seed, (uint64_t)epoch, t->perm, n);
-    t->epoch_loss_sum = 0;
-    t->epoch_samples = 0;
+    if (t->pos.next_row == 0) { /* else: resumed mid-epoch, partial sums from the checkpoint */
+        t->epoch_loss_sum = 0;
+        t->epoch_samples = 0;
+    }
+    t->run_samples = 0;
     /* The scheduler feeds the same shuffled batches whatever the residency (resume: from
      * next_row); next() points m->x at the batch, step_done() lets its slot be reused. */
     if ((st = clvae_sched_epoch_begin(t->sched, t->perm, (size_t)t->pos.next_row))) return st;
@@ -151,9 +159,13 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
         if ((st = clvae_model_train_step(&t->m, b))) return st;
         if ((st = clvae_sched_step_done(t->sched))) return st;
         since += b;
+        t->run_samples += b;
         step_in_epoch++;
         t->pos.next_row = (long long)(first + b);
-        if (stop_requested) return interrupted(t);
+        if (stop_requested) {
+            if ((st = drain_losses(t, since))) return st;
+            return interrupted(t);
+        }
         if (step_in_epoch % c->train.log_every == 0 || first + B >= n) {
             if ((st = drain_losses(t, since))) return st;
             since = 0;
@@ -163,8 +175,10 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
         if (c->train.max_steps && (long)t->m.step >= c->train.max_steps) break;
     }
     if (since && (st = drain_losses(t, since))) return st;
-    t->pos.epoch = epoch;
-    t->pos.next_row = 0;
+    if ((size_t)t->pos.next_row >= n) { /* else train.max_steps stopped mid-epoch */
+        t->pos.epoch = epoch;
+        t->pos.next_row = 0;
+    }
     return CLVAE_OK;
 }
 
@@ -193,7 +207,7 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
     res->test_loss = ev.loss;
     res->epochs = epoch;
     res->steps = (long long)t->m.step;
-    res->samples_per_s = t->epoch_samples / seconds;
+    res->samples_per_s = t->run_samples / seconds;
     clvae_epoch_metrics em = {.epoch = epoch, .step = (long long)t->m.step,
                               .train_loss = res->train_loss, .test_loss = ev.loss,
                               .recon = ev.recon, .kl = ev.kl, .seconds = seconds,
@@ -211,6 +225,22 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
     return CLVAE_OK;
 }
 
+/* A fresh run in a directory that holds an earlier run's checkpoint: keep that checkpoint as
+ * checkpoint.prev.safetensors, so it is neither lost nor paired with the new config.ini. */
+static int set_aside_old_checkpoint(const char *dir)
+{
+    char old[CLVAE_PATH_MAX + 32], prev[CLVAE_PATH_MAX + 32];
+    snprintf(old, sizeof old, "%s/checkpoint.safetensors", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.safetensors", dir);
+    if (access(old, F_OK) != 0) return CLVAE_OK;
+    if (rename(old, prev) != 0)
+        return clvae_error(CLVAE_ERR_IO, "cannot move the earlier checkpoint %s aside: %s", old,
+                           strerror(errno));
+    CLVAE_WARN("%s held an earlier run's checkpoint; it is now %s (use --resume %s to continue "
+               "a run instead)", dir, prev, dir);
+    return CLVAE_OK;
+}
+
 /* Prepares the run directory; on --resume restores parameters, moments and position. */
 static int start_run(trainer *t)
 {
@@ -219,8 +249,16 @@ static int start_run(trainer *t)
     if (st) return st;
     snprintf(path, sizeof path, "%s/config.ini", t->cfg->output.dir);
     if (!(t->config_text = clvae_read_text_file(path))) return CLVAE_ERR_IO;
-    if (!t->opt->resume_dir) return CLVAE_OK;
+    if (!t->opt->resume_dir) return set_aside_old_checkpoint(t->cfg->output.dir);
     if ((st = clvae_checkpoint_load(&t->m, t->opt->resume_dir, true, &t->pos))) return st;
+    if (t->pos.epoch < 0 || t->pos.next_row < 0 || (size_t)t->pos.next_row > t->train.n)
+        return clvae_error(CLVAE_ERR_CHECKPOINT,
+                           "%s/checkpoint.safetensors stopped at row %lld of epoch %d, but the "
+                           "training set has %zu samples: resume with the data (and "
+                           "data.limit_train) of the checkpointed run",
+                           t->opt->resume_dir, t->pos.next_row, t->pos.epoch + 1, t->train.n);
+    t->epoch_loss_sum = t->pos.loss_sum;
+    t->epoch_samples = (long)t->pos.samples;
     if ((st = clvae_rundir_trim_metrics(t->cfg->output.dir, t->pos.epoch))) return st;
     CLVAE_INFO("resuming %s at epoch %d, step %llu", t->opt->resume_dir, t->pos.epoch + 1,
                (unsigned long long)t->m.step);
@@ -266,6 +304,8 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
         if (cfg->train.max_steps && (long)t.m.step >= cfg->train.max_steps) break;
     }
     if (t.pos.epoch >= cfg->train.epochs && res->epochs == 0) st = report_finished(&t, res);
+    clvae_sched_free(t.sched); /* the loader must be quiet before the trace is closed */
+    t.sched = NULL;
     if (!st) st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
 done:
     signal(SIGINT, old_int);
