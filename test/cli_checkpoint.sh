@@ -37,6 +37,14 @@ PYEOF
 out=$(same_tensors "$TMP/full/checkpoint.safetensors" "$TMP/half/checkpoint.safetensors" 2>&1) && ok || bad "resume not bit-identical: $out"
 [ "$(wc -l < "$TMP/half/metrics.jsonl")" -eq 2 ] && ok || bad "resumed metrics.jsonl should hold 2 epochs"
 
+# 1b. Mid-epoch resume: stop after 3 of the epoch's 8 steps (train.max_steps), resume, and the
+#     parameters equal an uninterrupted epoch's bit for bit; the epoch is reported once.
+"$BIN" train "${common[@]}" --set train.epochs=1 --set output.dir="$TMP/one" 2>"$TMP/err" || bad "1-epoch run failed"
+"$BIN" train "${common[@]}" --set train.epochs=1 --set train.max_steps=3 --set output.dir="$TMP/mid" 2>"$TMP/err" || bad "max_steps run failed: $(cat "$TMP/err")"
+"$BIN" train --resume "$TMP/mid" --set train.max_steps=0 -q 2>"$TMP/err" || bad "mid-epoch resume failed: $(cat "$TMP/err")"
+out=$(same_tensors "$TMP/one/checkpoint.safetensors" "$TMP/mid/checkpoint.safetensors" 2>&1) && ok || bad "mid-epoch resume not bit-identical: $out"
+[ "$(wc -l < "$TMP/mid/metrics.jsonl")" -eq 1 ] && ok || bad "mid-epoch resume left $(wc -l < "$TMP/mid/metrics.jsonl") metrics lines, expected 1"
+
 # 2. SIGINT mid-training: exit 130, a checkpoint, and the run resumes to completion.
 "$BIN" train "${common[@]}" --set train.epochs=500 --set output.dir="$TMP/sig" 2>"$TMP/sig.err" &
 pid=$!
