@@ -4,7 +4,10 @@
 
 #include <stdbool.h>
 
+#include "backend/backend.h"
 #include "clvae/config.h"
+#include "clvae/data.h"
+#include "model/vae.h"
 
 #define CLI_MAX_SETS 64
 
@@ -36,6 +39,23 @@ int cli_parse(int argc, char **argv, unsigned accepted, const char *usage, cli_a
 /* Defaults, then the config file (a->config, or `fallback` when NULL), then every --set,
  * then validation. Prints the error and returns the exit status (2) on failure. */
 int cli_load_config(const cli_args *a, const char *fallback, clvae_config *cfg);
+
+/* A trained run opened for inference: its resolved config, test set, backend and model. */
+typedef struct cli_run {
+    clvae_config cfg;
+    clvae_dataset test;
+    clvae_backend be;
+    clvae_model m;
+} cli_run;
+
+/* Parses argv (opts plus --run, which is required), then reads RUN_DIR/config.ini and every
+ * --set into r->cfg. Returns 0 to go on, -1 after --help, or an exit status (printed why). */
+int cli_run_config(int argc, char **argv, unsigned opts, const char *usage, cli_args *a,
+                   cli_run *r);
+/* Loads the test set, the backend and the model (sized for max_batch x samples rows) with the
+ * run's checkpointed parameters. Returns a clvae status; cli_run_close frees in any case. */
+int cli_run_open(cli_run *r, const char *run_dir, int max_batch, int samples);
+void cli_run_close(cli_run *r);
 
 /* Prints "clvae: error: <message>" for a failed status and returns its exit status. */
 int cli_fail(int status);

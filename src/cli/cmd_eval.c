@@ -18,25 +18,14 @@ static const char usage[] =
     "prints one JSON line: test_loss (negative ELBO per sample, nats), recon, kl, n\n"
     "and with --iw: iwae_k, test_loglik\n";
 
-typedef struct eval_ctx {
-    clvae_dataset test;
-    clvae_backend be;
-    clvae_model m;
-} eval_ctx;
-
-static int run_eval(const clvae_config *cfg, const cli_args *a, eval_ctx *e)
+static int run_eval(cli_run *e, const cli_args *a)
 {
-    int k = a->iw, batch = cfg->train.batch, st;
-    if (k > 0 && batch * k > 25600) batch = 25600 / k > 0 ? 25600 / k : 1;
+    int k = a->iw, batch = e->cfg.train.batch, st;
+    /* IWAE decodes batch * k rows at once: keep that near 25600 rows. */
+    if (k > 0 && (long)batch * k > 25600) batch = 25600 / k > 0 ? 25600 / k : 1;
     clvae_eval_result r;
     double ll = 0;
-    if ((st = clvae_dataset_load(&e->test, cfg->data.test, cfg->data.test_labels, cfg->data.format,
-                                 cfg->data.limit_test)))
-        return st;
-    if ((st = clvae_backend_create(cfg, &e->be))) return st;
-    if ((st = clvae_model_layout(&e->m, cfg, (int)e->test.dim))) return st;
-    if ((st = clvae_model_init(&e->m, &e->be, batch, k > 1 ? k : 1, false))) return st;
-    if ((st = clvae_checkpoint_load(&e->m, a->run, false, NULL))) return st;
+    if ((st = cli_run_open(e, a->run, batch, k > 1 ? k : 1))) return st;
     if ((st = clvae_eval_elbo(&e->m, &e->test, a->deterministic, &r))) return st;
     if (k > 0 && (st = clvae_eval_iwae(&e->m, &e->test, k, &ll))) return st;
     printf("{\"test_loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f, \"n\": %ld, \"deterministic\": %s",
@@ -49,21 +38,10 @@ static int run_eval(const clvae_config *cfg, const cli_args *a, eval_ctx *e)
 int cmd_eval(int argc, char **argv)
 {
     cli_args a;
-    clvae_config cfg;
-    char path[CLVAE_PATH_MAX + 16];
-    int rc = cli_parse(argc, argv, OPT_RUN | OPT_IW | OPT_SET | OPT_DETERMINISTIC, usage, &a);
-    if (rc || a.help) return rc;
-    if (!a.run) {
-        fprintf(stderr, "clvae: error: eval needs --run RUN_DIR\n%s", usage);
-        return 2;
-    }
-    snprintf(path, sizeof path, "%s/config.ini", a.run);
-    a.config = path;
-    if ((rc = cli_load_config(&a, NULL, &cfg))) return rc;
-    eval_ctx e = {0};
-    int st = run_eval(&cfg, &a, &e);
-    clvae_model_free(&e.m);
-    clvae_backend_free(&e.be);
-    clvae_dataset_free(&e.test);
+    cli_run e = {0};
+    int rc = cli_run_config(argc, argv, OPT_IW | OPT_SET | OPT_DETERMINISTIC, usage, &a, &e);
+    if (rc) return rc < 0 ? 0 : rc;
+    int st = run_eval(&e, &a);
+    cli_run_close(&e);
     return st ? cli_fail(st) : 0;
 }

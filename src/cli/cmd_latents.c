@@ -31,54 +31,22 @@ static const char interp_usage[] =
     "  files go to RUN_DIR, or to PREFIXinterpolation.png and PREFIXtraversal.png (a PREFIX that\n"
     "  is a directory gets a '/')\n";
 
-typedef struct latent_ctx {
-    clvae_config cfg;
-    clvae_dataset test;
-    clvae_backend be;
-    clvae_model m;
-} latent_ctx;
-
 /* Parses the command line, reads RUN_DIR/config.ini and loads the test set and the model.
  * Returns an exit status (help: 0 with *done set) or 0 with everything loaded. */
 static int open_run(int argc, char **argv, unsigned opts, const char *usage, cli_args *a,
-                    latent_ctx *c, int *done)
+                    cli_run *c, int *done)
 {
-    char cfg_path[CLVAE_PATH_MAX + 16];
-    int rc = cli_parse(argc, argv, opts, usage, a);
-    *done = rc || a->help;
-    if (*done) return rc;
-    if (!a->run) {
-        fprintf(stderr, "clvae: error: --run RUN_DIR is required\n%s", usage);
-        *done = 1;
-        return 2;
-    }
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.ini", a->run);
-    a->config = cfg_path;
-    if ((rc = cli_load_config(a, NULL, &c->cfg))) {
-        *done = 1;
-        return rc;
-    }
-    const clvae_config *cfg = &c->cfg;
-    int st = clvae_dataset_load(&c->test, cfg->data.test, cfg->data.test_labels, cfg->data.format,
-                                cfg->data.limit_test);
-    if (!st) st = clvae_backend_create(cfg, &c->be);
-    if (!st) st = clvae_model_layout(&c->m, cfg, (int)c->test.dim);
-    if (!st) st = clvae_model_init(&c->m, &c->be, cfg->train.batch, 1, false);
-    if (!st) st = clvae_checkpoint_load(&c->m, a->run, false, NULL);
+    int rc = cli_run_config(argc, argv, opts, usage, a, c);
+    *done = rc != 0;
+    if (rc) return rc < 0 ? 0 : rc;
+    int st = cli_run_open(c, a->run, c->cfg.train.batch, 1);
     return st ? cli_fail(st) : 0;
-}
-
-static void close_run(latent_ctx *c)
-{
-    clvae_model_free(&c->m);
-    clvae_backend_free(&c->be);
-    clvae_dataset_free(&c->test);
 }
 
 int cmd_latents(int argc, char **argv)
 {
     cli_args a;
-    latent_ctx c = {0};
+    cli_run c = {0};
     int done, rc = open_run(argc, argv, OPT_RUN | OPT_OUT | OPT_SET, latents_usage, &a, &c, &done);
     if (!rc && !done) {
         const char *dir = a.out ? a.out : a.run;
@@ -91,7 +59,7 @@ int cmd_latents(int argc, char **argv)
         }
         rc = st ? cli_fail(st) : 0;
     }
-    close_run(&c);
+    cli_run_close(&c);
     return rc;
 }
 
@@ -116,7 +84,7 @@ static void out_path(const cli_args *a, const char *name, char *dst, size_t size
 int cmd_interpolate(int argc, char **argv)
 {
     cli_args a;
-    latent_ctx c = {0};
+    cli_run c = {0};
     char ipath[CLVAE_PATH_MAX + 32], tpath[CLVAE_PATH_MAX + 32];
     int done, rc = open_run(argc, argv, OPT_RUN | OPT_OUT | OPT_N | OPT_SET, interp_usage, &a, &c,
                             &done);
@@ -133,6 +101,6 @@ int cmd_interpolate(int argc, char **argv)
         if (!st) printf("%s\n%s\n", ipath, tpath);
         rc = st ? cli_fail(st) : 0;
     }
-    close_run(&c);
+    cli_run_close(&c);
     return rc;
 }
