@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "backend/ref/ref_math.h"
 #include "clvae/config.h"
 #include "clvae/data.h"
 #include "clvae/status.h"
@@ -41,17 +42,6 @@ static double now_s(void)
 static double gflops(const clvae_gemm_shape *s, double ms)
 {
     return ms > 0 ? 2.0 * s->m * s->n * s->k / (ms * 1e6) : 0.0;
-}
-
-static double nmse(const float *ref, const float *got, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)ref[i] - got[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
 }
 
 static int parse_args(int argc, char **argv, clvae_config *cfg)
@@ -161,7 +151,7 @@ static int time_cl(clvae_backend *be, row *r, double *ms, double *err)
     if (!st) st = o->upload(be->ctx, (clvae_view){k.b, 0}, r->b, nb * 4);
     if (!st) *ms = time_calls(cl_call, &k, &st);
     if (!st) st = o->download(be->ctx, (clvae_view){k.c, 0}, r->c_cl, nc * 4);
-    if (!st) *err = nmse(r->c_blas, r->c_cl, nc);
+    if (!st) *err = clvae_nmse(r->c_blas, r->c_cl, nc);
     if (k.a) o->buffer_free(be->ctx, k.a);
     if (k.b) o->buffer_free(be->ctx, k.b);
     if (k.c) o->buffer_free(be->ctx, k.c);

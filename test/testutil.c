@@ -1,6 +1,8 @@
 /* Test harness helpers shared by every test_*.c. */
 #include "testutil.h"
 
+#include "backend/ref/ref_math.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,13 +12,7 @@ int tu_checks = 0;
 
 double tu_nmse(const float *ref, const float *got, size_t n)
 {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)ref[i] - got[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
+    return clvae_nmse(ref, got, n);
 }
 
 double tu_max_rel(const float *ref, const float *got, size_t n, double floor)

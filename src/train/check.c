@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/ref/ref_math.h"
 #include "core/philox.h"
 #include "model/vae.h"
 #include "train/eval.h"
@@ -62,15 +63,9 @@ static int compare(check_ctx *k, int i, size_t n, const char *op, double tol)
     if (!st) st = k->s[0].be->ops->download(k->s[0].be->ctx, slot(&k->s[0], i), a, n * 4);
     if (!st) st = k->s[1].be->ops->download(k->s[1].be->ctx, slot(&k->s[1], i), b, n * 4);
     if (!st) {
-        double num = 0, den = 0;
         int bad = 0;
-        for (size_t j = 0; j < n; j++) {
-            double d = (double)a[j] - b[j];
-            bad |= !isfinite(b[j]);
-            num += d * d;
-            den += (double)a[j] * a[j];
-        }
-        double nmse = den > 0 ? num / den : num;
+        for (size_t j = 0; j < n; j++) bad |= !isfinite(b[j]);
+        double nmse = clvae_nmse(a, b, n);
         bool ok = !bad && nmse <= tol;
         fprintf(k->out, "%-34s %-34.34s %10.3g %8.0e  %s\n", op, k->label, nmse, tol,
                 ok ? "pass" : bad ? "FAIL (NaN/Inf)" : "FAIL");

@@ -238,43 +238,35 @@ int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a)
     return clvae_ocl_launch(c, OCL_K_ADAM, "optimizer", n, 0, args, OCL_NARGS(args));
 }
 
-int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
-                        int count, int dim)
+/* dst (count, dim) = rows idx[i] of src (u8 scaled by 1/255, or f32). Indices live on the
+ * device: the kernels write NaN for a row past the end of src (src_elems elements), so a bad
+ * index shows up in the NaN checks instead of reading out of bounds. */
+static int gather(ocl_ctx *c, ocl_kernel_id k, const char *op, clvae_view dst, clvae_buffer *src,
+                  size_t elem_size, clvae_view idx_u32, int count, int dim)
 {
-    ocl_ctx *c = ctx;
     cl_mem dm, im;
     cl_ulong doff, ioff;
     cl_uint n = (cl_uint)count, d = (cl_uint)dim;
-    int st = check_dims(c, "gather_u8", count, dim);
-    if (!st) st = clvae_ocl_view(c, "gather_u8", "dst", dst, (size_t)count * dim, &dm, &doff);
-    if (!st) st = clvae_ocl_view(c, "gather_u8", "idx", idx_u32, (size_t)count, &im, &ioff);
-    if (!st && !src_u8) st = clvae_error(CLVAE_ERR_INTERNAL, "opencl gather_u8: no source buffer");
+    int st = check_dims(c, op, count, dim);
+    if (!st) st = clvae_ocl_view(c, op, "dst", dst, (size_t)count * dim, &dm, &doff);
+    if (!st) st = clvae_ocl_view(c, op, "idx", idx_u32, (size_t)count, &im, &ioff);
+    if (!st && !src) st = clvae_error(CLVAE_ERR_INTERNAL, "opencl %s: no source buffer", op);
     if (st) return st;
-    /* Indices live on the device: the kernel writes NaN for a row past the end of src_u8, so a
-     * bad index shows up in the NaN checks instead of reading out of bounds. */
-    cl_ulong src_bytes = src_u8->bytes;
-    ocl_arg args[] = {OCL_ARG(dm), OCL_ARG(doff), OCL_ARG(src_u8->mem), OCL_ARG(src_bytes),
-                      OCL_ARG(im), OCL_ARG(ioff), OCL_ARG(n),           OCL_ARG(d)};
-    return clvae_ocl_launch(c, OCL_K_GATHER_U8, "gather_u8", (size_t)n * d, 0, args,
-                            OCL_NARGS(args));
+    cl_ulong src_elems = src->bytes / elem_size;
+    ocl_arg args[] = {OCL_ARG(dm), OCL_ARG(doff), OCL_ARG(src->mem), OCL_ARG(src_elems),
+                      OCL_ARG(im), OCL_ARG(ioff), OCL_ARG(n),        OCL_ARG(d)};
+    return clvae_ocl_launch(c, k, op, (size_t)n * d, 0, args, OCL_NARGS(args));
+}
+
+int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
+                        int count, int dim)
+{
+    return gather(ctx, OCL_K_GATHER_U8, "gather_u8", dst, src_u8, 1, idx_u32, count, dim);
 }
 
 int clvae_ocl_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae_view idx_u32,
                          int count, int dim)
 {
-    ocl_ctx *c = ctx;
-    cl_mem dm, im;
-    cl_ulong doff, ioff;
-    cl_uint n = (cl_uint)count, d = (cl_uint)dim;
-    int st = check_dims(c, "gather_f32", count, dim);
-    if (!st) st = clvae_ocl_view(c, "gather_f32", "dst", dst, (size_t)count * dim, &dm, &doff);
-    if (!st) st = clvae_ocl_view(c, "gather_f32", "idx", idx_u32, (size_t)count, &im, &ioff);
-    if (!st && !src_f32)
-        st = clvae_error(CLVAE_ERR_INTERNAL, "opencl gather_f32: no source buffer");
-    if (st) return st;
-    cl_ulong src_floats = src_f32->bytes / sizeof(float); /* past the end: NaN, as gather_u8 */
-    ocl_arg args[] = {OCL_ARG(dm), OCL_ARG(doff), OCL_ARG(src_f32->mem), OCL_ARG(src_floats),
-                      OCL_ARG(im), OCL_ARG(ioff), OCL_ARG(n),            OCL_ARG(d)};
-    return clvae_ocl_launch(c, OCL_K_GATHER_F32, "gather_f32", (size_t)n * d, 0, args,
-                            OCL_NARGS(args));
+    return gather(ctx, OCL_K_GATHER_F32, "gather_f32", dst, src_f32, sizeof(float), idx_u32, count,
+                  dim);
 }

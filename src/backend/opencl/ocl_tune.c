@@ -125,17 +125,6 @@ static int gemm_call(tune_run *r, const tune_case *k)
                             (clvae_view){k->c, 0}, s->n);
 }
 
-static double nmse(const float *ref, const float *got, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)ref[i] - got[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* One checked call (the first one also builds the program); REJECTED when it fails or is wrong. */
 static int check_case(tune_run *r, const tune_case *k)
 {
@@ -148,7 +137,7 @@ static int check_case(tune_run *r, const tune_case *k)
         snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
         return REJECTED;
     }
-    double e = nmse(k->ref, r->host, nc);
+    double e = clvae_nmse(k->ref, r->host, nc);
     if (!(e <= NMSE_MAX)) {
         snprintf(r->why, sizeof r->why, "wrong result for %dx%dx%d (nmse %.2g > %.0g)", k->s.m,
                  k->s.n, k->s.k, e, NMSE_MAX);

@@ -8,6 +8,17 @@
 
 #define LOG_2PI 1.8378770664093453f
 
+double clvae_nmse(const float *ref, const float *got, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)ref[i] - got[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
 float clvae_softplus(float x)
 {
     return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));

@@ -21,6 +21,10 @@ void clvae_ref_likelihood(const clvae_lik_args *a, const float *out, const float
                           float *dout);
 void clvae_ref_optimizer(const clvae_opt_args *a, float *p, const float *g, float *m, float *v);
 
+/* Normalized MSE sum((ref-got)^2) / sum(ref^2) (ggml's measure; the plain sum when ref is all
+ * zero): how every device result is compared with the reference. */
+double clvae_nmse(const float *ref, const float *got, size_t n);
+
 /* Stable scalar pieces shared with tests. */
 float clvae_softplus(float x);
 float clvae_sigmoid(float x);
