@@ -36,9 +36,8 @@ static void test_defaults(void)
           "device strings/autotune");
     CHECK(strcmp(c.data.train, "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") == 0,
           "train path %s", c.data.train);
-    CHECK(strcmp(c.data.test_labels,
-                 "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") == 0,
-          "test labels %s", c.data.test_labels);
+    CHECK(strcmp(c.data.test_labels, "auto") == 0 && strcmp(c.data.train_labels, "auto") == 0,
+          "labels %s %s", c.data.train_labels, c.data.test_labels);
     CHECK(c.data.format == CLVAE_FORMAT_AUTO && c.data.residency == CLVAE_RESIDENCY_AUTO, "data");
     CHECK(c.data.overlap && c.data.limit_train == 0 && c.data.limit_test == 0, "data flags");
     CHECK(c.model.n_encoder == 1 && c.model.encoder[0] == 400, "encoder");

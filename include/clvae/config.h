@@ -8,6 +8,15 @@
 #define CLVAE_MAX_LAYERS 8
 #define CLVAE_PATH_MAX 1024
 
+/* The built-in data set (Debian's dataset-fashion-mnist); label keys default to "auto":
+ * these labels with this data, no labels with a user's own data files. */
+#define CLVAE_BUILTIN_DATA_DIR "/usr/share/datasets/fashion-mnist/"
+#define CLVAE_BUILTIN_TRAIN CLVAE_BUILTIN_DATA_DIR "train-images-idx3-ubyte.gz"
+#define CLVAE_BUILTIN_TEST CLVAE_BUILTIN_DATA_DIR "t10k-images-idx3-ubyte.gz"
+#define CLVAE_BUILTIN_TRAIN_LABELS CLVAE_BUILTIN_DATA_DIR "train-labels-idx1-ubyte.gz"
+#define CLVAE_BUILTIN_TEST_LABELS CLVAE_BUILTIN_DATA_DIR "t10k-labels-idx1-ubyte.gz"
+#define CLVAE_LABELS_AUTO "auto"
+
 typedef enum { CLVAE_BACKEND_AUTO, CLVAE_BACKEND_OPENCL, CLVAE_BACKEND_REF } clvae_backend_kind;
 typedef enum { CLVAE_DEVTYPE_ANY, CLVAE_DEVTYPE_GPU, CLVAE_DEVTYPE_CPU, CLVAE_DEVTYPE_ACCEL } clvae_device_type;
 typedef enum { CLVAE_FORMAT_AUTO, CLVAE_FORMAT_IDX, CLVAE_FORMAT_NPY } clvae_data_format;
@@ -29,8 +38,8 @@ typedef struct clvae_config {
     struct {
         char train[CLVAE_PATH_MAX];
         char test[CLVAE_PATH_MAX];
-        char train_labels[CLVAE_PATH_MAX];   /* "" = none */
-        char test_labels[CLVAE_PATH_MAX];    /* "" = none */
+        char train_labels[CLVAE_PATH_MAX];   /* "auto" (built-in labels only with built-in data), PATH, "" = none */
+        char test_labels[CLVAE_PATH_MAX];    /* same, for the test set */
         clvae_data_format format;
         clvae_residency residency;
         bool overlap;

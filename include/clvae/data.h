@@ -2,6 +2,7 @@
 #ifndef CLVAE_DATA_H
 #define CLVAE_DATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,14 @@ typedef struct clvae_dataset {
  * the problem: missing, wrong magic, truncated, unsupported dtype/shape, count mismatch. */
 int clvae_dataset_load(clvae_dataset *ds, const char *path, const char *labels_path,
                        clvae_data_format format, long limit);
+
+/* The label file for the training (test = false) or test set: the key's path, NULL for "" (none),
+ * and for "auto" the built-in labels when the images are the built-in ones, else NULL. */
+const char *clvae_data_labels_path(const clvae_config *c, bool test);
+
+/* clvae_dataset_load of the config's training or test set (its format and limit), with its
+ * labels (clvae_data_labels_path) when `labels`. */
+int clvae_dataset_load_cfg(clvae_dataset *ds, const clvae_config *c, bool test, bool labels);
 
 void clvae_dataset_free(clvae_dataset *ds);
 

@@ -25,8 +25,7 @@ int cli_run_config(int argc, char **argv, unsigned opts, const char *usage, cli_
 int cli_run_open(cli_run *r, const char *run_dir, int max_batch, int samples)
 {
     const clvae_config *cfg = &r->cfg;
-    int st = clvae_dataset_load(&r->test, cfg->data.test, cfg->data.test_labels, cfg->data.format,
-                                cfg->data.limit_test);
+    int st = clvae_dataset_load_cfg(&r->test, cfg, true, true);
     if (!st) st = clvae_backend_create(cfg, &r->be);
     if (!st) st = clvae_model_layout(&r->m, cfg, (int)r->test.dim);
     if (!st) st = clvae_model_init(&r->m, &r->be, max_batch, samples, false);

@@ -67,8 +67,10 @@ static const key_spec keys[] = {
     STR(device, cache, "kernel and tuning cache (\"\" = $XDG_CACHE_HOME/clvae)"),
     STR(data, train, "training images: IDX or NPY, raw or .gz"),
     STR(data, test, "test images"),
-    STR(data, train_labels, "training labels (\"\" = none)"),
-    STR(data, test_labels, "test labels (\"\" = none)"),
+    STR(data, train_labels,
+        "training labels: auto (the built-in labels with the built-in data, else none) | PATH "
+        "| \"\" = none"),
+    STR(data, test_labels, "test labels: auto | PATH | \"\" = none"),
     ENUM(data, format, format_names, "auto (by magic) | idx | npy"),
     ENUM(data, residency, residency_names, "auto | device (whole set on the device) | stream"),
     BOOL(data, overlap, NULL, "overlap batch uploads with compute: true | false"),
@@ -532,17 +534,14 @@ int clvae_config_set(clvae_config *cfg, const char *assignment)
 
 void clvae_config_defaults(clvae_config *cfg)
 {
-    static const char *const ds = "/usr/share/datasets/fashion-mnist/";
     memset(cfg, 0, sizeof *cfg);
     cfg->device.backend = CLVAE_BACKEND_AUTO;
     cfg->device.type = CLVAE_DEVTYPE_ANY;
     cfg->device.autotune = true;
-    snprintf(cfg->data.train, sizeof cfg->data.train, "%strain-images-idx3-ubyte.gz", ds);
-    snprintf(cfg->data.test, sizeof cfg->data.test, "%st10k-images-idx3-ubyte.gz", ds);
-    snprintf(cfg->data.train_labels, sizeof cfg->data.train_labels, "%strain-labels-idx1-ubyte.gz",
-             ds);
-    snprintf(cfg->data.test_labels, sizeof cfg->data.test_labels, "%st10k-labels-idx1-ubyte.gz",
-             ds);
+    snprintf(cfg->data.train, sizeof cfg->data.train, "%s", CLVAE_BUILTIN_TRAIN);
+    snprintf(cfg->data.test, sizeof cfg->data.test, "%s", CLVAE_BUILTIN_TEST);
+    snprintf(cfg->data.train_labels, sizeof cfg->data.train_labels, "%s", CLVAE_LABELS_AUTO);
+    snprintf(cfg->data.test_labels, sizeof cfg->data.test_labels, "%s", CLVAE_LABELS_AUTO);
     cfg->data.format = CLVAE_FORMAT_AUTO;
     cfg->data.residency = CLVAE_RESIDENCY_AUTO;
     cfg->data.overlap = true;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/philox.h"
 #include "io/npy.h"
 #include "io/png.h"
@@ -210,6 +211,9 @@ int clvae_latents_export(clvae_model *m, const clvae_dataset *ds, const char *di
     if ((st = encode_all(m, ds, mu))) goto done;
     snprintf(path, sizeof path, "%s/latents_mu.npy", dir);
     if ((st = clvae_npy_write_f32(path, mu, 2, shape))) goto done;
+    if (!ds->labels)
+        CLVAE_INFO("note: the test set has no labels (data.test_labels): latents.svg is "
+                   "uncoloured and no latents_labels.npy is written");
     if (ds->labels) {
         snprintf(path, sizeof path, "%s/latents_labels.npy", dir);
         if ((st = clvae_npy_write_u8(path, ds->labels, 1, shape))) goto done;

@@ -51,12 +51,9 @@ static void on_signal(int sig)
 static int load_data(trainer *t)
 {
     const clvae_config *c = t->cfg;
-    int st = clvae_dataset_load(&t->train, c->data.train, c->data.train_labels, c->data.format,
-                                c->data.limit_train);
+    int st = clvae_dataset_load_cfg(&t->train, c, false, true);
     if (st) return st;
-    st = clvae_dataset_load(&t->test, c->data.test, c->data.test_labels, c->data.format,
-                            c->data.limit_test);
-    if (st) return st;
+    if ((st = clvae_dataset_load_cfg(&t->test, c, true, true))) return st;
     if (t->train.dim != t->test.dim)
         return clvae_error(CLVAE_ERR_DATA, "%s has %zu features per sample but %s has %zu",
                            c->data.train, t->train.dim, c->data.test, t->test.dim);

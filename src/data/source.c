@@ -1,0 +1,26 @@
+/* Which label files a config names: "auto" labels follow the data (the built-in Fashion-MNIST
+ * labels only go with the built-in images; a user's own data trains without labels). */
+#include <stdio.h>
+#include <string.h>
+
+#include "clvae/data.h"
+
+const char *clvae_data_labels_path(const clvae_config *c, bool test)
+{
+    const char *labels = test ? c->data.test_labels : c->data.train_labels;
+    const char *images = test ? c->data.test : c->data.train;
+    const char *builtin = test ? CLVAE_BUILTIN_TEST : CLVAE_BUILTIN_TRAIN;
+    if (!*labels) return NULL;
+    if (strcmp(labels, CLVAE_LABELS_AUTO) != 0) return labels;
+    if (strcmp(images, builtin) == 0)
+        return test ? CLVAE_BUILTIN_TEST_LABELS : CLVAE_BUILTIN_TRAIN_LABELS;
+    return NULL;
+}
+
+int clvae_dataset_load_cfg(clvae_dataset *ds, const clvae_config *c, bool test, bool labels)
+{
+    const char *path = test ? c->data.test : c->data.train;
+    const char *lp = labels ? clvae_data_labels_path(c, test) : NULL;
+    return clvae_dataset_load(ds, path, lp, c->data.format,
+                              test ? c->data.limit_test : c->data.limit_train);
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Training on data as users bring it: NPY files made with numpy (python3-numpy) from real
+# Fashion-MNIST images, with no label keys at all (labels follow the data), on the reference
+# backend; a label file that is given and does not match is still exit 2.
+set -u
+BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_inputs
+DATA=/usr/share/datasets/fashion-mnist
+PY=/usr/bin/python3
+if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
+if ! $PY -c 'import numpy' 2>/dev/null; then echo "SKIP: python3-numpy missing"; exit 77; fi
+rm -rf "$TMP"; mkdir -p "$TMP"
+fail=0; pass=0
+ok() { pass=$((pass+1)); }
+bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+
+# The first 1200 training and 300 test images of Fashion-MNIST as NPY files in several dtypes,
+# shapes and orders, plus a 200-feature data set; all hold the same pixels (or a function of them).
+$PY - "$DATA" "$TMP" <<'PYEOF' || { echo "FAIL: cannot make the NPY files"; exit 1; }
+import gzip, sys
+import numpy as np
+data, out = sys.argv[1], sys.argv[2]
+def idx(name, n):
+    with gzip.open(f"{data}/{name}", "rb") as f:
+        raw = f.read()
+    return np.frombuffer(raw, np.uint8, offset=16, count=n * 784).reshape(n, 28, 28)
+tr, te = idx("train-images-idx3-ubyte.gz", 1200), idx("t10k-images-idx3-ubyte.gz", 300)
+for name, a in (("tr", tr), ("te", te)):
+    np.save(f"{out}/{name}_u8.npy", a)                                   # (N, 28, 28) uint8
+    np.save(f"{out}/{name}_f64.npy", a.reshape(len(a), 784) / 255.0)     # (N, 784) float64
+    np.save(f"{out}/{name}_f16.npy", (a / 255.0).astype(np.float16))     # (N, 28, 28) float16
+    np.save(f"{out}/{name}_i64.npy", a.astype(np.int64)[..., None])       # (N, 28, 28, 1) int64
+    np.save(f"{out}/{name}_u16be.npy", a.astype(">u2"))                   # big-endian uint16
+    np.save(f"{out}/{name}_fortran.npy", np.asfortranarray(a / 255.0).astype(np.float32))
+    np.save(f"{out}/{name}_bool.npy", a > 127)                           # (N, 28, 28) bool
+    np.save(f"{out}/{name}_d200.npy", (a.reshape(len(a), 784)[:, :200] / 255.0).astype(np.float32))
+np.save(f"{out}/wrong_labels.npy", np.zeros(999, np.uint8))
+bad = tr.astype(np.int32); bad[7, 3, 4] = 300
+np.save(f"{out}/bad_range.npy", bad)
+neg = tr.astype(np.int16); neg[2, 0, 1] = -1
+np.save(f"{out}/bad_neg.npy", neg)
+np.save(f"{out}/rgb.npy", np.zeros((4, 8, 8, 3), np.uint8))
+PYEOF
+
+common=(-c "$SRC/config/default.ini" --set device.backend=ref --set train.epochs=1 -q
+        --set model.latent=2)
+# train_on NAME TR TE [--set ...]: one epoch on TR, test set TE, no label keys.
+train_on() {
+  local name=$1 tr=$2 te=$3; shift 3
+  "$BIN" train "${common[@]}" --set data.train="$TMP/$tr" --set data.test="$TMP/$te" \
+    --set output.dir="$TMP/$name" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+
+# 1. Own uint8 files, no label keys: trains; latents are uncoloured with a note.
+train_on u8 tr_u8.npy te_u8.npy && ok || bad "u8 train exited $?: $(tail -3 "$TMP/u8.err")"
+[ "$(wc -l < "$TMP/u8/metrics.jsonl" 2>/dev/null)" = 1 ] && ok || bad "u8: metrics.jsonl has not 1 line"
+grep -q "labels" "$TMP/u8.err" && bad "u8 train mentions labels: $(cat "$TMP/u8.err")" || ok
+"$BIN" latents --run "$TMP/u8" >"$TMP/lat.out" 2>"$TMP/lat.err" && ok || bad "latents failed: $(cat "$TMP/lat.err")"
+grep -q "note: the test set has no labels" "$TMP/lat.err" && ok || bad "latents: no note: $(cat "$TMP/lat.err")"
+[ -s "$TMP/u8/latents.svg" ] && [ ! -e "$TMP/u8/latents_labels.npy" ] && ok || bad "latents files"
+
+# 2. A label file that is given and does not match: exit 2 naming it and the counts.
+"$BIN" train "${common[@]}" --set data.train="$TMP/tr_u8.npy" --set data.test="$TMP/te_u8.npy" \
+  --set data.train_labels="$TMP/wrong_labels.npy" --set output.dir="$TMP/wrong" >/dev/null 2>"$TMP/wrong.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "wrong_labels.npy: 999 labels, but .*tr_u8.npy has 1200 images" "$TMP/wrong.err" \
+  && ok || bad "mismatched labels: exit $rc: $(cat "$TMP/wrong.err")"
+
+echo "cli_inputs: $pass passed, $fail failed"
+[ $fail -eq 0 ]
