@@ -10,54 +10,12 @@
 #include "clvae/data.h"
 #include "clvae/status.h"
 #include "testutil.h"
+#include "test_bytes.h"
 
 #define N 5
 #define ROWS 3
 #define COLS 4
 #define DIM (ROWS * COLS)
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} bytes;
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) exit(1);
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
-
-static void put_be32(bytes *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    put(b, x, 4);
-}
-
-/* Writes `n` bytes of `data` to a scratch file, gzip-compressed when `gz`, cut to `keep` bytes
- * of the file when keep > 0. Returns the path in one of 8 rotating static buffers. */
-static const char *save(const char *leaf, const void *data, size_t n, int gz, size_t keep)
-{
-    static char path[8][4096];
-    static int slot;
-    char *p = path[slot++ % 8];
-    snprintf(p, 4096, "%s", tu_tmp_path(leaf));
-    if (gz) {
-        gzFile f = gzopen(p, "wb");
-        gzwrite(f, data, (unsigned)n);
-        gzclose(f);
-    } else {
-        FILE *f = fopen(p, "wb");
-        fwrite(data, 1, n, f);
-        fclose(f);
-    }
-    if (keep > 0 && truncate(p, (off_t)keep) != 0) exit(1);
-    return p;
-}
 
 static uint8_t pixel(size_t i, size_t j)
 {
@@ -86,29 +44,6 @@ static bytes idx_labels(uint32_t count)
         uint8_t v = (uint8_t)(i * 3 % 10);
         put(&b, &v, 1);
     }
-    return b;
-}
-
-/* An NPY file: header dict padded to 64 bytes, then `data`. */
-static bytes npy(int version, const char *descr, const char *fortran, const char *shape,
-                 const void *data, size_t n)
-{
-    bytes b = {0};
-    char dict[256];
-    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }",
-                       descr, fortran, shape);
-    size_t pre = version == 1 ? 10 : 12, total = (pre + (size_t)len + 1 + 63) / 64 * 64;
-    size_t hlen = total - pre;
-    put(&b, "\x93NUMPY", 6);
-    uint8_t ver[2] = {(uint8_t)version, 0};
-    put(&b, ver, 2);
-    uint8_t hl[4] = {(uint8_t)hlen, (uint8_t)(hlen >> 8), 0, 0};
-    put(&b, hl, version == 1 ? 2 : 4);
-    put(&b, dict, (size_t)len);
-    for (size_t i = (size_t)len; i + 1 < hlen; i++)
-        put(&b, " ", 1);
-    put(&b, "\n", 1);
-    put(&b, data, n);
     return b;
 }
 
@@ -263,15 +198,16 @@ static void test_errors(void)
     float f32[N * DIM] = {0};
     int64_t l64[N] = {1, 2, 300, 4, 5};
     bytes b;
-    b = npy(1, "|u1", "True", "(5, 12)", u8, sizeof u8);
-    p = save("e_fortran.npy", b.p, b.n, 0, 0), free(b.p);
-    expect_error(p, NULL, CLVAE_FORMAT_AUTO, p, "Fortran order");
-    b = npy(1, "<f8", "False", "(5, 12)", u8, sizeof u8);
-    p = save("e_f8.npy", b.p, b.n, 0, 0), free(b.p);
-    expect_error(p, NULL, CLVAE_FORMAT_AUTO, p, "dtype '<f8'");
-    b = npy(1, "<i8", "False", "(5, 12)", u8, sizeof u8);
+    /* Fortran order, float64 and int64 images are converted (test_data_inputs); what stays
+     * refused is a dtype that holds no pixel values, and integers outside 0..255. */
+    b = npy(1, "<c8", "False", "(5, 12)", u8, sizeof u8);
+    p = save("e_c8.npy", b.p, b.n, 0, 0), free(b.p);
+    expect_error(p, NULL, CLVAE_FORMAT_AUTO, p, "dtype '<c8'");
+    int64_t big[N * DIM] = {0};
+    big[13] = 256;
+    b = npy(1, "<i8", "False", "(5, 12)", big, sizeof big);
     p = save("e_i8img.npy", b.p, b.n, 0, 0), free(b.p);
-    expect_error(p, NULL, CLVAE_FORMAT_AUTO, p, "image dtype int64");
+    expect_error(p, NULL, CLVAE_FORMAT_AUTO, p, "value 256 at sample 1, feature 1 (int64 '<i8') is outside 0..255");
     b = npy(1, "|u1", "False", "(60,)", u8, sizeof u8);
     p = save("e_1d.npy", b.p, b.n, 0, 0), free(b.p);
     expect_error(p, NULL, CLVAE_FORMAT_AUTO, p, "shape");

@@ -13,14 +13,13 @@
 #include <unistd.h>
 
 #include "clvae/status.h"
+#include "core/log.h"
 #include "reader.h"
 
 #define READ_CHUNK (1u << 30) /* gzread takes an unsigned count */
-#define LABEL_CHUNK 8192      /* labels converted per read from '<i4'/'<i8' */
 
-/* Reads up to `n` bytes, stopping early only at the end of the data; *got says how many. */
-static int read_some(gzFile gz, const char *path, void *dst, size_t n, size_t *got,
-                     const char *what)
+int clvae_data_read_some(gzFile gz, const char *path, void *dst, size_t n, size_t *got,
+                         const char *what)
 {
     *got = 0;
     while (*got < n) {
@@ -42,7 +41,7 @@ static int read_some(gzFile gz, const char *path, void *dst, size_t n, size_t *g
 int clvae_data_read(gzFile gz, const char *path, void *dst, size_t n, const char *what)
 {
     size_t got;
-    int status = read_some(gz, path, dst, n, &got, what);
+    int status = clvae_data_read_some(gz, path, dst, n, &got, what);
     if (status == CLVAE_OK && got < n)
         status = clvae_error(CLVAE_ERR_DATA, "%s: truncated: expected %zu bytes of %s, got %zu",
                              path, n, what, got);
@@ -50,7 +49,7 @@ int clvae_data_read(gzFile gz, const char *path, void *dst, size_t n, const char
 }
 
 /* Opens a raw or gzip file for reading (zlib reads both). */
-static int open_source(const char *path, const char *what, gzFile *out)
+static int open_source(const char *path, const char *what, gzFile *out, long long *size)
 {
     struct stat sb;
     if (!path || !*path) return clvae_error(CLVAE_ERR_DATA, "no %s file given (empty path)", what);
@@ -58,6 +57,7 @@ static int open_source(const char *path, const char *what, gzFile *out)
     if (fd < 0)
         return clvae_error(CLVAE_ERR_DATA, "%s: cannot open %s file: %s", path, what,
                            strerror(errno));
+    *size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (long long)sb.st_size : -1;
     if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         close(fd);
         return clvae_error(CLVAE_ERR_DATA, "%s: is a directory, not a %s file", path, what);
@@ -90,91 +90,97 @@ static int read_header(gzFile gz, const char *path, clvae_data_format format, in
                        path, m[0], m[1], m[2], m[3], labels ? 0x801u : 0x803u);
 }
 
-static const char *dtype_name(clvae_dtype dt)
-{
-    switch (dt) {
-    case CLVAE_DT_U8: return "uint8";
-    case CLVAE_DT_F32: return "float32";
-    case CLVAE_DT_I32: return "int32";
-    case CLVAE_DT_I64: return "int64";
-    }
-    return "?";
-}
-
-/* Checks the image dtype and shape and sets ds->dim, rows, cols. */
+/* (n, d), (n, h, w), (n, h, w, 1) or (n, 1, h, w): sets ds->dim, rows, cols. */
 static int image_shape(const char *path, const clvae_array_header *h, clvae_dataset *ds)
 {
-    if (h->dtype != CLVAE_DT_U8 && h->dtype != CLVAE_DT_F32)
+    const size_t *s = h->shape;
+    size_t rows = 1, cols;
+    if (h->ndim == 2) {
+        cols = s[1];
+    } else if (h->ndim == 3 || (h->ndim == 4 && (s[3] == 1 || s[1] == 1))) {
+        int first = h->ndim == 4 && s[3] != 1 ? 2 : 1; /* (n, 1, h, w): skip the channel */
+        rows = s[first];
+        cols = s[first + 1];
+    } else {
         return clvae_error(CLVAE_ERR_DATA,
-                           "%s: unsupported image dtype %s; images must be "
-                           "uint8 ('|u1') or float32 ('<f4')",
-                           path, dtype_name(h->dtype));
-    if (h->ndim != 2 && h->ndim != 3)
-        return clvae_error(CLVAE_ERR_DATA,
-                           "%s: unsupported image shape with %d dimensions; "
-                           "images must be (n, d) or (n, rows, cols)",
-                           path, h->ndim);
-    size_t rows = h->ndim == 3 ? h->shape[1] : 1, cols = h->shape[h->ndim - 1];
+                           "%s: unsupported image shape with %d dimensions%s; images must be "
+                           "(n, d), (n, h, w), (n, h, w, 1) or (n, 1, h, w)",
+                           path, h->ndim, h->ndim == 4 ? " and several channels" : "");
+    }
     if (rows > INT_MAX || cols > INT_MAX)
         return clvae_error(CLVAE_ERR_DATA, "%s: unsupported image shape %zu x %zu", path, rows,
                            cols);
-    if (h->shape[0] == 0 || rows * cols == 0)
-        return clvae_error(CLVAE_ERR_DATA, "%s: empty data set: shape (%zu, %zu, %zu)", path,
-                           h->shape[0], rows, cols);
-    if (rows * cols > SIZE_MAX / sizeof(float) / h->shape[0])
-        return clvae_error(CLVAE_ERR_DATA, "%s: data set too large: %zu x %zu x %zu", path,
-                           h->shape[0], rows, cols);
+    if (s[0] == 0 || rows * cols == 0)
+        return clvae_error(CLVAE_ERR_DATA, "%s: empty data set: %zu samples of %zu x %zu", path,
+                           s[0], rows, cols);
+    if (rows * cols > SIZE_MAX / sizeof(double) / s[0])
+        return clvae_error(CLVAE_ERR_DATA, "%s: data set too large: %zu x %zu x %zu", path, s[0],
+                           rows, cols);
     ds->rows = (int)rows;
     ds->cols = (int)cols;
     ds->dim = rows * cols;
     return CLVAE_OK;
 }
 
-static int host_is_little_endian(void)
+/* A raw (not gzip) file must hold the bytes its header claims: checked before allocating. */
+static int check_size(gzFile gz, long long file_size, const char *path,
+                      const clvae_array_header *h, size_t count, const char *what)
 {
-    const uint16_t one = 1;
-    return *(const uint8_t *)&one == 1;
-}
-
-/* Reads ds->n images straight into their final buffer; float32 values must lie in [0, 1]. */
-static int read_images(gzFile gz, const char *path, clvae_dtype dtype, clvae_dataset *ds)
-{
-    size_t count = ds->n * ds->dim; // (n, dim)
-    if (dtype == CLVAE_DT_U8) {
-        if (!(ds->u8 = malloc(count)))
-            return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory", path);
-        return clvae_data_read(gz, path, ds->u8, count, "image data");
-    }
-    if (!(ds->f32 = malloc(count * sizeof(float))))
-        return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory", path);
-    int status = clvae_data_read(gz, path, ds->f32, count * sizeof(float), "image data");
-    if (status) return status;
-    if (!host_is_little_endian()) {
-        uint8_t *b = (uint8_t *)ds->f32;
-        for (size_t i = 0; i < count; i++, b += 4) {
-            uint8_t t0 = b[0], t1 = b[1];
-            b[0] = b[3], b[1] = b[2], b[2] = t1, b[3] = t0;
-        }
-    }
-    for (size_t i = 0; i < count; i++)
-        if (!(ds->f32[i] >= 0.0f && ds->f32[i] <= 1.0f))
-            return clvae_error(CLVAE_ERR_DATA,
-                               "%s: value %g at sample %zu, feature %zu is outside "
-                               "[0, 1]; scale float32 images to [0, 1]",
-                               path, (double)ds->f32[i], i / ds->dim, i % ds->dim);
+    size_t need = count * (size_t)h->size;
+    if (!gzdirect(gz) || file_size < 0) return CLVAE_OK;
+    z_off_t at = gztell(gz);
+    size_t have = at >= 0 && file_size > at ? (size_t)(file_size - at) : 0;
+    if (have < need)
+        return clvae_error(CLVAE_ERR_DATA, "%s: truncated: expected %zu bytes of %s, got %zu",
+                           path, need, what, have);
     return CLVAE_OK;
 }
 
-/* Checks the label header against the images: 1-D, integer, one label per image. */
+/* One line saying how the file's elements were converted, when they were. */
+static void conversion_note(const char *path, const clvae_array_header *h)
+{
+    char name[16];
+    const char *as = NULL;
+    clvae_array_type_name(h, name, sizeof name);
+    if (h->kind == CLVAE_DK_FLOAT && h->size != 4) as = "converted to float32";
+    if (h->kind == CLVAE_DK_BOOL) as = "read as 0/1";
+    if ((h->kind == CLVAE_DK_INT || h->kind == CLVAE_DK_UINT) && h->size > 1)
+        as = "read as 8-bit values (0..255 checked)";
+    if (h->kind == CLVAE_DK_INT && h->size == 1) as = "read as 8-bit values (0..255 checked)";
+    if (!as && !h->fortran) return;
+    CLVAE_INFO("note: %s: %s ('%s')%s%s%s", path, name, h->descr, as ? " " : "", as ? as : "",
+               h->fortran ? (as ? ", Fortran order converted to C order"
+                                : " in Fortran order, converted to C order")
+                          : "");
+}
+
+/* Reads ds->n images straight into their final buffer (8-bit or float32). */
+static int read_images(gzFile gz, long long file_size, const char *path,
+                       const clvae_array_header *h, clvae_dataset *ds)
+{
+    size_t count = ds->n * ds->dim; // (n, dim)
+    int st = check_size(gz, file_size, path, h, h->fortran ? h->shape[0] * ds->dim : count, "image data");
+    if (st) return st;
+    bool flt = h->kind == CLVAE_DK_FLOAT;
+    if (flt ? !(ds->f32 = malloc(count * sizeof(float))) : !(ds->u8 = malloc(count)))
+        return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory for %zu x %zu values", path, ds->n,
+                           ds->dim);
+    conversion_note(path, h);
+    clvae_array_read r = {.path = path, .what = "image data", .n_keep = ds->n, .dim = ds->dim,
+                          .u8 = ds->u8, .f32 = ds->f32, .bool_one = 255};
+    return clvae_array_read_data(gz, h, &r);
+}
+
+/* Checks the label header against the images: 1-D (or (n, 1)), integer, one label per image. */
 static int check_labels(const char *path, const clvae_array_header *h, const char *images,
                         size_t n_images)
 {
-    if (h->dtype == CLVAE_DT_F32)
+    if (h->kind == CLVAE_DK_FLOAT)
         return clvae_error(CLVAE_ERR_DATA,
-                           "%s: unsupported label dtype float32; labels must be "
-                           "'|u1', '<i4' or '<i8'",
-                           path);
-    if (h->ndim != 1)
+                           "%s: unsupported label dtype %s; labels must be integers (any width) "
+                           "or bool",
+                           path, h->descr);
+    if (h->ndim != 1 && !(h->ndim == 2 && h->shape[1] == 1))
         return clvae_error(CLVAE_ERR_DATA, "%s: labels have %d dimensions, expected 1 (n)", path,
                            h->ndim);
     if (h->shape[0] != n_images)
@@ -183,41 +189,17 @@ static int check_labels(const char *path, const clvae_array_header *h, const cha
     return CLVAE_OK;
 }
 
-static int64_t le_int(const uint8_t *b, size_t size)
+/* Reads ds->n labels (any integer width, or bool); every label must be in 0..255. */
+static int read_labels(gzFile gz, long long file_size, const char *path,
+                       const clvae_array_header *h, clvae_dataset *ds)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < size; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return size == 4 ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v;
-}
-
-/* Reads ds->n labels, converting '<i4'/'<i8' in chunks; every label must be in 0..255. */
-static int read_labels(gzFile gz, const char *path, clvae_dtype dtype, clvae_dataset *ds)
-{
-    uint8_t chunk[LABEL_CHUNK * 8];
-    size_t size = dtype == CLVAE_DT_U8 ? 1 : dtype == CLVAE_DT_I32 ? 4 : 8;
+    int st = check_size(gz, file_size, path, h, h->fortran ? h->shape[0] : ds->n, "labels");
+    if (st) return st;
     if (!(ds->labels = malloc(ds->n)))
         return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory", path);
-    if (size == 1) {
-        int status = clvae_data_read(gz, path, ds->labels, ds->n, "labels");
-        if (status) return status;
-    }
-    for (size_t done = 0; size > 1 && done < ds->n; done += LABEL_CHUNK) {
-        size_t m = ds->n - done < LABEL_CHUNK ? ds->n - done : LABEL_CHUNK, got;
-        int status = read_some(gz, path, chunk, m * size, &got, "labels");
-        if (status) return status;
-        if (got < m * size)
-            return clvae_error(CLVAE_ERR_DATA,
-                               "%s: truncated: expected %zu bytes of labels, got %zu", path,
-                               ds->n * size, done * size + got);
-        for (size_t i = 0; i < m; i++) {
-            int64_t v = le_int(chunk + i * size, size);
-            if (v < 0 || v > 255)
-                return clvae_error(CLVAE_ERR_DATA, "%s: label %lld at index %zu is outside 0..255",
-                                   path, (long long)v, done + i);
-            ds->labels[done + i] = (uint8_t)v;
-        }
-    }
+    clvae_array_read r = {.path = path, .what = "labels", .n_keep = ds->n, .dim = 1,
+                          .u8 = ds->labels, .bool_one = 1};
+    if ((st = clvae_array_read_data(gz, h, &r))) return st;
     int max = 0;
     for (size_t i = 0; i < ds->n; i++)
         if (ds->labels[i] > max) max = ds->labels[i];
@@ -230,19 +212,20 @@ int clvae_dataset_load(clvae_dataset *ds, const char *path, const char *labels_p
 {
     gzFile gz = NULL, gzl = NULL;
     clvae_array_header h = {0}, hl = {0};
+    long long size = -1, size_l = -1;
     int status;
     memset(ds, 0, sizeof *ds);
-    if ((status = open_source(path, "image", &gz))) goto cleanup;
+    if ((status = open_source(path, "image", &gz, &size))) goto cleanup;
     if ((status = read_header(gz, path, format, 0, &h))) goto cleanup;
     if ((status = image_shape(path, &h, ds))) goto cleanup;
     if (labels_path && *labels_path) { /* check labels before reading all the images */
-        if ((status = open_source(labels_path, "label", &gzl))) goto cleanup;
+        if ((status = open_source(labels_path, "label", &gzl, &size_l))) goto cleanup;
         if ((status = read_header(gzl, labels_path, format, 1, &hl))) goto cleanup;
         if ((status = check_labels(labels_path, &hl, path, h.shape[0]))) goto cleanup;
     }
     ds->n = limit > 0 && (size_t)limit < h.shape[0] ? (size_t)limit : h.shape[0];
-    if ((status = read_images(gz, path, h.dtype, ds))) goto cleanup;
-    if (gzl && (status = read_labels(gzl, labels_path, hl.dtype, ds))) goto cleanup;
+    if ((status = read_images(gz, size, path, &h, ds))) goto cleanup;
+    if (gzl && (status = read_labels(gzl, size_l, labels_path, &hl, ds))) goto cleanup;
 cleanup:
     if (gz) gzclose(gz);
     if (gzl) gzclose(gzl);

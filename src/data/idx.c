@@ -2,6 +2,8 @@
  */
 #include "reader.h"
 
+#include <stdio.h>
+
 #include "clvae/status.h"
 
 static uint32_t be32(const uint8_t *b)
@@ -33,9 +35,12 @@ int clvae_idx_read_header(gzFile gz, const char *path, const uint8_t magic[4], i
     int ndim = labels ? 1 : 3;
     int status = clvae_data_read(gz, path, dims, 4 * (size_t)ndim, "IDX header");
     if (status) return status;
-    h->dtype = CLVAE_DT_U8;
+    h->kind = CLVAE_DK_UINT;
+    h->size = 1;
+    h->big_endian = h->fortran = false;
+    snprintf(h->descr, sizeof h->descr, "IDX ubyte");
     h->ndim = ndim;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < CLVAE_ARRAY_MAX_DIMS; i++)
         h->shape[i] = i < ndim ? be32(dims + 4 * i) : 1;
     return CLVAE_OK;
 }

@@ -1,5 +1,6 @@
 /* NPY headers (numpy.save, format v1-v3): magic, version, then a dict with
- * descr/fortran_order/shape. */
+ * descr/fortran_order/shape. Any bool, integer or float element type in either byte order and
+ * either memory order; the dataset loader converts. */
 #include "reader.h"
 
 #include <ctype.h>
@@ -43,7 +44,8 @@ static int parse_descr(const char *v, char *out, size_t size)
     return 0;
 }
 
-/* "(60000, 28, 28)" -> ndim 3; h->ndim may exceed 3 (only 3 dims are stored). */
+/* "(60000, 28, 28)" -> ndim 3; h->ndim may exceed CLVAE_ARRAY_MAX_DIMS (only that many are
+ * stored). */
 static int parse_shape(const char *v, clvae_array_header *h)
 {
     int ndim = 0;
@@ -58,7 +60,7 @@ static int parse_shape(const char *v, clvae_array_header *h)
         errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
         if (errno || x > SIZE_MAX) return -1;
-        if (ndim < 3) h->shape[ndim] = (size_t)x;
+        if (ndim < CLVAE_ARRAY_MAX_DIMS) h->shape[ndim] = (size_t)x;
         ndim++;
         v = end + (*end == 'L'); /* Python 2 longs */
         while (isspace((unsigned char)*v))
@@ -72,21 +74,35 @@ static int parse_shape(const char *v, clvae_array_header *h)
     return 0;
 }
 
-static int parse_dtype(const char *descr, clvae_dtype *dt)
+static int host_is_big_endian(void)
 {
-    static const struct {
-        const char *name;
-        clvae_dtype dt;
-    } known[] = {
-        {"|u1", CLVAE_DT_U8}, {"<u1", CLVAE_DT_U8},  {">u1", CLVAE_DT_U8},  {"u1", CLVAE_DT_U8},
-        {"|b1", CLVAE_DT_U8}, {"<f4", CLVAE_DT_F32}, {"<i4", CLVAE_DT_I32}, {"<i8", CLVAE_DT_I64},
-    };
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(descr, known[i].name) == 0) {
-            *dt = known[i].dt;
-            return 0;
-        }
-    return -1;
+    const uint16_t one = 1;
+    return *(const uint8_t *)&one == 0;
+}
+
+/* "<f8" -> float, 8 bytes, little-endian; "|b1" -> bool. Byte order '<', '>', '|', '=' or none. */
+static int parse_dtype(const char *descr, clvae_array_header *h)
+{
+    const char *p = descr;
+    bool big = host_is_big_endian();
+    if (*p == '<' || *p == '>' || *p == '|' || *p == '=') {
+        if (*p == '<') big = false;
+        if (*p == '>') big = true;
+        p++;
+    }
+    const char kinds[] = "buif";
+    const char *k = *p ? strchr(kinds, *p) : NULL;
+    if (!k || !p[1] || p[2]) return -1;
+    int size = p[1] - '0';
+    h->kind = (clvae_dkind)(k - kinds);
+    if (h->kind == CLVAE_DK_BOOL ? size != 1
+        : h->kind == CLVAE_DK_FLOAT ? size != 2 && size != 4 && size != 8
+                                    : size != 1 && size != 2 && size != 4 && size != 8)
+        return -1;
+    h->size = size;
+    h->big_endian = size > 1 && big;
+    snprintf(h->descr, sizeof h->descr, "%s", descr);
+    return 0;
 }
 
 static int parse_header(const char *path, const char *hdr, clvae_array_header *h)
@@ -96,18 +112,15 @@ static int parse_header(const char *path, const char *hdr, clvae_array_header *h
     if (parse_descr(dict_value(hdr, "descr"), descr, sizeof descr))
         return clvae_error(CLVAE_ERR_DATA, "%s: NPY header has no readable 'descr': %.200s", path,
                            hdr);
-    if (parse_dtype(descr, &h->dtype))
+    if (parse_dtype(descr, h))
         return clvae_error(CLVAE_ERR_DATA,
-                           "%s: unsupported NPY dtype '%s' (images: '|u1' or '<f4'; labels: "
-                           "'|u1', '<i4' or '<i8')",
+                           "%s: unsupported NPY dtype '%s'; supported: bool, uint8..uint64 and "
+                           "int8..int64 (values 0..255), float16, float32, float64 (images: "
+                           "values in [0, 1])",
                            path, descr);
     if (!fortran || (strncmp(fortran, "True", 4) != 0 && strncmp(fortran, "False", 5) != 0))
         return clvae_error(CLVAE_ERR_DATA, "%s: NPY header has no readable 'fortran_order'", path);
-    if (strncmp(fortran, "True", 4) == 0)
-        return clvae_error(CLVAE_ERR_DATA,
-                           "%s: NPY array is in Fortran order; only C order is supported "
-                           "(save numpy.ascontiguousarray(x))",
-                           path);
+    h->fortran = strncmp(fortran, "True", 4) == 0;
     if (parse_shape(dict_value(hdr, "shape"), h))
         return clvae_error(CLVAE_ERR_DATA, "%s: NPY header has no readable 'shape': %.200s", path,
                            hdr);
