@@ -124,5 +124,33 @@ r8=$(peak rss_u8 big_u8.npy); r64=$(peak rss_f64 big_f64.npy)
 awk -v a="$r8" -v b="$r64" 'BEGIN{d=(b-a)/1024; exit !(d > 30 && d < 77)}' && ok \
   || bad "peak RSS: uint8 ${r8} kB, float64 ${r64} kB: the difference is not ~47 MB (one float32 copy)"
 
+# 6. Image shape. Grid geometry from src/io/png.c: cols*w + (cols+1)*2 by rows*h + (rows+1)*2;
+#    samples.png is 8 x 8 cells, reconstructions.png 10 x 4 (20 originals over their
+#    reconstructions). The PNG's IHDR holds width and height.
+png_wh() { $PY -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print(*struct.unpack(">II", d[16:24]))' "$1" 2>/dev/null; }
+grids_are() { # grids_are RUN H W
+  [ "$(png_wh "$TMP/$1/samples.png")" = "$((8 * $3 + 18)) $((8 * $2 + 18))" ] && ok \
+    || bad "$1 samples.png is $(png_wh "$TMP/$1/samples.png"), expected cells of ${2}x${3}"
+  [ "$(png_wh "$TMP/$1/reconstructions.png")" = "$((10 * $3 + 22)) $((4 * $2 + 10))" ] && ok \
+    || bad "$1 reconstructions.png is $(png_wh "$TMP/$1/reconstructions.png"), expected cells of ${2}x${3}"
+}
+grids_are u8 28 28        # NPY (n, 28, 28)
+grids_are f64 28 28       # NPY (n, 784): a square number of features
+train_on shape56 tr_f64.npy te_f64.npy --set data.image_shape=56x14 && ok || bad "image_shape=56x14 failed"
+grids_are shape56 56 14
+# 200 features: no grids, one note, metrics and loss.svg as usual; image_shape makes them images.
+train_on d200 tr_d200.npy te_d200.npy && ok || bad "d200 train exited $?: $(tail -3 "$TMP/d200.err")"
+[ ! -e "$TMP/d200/samples.png" ] && [ ! -e "$TMP/d200/reconstructions.png" ] && ok || bad "d200 has grids"
+[ "$(grep -c "note: .*200 features per sample and no image shape" "$TMP/d200.err")" = 1 ] && ok \
+  || bad "d200: not one note: $(cat "$TMP/d200.err")"
+[ -s "$TMP/d200/loss.svg" ] && [ "$(wc -l < "$TMP/d200/metrics.jsonl")" = 1 ] && ok || bad "d200 metrics/loss.svg"
+"$BIN" sample --run "$TMP/d200" >/dev/null 2>"$TMP/d200s.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "200 features per sample are not an image.*data.image_shape=HxW" "$TMP/d200s.err" \
+  && ok || bad "sample on d200: exit $rc: $(cat "$TMP/d200s.err")"
+"$BIN" sample --run "$TMP/d200" --set data.image_shape=10x20 -o "$TMP/d200.png" >/dev/null 2>&1 \
+  && [ "$(png_wh "$TMP/d200.png")" = "$((8 * 20 + 18)) $((8 * 10 + 18))" ] && ok || bad "sample with image_shape=10x20"
+expect2 badshape "[data] image_shape = 28x29: must be auto, none or HxW with H * W = 784" \
+  --set data.train="$TMP/tr_u8.npy" --set data.test="$TMP/te_u8.npy" --set data.image_shape=28x29
+
 echo "cli_inputs: $pass passed, $fail failed"
 [ $fail -eq 0 ]

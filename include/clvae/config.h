@@ -45,6 +45,8 @@ typedef struct clvae_config {
         bool overlap;
         long limit_train;   /* limit_train = N: use only the first N training images (0 = all) */
         long limit_test;    /* limit_test = N: use only the first N test images (0 = all) */
+        double valid;       /* valid = N rows (>= 1) or a fraction (< 1) held out for validation */
+        char image_shape[32];   /* image_shape = auto | HxW | none (grids) */
     } data;
     struct {
         int encoder[CLVAE_MAX_LAYERS];  /* hidden widths, input side first */

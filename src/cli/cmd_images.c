@@ -28,8 +28,8 @@ static int run_images(int argc, char **argv, bool samples)
     int n = a.n ? a.n : samples ? 64 : 20, h, w;
     snprintf(out, sizeof out, "%s/%s.png", a.run, samples ? "samples" : "reconstructions");
     int st = cli_run_open(&c, a.run, n, 1);
+    if (!st) st = clvae_visual_image_command(&c.cfg, &c.test, &h, &w);
     if (!st) {
-        clvae_image_shape(&c.test, &h, &w);
         const char *path = a.out ? a.out : out;
         st = samples ? clvae_visual_samples(&c.m, n, 0, h, w, path)
                      : clvae_visual_reconstructions(&c.m, &c.test, n, h, w, path);

@@ -90,10 +90,11 @@ int cmd_interpolate(int argc, char **argv)
                             &done);
     if (!rc && !done) {
         int steps = a.n ? a.n : 10, h, w;
-        clvae_image_shape(&c.test, &h, &w);
+        int st = clvae_visual_image_command(&c.cfg, &c.test, &h, &w);
         out_path(&a, "interpolation.png", ipath, sizeof ipath);
         out_path(&a, "traversal.png", tpath, sizeof tpath);
-        int st = clvae_visual_interpolation(&c.m, &c.test, 0, other_end(&c.test), steps, h, w,
+        if (!st)
+            st = clvae_visual_interpolation(&c.m, &c.test, 0, other_end(&c.test), steps, h, w,
                                             ipath);
         if (!st)
             st = clvae_visual_traversal(&c.m, &c.test, TRAVERSAL_INDEX, steps, TRAVERSAL_RANGE, h,

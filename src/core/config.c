@@ -76,6 +76,9 @@ static const key_spec keys[] = {
     BOOL(data, overlap, NULL, "overlap batch uploads with compute: true | false"),
     NUM(data, limit_train, K_LONG, R_LO, 0, 0, "use only the first N training images (0 = all)"),
     NUM(data, limit_test, K_LONG, R_LO, 0, 0, "use only the first N test images (0 = all)"),
+    NUM(data, valid, K_DBL, R_LO, 0, 0,
+        "validation rows held out of the training set: N rows, or a fraction < 1 (0 = none)"),
+    STR(data, image_shape, "image height x width for the grids: auto (from the file) | HxW | none"),
     LIST(model, encoder, "hidden widths, input side first (comma list; \"\" = none)"),
     LIST(model, decoder, "hidden widths, latent side first"),
     NUM(model, latent, K_INT, R_LO, 1, 0, "latent dimensions"),
@@ -545,6 +548,7 @@ void clvae_config_defaults(clvae_config *cfg)
     cfg->data.format = CLVAE_FORMAT_AUTO;
     cfg->data.residency = CLVAE_RESIDENCY_AUTO;
     cfg->data.overlap = true;
+    snprintf(cfg->data.image_shape, sizeof cfg->data.image_shape, "auto");
     cfg->model.encoder[0] = 400;
     cfg->model.n_encoder = 1;
     cfg->model.decoder[0] = 400;

@@ -58,7 +58,7 @@ static int load_data(trainer *t)
         return clvae_error(CLVAE_ERR_DATA, "%s has %zu features per sample but %s has %zu",
                            c->data.train, t->train.dim, c->data.test, t->test.dim);
     if (t->train.n == 0) return clvae_error(CLVAE_ERR_DATA, "%s holds no samples", c->data.train);
-    return CLVAE_OK;
+    return clvae_visual_check(c, &t->test);
 }
 
 static int trainer_open(trainer *t)
@@ -179,19 +179,6 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
     return CLVAE_OK;
 }
 
-/* samples.png, reconstructions.png and loss.svg in the run directory, refreshed each epoch. */
-static int write_visuals(trainer *t, int epoch)
-{
-    char path[CLVAE_PATH_MAX + 32];
-    int h, w, st;
-    clvae_image_shape(&t->test, &h, &w);
-    snprintf(path, sizeof path, "%s/samples.png", t->cfg->output.dir);
-    if ((st = clvae_visual_samples(&t->m, 64, 0, h, w, path))) return st;
-    snprintf(path, sizeof path, "%s/reconstructions.png", t->cfg->output.dir);
-    if ((st = clvae_visual_reconstructions(&t->m, &t->test, 20, h, w, path))) return st;
-    return clvae_visual_loss_plot(t->cfg->output.dir);
-}
-
 static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result *res)
 {
     clvae_eval_result ev;
@@ -211,7 +198,7 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
                               .samples_per_s = res->samples_per_s, .device = res->device,
                               .backend = res->backend};
     if ((st = clvae_rundir_append_metrics(t->cfg->output.dir, &em))) return st;
-    if ((st = write_visuals(t, epoch))) return st;
+    if ((st = clvae_visual_refresh(&t->m, t->cfg, &t->test))) return st;
     int every = t->cfg->output.checkpoint_every;
     if ((every && epoch % every == 0) || epoch == t->cfg->train.epochs)
         if ((st = save_checkpoint(t))) return st;

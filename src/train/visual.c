@@ -1,28 +1,94 @@
 /* Sample/reconstruction grids and loss curves for the run directory and the CLI. */
 #include "train/visual.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/log.h"
 #include "core/philox.h"
 #include "io/png.h"
 #include "io/svg.h"
 #include "train/checkpoint.h"
 #include "train/eval.h"
 
-void clvae_image_shape(const clvae_dataset *ds, int *h, int *w)
+/* "28x28" -> 28, 28; anything else (signs, spaces, trailing text, zero) -> -1. */
+static int parse_hxw(const char *v, int *h, int *w)
 {
-    *h = ds->rows;
-    *w = ds->cols;
-    if (*h <= 1) {
-        int s = (int)lround(sqrt((double)ds->dim));
-        if ((size_t)s * s == ds->dim) *h = *w = s;
-        else *h = 1, *w = (int)ds->dim;
+    char *end;
+    if (!isdigit((unsigned char)*v)) return -1;
+    long a = strtol(v, &end, 10);
+    if ((*end != 'x' && *end != 'X') || !isdigit((unsigned char)end[1])) return -1;
+    long b = strtol(end + 1, &end, 10);
+    if (*end || a < 1 || b < 1 || a > 1 << 20 || b > 1 << 20) return -1;
+    *h = (int)a;
+    *w = (int)b;
+    return 0;
+}
+
+int clvae_image_shape(const clvae_config *c, const clvae_dataset *ds, int *h, int *w)
+{
+    const char *v = c->data.image_shape;
+    *h = *w = 0;
+    if (strcasecmp(v, "none") == 0) return 0;
+    if (strcasecmp(v, "auto") == 0 || !*v) {
+        if (ds->rows > 1) { /* IDX (n, h, w), NPY (n, h, w) or (n, h, w, 1) */
+            *h = ds->rows;
+            *w = ds->cols;
+            return 1;
+        }
+        int s = (int)lround(sqrt((double)ds->dim)); /* (n, d): a square when d is one */
+        if ((size_t)s * s != ds->dim) return 0;
+        *h = *w = s;
+        return 1;
     }
+    if (parse_hxw(v, h, w) || (size_t)*h * (size_t)*w != ds->dim)
+        return clvae_error(CLVAE_ERR_CONFIG,
+                           "config: [data] image_shape = %s: must be auto, none or HxW with H * W "
+                           "= %zu (the data's features per sample), e.g. %s",
+                           v, ds->dim, ds->dim == 784 ? "28x28" : "1x<features>");
+    return 1;
+}
+
+int clvae_visual_check(const clvae_config *c, const clvae_dataset *ds)
+{
+    int h, w, st = clvae_image_shape(c, ds, &h, &w);
+    if (st == 0)
+        CLVAE_INFO("note: %s: %zu features per sample and no image shape (data.image_shape = %s):"
+                   " no samples.png or reconstructions.png grids; set data.image_shape = HxW "
+                   "for them",
+                   c->data.test, ds->dim, c->data.image_shape);
+    return st < 0 ? st : CLVAE_OK;
+}
+
+int clvae_visual_image_command(const clvae_config *c, const clvae_dataset *ds, int *h, int *w)
+{
+    int st = clvae_image_shape(c, ds, h, w);
+    if (st == 0)
+        return clvae_error(CLVAE_ERR_INPUT,
+                           "%s: %zu features per sample are not an image (data.image_shape = %s); "
+                           "pictures need --set data.image_shape=HxW with H * W = %zu",
+                           c->data.test, ds->dim, c->data.image_shape, ds->dim);
+    return st < 0 ? st : CLVAE_OK;
+}
+
+int clvae_visual_refresh(clvae_model *m, const clvae_config *c, const clvae_dataset *test)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    int h, w, st = clvae_image_shape(c, test, &h, &w);
+    if (st < 0) return st;
+    if (st == 1) {
+        snprintf(path, sizeof path, "%s/samples.png", c->output.dir);
+        if ((st = clvae_visual_samples(m, 64, 0, h, w, path))) return st;
+        snprintf(path, sizeof path, "%s/reconstructions.png", c->output.dir);
+        if ((st = clvae_visual_reconstructions(m, test, 20, h, w, path))) return st;
+    }
+    return clvae_visual_loss_plot(c->output.dir);
 }
 
 /* Decoder output rows -> means in image space: sigmoid for bernoulli logits, the mean columns

@@ -2,11 +2,24 @@
 #ifndef CLVAE_TRAIN_VISUAL_H
 #define CLVAE_TRAIN_VISUAL_H
 
+#include "clvae/config.h"
 #include "clvae/data.h"
 #include "model/vae.h"
 
-/* Image height/width for a dataset (its own shape, else a square when dim is one). */
-void clvae_image_shape(const clvae_dataset *ds, int *h, int *w);
+/* Image height/width for the grids from data.image_shape: auto = the file's (n, h, w) shape,
+ * else a square when the features are a square number; HxW (H * W = features); none. Returns 1
+ * for an image, 0 for data that is not one, or CLVAE_ERR_CONFIG for a bad image_shape. */
+int clvae_image_shape(const clvae_config *c, const clvae_dataset *ds, int *h, int *w);
+
+/* At training start: a bad image_shape is an error; data that is not an image gets one note. */
+int clvae_visual_check(const clvae_config *c, const clvae_dataset *ds);
+
+/* For sample/reconstruct/interpolate: the image shape, or CLVAE_ERR_INPUT when the data is not
+ * an image (saying which key makes it one). */
+int clvae_visual_image_command(const clvae_config *c, const clvae_dataset *ds, int *h, int *w);
+
+/* Each epoch: samples.png and reconstructions.png (when the data is an image) and loss.svg. */
+int clvae_visual_refresh(clvae_model *m, const clvae_config *c, const clvae_dataset *test);
 
 /* Decoder output rows -> means in image space: sigmoid for bernoulli logits, the first dim
  * (mean) columns otherwise. out is (rows, m->dim_out); dst is (rows, m->dim). */
