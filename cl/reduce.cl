@@ -1,15 +1,26 @@
 /* Deterministic reductions (fixed order, no atomics): column sums for bias gradients and the
  * chunked tree sum behind sum_add. */
 
-/* out (cols) = sum over rows of x (rows, cols): one work-item per column, rows in order. */
+/* out (cols) = sum over rows of x (rows, cols), rows in order for every column. Work-item
+ * j < cols / CLVAE_VW sums the CLVAE_VW adjacent columns from j * CLVAE_VW on as one vector (the
+ * loop over rows keeps PoCL from vectorizing across work-items, so the vector is written out);
+ * the cols % CLVAE_VW tail columns take one work-item each. */
 __kernel void clvae_col_sum(__global const float *x, ulong xoff, uint rows, uint cols,
                             __global float *out, ulong ooff)
 {
-    uint j = get_global_id(0);
-    if (j >= cols) return;
+    uint j = get_global_id(0), nv = cols / CLVAE_VW;
+    __global const float *xs = x + xoff;
+    if (j < nv) {
+        floatv s = 0.0f;
+        for (uint r = 0; r < rows; r++) s += CLVAE_VLOAD(j, xs + (ulong)r * cols);
+        CLVAE_VSTORE(s, j, out + ooff);
+        return;
+    }
+    uint c = nv * CLVAE_VW + (j - nv);
+    if (c >= cols) return;
     float s = 0.0f;
-    for (uint r = 0; r < rows; r++) s += x[xoff + (ulong)r * cols + j];
-    out[ooff + j] = s;
+    for (uint r = 0; r < rows; r++) s += xs[(ulong)r * cols + c];
+    out[ooff + c] = s;
 }
 
 /* Work-group g sums x[g*chunk, min((g+1)*chunk, n)) (strided per work-item, then a tree).

@@ -53,49 +53,75 @@ __kernel void clvae_reparam_bwd(__global const float *heads, ulong hoff, __globa
     dheads[out + R + j] = 0.5f * sd * glv + kl_weight * 0.5f * (exp(lv) - 1.0f);
 }
 
-/* Negative log-likelihood of one element; *d (and *dv for the log variance) its derivatives. */
-static inline float clvae_lik_elem(int kind, float o, float ov, float x, float inv_var, float *d,
-                                   float *dv)
-{
-    if (kind == CLVAE_LIK_BERNOULLI) {
-        /* One exp serves both: e = exp(-|o|), softplus(o) = max(o, 0) + log1p(e),
-         * sigmoid(o) = 1 / (1 + e) for o >= 0, e / (1 + e) otherwise (stable for any o). */
-        float e = exp(-fabs(o)), inv = 1.0f / (1.0f + e);
-        *d = (o >= 0.0f ? inv : e * inv) - x;
-        return fmax(o, 0.0f) + log1p(e) - x * o;
+/* Negative log-likelihood of one element, or of CLVAE_VW contiguous elements (T = floatv);
+ * *d (and *dv for the log variance) its derivatives. select() keeps the vector and scalar
+ * forms the same expression: a vector comparison is -1 (MSB set) where a scalar one is 1. */
+#define CLVAE_DEFINE_LIK_ELEM(T, NAME)                                                          \
+    static inline T NAME(int kind, T o, T ov, T x, float inv_var, T *d, T *dv)                 \
+    {                                                                                           \
+        if (kind == CLVAE_LIK_BERNOULLI) {                                                      \
+            /* One exp serves both: e = exp(-|o|), softplus(o) = max(o, 0) + log1p(e),          \
+             * sigmoid(o) = 1 / (1 + e) for o >= 0, e / (1 + e) otherwise (stable). */         \
+            T e = exp(-fabs(o)), inv = 1.0f / (1.0f + e);                                       \
+            *d = select(e * inv, inv, o >= 0.0f) - x;                                           \
+            return fmax(o, 0.0f) + log1p(e) - x * o;                                            \
+        }                                                                                       \
+        if (kind == CLVAE_LIK_GAUSSIAN) {                                                       \
+            *d = (o - x) * inv_var;                                                             \
+            return 0.5f * (o - x) * (o - x) * inv_var;                                          \
+        }                                                                                       \
+        T iv = exp(-ov), r = x - o;                                                             \
+        *d = -r * iv;                                                                           \
+        *dv = 0.5f - 0.5f * r * r * iv;                                                         \
+        return 0.5f * r * r * iv + 0.5f * ov + 0.5f * CLVAE_LOG_2PI;                            \
     }
-    if (kind == CLVAE_LIK_GAUSSIAN) {
-        *d = (o - x) * inv_var;
-        return 0.5f * (o - x) * (o - x) * inv_var;
-    }
-    float iv = exp(-ov), r = x - o;
-    *d = -r * iv;
-    *dv = 0.5f - 0.5f * r * r * iv;
-    return 0.5f * r * r * iv + 0.5f * ov + 0.5f * CLVAE_LOG_2PI;
-}
+CLVAE_DEFINE_LIK_ELEM(float, clvae_lik_elem)
+#if CLVAE_VW > 1
+CLVAE_DEFINE_LIK_ELEM(floatv, clvae_lik_vec)
+#else
+#define clvae_lik_vec clvae_lik_elem
+#endif
 
 /* One work-group per row r of out (rows, D) or (rows, 2D): loss[r] = sum_d nll + cst, and
  * dout = grad_scale * d loss / d out when has_grad. x (B, D): row r uses x[r % B].
- * inv_var = 1 / sigma_x^2 and cst = D/2 log(2 pi sigma_x^2) come from the host. */
+ * inv_var = 1 / sigma_x^2 and cst = D/2 log(2 pi sigma_x^2) come from the host.
+ * Work-item l takes the CLVAE_VW-wide vectors l, l + L, ... of the row (adjacent work-items
+ * read adjacent memory), then the D % CLVAE_VW tail elements one each; its vector of partial
+ * sums is added lane by lane, and the work-group's L partials by a fixed tree. The host picks a
+ * small L (a device's preferred multiple), so most of the work is the vector loop: on a CPU
+ * device the explicit vectors are what gets SIMD math (a loop inside a work-item keeps PoCL from
+ * vectorizing across work-items), on a GPU CLVAE_VW is its preferred width (often 1). */
 __kernel void clvae_likelihood(__global const float *out, ulong ooff, __global const float *x,
                                ulong xoff, __global float *loss, ulong loff, __global float *dout,
                                ulong doff, int kind, uint batch, uint dim, float inv_var,
                                float cst, float grad_scale, int has_grad, __local float *scratch)
 {
-    uint r = get_group_id(0), wg = get_local_size(0);
+    uint r = get_group_id(0), wg = get_local_size(0), lid = get_local_id(0);
     int learned = kind == CLVAE_LIK_GAUSSIAN_LEARNED;
     ulong ld = learned ? 2 * (ulong)dim : dim;
     __global const float *o = out + ooff + r * ld;
     __global const float *xr = x + xoff + (ulong)(r % batch) * dim;
-    float s = 0.0f;
-    for (uint j = get_local_id(0); j < dim; j += wg) {
+    __global float *dr = dout + doff + r * ld;
+    uint nv = dim / CLVAE_VW;
+    floatv acc = 0.0f;
+    for (uint v = lid; v < nv; v += wg) {
+        floatv d = 0.0f, dv = 0.0f;
+        floatv ov = learned ? CLVAE_VLOAD(v, o + dim) : (floatv)0.0f;
+        acc += clvae_lik_vec(kind, CLVAE_VLOAD(v, o), ov, CLVAE_VLOAD(v, xr), inv_var, &d, &dv);
+        if (has_grad) {
+            CLVAE_VSTORE(grad_scale * d, v, dr);
+            if (learned) CLVAE_VSTORE(grad_scale * dv, v, dr + dim);
+        }
+    }
+    float s = clvae_vsum(acc);
+    for (uint j = nv * CLVAE_VW + lid; j < dim; j += wg) {
         float d = 0.0f, dv = 0.0f;
         s += clvae_lik_elem(kind, o[j], learned ? o[dim + j] : 0.0f, xr[j], inv_var, &d, &dv);
         if (has_grad) {
-            dout[doff + r * ld + j] = grad_scale * d;
-            if (learned) dout[doff + r * ld + dim + j] = grad_scale * dv;
+            dr[j] = grad_scale * d;
+            if (learned) dr[dim + j] = grad_scale * dv;
         }
     }
     s = clvae_wg_sum(s, scratch);
-    if (get_local_id(0) == 0) loss[loff + r] = s + cst;
+    if (lid == 0) loss[loff + r] = s + cst;
 }

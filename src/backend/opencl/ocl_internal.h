@@ -45,6 +45,7 @@ typedef struct ocl_ctx {
     cl_kernel kernels[OCL_K_COUNT];
     size_t local[OCL_K_COUNT]; /* work-group size per kernel (a power of two for reductions) */
     size_t max_alloc;          /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    unsigned vw;               /* float vector width of the vectorized kernels (CLVAE_VW) */
     cl_mem partials;           /* (OCL_MAX_PARTIALS) sum_add stage-1 results */
     cl_mem gemm_tmp;           /* CLBlast temporary buffer, grown on demand */
     size_t gemm_tmp_bytes;
@@ -83,6 +84,8 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
 /* Builds the program from the #define header, philox.clh and cl/ *.cl (embedded or, with
  * CLVAE_KERNEL_DIR, from disk); prints the build log on failure. ocl_program.c */
 int clvae_ocl_program_build(ocl_ctx *c);
+/* The float vector width for this device (ocl_program.c). */
+unsigned clvae_ocl_vector_width(const ocl_ctx *c);
 /* Creates every kernel of OCL_K_* and picks its work-group size from the device's limits. */
 int clvae_ocl_kernels_create(ocl_ctx *c);
 

@@ -31,6 +31,13 @@ static int check_sbr(const ocl_ctx *c, const char *op, int s, int b, int r)
     return st ? st : check_u32(c, op, (size_t)s * (size_t)b, (size_t)r);
 }
 
+/* Work-items of a kernel that takes n floats c->vw at a time: one per vector, one per tail
+ * element. */
+static size_t vec_items(const ocl_ctx *c, size_t n)
+{
+    return n / c->vw + n % c->vw;
+}
+
 int clvae_ocl_fill(void *ctx, clvae_view dst, size_t n, float value)
 {
     ocl_ctx *c = ctx;
@@ -85,7 +92,8 @@ int clvae_ocl_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view ou
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(xm), OCL_ARG(xoff), OCL_ARG(r),
                       OCL_ARG(n),  OCL_ARG(om),   OCL_ARG(ooff)};
-    return clvae_ocl_launch(c, OCL_K_COL_SUM, "col_sum", n, 0, args, OCL_NARGS(args));
+    return clvae_ocl_launch(c, OCL_K_COL_SUM, "col_sum", vec_items(c, n), 0, args,
+                            OCL_NARGS(args));
 }
 
 int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
@@ -227,7 +235,8 @@ int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a)
         float lr = a->lr, mom = a->momentum;
         ocl_arg args[] = {OCL_ARG(pm), OCL_ARG(po), OCL_ARG(gm), OCL_ARG(go), OCL_ARG(mm),
                           OCL_ARG(mo), OCL_ARG(n),  OCL_ARG(lr), OCL_ARG(mom)};
-        return clvae_ocl_launch(c, OCL_K_SGD, "optimizer", n, 0, args, OCL_NARGS(args));
+        return clvae_ocl_launch(c, OCL_K_SGD, "optimizer", vec_items(c, n), 0, args,
+                                OCL_NARGS(args));
     }
     /* Bias corrections exactly as the reference computes them (host float math). */
     float bc1 = 1.0f - powf(a->beta1, (float)a->t), bc2 = 1.0f - powf(a->beta2, (float)a->t);
@@ -235,7 +244,8 @@ int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a)
     ocl_arg args[] = {OCL_ARG(pm), OCL_ARG(po),   OCL_ARG(gm),   OCL_ARG(go), OCL_ARG(mm),
                       OCL_ARG(mo), OCL_ARG(vm),   OCL_ARG(vo),   OCL_ARG(n),  OCL_ARG(b1),
                       OCL_ARG(b2), OCL_ARG(step), OCL_ARG(sbc2), OCL_ARG(eps)};
-    return clvae_ocl_launch(c, OCL_K_ADAM, "optimizer", n, 0, args, OCL_NARGS(args));
+    return clvae_ocl_launch(c, OCL_K_ADAM, "optimizer", vec_items(c, n), 0, args,
+                            OCL_NARGS(args));
 }
 
 /* dst (count, dim) = rows idx[i] of src (u8 scaled by 1/255, or f32). Indices live on the
