@@ -88,10 +88,76 @@ typedef struct clvae_opt_args {
     clvae_view params, grads, m, v;   /* (n) each; v unused for SGD */
 } clvae_opt_args;
 
+
+/* ---- Stochastic-layer chain (hierarchical VAE, IWAE) ---------------------------------------
+ * A diagonal-Gaussian stochastic layer draws z (rows, R) with the reparam op from q's heads
+ * (hrows, 2R) = [mu | logvar]; rows = S * hrows and row r = s * hrows + h uses heads row h.
+ * Its prior is N(0, I) (top layer) or the heads (rows, 2R) = [mu_p | logvar_p] of the prior MLP
+ * of the layer above. "c_r" below is a per-row loss weight: c_r = scale * weights[r], or
+ * c_r = scale when weights.buf is NULL. */
+
+/* Monte Carlo log-density ratio of a layer at its sample (eps is the reparam noise, so
+ * (z - mu_q)^2 / var_q = eps^2 exactly):
+ *   log q_r = sum_j -eps^2/2 - lv_q/2 - log(2 pi)/2
+ *   log p_r = sum_j -(z - mu_p)^2 exp(-lv_p)/2 - lv_p/2 - log(2 pi)/2   (prior heads)
+ *           = sum_j -z^2/2 - log(2 pi)/2                                 (prior.buf NULL)
+ * kl (rows) = log q - log p; kl_sum (rows), when set, = kl (sum_init) or += kl. */
+typedef struct clvae_gauss_terms_args {
+    int rows, hrows, latent;   /* rows = S * hrows, R */
+    clvae_view heads;          /* (hrows, 2R) q */
+    clvae_view z, eps;         /* (rows, R) */
+    clvae_view prior;          /* (rows, 2R) p, or buf NULL for N(0, I) */
+    clvae_view kl;             /* (rows) out */
+    clvae_view kl_sum;         /* (rows) in/out, or buf NULL */
+    bool sum_init;
+} clvae_gauss_terms_args;
+
+/* Backward of sum_r c_r * (-log p_r) of the term above, with respect to z and the prior heads:
+ *   prior heads: dz[r, j] += c_r (z - mu_p) e^{-lv_p};   dprior[r, j] = -c_r (z - mu_p) e^{-lv_p}
+ *                dprior[r, R + j] = c_r / 2 (1 - (z - mu_p)^2 e^{-lv_p})          (written)
+ *   N(0, I):     dz[r, j] += c_r z                                                 (no dprior) */
+typedef struct clvae_prior_bwd_args {
+    int rows, latent;
+    float scale;
+    clvae_view weights;   /* (rows) or buf NULL */
+    clvae_view z;         /* (rows, R) */
+    clvae_view prior;     /* (rows, 2R) or buf NULL */
+    clvae_view dz;        /* (rows, R) accumulated */
+    clvae_view dprior;    /* (rows, 2R) out (when prior.buf is set) */
+} clvae_prior_bwd_args;
+
+/* Backward of a layer's q heads given the complete gradient dz (rows, R) of its sample, the
+ * analytic KL to N(0, I) weighted by kl_weight (0: none) and sum_r c_r log q_r (scale 0: none):
+ *   dheads[h, j]     = sum_s dz + kl_weight * mu
+ *   dheads[h, R + j] = sum_s dz * eps * exp(lv/2) / 2 + kl_weight * (exp(lv) - 1) / 2
+ *                      - 1/2 sum_s c_r
+ * (log q at z = mu + sigma eps with eps fixed depends on the heads only through -lv/2.) */
+typedef struct clvae_latent_bwd_args {
+    int hrows, samples, latent;   /* rows = samples * hrows */
+    float kl_weight, scale;
+    clvae_view weights;           /* (rows) or buf NULL */
+    clvae_view heads;             /* (hrows, 2R) */
+    clvae_view eps, dz;           /* (rows, R) */
+    clvae_view dheads;            /* (hrows, 2R) out */
+} clvae_latent_bwd_args;
+
+/* Importance weights over the S samples of each of B data rows (row r = s * B + b):
+ *   log w_r = -(nll_r + kl_r);   lse_b = log sum_s exp(log w_{s,b})   (max subtracted first)
+ *   bound[b] = lse_b - log S;   weights[r] = scale * exp(log w_r - lse_b)  (softmax over s) */
+typedef struct clvae_iw_args {
+    int batch, samples;
+    float scale;
+    clvae_view nll, kl;    /* (S*B) each: the likelihood's loss and the summed layer terms */
+    clvae_view weights;    /* (S*B) out */
+    clvae_view bound;      /* (B) out */
+} clvae_iw_args;
+
 typedef enum clvae_op {
     CLVAE_OP_GEMM, CLVAE_OP_BIAS_ACT, CLVAE_OP_ACT_BWD, CLVAE_OP_COL_SUM, CLVAE_OP_REPARAM,
     CLVAE_OP_REPARAM_BWD, CLVAE_OP_LIKELIHOOD, CLVAE_OP_SUM_ADD, CLVAE_OP_OPTIMIZER,
-    CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_GATHER_F32, CLVAE_OP_COUNT
+    CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_GATHER_F32, CLVAE_OP_GAUSS_TERMS,
+    CLVAE_OP_PRIOR_BWD, CLVAE_OP_LATENT_BWD, CLVAE_OP_IW_WEIGHTS, CLVAE_OP_ROW_SCALE,
+    CLVAE_OP_BINARIZE, CLVAE_OP_COUNT
 } clvae_op;
 
 /* Host scheduler support (optional slots below): a pinned host staging buffer the host writes
@@ -193,6 +259,18 @@ typedef struct clvae_backend_ops {
      * device). Residency auto then streams: a device-side gather buys nothing there, and on
      * PoCL device residency measured 0.6x the throughput of stream (scheduler.c). */
     bool (*host_is_device)(void *ctx);
+
+    /* ---- Stochastic-layer chain (see the argument structs above) ------------------------- */
+    int (*gauss_terms)(void *ctx, const clvae_gauss_terms_args *a);
+    int (*prior_bwd)(void *ctx, const clvae_prior_bwd_args *a);
+    int (*latent_bwd)(void *ctx, const clvae_latent_bwd_args *a);
+    int (*iw_weights)(void *ctx, const clvae_iw_args *a);
+    /* x (rows, cols): x[r, :] *= w[r]   (IWAE: the likelihood gradient times its weight). */
+    int (*row_scale)(void *ctx, int rows, int cols, clvae_view w, clvae_view x);
+    /* x (n) in [0, 1]: x[i] = u_i < x[i] ? 1 : 0 with u_i = clvae_philox_uniform(seed, step,
+     * stream, i) (dynamic binarization, the same bits on every device). */
+    int (*binarize)(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
+                    clvae_view x);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

@@ -23,7 +23,7 @@ static const char *ocl_device_name(void *ctx)
 
 static bool ocl_supports(void *ctx, clvae_op op)
 {
-    return op >= 0 && op < CLVAE_OP_COUNT;
+    return op >= 0 && op < CLVAE_OP_GAUSS_TERMS; /* the stochastic-layer ops come next */
 }
 
 /* Checks that [off, off + bytes) lies inside the buffer (transfers need no alignment). */

@@ -183,6 +183,51 @@ static int ref_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src, clvae_vi
     return CLVAE_OK;
 }
 
+static float *at_opt(clvae_view v)
+{
+    return v.buf ? at(v) : NULL;
+}
+
+static int ref_gauss_terms(void *ctx, const clvae_gauss_terms_args *a)
+{
+    clvae_ref_gauss_terms(a, at(a->heads), at(a->z), at(a->eps), at_opt(a->prior), at(a->kl),
+                          at_opt(a->kl_sum));
+    return CLVAE_OK;
+}
+
+static int ref_prior_bwd(void *ctx, const clvae_prior_bwd_args *a)
+{
+    clvae_ref_prior_bwd(a, at_opt(a->weights), at(a->z), at_opt(a->prior), at(a->dz),
+                        at_opt(a->dprior));
+    return CLVAE_OK;
+}
+
+static int ref_latent_bwd(void *ctx, const clvae_latent_bwd_args *a)
+{
+    clvae_ref_latent_bwd(a, at_opt(a->weights), at(a->heads), at(a->eps), at(a->dz),
+                         at(a->dheads));
+    return CLVAE_OK;
+}
+
+static int ref_iw_weights(void *ctx, const clvae_iw_args *a)
+{
+    clvae_ref_iw_weights(a, at(a->nll), at(a->kl), at(a->weights), at(a->bound));
+    return CLVAE_OK;
+}
+
+static int ref_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x)
+{
+    clvae_ref_row_scale(rows, cols, at(w), at(x));
+    return CLVAE_OK;
+}
+
+static int ref_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
+                        clvae_view x)
+{
+    clvae_ref_binarize(n, seed, step, stream, at(x));
+    return CLVAE_OK;
+}
+
 /* Host scheduler slots: everything is host memory and every op is synchronous, so staging is
  * malloc, an upload is a memcpy on the calling (loader) thread and every ticket is complete. */
 struct clvae_staging {
@@ -278,6 +323,12 @@ static const clvae_backend_ops ref_ops = {
     .compute_marker = ref_compute_marker,
     .ticket_wait = ref_ticket_wait,
     .ticket_release = ref_ticket_release,
+    .gauss_terms = ref_gauss_terms,
+    .prior_bwd = ref_prior_bwd,
+    .latent_bwd = ref_latent_bwd,
+    .iw_weights = ref_iw_weights,
+    .row_scale = ref_row_scale,
+    .binarize = ref_binarize,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)

@@ -4,6 +4,8 @@
 #define CLVAE_REF_MATH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 
@@ -20,6 +22,16 @@ void clvae_ref_reparam_bwd(const clvae_reparam_bwd_args *a, const float *heads, 
 void clvae_ref_likelihood(const clvae_lik_args *a, const float *out, const float *x, float *loss,
                           float *dout);
 void clvae_ref_optimizer(const clvae_opt_args *a, float *p, const float *g, float *m, float *v);
+void clvae_ref_gauss_terms(const clvae_gauss_terms_args *a, const float *heads, const float *z,
+                           const float *eps, const float *prior, float *kl, float *kl_sum);
+void clvae_ref_prior_bwd(const clvae_prior_bwd_args *a, const float *w, const float *z,
+                         const float *prior, float *dz, float *dprior);
+void clvae_ref_latent_bwd(const clvae_latent_bwd_args *a, const float *w, const float *heads,
+                          const float *eps, const float *dz, float *dheads);
+void clvae_ref_iw_weights(const clvae_iw_args *a, const float *nll, const float *kl, float *w,
+                          float *bound);
+void clvae_ref_row_scale(int rows, int cols, const float *w, float *x);
+void clvae_ref_binarize(size_t n, uint64_t seed, uint64_t step, uint32_t stream, float *x);
 
 /* Normalized MSE sum((ref-got)^2) / sum(ref^2) (ggml's measure; the plain sum when ref is all
  * zero): how every device result is compared with the reference. */
