@@ -142,8 +142,10 @@ typedef struct clvae_latent_bwd_args {
 } clvae_latent_bwd_args;
 
 /* Importance weights over the S samples of each of B data rows (row r = s * B + b):
- *   log w_r = -(nll_r + kl_r);   lse_b = log sum_s exp(log w_{s,b})   (max subtracted first)
- *   bound[b] = lse_b - log S;   weights[r] = scale * exp(log w_r - lse_b)  (softmax over s) */
+ *   log w_r = -(nll_r + kl_r);   m_b = max_s log w_{s,b};   l_b = log sum_s exp(log w_{s,b} - m_b)
+ *   bound[b] = m_b + l_b - log S;   weights[r] = scale * exp((log w_r - m_b) - l_b)  (softmax)
+ * (log w - m is exact, so each weight keeps its float accuracy even where |log w| ~ 1e4 and an
+ * ulp of m + l alone would be 1e-3 relative.) */
 typedef struct clvae_iw_args {
     int batch, samples;
     float scale;

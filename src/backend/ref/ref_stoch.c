@@ -88,11 +88,11 @@ void clvae_ref_iw_weights(const clvae_iw_args *a, const float *nll, const float 
         for (int s = 0; s < S; s++) mx = fmaxf(mx, -(nll[(size_t)s * B + b] + kl[(size_t)s * B + b]));
         for (int s = 0; s < S; s++)
             sum += expf(-(nll[(size_t)s * B + b] + kl[(size_t)s * B + b]) - mx);
-        float lse = mx + logf(sum);
-        bound[b] = lse - logf((float)S);
+        float ls = logf(sum);
+        bound[b] = mx + ls - logf((float)S);
         for (int s = 0; s < S; s++) {
             size_t r = (size_t)s * B + b;
-            w[r] = a->scale * expf(-(nll[r] + kl[r]) - lse);
+            w[r] = a->scale * expf(-(nll[r] + kl[r]) - mx - ls);
         }
     }
 }
