@@ -23,7 +23,7 @@ static const char *ocl_device_name(void *ctx)
 
 static bool ocl_supports(void *ctx, clvae_op op)
 {
-    return op >= 0 && op < CLVAE_OP_GAUSS_TERMS; /* the stochastic-layer ops come next */
+    return op >= 0 && op < CLVAE_OP_COUNT;
 }
 
 /* Checks that [off, off + bytes) lies inside the buffer (transfers need no alignment). */
@@ -179,6 +179,12 @@ static const clvae_backend_ops ocl_ops = {
     .profile_tag = clvae_ocl_profile_tag,
     .profile_drain = clvae_ocl_profile_drain,
     .flush = clvae_ocl_flush,
+    .gauss_terms = clvae_ocl_gauss_terms,
+    .prior_bwd = clvae_ocl_prior_bwd,
+    .latent_bwd = clvae_ocl_latent_bwd,
+    .iw_weights = clvae_ocl_iw_weights,
+    .row_scale = clvae_ocl_row_scale,
+    .binarize = clvae_ocl_binarize,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

@@ -26,6 +26,12 @@ typedef enum ocl_kernel_id {
     OCL_K_ADAM,
     OCL_K_SGD,
     OCL_K_GATHER_F32,
+    OCL_K_GAUSS_TERMS,
+    OCL_K_PRIOR_BWD,
+    OCL_K_LATENT_BWD,
+    OCL_K_IW_WEIGHTS,
+    OCL_K_ROW_SCALE,
+    OCL_K_BINARIZE,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -106,6 +112,14 @@ int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_v
                         int count, int dim);
 int clvae_ocl_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae_view idx_u32,
                          int count, int dim);
+/* The stochastic-layer ops (ocl_stoch.c). */
+int clvae_ocl_gauss_terms(void *ctx, const clvae_gauss_terms_args *a);
+int clvae_ocl_prior_bwd(void *ctx, const clvae_prior_bwd_args *a);
+int clvae_ocl_latent_bwd(void *ctx, const clvae_latent_bwd_args *a);
+int clvae_ocl_iw_weights(void *ctx, const clvae_iw_args *a);
+int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x);
+int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
+                       clvae_view x);
 
 /* Host scheduler slots (ocl_queue.c): pinned staging, the transfer queue, event tickets. */
 int clvae_ocl_memory_info(void *ctx, size_t *global_bytes, size_t *max_alloc);

@@ -30,6 +30,12 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_ADAM] = "clvae_adam",
     [OCL_K_SGD] = "clvae_sgd",
     [OCL_K_GATHER_F32] = "clvae_gather_f32",
+    [OCL_K_GAUSS_TERMS] = "clvae_gauss_terms",
+    [OCL_K_PRIOR_BWD] = "clvae_prior_bwd",
+    [OCL_K_LATENT_BWD] = "clvae_latent_bwd",
+    [OCL_K_IW_WEIGHTS] = "clvae_iw_weights",
+    [OCL_K_ROW_SCALE] = "clvae_row_scale",
+    [OCL_K_BINARIZE] = "clvae_binarize",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */

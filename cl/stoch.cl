@@ -1,0 +1,132 @@
+/* Stochastic-layer kernels (hierarchical VAE, IWAE): Monte Carlo log-density ratios of a
+ * Gaussian layer, their backward passes, importance weights, row scaling and dynamic
+ * binarization. Formulas and per-element loop orders exactly as src/backend/ref/ref_stoch.c
+ * (backend.h): no atomics, no reassociation (FP_CONTRACT OFF), so each element is the
+ * reference's float expression up to the ulps of exp/log. Offsets and element indices are 64-bit;
+ * every kernel checks its bounds (global sizes are rounded up to the work-group size). */
+
+/* c_r = scale * w[r], or scale without weights. */
+static inline float clvae_row_weight(__global const float *w, ulong woff, int has_w, float scale,
+                                     ulong r)
+{
+    return has_w ? scale * w[woff + r] : scale;
+}
+
+/* kl (rows) = log q - log p per row; kl_sum (rows) = kl (sum_init) or += kl when has_sum.
+ * heads (hrows, 2R) q = [mu | logvar] (row r uses heads row r % hrows); z, eps (rows, R);
+ * prior (rows, 2R) [mu_p | logvar_p] when has_prior, else N(0, I). One work-item per row, j in
+ * order (the log(2 pi) / 2 terms cancel and are left out, as in the reference). */
+__kernel void clvae_gauss_terms(__global const float *heads, ulong hoff, __global const float *z,
+                                ulong zoff, __global const float *eps, ulong eoff,
+                                __global const float *prior, ulong poff, __global float *kl,
+                                ulong kloff, __global float *kl_sum, ulong ksoff, uint rows,
+                                uint hrows, uint latent, int has_prior, int has_sum, int sum_init)
+{
+    ulong r = get_global_id(0), R = latent;
+    if (r >= rows) return;
+    __global const float *lv = heads + hoff + (r % hrows) * 2 * R + R;
+    __global const float *zr = z + zoff + r * R, *er = eps + eoff + r * R;
+    __global const float *p = prior + poff + r * 2 * R;
+    float s = 0.0f;
+    for (ulong j = 0; j < R; j++) {
+        float lq = -0.5f * er[j] * er[j] - 0.5f * lv[j];
+        float lp;
+        if (has_prior) {
+            float d = zr[j] - p[j];
+            lp = -0.5f * d * d * exp(-p[R + j]) - 0.5f * p[R + j];
+        } else {
+            lp = -0.5f * zr[j] * zr[j];
+        }
+        s += lq - lp;
+    }
+    kl[kloff + r] = s;
+    if (has_sum) kl_sum[ksoff + r] = sum_init ? s : kl_sum[ksoff + r] + s;
+}
+
+/* Backward of sum_r c_r (-log p_r): dz (rows, R) accumulated; with has_prior also dprior
+ * (rows, 2R) written. One work-item per element (r, j) of z. */
+__kernel void clvae_prior_bwd(__global const float *w, ulong woff, __global const float *z,
+                              ulong zoff, __global const float *prior, ulong poff,
+                              __global float *dz, ulong dzoff, __global float *dprior, ulong dpoff,
+                              uint rows, uint latent, float scale, int has_w, int has_prior)
+{
+    ulong i = get_global_id(0), R = latent;
+    if (i >= (ulong)rows * R) return;
+    ulong r = i / R, j = i - r * R;
+    float c = clvae_row_weight(w, woff, has_w, scale, r);
+    if (!has_prior) {
+        dz[dzoff + i] += c * z[zoff + i];
+        return;
+    }
+    __global const float *p = prior + poff + r * 2 * R;
+    float iv = exp(-p[R + j]), d = z[zoff + i] - p[j];
+    dz[dzoff + i] += c * d * iv;
+    dprior[dpoff + r * 2 * R + j] = -c * d * iv;
+    dprior[dpoff + r * 2 * R + R + j] = 0.5f * c * (1.0f - d * d * iv);
+}
+
+/* dheads (hrows, 2R) of a layer's q heads from the complete dz (rows, R), eps (rows, R), the
+ * analytic KL weight and the Monte Carlo log q weights. One work-item per (h, j), s in order. */
+__kernel void clvae_latent_bwd(__global const float *w, ulong woff, __global const float *heads,
+                               ulong hoff, __global const float *eps, ulong eoff,
+                               __global const float *dz, ulong dzoff, __global float *dheads,
+                               ulong dhoff, uint hrows, uint samples, uint latent,
+                               float kl_weight, float scale, int has_w)
+{
+    ulong i = get_global_id(0), R = latent, H = hrows;
+    if (i >= H * R) return;
+    ulong h = i / R, j = i - h * R;
+    float mu = heads[hoff + h * 2 * R + j], lv = heads[hoff + h * 2 * R + R + j];
+    float sd = exp(0.5f * lv), gmu = 0.0f, glv = 0.0f, cq = 0.0f;
+    for (ulong s = 0; s < samples; s++) {
+        ulong r = s * H + h, k = r * R + j;
+        gmu += dz[dzoff + k];
+        glv += dz[dzoff + k] * eps[eoff + k];
+        cq += clvae_row_weight(w, woff, has_w, scale, r);
+    }
+    dheads[dhoff + h * 2 * R + j] = gmu + kl_weight * mu;
+    dheads[dhoff + h * 2 * R + R + j] =
+        0.5f * sd * glv + kl_weight * 0.5f * (exp(lv) - 1.0f) - 0.5f * cq;
+}
+
+/* Importance weights of data row b over its samples (row r = s * B + b): log w_r =
+ * -(nll_r + kl_r); the max m, then l = log sum exp(log w - m), then bound[b] = m + l - log S
+ * and weights[r] = scale * exp((log w_r - m) - l) (log w - m is exact). log_s = logf(S) from
+ * the host (the reference's value). One work-item per data row, s in order. */
+__kernel void clvae_iw_weights(__global const float *nll, ulong noff, __global const float *kl,
+                               ulong kloff, __global float *w, ulong woff, __global float *bound,
+                               ulong boff, uint batch, uint samples, float scale, float log_s)
+{
+    ulong b = get_global_id(0), B = batch;
+    if (b >= B) return;
+    float mx = -INFINITY, sum = 0.0f;
+    for (ulong s = 0; s < samples; s++)
+        mx = fmax(mx, -(nll[noff + s * B + b] + kl[kloff + s * B + b]));
+    for (ulong s = 0; s < samples; s++)
+        sum += exp(-(nll[noff + s * B + b] + kl[kloff + s * B + b]) - mx);
+    float ls = log(sum);
+    bound[boff + b] = mx + ls - log_s;
+    for (ulong s = 0; s < samples; s++) {
+        ulong r = s * B + b;
+        w[woff + r] = scale * exp(-(nll[noff + r] + kl[kloff + r]) - mx - ls);
+    }
+}
+
+/* x (rows, cols): x[r, :] *= w[r]. One work-item per element. */
+__kernel void clvae_row_scale(__global const float *w, ulong woff, __global float *x, ulong xoff,
+                              uint rows, uint cols)
+{
+    ulong i = get_global_id(0);
+    if (i >= (ulong)rows * cols) return;
+    x[xoff + i] *= w[woff + i / cols];
+}
+
+/* x (n) in [0, 1]: x[i] = u_i < x[i] ? 1 : 0 with u_i = clvae_philox_uniform(seed, step,
+ * stream, i), the host's bits. One work-item per element. */
+__kernel void clvae_binarize(__global float *x, ulong xoff, ulong n, ulong seed, ulong step,
+                             uint stream)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    x[xoff + i] = clvae_philox_uniform(seed, step, stream, i) < x[xoff + i] ? 1.0f : 0.0f;
+}
