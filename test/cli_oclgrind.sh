@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs test_ops on the Oclgrind simulator with data-race detection, small shapes only: fails on
-# any out-of-bounds access, data race, barrier divergence or uninitialized value that Oclgrind
-# reports in a clvae (or CLBlast) kernel, or when test_ops itself fails. Skips (77) without
-# oclgrind or without the test binary (a build without OpenCL).
+# Runs test_ops (every op, the stochastic-layer ones included) on the Oclgrind simulator with
+# data-race detection, small shapes only: fails on any out-of-bounds access, data race, barrier
+# divergence or uninitialized value that Oclgrind reports in a clvae (or CLBlast) kernel, or
+# when test_ops itself fails. Skips (77) without oclgrind or without the test binary (a build
+# without OpenCL).
 set -u
 if ! command -v oclgrind >/dev/null 2>&1; then
     echo "SKIP: oclgrind is not installed"
@@ -44,5 +45,12 @@ if ! grep -q 'oclgrind' "$tmp/stdout"; then
     echo "FAIL: test_ops did not run on the Oclgrind device"
     exit 1
 fi
+# The stochastic-layer kernels (cl/stoch.cl) ran too, each at least once.
+for op in gauss_terms prior_bwd.dz latent_bwd iw_weights.w row_scale binarize; do
+    if ! grep -q "^$op  *oclgrind.* ok" "$tmp/stdout"; then
+        echo "FAIL: test_ops ran no $op case on the Oclgrind device"
+        exit 1
+    fi
+done
 echo "ok: oclgrind found no invalid accesses or data races"
 exit 0

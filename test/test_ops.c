@@ -20,6 +20,7 @@
 #include <clblast_c.h>
 
 #include "backend/opencl/ocl_device.h"
+#include "ops_twin.h"
 
 /* ---- tolerances (normalized MSE vs the reference; 0 = bit-identical) ------------------------ */
 /* Only IEEE add/mul/max/conversions, no contraction (FP_CONTRACT OFF): every device must agree
@@ -40,144 +41,6 @@
 #define TOL_GRAD 1e-8
 /* Adam: sqrt and divide are correctly rounded only where the device supports it. */
 #define TOL_OPT 1e-10
-
-#define OFF 3   /* every view starts OFF floats into its buffer */
-#define GUARD 5 /* floats after the view that must stay untouched */
-#define SENTINEL 12345.0f
-
-typedef struct env {
-    clvae_backend ref, dev;
-    char label[32]; /* short device label for the table */
-    bool small;
-} env;
-
-static env E;
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static float frand(float lo, float hi)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    uint64_t r = rng_state * 0x2545F4914F6CDD1Dull;
-    return lo + (hi - lo) * (float)((r >> 40) * (1.0 / 16777216.0));
-}
-
-/* A tensor of n floats held by both backends with identical contents. */
-typedef struct twin {
-    clvae_buffer *b[2]; /* [0] reference, [1] device */
-    size_t n;
-} twin;
-
-static clvae_backend *BE(int side)
-{
-    return side ? &E.dev : &E.ref;
-}
-
-static clvae_view view_of(const twin *t, int side)
-{
-    clvae_view v = {t->b[side], OFF * sizeof(float)};
-    return v;
-}
-#define V(t) view_of(&(t), side)
-
-static twin twin_from(const float *data, size_t n)
-{
-    twin t = {{NULL, NULL}, n};
-    size_t total = OFF + n + GUARD;
-    float *h = malloc(total * sizeof *h);
-    for (size_t i = 0; i < total; i++)
-        h[i] = SENTINEL;
-    memcpy(h + OFF, data, n * sizeof *h);
-    for (int side = 0; side < 2; side++) {
-        clvae_backend *be = BE(side);
-        int st = be->ops->buffer_alloc(be->ctx, total * sizeof(float), &t.b[side]);
-        if (!st) st = be->ops->upload(be->ctx, (clvae_view){t.b[side], 0}, h, total * sizeof *h);
-        CHECK(st == 0, "twin alloc/upload: %s", clvae_last_error());
-    }
-    free(h);
-    return t;
-}
-
-static twin twin_rand(size_t n, float lo, float hi)
-{
-    float *h = calloc(n ? n : 1, sizeof *h);
-    for (size_t i = 0; i < n; i++)
-        h[i] = frand(lo, hi);
-    twin t = twin_from(h, n);
-    free(h);
-    return t;
-}
-
-static twin twin_const(size_t n, float v)
-{
-    float *h = calloc(n ? n : 1, sizeof *h);
-    for (size_t i = 0; i < n; i++)
-        h[i] = v;
-    twin t = twin_from(h, n);
-    free(h);
-    return t;
-}
-
-static void twin_free(twin *t)
-{
-    for (int side = 0; side < 2; side++)
-        BE(side)->ops->buffer_free(BE(side)->ctx, t->b[side]);
-    t->b[0] = t->b[1] = NULL;
-}
-
-/* Downloads both sides (with guard bands) into new arrays; got[0] reference, got[1] device. */
-static void twin_download(const twin *t, float *got[2])
-{
-    size_t total = OFF + t->n + GUARD;
-    for (int side = 0; side < 2; side++) {
-        got[side] = malloc(total * sizeof(float));
-        clvae_backend *be = BE(side);
-        int st = be->ops->download(be->ctx, (clvae_view){t->b[side], 0}, got[side],
-                                   total * sizeof(float));
-        CHECK(st == 0, "download: %s", clvae_last_error());
-    }
-}
-
-static bool guards_intact(const float *h, size_t n)
-{
-    for (size_t i = 0; i < OFF; i++)
-        if (h[i] != SENTINEL) return false;
-    for (size_t i = 0; i < GUARD; i++)
-        if (h[OFF + n + i] != SENTINEL) return false;
-    return true;
-}
-
-static bool has_nan(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (isnan(x[i])) return true;
-    return false;
-}
-
-/* Compares device vs reference for one output and prints the table line. */
-static void compare(const twin *t, const char *op, const char *shape, double tol)
-{
-    float *got[2];
-    twin_download(t, got);
-    const float *r = got[0] + OFF, *d = got[1] + OFF;
-    double nmse = tu_nmse(r, d, t->n);
-    bool guards = guards_intact(got[1], t->n), nan = has_nan(d, t->n) || has_nan(r, t->n);
-    bool inf_mismatch = tu_has_nonfinite(d, t->n) != tu_has_nonfinite(r, t->n);
-    bool ok = nmse <= tol && guards && !nan && !inf_mismatch;
-    printf("%-14s %-12s %-30s nmse %9.2e  tol %7.1e  %s%s%s\n", op, E.label, shape, nmse, tol,
-           ok ? "ok" : "FAIL", guards ? "" : " (wrote outside its view)",
-           nan || inf_mismatch ? " (NaN/Inf)" : "");
-    CHECK(ok, "%s %s on %s: nmse %.3e > %.1e or guard/NaN failure", op, shape, E.label, nmse, tol);
-    free(got[0]);
-    free(got[1]);
-}
-
-#define RUN(call)                                                                                  \
-    do {                                                                                           \
-        int st_ = (call);                                                                          \
-        CHECK(st_ == 0, "%s on %s: %s", #call, side ? E.label : "ref", clvae_last_error());        \
-    } while (0)
 
 typedef struct dims2 {
     int rows, cols;
@@ -645,10 +508,11 @@ static void run_all(cl_device_id device)
     test_optimizer();
     test_gemm();
     test_determinism();
+    test_stoch_ops();
     test_gemm_indirect(device); /* last: the override stays for this device */
     int side = 1;
     RUN(E.dev.ops->finish(E.dev.ctx));
-    for (int op = 0; op < CLVAE_OP_GAUSS_TERMS; op++)
+    for (int op = 0; op < CLVAE_OP_COUNT; op++)
         CHECK(E.dev.ops->supports(E.dev.ctx, op), "op %d unsupported on %s", op, E.label);
 }
 

@@ -10,6 +10,14 @@
 int tu_failures = 0;
 int tu_checks = 0;
 
+uint64_t tu_xorshift(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545F4914F6CDD1Dull;
+}
+
 double tu_nmse(const float *ref, const float *got, size_t n)
 {
     return clvae_nmse(ref, got, n);

@@ -3,6 +3,7 @@
 #define CLVAE_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 extern int tu_failures;
@@ -27,6 +28,8 @@ double tu_nmse(const float *ref, const float *got, size_t n);
 double tu_max_rel(const float *ref, const float *got, size_t n, double floor);
 /* 1 if any element is NaN or Inf. */
 int tu_has_nonfinite(const float *x, size_t n);
+/* The next value of a xorshift64* stream (test data independent of the library's Philox). */
+uint64_t tu_xorshift(uint64_t *state);
 /* Prints "N passed, M failed" and returns the exit code. */
 int tu_finish(const char *name);
 /* Directory for scratch files (CLVAE_TMP or /tmp), created; returns a static path with `leaf`. */
