@@ -235,6 +235,177 @@ static int check_optimizers(check_ctx *k)
     return CLVAE_OK;
 }
 
+/* ---- stochastic-layer ops: S = 2 samples of 128 rows, R = 20 -------------------------- */
+
+/* Skips (and counts) an op the device does not offer; true when it does. */
+static bool supported(check_ctx *k, clvae_op op, const char *name)
+{
+    if (k->s[1].be->ops->supports(k->s[1].be->ctx, op)) return true;
+    fprintf(k->out, "%-34s %-34.34s %10s %8s  unsupported\n", name, k->label, "-", "-");
+    k->c->unsupported++;
+    return false;
+}
+
+static const clvae_view none = {NULL, 0};
+
+/* p: 0 = N(0, I) prior accumulating onto kl_sum, 1 = prior heads with kl_sum initialized.
+ * Slots: heads 0 (128, 2R), z 1 and eps 2 (256, R), prior 3 (256, 2R), kl 4, kl_sum 5. */
+static int do_gauss_terms(clvae_backend *be, const side *s, const void *p)
+{
+    bool prior = *(const int *)p;
+    clvae_gauss_terms_args a = {.rows = 256, .hrows = 128, .latent = 20, .heads = slot(s, 0),
+                                .z = slot(s, 1), .eps = slot(s, 2),
+                                .prior = prior ? slot(s, 3) : none, .kl = slot(s, 4),
+                                .kl_sum = slot(s, 5), .sum_init = prior};
+    return be->ops->gauss_terms(be->ctx, &a);
+}
+
+/* p as above; weights 0 (256) with the prior heads, none for N(0, I); dz 4, dprior 5. */
+static int do_prior_bwd(clvae_backend *be, const side *s, const void *p)
+{
+    bool prior = *(const int *)p;
+    clvae_prior_bwd_args a = {.rows = 256, .latent = 20, .scale = 1.0f / 256,
+                              .weights = prior ? slot(s, 0) : none, .z = slot(s, 1),
+                              .prior = prior ? slot(s, 3) : none, .dz = slot(s, 4),
+                              .dprior = slot(s, 5)};
+    return be->ops->prior_bwd(be->ctx, &a);
+}
+
+/* weights 0 (256), heads 1 (128, 2R), eps 2 and dz 3 (256, R), dheads 4 (128, 2R). */
+static int do_latent_bwd(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    clvae_latent_bwd_args a = {.hrows = 128, .samples = 2, .latent = 20, .kl_weight = 0.5f,
+                               .scale = 1.0f / 256, .weights = slot(s, 0), .heads = slot(s, 1),
+                               .eps = slot(s, 2), .dz = slot(s, 3), .dheads = slot(s, 4)};
+    return be->ops->latent_bwd(be->ctx, &a);
+}
+
+static const char *prior_modes[] = {"N(0,I)", "prior"};
+
+/* Inputs of the layer ops: heads (128, 2R), z and eps (256, R), prior heads (256, 2R). */
+static int fill_layer(check_ctx *k)
+{
+    int st = fill_random(k, 0, 128 * 40, -2, 2);
+    if (!st) st = fill_random(k, 1, 256 * 20, -3, 3);
+    if (!st) st = fill_random(k, 2, 256 * 20, -2, 2);
+    if (!st) st = fill_random(k, 3, 256 * 40, -2, 2);
+    return st;
+}
+
+static int check_gauss_terms(check_ctx *k)
+{
+    if (!supported(k, CLVAE_OP_GAUSS_TERMS, "gauss_terms")) return CLVAE_OK;
+    char name[64];
+    int st = CLVAE_OK;
+    for (int prior = 0; prior < 2 && !st; prior++) {
+        double tol = prior ? TOL_ELEM : TOL_EXACT; /* N(0, I): add/mul only */
+        st = fill_layer(k);
+        if (!st) st = fill_random(k, 5, 256, -5, 5);
+        if (!st) st = run_both(k, do_gauss_terms, &prior);
+        snprintf(name, sizeof name, "gauss_terms %s", prior_modes[prior]);
+        if (!st) st = compare(k, 4, 256, name, tol);
+        snprintf(name, sizeof name, "gauss_terms %s kl_sum %s", prior_modes[prior],
+                 prior ? "init" : "acc");
+        if (!st) st = compare(k, 5, 256, name, tol);
+    }
+    return st;
+}
+
+static int check_prior_bwd(check_ctx *k)
+{
+    if (!supported(k, CLVAE_OP_PRIOR_BWD, "prior_bwd")) return CLVAE_OK;
+    char name[64];
+    int st = CLVAE_OK;
+    for (int prior = 0; prior < 2 && !st; prior++) {
+        double tol = prior ? TOL_ELEM : TOL_EXACT;
+        st = fill_layer(k);
+        if (!st) st = fill_random(k, 0, 256, 0, 1);
+        if (!st) st = fill_random(k, 4, 256 * 20, -1, 1);
+        if (!st) st = run_both(k, do_prior_bwd, &prior);
+        snprintf(name, sizeof name, "prior_bwd %s dz", prior_modes[prior]);
+        if (!st) st = compare(k, 4, 256 * 20, name, tol);
+        if (!st && prior) st = compare(k, 5, 256 * 40, "prior_bwd prior dprior (weights)", tol);
+    }
+    return st;
+}
+
+static int check_latent_bwd(check_ctx *k)
+{
+    if (!supported(k, CLVAE_OP_LATENT_BWD, "latent_bwd")) return CLVAE_OK;
+    int st = fill_random(k, 0, 256, 0, 1);
+    if (!st) st = fill_random(k, 1, 128 * 40, -2, 2);
+    if (!st) st = fill_random(k, 2, 256 * 20, -2, 2);
+    if (!st) st = fill_random(k, 3, 256 * 20, -1, 1);
+    if (!st) st = run_both(k, do_latent_bwd, NULL);
+    if (!st) st = compare(k, 4, 128 * 40, "latent_bwd (weights, kl 0.5)", TOL_ELEM);
+    return st;
+}
+
+typedef struct iw_arg {
+    int batch, samples;
+    float base; /* log weights near base */
+} iw_arg;
+
+/* nll 0 and kl 1 (S*B), weights 2 (S*B), bound 3 (B). */
+static int do_iw(clvae_backend *be, const side *s, const void *p)
+{
+    const iw_arg *c = p;
+    clvae_iw_args a = {.batch = c->batch, .samples = c->samples, .scale = 1.0f / c->batch,
+                       .nll = slot(s, 0), .kl = slot(s, 1), .weights = slot(s, 2),
+                       .bound = slot(s, 3)};
+    return be->ops->iw_weights(be->ctx, &a);
+}
+
+static int do_row_scale(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    return be->ops->row_scale(be->ctx, 256, 784, slot(s, 0), slot(s, 1));
+}
+
+static int do_binarize(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    return be->ops->binarize(be->ctx, 100003, 11, 5, CLVAE_STREAM_BINARIZE, slot(s, 2));
+}
+
+static int check_iw(check_ctx *k)
+{
+    static const iw_arg cases[] = {{128, 5, -100}, {20, 1000, -100}, {64, 5, -1e4}};
+    if (!supported(k, CLVAE_OP_IW_WEIGHTS, "iw_weights")) return CLVAE_OK;
+    char name[64];
+    int st = CLVAE_OK;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !st; i++) {
+        const iw_arg *c = &cases[i];
+        size_t n = (size_t)c->batch * c->samples;
+        st = fill_random(k, 0, n, -c->base - 20, -c->base + 20);
+        if (!st) st = fill_random(k, 1, n, -5, 5);
+        if (!st) st = run_both(k, do_iw, c);
+        snprintf(name, sizeof name, "iw_weights B%d S%d log w~%g", c->batch, c->samples, c->base);
+        if (!st) st = compare(k, 2, n, name, TOL_ELEM);
+        snprintf(name, sizeof name, "iw bound B%d S%d log w~%g", c->batch, c->samples, c->base);
+        if (!st) st = compare(k, 3, (size_t)c->batch, name, TOL_ELEM);
+    }
+    return st;
+}
+
+static int check_row_scale_binarize(check_ctx *k)
+{
+    int st = CLVAE_OK;
+    if (supported(k, CLVAE_OP_ROW_SCALE, "row_scale")) {
+        st = fill_random(k, 0, 256, 0, 2);
+        if (!st) st = fill_random(k, 1, 256 * 784, -3, 3);
+        if (!st) st = run_both(k, do_row_scale, NULL);
+        if (!st) st = compare(k, 1, 256 * 784, "row_scale", TOL_EXACT);
+    }
+    if (!st && supported(k, CLVAE_OP_BINARIZE, "binarize")) {
+        st = fill_random(k, 2, 100003, 0, 1);
+        if (!st) st = run_both(k, do_binarize, NULL);
+        if (!st) st = compare(k, 2, 100003, "binarize (Philox)", TOL_EXACT);
+    }
+    return st;
+}
+
 int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, FILE *out,
                     clvae_check_counts *c)
 {
@@ -247,6 +418,11 @@ int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, F
     if (!st) st = check_reparam(&k);
     if (!st) st = check_likelihoods(&k);
     if (!st) st = check_optimizers(&k);
+    if (!st) st = check_gauss_terms(&k);
+    if (!st) st = check_prior_bwd(&k);
+    if (!st) st = check_latent_bwd(&k);
+    if (!st) st = check_iw(&k);
+    if (!st) st = check_row_scale_binarize(&k);
     if (k.s[0].buf) ref->ops->buffer_free(ref->ctx, k.s[0].buf);
     if (k.s[1].buf) dev->ops->buffer_free(dev->ctx, k.s[1].buf);
     return st;
