@@ -14,6 +14,7 @@ typedef struct clvae_train_result {
     double samples_per_s;
     char device[256];
     char backend[32];
+    int signal;         /* CLVAE_ERR_INTERRUPTED: the signal that stopped training */
 } clvae_train_result;
 
 typedef struct clvae_train_options {

@@ -19,6 +19,7 @@ typedef struct cli_args {
     const char *run;           /* --run RUN_DIR */
     const char *profile;       /* --profile FILE.json */
     const char *out;           /* -o FILE */
+    const char *checkpoint;    /* --checkpoint best|last (NULL = last) */
     int iw;                    /* --iw K */
     int n;                     /* -n N */
     long steps;                /* --steps N */
@@ -30,8 +31,14 @@ typedef struct cli_args {
 /* Option flags a command accepts (bit set). */
 enum {
     OPT_CONFIG = 1, OPT_SET = 2, OPT_RESUME = 4, OPT_RUN = 8, OPT_PROFILE = 16, OPT_OUT = 32,
-    OPT_IW = 64, OPT_N = 128, OPT_STEPS = 256, OPT_DETERMINISTIC = 512, OPT_QUIET = 1024
+    OPT_IW = 64, OPT_N = 128, OPT_STEPS = 256, OPT_DETERMINISTIC = 512, OPT_QUIET = 1024,
+    OPT_CHECKPOINT = 2048
 };
+
+/* The usage line every command that opens a trained run shows for --checkpoint. */
+#define CLI_CHECKPOINT_USAGE                                                                      \
+    "  --checkpoint W   best (checkpoint.best.safetensors, lowest validation loss; needs\n"       \
+    "                   data.valid) or last (checkpoint.safetensors, the default)\n"
 
 /* Parses argv (after the command word). Returns 0 or an exit status (2) after printing why. */
 int cli_parse(int argc, char **argv, unsigned accepted, const char *usage, cli_args *a);
@@ -42,13 +49,14 @@ int cli_load_config(const cli_args *a, const char *fallback, clvae_config *cfg);
 
 /* A trained run opened for inference: its resolved config, test set, backend and model. */
 typedef struct cli_run {
+    const char *checkpoint;   /* "best" or "last" */
     clvae_config cfg;
     clvae_dataset test;
     clvae_backend be;
     clvae_model m;
 } cli_run;
 
-/* Parses argv (opts plus --run, which is required), then reads RUN_DIR/config.ini and every
+/* Parses argv (opts plus --run, which is required, and --checkpoint), then reads RUN_DIR/config.ini and every
  * --set into r->cfg. Returns 0 to go on, -1 after --help, or an exit status (printed why). */
 int cli_run_config(int argc, char **argv, unsigned opts, const char *usage, cli_args *a,
                    cli_run *r);

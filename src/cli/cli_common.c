@@ -43,6 +43,10 @@ static int take_value(const char *opt, const char *val, unsigned acc, cli_args *
     else if ((acc & OPT_RUN) && !strcmp(opt, "--run")) a->run = val;
     else if ((acc & OPT_PROFILE) && !strcmp(opt, "--profile")) a->profile = val;
     else if ((acc & OPT_OUT) && (!strcmp(opt, "-o") || !strcmp(opt, "--output"))) a->out = val;
+    else if ((acc & OPT_CHECKPOINT) && !strcmp(opt, "--checkpoint")) {
+        if (strcmp(val, "best") != 0 && strcmp(val, "last") != 0) return -1;
+        a->checkpoint = val;
+    }
     else if ((acc & OPT_IW) && !strcmp(opt, "--iw")) {
         if (parse_int(val, 1, &v) || v > 100000) return -1;
         a->iw = (int)v;

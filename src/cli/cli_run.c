@@ -1,16 +1,20 @@
 /* Opening a trained run for the inference commands (eval, sample, reconstruct, latents,
  * interpolate): the run's config, its test set, a backend and the checkpointed model. */
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "train/checkpoint.h"
+#include "train/valid.h"
 
 int cli_run_config(int argc, char **argv, unsigned opts, const char *usage, cli_args *a,
                    cli_run *r)
 {
     char path[CLVAE_PATH_MAX + 16];
-    int rc = cli_parse(argc, argv, opts | OPT_RUN, usage, a);
+    int rc = cli_parse(argc, argv, opts | OPT_RUN | OPT_CHECKPOINT, usage, a);
     if (rc || a->help) return rc ? rc : -1;
+    r->checkpoint = a->checkpoint ? a->checkpoint : "last";
     if (!a->run) {
         fprintf(stderr, "clvae: error: --run RUN_DIR is required\n%s", usage);
         return 2;
@@ -29,8 +33,17 @@ int cli_run_open(cli_run *r, const char *run_dir, int max_batch, int samples)
     if (!st) st = clvae_backend_create(cfg, &r->be);
     if (!st) st = clvae_model_layout(&r->m, cfg, (int)r->test.dim);
     if (!st) st = clvae_model_init(&r->m, &r->be, max_batch, samples, false);
-    if (!st) st = clvae_checkpoint_load(&r->m, run_dir, false, NULL);
-    return st;
+    if (st) return st;
+    bool best = r->checkpoint && strcmp(r->checkpoint, "best") == 0;
+    char path[CLVAE_PATH_MAX + 48];
+    snprintf(path, sizeof path, "%s/%s", run_dir,
+             best ? CLVAE_BEST_CHECKPOINT : "checkpoint.safetensors");
+    if (best && access(path, F_OK) != 0)
+        return clvae_error(CLVAE_ERR_CHECKPOINT,
+                           "%s: no best checkpoint in this run: it is kept only when training "
+                           "holds out validation rows (data.valid > 0); use --checkpoint last",
+                           path);
+    return clvae_checkpoint_load_file(&r->m, path, false, NULL);
 }
 
 void cli_run_close(cli_run *r)

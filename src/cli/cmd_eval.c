@@ -10,8 +10,10 @@
 #include "train/eval.h"
 
 static const char usage[] =
-    "usage: clvae eval --run RUN_DIR [--iw K] [--deterministic] [--set SECTION.KEY=VALUE]...\n"
+    "usage: clvae eval --run RUN_DIR [--iw K] [--deterministic] [--checkpoint best|last]\n"
+    "                  [--set SECTION.KEY=VALUE]...\n"
     "  --run DIR        a run directory written by clvae train (config.ini + checkpoint)\n"
+    CLI_CHECKPOINT_USAGE
     "  --iw K           also estimate log p(x) with the importance-weighted bound, K samples\n"
     "  --deterministic  ELBO with z = mu (no sampling), for comparisons with other frameworks\n"
     "  --set S.K=V      override a config key (e.g. --set device.backend=ref)\n"

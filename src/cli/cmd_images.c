@@ -10,12 +10,15 @@
 #include "train/visual.h"
 
 static const char sample_usage[] =
-    "usage: clvae sample --run RUN_DIR [-n N] [-o FILE.png] [--set SECTION.KEY=VALUE]...\n"
-    "  decoder means for N draws z ~ N(0, I) as a PNG grid (default 64, RUN_DIR/samples.png)\n";
+    "usage: clvae sample --run RUN_DIR [-n N] [-o FILE.png] [--checkpoint best|last]\n"
+    "                    [--set SECTION.KEY=VALUE]...\n"
+    "  decoder means for N draws z ~ N(0, I) as a PNG grid (default 64, RUN_DIR/samples.png)\n"
+    CLI_CHECKPOINT_USAGE;
 static const char recon_usage[] =
-    "usage: clvae reconstruct --run RUN_DIR [-n N] [-o FILE.png] [--set SECTION.KEY=VALUE]...\n"
+    "usage: clvae reconstruct --run RUN_DIR [-n N] [-o FILE.png] [--checkpoint best|last]\n"
+    "                         [--set SECTION.KEY=VALUE]...\n"
     "  the first N test images (default 20) above their reconstructions (z = mu), as a PNG grid\n"
-    "  (default RUN_DIR/reconstructions.png)\n";
+    "  (default RUN_DIR/reconstructions.png)\n" CLI_CHECKPOINT_USAGE;
 
 static int run_images(int argc, char **argv, bool samples)
 {

@@ -17,19 +17,21 @@
 #define TRAVERSAL_INDEX 0      /* test image whose mu the traversal starts from */
 
 static const char latents_usage[] =
-    "usage: clvae latents --run RUN_DIR [-o DIR] [--set SECTION.KEY=VALUE]...\n"
+    "usage: clvae latents --run RUN_DIR [-o DIR] [--checkpoint best|last]\n"
+    "                     [--set SECTION.KEY=VALUE]...\n"
     "  encodes the test set (z = mu) and writes into DIR (default RUN_DIR, created if missing):\n"
     "  latents_mu.npy (n, R) float32, latents_labels.npy (n) uint8 when the test set has labels,\n"
     "  and latents.svg: a scatter of mu (R = 2) or of its first two principal components,\n"
-    "  coloured by label\n";
+    "  coloured by label\n" CLI_CHECKPOINT_USAGE;
 static const char interp_usage[] =
-    "usage: clvae interpolate --run RUN_DIR [-n STEPS] [-o PREFIX] [--set SECTION.KEY=VALUE]...\n"
+    "usage: clvae interpolate --run RUN_DIR [-n STEPS] [-o PREFIX] [--checkpoint best|last]\n"
+    "                         [--set SECTION.KEY=VALUE]...\n"
     "  interpolation.png: decoder means on the straight line between the latent means of test\n"
     "  image 0 and the first test image of another class (STEPS images, default 10)\n"
     "  traversal.png: one row per latent dimension, that coordinate of test image 0's mean\n"
     "  swept over [-3, 3] in STEPS images, the others fixed\n"
     "  files go to RUN_DIR, or to PREFIXinterpolation.png and PREFIXtraversal.png (a PREFIX that\n"
-    "  is a directory gets a '/')\n";
+    "  is a directory gets a '/')\n" CLI_CHECKPOINT_USAGE;
 
 /* Parses the command line, reads RUN_DIR/config.ini and loads the test set and the model.
  * Returns an exit status (help: 0 with *done set) or 0 with everything loaded. */

@@ -32,6 +32,10 @@ int cmd_train(int argc, char **argv)
     if (a.resume) snprintf(cfg.output.dir, sizeof cfg.output.dir, "%s", a.resume);
     clvae_train_options opt = {.resume_dir = a.resume, .profile_path = a.profile, .quiet = a.quiet};
     int st = clvae_train(&cfg, &opt, &res);
+    if (st == CLVAE_ERR_INTERRUPTED && res.signal > 0) { /* 130 for SIGINT, 143 for SIGTERM */
+        cli_fail(st);
+        return 128 + res.signal;
+    }
     if (st) return cli_fail(st);
     printf("final test_loss=%.4f epochs=%d device=%s\n", res.test_loss, res.epochs, res.device);
     return 0;

@@ -78,6 +78,13 @@ int clvae_checkpoint_save(clvae_model *m, const char *dir, const clvae_ckpt_stat
                           const char *config_text, const char *device)
 {
     char path[CLVAE_PATH_MAX + 32];
+    ckpt_path(dir, path, sizeof path);
+    return clvae_checkpoint_save_file(m, path, s, config_text, device);
+}
+
+int clvae_checkpoint_save_file(clvae_model *m, const char *path, const clvae_ckpt_state *s,
+                               const char *config_text, const char *device)
+{
     size_t n = m->n_floats, shape[1] = {n};
     float *host = malloc(3 * n * sizeof(float));
     clvae_st_writer *w = NULL;
@@ -90,7 +97,6 @@ int clvae_checkpoint_save(clvae_model *m, const char *dir, const clvae_ckpt_stat
     if (!st) st = clvae_st_writer_add(w, "optimizer.m", CLVAE_ST_F32, 1, shape, host + n);
     if (!st) st = clvae_st_writer_add(w, "optimizer.v", CLVAE_ST_F32, 1, shape, host + 2 * n);
     if (!st) st = add_meta(w, m, s, config_text, device);
-    ckpt_path(dir, path, sizeof path);
     if (!st) st = clvae_st_write(w, path);
     clvae_st_writer_free(w);
     free(host);
@@ -150,9 +156,15 @@ int clvae_checkpoint_load(clvae_model *m, const char *dir, bool with_optimizer,
                           clvae_ckpt_state *s)
 {
     char path[CLVAE_PATH_MAX + 32];
+    ckpt_path(dir, path, sizeof path);
+    return clvae_checkpoint_load_file(m, path, with_optimizer, s);
+}
+
+int clvae_checkpoint_load_file(clvae_model *m, const char *path, bool with_optimizer,
+                               clvae_ckpt_state *s)
+{
     clvae_st_file *f = NULL;
     float *host = NULL;
-    ckpt_path(dir, path, sizeof path);
     int st = clvae_st_open(path, &f);
     if (st) return st;
     const char *fmt = clvae_st_meta(f, "format");

@@ -18,6 +18,12 @@ typedef struct clvae_ckpt_state {
 int clvae_checkpoint_save(clvae_model *m, const char *dir, const clvae_ckpt_state *s,
                           const char *config_text, const char *device);
 
+/* The same, to / from a named file (checkpoint.best.safetensors). */
+int clvae_checkpoint_save_file(clvae_model *m, const char *path, const clvae_ckpt_state *s,
+                               const char *config_text, const char *device);
+int clvae_checkpoint_load_file(clvae_model *m, const char *path, bool with_optimizer,
+                               clvae_ckpt_state *s);
+
 /* Loads parameters (and optimizer state and step when `with_optimizer`) into an initialized
  * model. A missing, corrupt or incompatible file is CLVAE_ERR_CHECKPOINT naming the problem. */
 int clvae_checkpoint_load(clvae_model *m, const char *dir, bool with_optimizer,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -29,10 +30,25 @@ int clvae_mkdir_p(const char *path)
     return CLVAE_OK;
 }
 
+/* A fresh run: an earlier run's best checkpoint would not belong to this one; keep it aside as
+ * checkpoint.best.prev.safetensors. */
+static int set_aside_old_best(const char *dir)
+{
+    char old[CLVAE_PATH_MAX + 48], prev[CLVAE_PATH_MAX + 48];
+    snprintf(old, sizeof old, "%s/checkpoint.best.safetensors", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.best.prev.safetensors", dir);
+    if (access(old, F_OK) != 0) return CLVAE_OK;
+    if (rename(old, prev) != 0)
+        return clvae_error(CLVAE_ERR_IO, "cannot move the earlier best checkpoint %s aside: %s",
+                           old, strerror(errno));
+    return CLVAE_OK;
+}
+
 int clvae_rundir_prepare(const clvae_config *cfg, bool resuming)
 {
     char path[CLVAE_PATH_MAX + 32];
     int st = clvae_mkdir_p(cfg->output.dir);
+    if (!st && !resuming) st = set_aside_old_best(cfg->output.dir);
     if (st) return st;
     snprintf(path, sizeof path, "%s/config.ini", cfg->output.dir);
     if ((st = clvae_config_write(cfg, path))) return st;
@@ -53,6 +69,7 @@ int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em)
     cJSON_AddNumberToObject(o, "step", (double)em->step);
     cJSON_AddNumberToObject(o, "train_loss", em->train_loss);
     cJSON_AddNumberToObject(o, "test_loss", em->test_loss);
+    if (em->has_valid) cJSON_AddNumberToObject(o, "valid_loss", em->valid_loss);
     cJSON_AddNumberToObject(o, "recon", em->recon);
     cJSON_AddNumberToObject(o, "kl", em->kl);
     cJSON_AddNumberToObject(o, "seconds", em->seconds);

@@ -10,6 +10,8 @@ typedef struct clvae_epoch_metrics {
     int epoch;
     long long step;
     double train_loss, test_loss, recon, kl, seconds, samples_per_s;
+    bool has_valid;       /* a validation split exists: valid_loss is written */
+    double valid_loss;
     const char *device, *backend;
 } clvae_epoch_metrics;
 

@@ -22,13 +22,17 @@
 #include "train/profile.h"
 #include "train/progress.h"
 #include "train/rundir.h"
+#include "train/runlock.h"
 #include "train/scheduler.h"
+#include "train/valid.h"
 #include "train/visual.h"
 
 typedef struct trainer {
     const clvae_config *cfg;
     const clvae_train_options *opt;
     clvae_dataset train, test;
+    clvae_valid valid;      /* data.valid rows held out of train (valid.h) */
+    clvae_runlock lock;     /* output.dir/train.lock: one writer per run directory */
     clvae_backend be;
     clvae_model m;
     clvae_sched *sched;     /* feeds batches: device-resident or streamed (scheduler.h) */
@@ -52,6 +56,7 @@ static int load_data(trainer *t)
 {
     const clvae_config *c = t->cfg;
     int st = clvae_dataset_load_cfg(&t->train, c, false, true);
+    if (!st) st = clvae_valid_split(c, &t->train, &t->valid);
     if (st) return st;
     if ((st = clvae_dataset_load_cfg(&t->test, c, true, true))) return st;
     if (t->train.dim != t->test.dim)
@@ -92,17 +97,27 @@ static void trainer_close(trainer *t)
     clvae_backend_free(&t->be);
     clvae_dataset_free(&t->train);
     clvae_dataset_free(&t->test);
+    clvae_valid_free(&t->valid);
+    clvae_runlock_release(&t->lock);
     free(t->perm);
     free(t->config_text);
 }
 
-static int save_checkpoint(trainer *t)
+/* Writes output.dir/`file` (checkpoint.safetensors, or the best one). */
+static int save_checkpoint_as(trainer *t, const char *file)
 {
+    char path[CLVAE_PATH_MAX + 64];
     bool mid = t->pos.next_row != 0;
     t->pos.loss_sum = mid ? t->epoch_loss_sum : 0;
     t->pos.samples = mid ? t->epoch_samples : 0;
-    return clvae_checkpoint_save(&t->m, t->cfg->output.dir, &t->pos, t->config_text,
-                                 t->be.ops->device_name(t->be.ctx));
+    snprintf(path, sizeof path, "%s/%s", t->cfg->output.dir, file);
+    return clvae_checkpoint_save_file(&t->m, path, &t->pos, t->config_text,
+                                      t->be.ops->device_name(t->be.ctx));
+}
+
+static int save_checkpoint(trainer *t)
+{
+    return save_checkpoint_as(t, "checkpoint.safetensors");
 }
 
 /* A signal arrived: finish the queued work, write a resumable checkpoint, report where. */
@@ -197,11 +212,16 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
                               .recon = ev.recon, .kl = ev.kl, .seconds = seconds,
                               .samples_per_s = res->samples_per_s, .device = res->device,
                               .backend = res->backend};
+    bool best;
+    if ((st = clvae_valid_epoch(&t->valid, &t->m, &best))) return st;
+    em.has_valid = t->valid.ds.n > 0;
+    em.valid_loss = t->valid.last;
     if ((st = clvae_rundir_append_metrics(t->cfg->output.dir, &em))) return st;
     if ((st = clvae_visual_refresh(&t->m, t->cfg, &t->test))) return st;
     int every = t->cfg->output.checkpoint_every;
     if ((every && epoch % every == 0) || epoch == t->cfg->train.epochs)
         if ((st = save_checkpoint(t))) return st;
+    if (best && (st = save_checkpoint_as(t, CLVAE_BEST_CHECKPOINT))) return st;
     if (!t->opt->quiet)
         fprintf(stderr, "epoch %d: train_loss %.4f test_loss %.4f (recon %.4f, kl %.4f) %.1f s, "
                         "%.0f samples/s\n", epoch, res->train_loss, ev.loss, ev.recon, ev.kl,
@@ -244,6 +264,7 @@ static int start_run(trainer *t)
     t->epoch_loss_sum = t->pos.loss_sum;
     t->epoch_samples = (long)t->pos.samples;
     if ((st = clvae_rundir_trim_metrics(t->cfg->output.dir, t->pos.epoch))) return st;
+    clvae_valid_resume(&t->valid, t->cfg->output.dir);
     CLVAE_INFO("resuming %s at epoch %d, step %llu", t->opt->resume_dir, t->pos.epoch + 1,
                (unsigned long long)t->m.step);
     return CLVAE_OK;
@@ -269,6 +290,8 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
     int st;
     memset(res, 0, sizeof *res);
     if ((st = clvae_config_validate(cfg))) return st;
+    /* one writer per run directory: locked before anything is loaded or written */
+    if ((st = clvae_runlock_acquire(cfg->output.dir, &t.lock))) goto done;
     if ((st = trainer_open(&t))) goto done;
     snprintf(res->device, sizeof res->device, "%s", t.be.ops->device_name(t.be.ctx));
     snprintf(res->backend, sizeof res->backend, "%s", t.be.ops->name);
@@ -292,6 +315,7 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
     t.sched = NULL;
     if (!st) st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
 done:
+    if (st == CLVAE_ERR_INTERRUPTED) res->signal = (int)stop_requested;
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
     trainer_close(&t);

@@ -163,39 +163,58 @@ done:
     return st;
 }
 
+/* The per-epoch series of metrics.jsonl: xs (epoch), and train, test and valid loss. */
+typedef struct loss_series {
+    double *xs, *ys[3];
+    int n, cap, n_valid;
+} loss_series;
+
+static int series_add(loss_series *ls, const cJSON *o)
+{
+    if (ls->n == ls->cap) {
+        ls->cap = ls->cap ? 2 * ls->cap : 64;
+        double *p = realloc(ls->xs, ls->cap * sizeof(double));
+        if (!p) return -1;
+        ls->xs = p;
+        for (int k = 0; k < 3; k++) {
+            if (!(p = realloc(ls->ys[k], ls->cap * sizeof(double)))) return -1;
+            ls->ys[k] = p;
+        }
+    }
+    static const char *const keys[] = {"train_loss", "test_loss", "valid_loss"};
+    const cJSON *v = cJSON_GetObjectItem(o, keys[2]);
+    ls->xs[ls->n] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "epoch"));
+    for (int k = 0; k < 3; k++)
+        ls->ys[k][ls->n] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, keys[k]));
+    ls->n_valid += cJSON_IsNumber(v);
+    ls->n++;
+    return 0;
+}
+
 int clvae_visual_loss_plot(const char *dir)
 {
     char path[CLVAE_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     char *text = clvae_read_text_file(path);
     if (!text) return CLVAE_ERR_IO;
-    int n = 0, cap = 64, st;
-    double *xs = malloc(cap * sizeof(double)), *tr = malloc(cap * sizeof(double));
-    double *te = malloc(cap * sizeof(double));
-    for (char *line = strtok(text, "\n"); line && xs && tr && te; line = strtok(NULL, "\n")) {
+    loss_series ls = {0};
+    int st = CLVAE_OK;
+    for (char *line = strtok(text, "\n"); line && !st; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         if (!o) continue;
-        if (n == cap) {
-            cap *= 2;
-            xs = realloc(xs, cap * sizeof(double));
-            tr = realloc(tr, cap * sizeof(double));
-            te = realloc(te, cap * sizeof(double));
-            if (!xs || !tr || !te) break;
-        }
-        xs[n] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "epoch"));
-        tr[n] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "train_loss"));
-        te[n++] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "test_loss"));
+        if (series_add(&ls, o)) st = clvae_error(CLVAE_ERR_NOMEM, "loss plot: out of memory");
         cJSON_Delete(o);
     }
-    const char *names[] = {"train loss", "test loss"};
-    const double *ys[] = {tr, te};
+    const char *names[] = {"train loss", "test loss", "validation loss"};
+    const double *ys[] = {ls.ys[0], ls.ys[1], ls.ys[2]};
+    int series = ls.n > 0 && ls.n_valid == ls.n ? 3 : 2; /* valid only when every epoch has it */
     snprintf(path, sizeof path, "%s/loss.svg", dir);
-    st = xs && tr && te ? clvae_svg_line_plot(path, "negative ELBO per sample", "epoch", "nats", 2,
-                                              names, ys, xs, n)
-                        : clvae_error(CLVAE_ERR_NOMEM, "loss plot: out of memory");
+    if (!st)
+        st = clvae_svg_line_plot(path, "negative ELBO per sample", "epoch", "nats", series, names,
+                                 ys, ls.xs, ls.n);
     free(text);
-    free(xs);
-    free(tr);
-    free(te);
+    free(ls.xs);
+    for (int k = 0; k < 3; k++)
+        free(ls.ys[k]);
     return st;
 }

@@ -1,0 +1,20 @@
+/* One run directory, one writer: an advisory lock (fcntl) on RUN_DIR/train.lock held by a
+ * training process for its whole run. */
+#ifndef CLVAE_TRAIN_RUNLOCK_H
+#define CLVAE_TRAIN_RUNLOCK_H
+
+#include <stdbool.h>
+
+typedef struct clvae_runlock {
+    int fd;
+    bool held;
+} clvae_runlock;
+
+/* Creates `dir` (like mkdir -p) and locks dir/train.lock, writing this process's id into it.
+ * A directory locked by another process is CLVAE_ERR_INPUT naming that process's id. */
+int clvae_runlock_acquire(const char *dir, clvae_runlock *l);
+
+/* Releases the lock (the file stays; it is only ever locked, never trusted for its contents). */
+void clvae_runlock_release(clvae_runlock *l);
+
+#endif
