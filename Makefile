@@ -2,18 +2,25 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test bench clean
+# Configure and compile (no package installation).
+COMPILE = cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(BUILD) -j $(JOBS)
+
+.PHONY: all deps deps-run build run test bench clean
 
 all: build
 
+# Every package (tests, benchmarks); deps-run only what building and training need.
 deps:
-	bash scripts/install-deps.sh
+	bash scripts/install-deps.sh test
+
+deps-run:
+	bash scripts/install-deps.sh run
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
-	cmake --build $(BUILD) -j $(JOBS)
+	$(COMPILE)
 
-run: build
+run: deps-run
+	$(COMPILE)
 	./$(BUILD)/clvae train -c config/default.ini
 
 test: build

@@ -45,6 +45,10 @@ kill -KILL $pid; wait $pid 2>/dev/null
 "$BIN" train "${common[@]}" --set train.epochs=1 --set output.dir="$TMP/killed" >/dev/null 2>"$TMP/k.err" \
   && ok || bad "train after a SIGKILLed run: $(cat "$TMP/k.err")"
 
+# Bad input into a new directory: exit 2 and no directory (no lock file) left behind.
+"$BIN" train "${common[@]}" --set data.train=/nonexistent.npy --set output.dir="$TMP/never" >/dev/null 2>&1
+[ $? -eq 2 ] && [ ! -e "$TMP/never" ] && ok || bad "bad data created $TMP/never or was not exit 2"
+
 # 2. A full disk while writing a checkpoint: exit 1 naming the checkpoint and strerror, the
 #    previous checkpoint byte-identical, no temporary file left. The run directory is on a
 #    small tmpfs in a private mount namespace (unshare -m as root, -rm otherwise); where no

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clvae/config.h"
@@ -37,11 +38,13 @@ static int in_use(int fd, const char *path, const char *dir)
                        dir, who, path, pid > 0 ? who + 8 : "PID");
 }
 
-int clvae_runlock_acquire(const char *dir, clvae_runlock *l)
+int clvae_runlock_acquire(const char *dir, bool create, clvae_runlock *l)
 {
     char path[CLVAE_PATH_MAX + 16], pid[32];
     struct flock fl;
-    l->held = false;
+    struct stat sb;
+    if (l->held) return CLVAE_OK;
+    if (!create && stat(dir, &sb) != 0) return CLVAE_OK; /* no directory: nobody uses it yet */
     int st = clvae_mkdir_p(dir);
     if (st) return st;
     snprintf(path, sizeof path, "%s/train.lock", dir);

@@ -249,7 +249,8 @@ static int set_aside_old_checkpoint(const char *dir)
 static int start_run(trainer *t)
 {
     char path[CLVAE_PATH_MAX + 32];
-    int st = clvae_rundir_prepare(t->cfg, t->opt->resume_dir != NULL);
+    int st = clvae_runlock_acquire(t->cfg->output.dir, true, &t->lock);
+    if (!st) st = clvae_rundir_prepare(t->cfg, t->opt->resume_dir != NULL);
     if (st) return st;
     snprintf(path, sizeof path, "%s/config.ini", t->cfg->output.dir);
     if (!(t->config_text = clvae_read_text_file(path))) return CLVAE_ERR_IO;
@@ -290,8 +291,8 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
     int st;
     memset(res, 0, sizeof *res);
     if ((st = clvae_config_validate(cfg))) return st;
-    /* one writer per run directory: locked before anything is loaded or written */
-    if ((st = clvae_runlock_acquire(cfg->output.dir, &t.lock))) goto done;
+    /* one writer per run directory: an existing one is locked before anything is loaded */
+    if ((st = clvae_runlock_acquire(cfg->output.dir, false, &t.lock))) goto done;
     if ((st = trainer_open(&t))) goto done;
     snprintf(res->device, sizeof res->device, "%s", t.be.ops->device_name(t.be.ctx));
     snprintf(res->backend, sizeof res->backend, "%s", t.be.ops->name);
