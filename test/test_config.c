@@ -40,9 +40,9 @@ static void test_defaults(void)
           "labels %s %s", c.data.train_labels, c.data.test_labels);
     CHECK(c.data.format == CLVAE_FORMAT_AUTO && c.data.residency == CLVAE_RESIDENCY_AUTO, "data");
     CHECK(c.data.overlap && c.data.limit_train == 0 && c.data.limit_test == 0, "data flags");
-    CHECK(c.model.n_encoder == 1 && c.model.encoder[0] == 400, "encoder");
-    CHECK(c.model.n_decoder == 1 && c.model.decoder[0] == 400, "decoder");
-    CHECK(c.model.latent == 20 && c.model.activation == CLVAE_ACT_RELU, "latent/activation");
+    CHECK(c.model.n_encoder == 1 && c.model.encoder[0].n == 1 && c.model.encoder[0].w[0] == 400, "encoder");
+    CHECK(c.model.n_decoder == 1 && c.model.decoder[0].n == 1 && c.model.decoder[0].w[0] == 400, "decoder");
+    CHECK(c.model.n_latent == 1 && c.model.latent[0] == 20 && c.model.activation == CLVAE_ACT_RELU, "latent/activation");
     CHECK(c.model.likelihood == CLVAE_LIK_BERNOULLI && c.model.sigma_x == 1.0 &&
               c.model.beta == 1.0,
           "likelihood");
@@ -73,10 +73,10 @@ static void test_default_ini(void)
     CHECK(memcmp(&c, &d, sizeof c) == 0, "config/default.ini matches the built-in defaults");
     /* loading on top of other values resets them to the file's */
     clvae_config_defaults(&c);
-    c.model.latent = 7;
+    c.model.latent[0] = 7;
     c.model.n_encoder = 0;
     rc = clvae_config_load(&c, path);
-    CHECK(rc == CLVAE_OK && c.model.latent == 20 && c.model.n_encoder == 1, "load on top");
+    CHECK(rc == CLVAE_OK && c.model.latent[0] == 20 && c.model.n_encoder == 1, "load on top");
 }
 
 /* Loads `text` from a file and expects CLVAE_ERR_CONFIG with all of `parts` in the message. */
@@ -105,7 +105,19 @@ static void test_load_errors(void)
     expect_load_error("; hi\n[modle]\nlatent = 3\n", 2, "[modle]", "valid sections: device, data");
     expect_load_error("[model]\nactivation = relux\n", 2, "relux", "relu, tanh, softplus");
     expect_load_error("[model]\nlikelihood = poisson\n", 2, "likelihood", "gaussian-learned");
-    expect_load_error("[model]\nlatent = 0\n", 2, "latent", ">= 1");
+    expect_load_error("[model]\nlatent = 0\n", 2, "latent", "comma list of 1 to 4 sizes");
+    /* the model family's keys (issue 9) */
+    expect_load_error("[model]\nlatent = \"\"\n", 2, "latent", "1 to 4 sizes");
+    expect_load_error("[model]\nlatent = 100,,50\n", 2, "latent", "[1, 65536]");
+    expect_load_error("[model]\nlatent = 100,-5\n", 2, "latent", "[1, 65536]");
+    expect_load_error("[model]\nlatent = 5,4,3,2,1\n", 2, "latent", "1 to 4 sizes");
+    expect_load_error("[model]\nencoder = 200 | 100 | 50 | 20 | 10\n", 2, "encoder",
+                      "1 to 4 groups separated by |");
+    expect_load_error("[model]\nencoder = 200,200 | 100,x\n", 2, "encoder", "e.g. 200,200 | 100,100");
+    expect_load_error("[model]\ndecoder = 0 | 200\n", 2, "decoder", "[1, 65536]");
+    expect_load_error("[train]\nobjective = iwa\n", 2, "objective", "elbo, iwae");
+    expect_load_error("[data]\nbinarize = yes\n", 2, "binarize", "none, dynamic, fixed");
+    expect_load_error("[model]\nbeta_warmup = -1\n", 2, "beta_warmup", ">= 0");
     expect_load_error("[train]\nbatch = abc\n", 2, "batch = abc", "integer >= 1");
     expect_load_error("[train]\nbatch = 12x\n", 2, "batch", "integer");
     expect_load_error("[train]\nlr = 0\n", 2, "lr", "> 0");
@@ -148,10 +160,11 @@ static void test_load_values(void)
     clvae_config_defaults(&c);
     int rc = clvae_config_load(&c, path);
     CHECK(rc == CLVAE_OK, "load: %s", clvae_last_error());
-    CHECK(c.model.n_encoder == 2 && c.model.encoder[0] == 512 && c.model.encoder[1] == 256,
+    CHECK(c.model.n_encoder == 1 && c.model.encoder[0].n == 2 && c.model.encoder[0].w[0] == 512 &&
+              c.model.encoder[0].w[1] == 256,
           "encoder list");
-    CHECK(c.model.n_decoder == 0, "empty decoder list");
-    CHECK(c.model.latent == 32 && c.model.activation == CLVAE_ACT_TANH, "latent/activation");
+    CHECK(c.model.n_decoder == 1 && c.model.decoder[0].n == 0, "empty decoder list");
+    CHECK(c.model.latent[0] == 32 && c.model.activation == CLVAE_ACT_TANH, "latent/activation");
     CHECK(!c.data.overlap && c.data.train_labels[0] == '\0' && c.data.limit_train == 100, "data");
     CHECK(!c.device.autotune && c.device.type == CLVAE_DEVTYPE_GPU, "device");
     CHECK(c.train.seed == 18446744073709551615ull && c.train.lr == 3e-4, "seed/lr");
@@ -161,10 +174,10 @@ static void test_set(void)
 {
     clvae_config c;
     clvae_config_defaults(&c);
-    CHECK(clvae_config_set(&c, "model.latent=32") == CLVAE_OK && c.model.latent == 32,
+    CHECK(clvae_config_set(&c, "model.latent=32") == CLVAE_OK && c.model.latent[0] == 32,
           "set latent");
-    CHECK(clvae_config_set(&c, "model.encoder=512,256") == CLVAE_OK && c.model.n_encoder == 2 &&
-              c.model.encoder[1] == 256,
+    CHECK(clvae_config_set(&c, "model.encoder=512,256") == CLVAE_OK && c.model.n_encoder == 1 &&
+              c.model.encoder[0].w[1] == 256,
           "set encoder");
     CHECK(clvae_config_set(&c, "train.optimizer = sgd") == CLVAE_OK &&
               c.train.optimizer == CLVAE_OPT_SGD,
@@ -172,13 +185,13 @@ static void test_set(void)
     CHECK(clvae_config_set(&c, "data.train=/a/b=c.npy") == CLVAE_OK &&
               strcmp(c.data.train, "/a/b=c.npy") == 0,
           "value containing '='");
-    CHECK(clvae_config_set(&c, "model.decoder=") == CLVAE_OK && c.model.n_decoder == 0,
+    CHECK(clvae_config_set(&c, "model.decoder=") == CLVAE_OK && c.model.decoder[0].n == 0,
           "empty list");
 
     CHECK(clvae_config_set(&c, "model.latent=0") == CLVAE_ERR_CONFIG, "latent=0");
-    CHECK(strcmp(clvae_last_error(), "--set model.latent=0: latent must be an integer >= 1") == 0,
+    CHECK(strcmp(clvae_last_error(), "--set model.latent=0: latent must be a comma list of 1 to 4 sizes, each an integer in [1, 65536]") == 0,
           "message: %s", clvae_last_error());
-    CHECK(c.model.latent == 32, "failed set changes nothing");
+    CHECK(c.model.latent[0] == 32, "failed set changes nothing");
     CHECK(clvae_config_set(&c, "model.latnet=3") == CLVAE_ERR_CONFIG, "typo key");
     CHECK(has(clvae_last_error(), "--set model.latnet=3") && has(clvae_last_error(), "latent"),
           "message: %s", clvae_last_error());
@@ -199,15 +212,66 @@ static void test_validate(void)
 {
     clvae_config c;
     clvae_config_defaults(&c);
-    c.model.latent = 0;
+    c.model.n_latent = 0;
     CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG, "latent 0 invalid");
     CHECK(has(clvae_last_error(), "latent"), "message: %s", clvae_last_error());
     clvae_config_defaults(&c);
     c.model.activation = (clvae_act)42;
     CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG, "enum out of range invalid");
     clvae_config_defaults(&c);
-    c.model.n_decoder = CLVAE_MAX_LAYERS + 1;
+    c.model.decoder[0].n = CLVAE_MAX_LAYERS + 1;
     CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG, "too many layers invalid");
+}
+
+/* The per-layer lists of a hierarchical model, and the constraints between keys. */
+static void test_layers(void)
+{
+    clvae_config c;
+    clvae_config_defaults(&c);
+    CHECK(clvae_config_set(&c, "model.latent=100,50") == CLVAE_OK, "latent list");
+    CHECK(c.model.n_latent == 2 && c.model.latent[0] == 100 && c.model.latent[1] == 50,
+          "latent 100,50");
+    CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG, "two layers, one encoder group");
+    CHECK(has(clvae_last_error(), "[model] encoder has 1 group") &&
+              has(clvae_last_error(), "one group per layer, separated by |"),
+          "message: %s", clvae_last_error());
+    CHECK(clvae_config_set(&c, "model.encoder=200,200|100,100") == CLVAE_OK, "groups, no spaces");
+    CHECK(c.model.n_encoder == 2 && c.model.encoder[0].n == 2 && c.model.encoder[1].w[1] == 100,
+          "encoder groups");
+    CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG && has(clvae_last_error(), "decoder"),
+          "decoder groups missing: %s", clvae_last_error());
+    CHECK(clvae_config_set(&c, "model.decoder= 100,100 |  | ") == CLVAE_OK &&
+              c.model.n_decoder == 3 && c.model.decoder[2].n == 0,
+          "three decoder groups, two of them empty");
+    CHECK(clvae_config_set(&c, "model.decoder = 100,100 | 200,200") == CLVAE_OK &&
+              c.model.n_decoder == 2 && c.model.decoder[1].w[0] == 200,
+          "decoder groups");
+    CHECK(clvae_config_validate(&c) == CLVAE_OK, "IWAE paper's two-layer model: %s",
+          clvae_last_error());
+    CHECK(clvae_config_set(&c, "model.encoder=| 64") == CLVAE_OK && c.model.n_encoder == 2 &&
+              c.model.encoder[0].n == 0 && c.model.encoder[1].n == 1,
+          "an empty group: no hidden layer for layer 1");
+    CHECK(clvae_config_set(&c, "train.objective=iwae") == CLVAE_OK &&
+              c.train.objective == CLVAE_OBJ_IWAE,
+          "objective");
+    CHECK(clvae_config_validate(&c) == CLVAE_OK, "iwae with beta 1");
+    c.model.beta = 2;
+    CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG && has(clvae_last_error(), "beta = 2") &&
+              has(clvae_last_error(), "objective = iwae"),
+          "iwae with beta 2: %s", clvae_last_error());
+    c.model.beta = 1;
+    c.model.beta_warmup = 100;
+    CHECK(clvae_config_validate(&c) == CLVAE_ERR_CONFIG && has(clvae_last_error(), "beta_warmup"),
+          "iwae with warm-up: %s", clvae_last_error());
+    /* a two-layer config survives write + load */
+    clvae_config back;
+    c.model.beta_warmup = 0;
+    c.data.binarize = CLVAE_BIN_DYNAMIC;
+    const char *path = tu_tmp_path("test_config_layers.ini");
+    CHECK(clvae_config_write(&c, path) == CLVAE_OK, "write: %s", clvae_last_error());
+    clvae_config_defaults(&back);
+    CHECK(clvae_config_load(&back, path) == CLVAE_OK, "reload: %s", clvae_last_error());
+    CHECK(memcmp(&c, &back, sizeof c) == 0, "two-layer round trip reproduces the struct");
 }
 
 static void test_round_trip(void)
@@ -226,9 +290,8 @@ static void test_round_trip(void)
     c.data.overlap = false;
     c.data.residency = CLVAE_RESIDENCY_STREAM;
     c.data.limit_test = 123;
-    c.model.n_encoder = 3;
-    c.model.encoder[0] = 512, c.model.encoder[1] = 256, c.model.encoder[2] = 1;
-    c.model.n_decoder = 0;
+    c.model.encoder[0] = (clvae_widths){3, {512, 256, 1}};
+    c.model.decoder[0] = (clvae_widths){0};
     c.model.likelihood = CLVAE_LIK_GAUSSIAN;
     c.model.sigma_x = 0.1;
     c.model.beta = 4.0 / 3.0;
@@ -252,7 +315,7 @@ static void test_round_trip(void)
     CHECK(strcmp(back.data.train, longpath) == 0, "long path survives");
     CHECK(back.model.beta == 4.0 / 3.0 && back.train.lr == 3e-4, "doubles exact");
 
-    c.model.latent = -1;
+    c.model.latent[0] = -1;
     CHECK(clvae_config_write(&c, path) == CLVAE_ERR_CONFIG, "invalid config is not written");
     CHECK(clvae_config_write(&back, tu_tmp_path("no_such_dir/x.ini")) == CLVAE_ERR_IO,
           "unwritable path");
@@ -267,5 +330,6 @@ int main(void)
     test_set();
     test_validate();
     test_round_trip();
+    test_layers();
     return tu_finish("test_config");
 }

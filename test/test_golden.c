@@ -76,9 +76,9 @@ static double max_rel(const float *ref, const float *got, size_t n, double floor
 static int case_config(const cJSON *jc, const char *lik, clvae_config *cfg)
 {
     clvae_config_defaults(cfg);
-    cfg->model.n_encoder = json_int_list(jc, "encoder", cfg->model.encoder, CLVAE_MAX_LAYERS);
-    cfg->model.n_decoder = json_int_list(jc, "decoder", cfg->model.decoder, CLVAE_MAX_LAYERS);
-    cfg->model.latent = (int)json_num(jc, "latent");
+    cfg->model.encoder[0].n = json_int_list(jc, "encoder", cfg->model.encoder[0].w, CLVAE_MAX_LAYERS);
+    cfg->model.decoder[0].n = json_int_list(jc, "decoder", cfg->model.decoder[0].w, CLVAE_MAX_LAYERS);
+    cfg->model.latent[0] = (int)json_num(jc, "latent");
     cfg->model.beta = json_num(jc, "beta");
     cfg->model.sigma_x = json_num(jc, "sigma_x");
     cfg->train.seed = (unsigned long long)json_num(jc, "seed");

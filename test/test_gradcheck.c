@@ -426,16 +426,17 @@ static double forward_loss(clvae_model *m)
 static size_t relu_pattern(clvae_model *m, unsigned char *pat)
 {
     float h[MC_SAMPLES * MC_BATCH * 16];
+    const clvae_mlp *nets[] = {&m->lat[0].q, &m->dec};
+    const int rows[] = {MC_BATCH, MC_SAMPLES * MC_BATCH};
     size_t n = 0;
-    for (int i = 0; i < m->n_enc + m->n_dec; i++) {
-        int enc = i < m->n_enc;
-        if ((enc ? m->enc[i].act : m->dec[i - m->n_enc].act) != CLVAE_ACT_RELU) continue;
-        size_t cnt = enc ? (size_t)MC_BATCH * m->enc[i].out
-                         : (size_t)MC_SAMPLES * MC_BATCH * m->dec[i - m->n_enc].out;
-        down(enc ? m->enc_h[i] : m->dec_h[i - m->n_enc], h, cnt);
-        for (size_t j = 0; j < cnt; j++)
-            pat[n++] = h[j] > 0;
-    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nets[k]->n_hidden; i++) {
+            if (nets[k]->hidden[i].act != CLVAE_ACT_RELU) continue;
+            size_t cnt = (size_t)rows[k] * nets[k]->hidden[i].out;
+            down(nets[k]->h[i], h, cnt);
+            for (size_t j = 0; j < cnt; j++)
+                pat[n++] = h[j] > 0;
+        }
     return n;
 }
 
@@ -449,11 +450,9 @@ static void check_model(const model_case *mc)
     clvae_config cfg;
     clvae_model m = {0};
     clvae_config_defaults(&cfg);
-    cfg.model.encoder[0] = 5;
-    cfg.model.n_encoder = 1;
-    cfg.model.decoder[0] = 4;
-    cfg.model.n_decoder = 1;
-    cfg.model.latent = 3;
+    cfg.model.encoder[0] = (clvae_widths){1, {5}};
+    cfg.model.decoder[0] = (clvae_widths){1, {4}};
+    cfg.model.latent[0] = 3;
     cfg.model.activation = mc->act;
     cfg.model.likelihood = mc->lik;
     cfg.model.sigma_x = 0.8;

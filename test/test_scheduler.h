@@ -83,11 +83,9 @@ static int ts_model(clvae_model *m, clvae_backend *be, int dim, int batch, int h
 {
     clvae_config cfg;
     clvae_config_defaults(&cfg);
-    cfg.model.encoder[0] = hidden;
-    cfg.model.n_encoder = 1;
-    cfg.model.decoder[0] = hidden;
-    cfg.model.n_decoder = 1;
-    cfg.model.latent = latent;
+    cfg.model.encoder[0] = (clvae_widths){1, {hidden}};
+    cfg.model.decoder[0] = (clvae_widths){1, {hidden}};
+    cfg.model.latent[0] = latent;
     cfg.train.batch = batch;
     cfg.train.seed = 7;
     memset(m, 0, sizeof *m);

@@ -28,8 +28,8 @@ static const char *DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-u
 static void small_config(clvae_config *c, int hidden)
 {
     clvae_config_defaults(c);
-    c->model.encoder[0] = hidden;
-    c->model.decoder[0] = hidden;
+    c->model.encoder[0] = (clvae_widths){1, {hidden}};
+    c->model.decoder[0] = (clvae_widths){1, {hidden}};
     c->train.batch = 64;
 }
 

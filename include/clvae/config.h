@@ -5,7 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CLVAE_MAX_LAYERS 8
+#define CLVAE_MAX_LAYERS 8   /* hidden layers per MLP */
+#define CLVAE_MAX_STOCH 4    /* stochastic layers */
 #define CLVAE_PATH_MAX 1024
 
 /* The built-in data set (Debian's dataset-fashion-mnist); label keys default to "auto":
@@ -25,6 +26,14 @@ typedef enum { CLVAE_ACT_RELU, CLVAE_ACT_TANH, CLVAE_ACT_SOFTPLUS, CLVAE_ACT_IDE
 typedef enum { CLVAE_LIK_BERNOULLI, CLVAE_LIK_GAUSSIAN, CLVAE_LIK_GAUSSIAN_LEARNED } clvae_likelihood;
 typedef enum { CLVAE_OPT_ADAM, CLVAE_OPT_SGD } clvae_optimizer;
 typedef enum { CLVAE_INIT_XAVIER, CLVAE_INIT_HE } clvae_init;
+typedef enum { CLVAE_OBJ_ELBO, CLVAE_OBJ_IWAE } clvae_objective;
+typedef enum { CLVAE_BIN_NONE, CLVAE_BIN_DYNAMIC, CLVAE_BIN_FIXED } clvae_binarize;
+
+/* The hidden widths of one MLP, input side first. */
+typedef struct clvae_widths {
+    int n;
+    int w[CLVAE_MAX_LAYERS];
+} clvae_widths;
 
 typedef struct clvae_config {
     struct {
@@ -47,18 +56,24 @@ typedef struct clvae_config {
         long limit_test;    /* limit_test = N: use only the first N test images (0 = all) */
         double valid;       /* valid = N rows (>= 1) or a fraction (< 1) held out for validation */
         char image_shape[32];   /* image_shape = auto | HxW | none (grids) */
+        clvae_binarize binarize;   /* binarize = none | dynamic | fixed */
     } data;
     struct {
-        int encoder[CLVAE_MAX_LAYERS];  /* hidden widths, input side first */
+        /* T stochastic layers, the one nearest x first: latent = 100,50 */
+        int latent[CLVAE_MAX_STOCH];
+        int n_latent;
+        /* inference MLPs, one group per layer ("200,200 | 100,100"): x -> layer 1, 1 -> 2, ... */
+        clvae_widths encoder[CLVAE_MAX_STOCH];
         int n_encoder;
-        int decoder[CLVAE_MAX_LAYERS];  /* hidden widths, latent side first */
+        /* generative MLPs, one group per layer: top -> layer T-1 prior, ..., layer 1 -> x */
+        clvae_widths decoder[CLVAE_MAX_STOCH];
         int n_decoder;
-        int latent;
         clvae_act activation;
         clvae_likelihood likelihood;
         double sigma_x;
         double beta;
         clvae_init init;                /* init = xavier|he (extension) */
+        long beta_warmup;               /* steps of linear KL warm-up from 0 to beta */
     } model;
     struct {
         int epochs;
@@ -68,6 +83,7 @@ typedef struct clvae_config {
         double momentum;
         unsigned long long seed;
         int samples;
+        clvae_objective objective;   /* objective = elbo | iwae (K = samples) */
         long max_steps;     /* max_steps = N: stop after N optimizer steps (0 = no limit) */
         int log_every;      /* log_every = N steps between device loss read-backs / progress */
     } train;

@@ -19,7 +19,7 @@
 #define MAX_WIDTH 65536
 #define VALUE_MAX 4096
 
-typedef enum { K_STR, K_INT, K_LONG, K_U64, K_DBL, K_BOOL, K_ENUM, K_LIST } key_type;
+typedef enum { K_STR, K_INT, K_LONG, K_U64, K_DBL, K_BOOL, K_ENUM, K_LIST, K_GROUPS } key_type;
 
 /* Range flags of numeric keys. */
 enum { R_LO = 1, R_LO_OPEN = 2, R_HI = 4, R_HI_OPEN = 8 };
@@ -29,7 +29,7 @@ typedef struct key_spec {
     const char *key;
     key_type type;
     size_t off; /* offset of the field in clvae_config */
-    size_t aux; /* K_STR: buffer size; K_LIST: offset of the count field */
+    size_t aux; /* K_STR: buffer size; K_LIST, K_GROUPS: offset of the count field */
     int range;  /* R_* flags (numbers) */
     double lo, hi;
     const char *const *names; /* K_ENUM choices; K_BOOL: {false-name, true-name} or NULL */
@@ -45,6 +45,8 @@ static const char *const act_names[] = {"relu", "tanh", "softplus", "identity", 
 static const char *const lik_names[] = {"bernoulli", "gaussian", "gaussian-learned", NULL};
 static const char *const opt_names[] = {"adam", "sgd", NULL};
 static const char *const init_names[] = {"xavier", "he", NULL};
+static const char *const objective_names[] = {"elbo", "iwae", NULL};
+static const char *const binarize_names[] = {"none", "dynamic", "fixed", NULL};
 static const char *const section_names[] = {"device", "data", "model", "train", "output", NULL};
 
 // clang-format off
@@ -55,6 +57,7 @@ static const char *const section_names[] = {"device", "data", "model", "train", 
 #define BOOL(s, k, n, c) {#s, #k, K_BOOL, OFF(s, k), 0, 0, 0, 0, n, c}
 #define NUM(s, k, t, r, lo, hi, c) {#s, #k, t, OFF(s, k), 0, r, lo, hi, NULL, c}
 #define LIST(s, k, c) {#s, #k, K_LIST, OFF(s, k), OFF(s, n_##k), 0, 0, 0, NULL, c}
+#define GROUPS(s, k, c) {#s, #k, K_GROUPS, OFF(s, k), OFF(s, n_##k), 0, 0, 0, NULL, c}
 // clang-format on
 
 static const key_spec keys[] = {
@@ -79,21 +82,29 @@ static const key_spec keys[] = {
     NUM(data, valid, K_DBL, R_LO, 0, 0,
         "validation rows held out of the training set: N rows, or a fraction < 1 (0 = none)"),
     STR(data, image_shape, "image height x width for the grids: auto (from the file) | HxW | none"),
-    LIST(model, encoder, "hidden widths, input side first (comma list; \"\" = none)"),
-    LIST(model, decoder, "hidden widths, latent side first"),
-    NUM(model, latent, K_INT, R_LO, 1, 0, "latent dimensions"),
+    ENUM(data, binarize, binarize_names,
+         "none | dynamic (a Bernoulli draw per pixel each time a row is drawn) | fixed (once)"),
+    GROUPS(model, encoder, "inference MLPs' hidden widths, one group per stochastic layer, "
+                           "x side first (e.g. 200,200 | 100,100; \"\" = none)"),
+    GROUPS(model, decoder, "generative MLPs' hidden widths, one group per stochastic layer: "
+                           "top first, the last group maps layer 1 to x"),
+    LIST(model, latent, "latent sizes, one per stochastic layer, the layer nearest x first"),
     ENUM(model, activation, act_names, "relu | tanh | softplus | identity"),
     ENUM(model, likelihood, lik_names, "bernoulli | gaussian | gaussian-learned"),
     NUM(model, sigma_x, K_DBL, R_LO_OPEN, 0, 0, "decoder std-dev for likelihood = gaussian"),
     NUM(model, beta, K_DBL, R_LO, 0, 0, "KL weight (beta-VAE; 1 = plain ELBO)"),
     ENUM(model, init, init_names, "weight init: xavier (uniform) | he (normal)"),
+    NUM(model, beta_warmup, K_LONG, R_LO, 0, 0,
+        "steps of linear KL warm-up from 0 to beta (0 = none)"),
     NUM(train, epochs, K_INT, R_LO, 0, 0, "passes over the training set"),
     NUM(train, batch, K_INT, R_LO, 1, 0, "minibatch size"),
     ENUM(train, optimizer, opt_names, "adam | sgd"),
     NUM(train, lr, K_DBL, R_LO_OPEN, 0, 0, "learning rate"),
     NUM(train, momentum, K_DBL, R_LO | R_HI_OPEN, 0, 1, "SGD momentum, in [0, 1)"),
     NUM(train, seed, K_U64, 0, 0, 0, "seed of every random stream (Philox)"),
-    NUM(train, samples, K_INT, R_LO, 1, 0, "epsilon samples per input"),
+    NUM(train, samples, K_INT, R_LO, 1, 0, "epsilon samples per input (K of objective = iwae)"),
+    ENUM(train, objective, objective_names,
+         "elbo (average of samples single-sample ELBOs) | iwae (importance-weighted bound)"),
     NUM(train, max_steps, K_LONG, R_LO, 0, 0, "stop after N optimizer steps (0 = no limit)"),
     NUM(train, log_every, K_INT, R_LO, 1, 0, "steps between loss read-backs and progress lines"),
     STR(output, dir, "run directory: metrics.jsonl, checkpoint.safetensors, config.ini"),
@@ -215,9 +226,14 @@ static void describe(const key_spec *ks, char *buf, size_t size)
     case K_ENUM: join_names(ks->names, ", ", extra, sizeof extra); break;
     case K_LIST:
         snprintf(extra, sizeof extra,
-                 "a comma list of at most %d widths, each an integer in [1, %d]"
-                 " (\"\" = no hidden layer)",
-                 CLVAE_MAX_LAYERS, MAX_WIDTH);
+                 "a comma list of 1 to %d sizes, each an integer in [1, %d]", CLVAE_MAX_STOCH,
+                 MAX_WIDTH);
+        break;
+    case K_GROUPS:
+        snprintf(extra, sizeof extra,
+                 "1 to %d groups separated by |, each a comma list of at most %d widths in "
+                 "[1, %d] (\"\" = no hidden layer), e.g. 200,200 | 100,100",
+                 CLVAE_MAX_STOCH, CLVAE_MAX_LAYERS, MAX_WIDTH);
         break;
     }
     if (ks->type == K_INT || ks->type == K_LONG)
@@ -264,8 +280,8 @@ static int parse_bool(const key_spec *ks, const char *v, bool *out)
     return -1;
 }
 
-/* "512,256" -> {512, 256}, n = 2; "" -> n = 0. Writes nothing on error. */
-static int parse_list(const char *v, int *widths, int *n_out)
+/* "512,256" -> {512, 256}, n = 2; "" -> n = 0; at most `max` items. Writes nothing on error. */
+static int parse_list(const char *v, int max, int *widths, int *n_out)
 {
     int tmp[CLVAE_MAX_LAYERS], n = 0;
     char buf[VALUE_MAX];
@@ -274,7 +290,7 @@ static int parse_list(const char *v, int *widths, int *n_out)
         for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
              tok = strtok_r(NULL, ",", &save)) {
             long long w;
-            if (n == CLVAE_MAX_LAYERS || parse_ll(trim(tok), 1, MAX_WIDTH, &w)) return -1;
+            if (n == max || parse_ll(trim(tok), 1, MAX_WIDTH, &w)) return -1;
             tmp[n++] = (int)w;
         }
         /* "400," or ",400" leave an empty item: strtok_r skips it, so check commas */
@@ -285,6 +301,36 @@ static int parse_list(const char *v, int *widths, int *n_out)
         if (commas != n - 1) return -1;
     }
     memcpy(widths, tmp, sizeof(int) * (size_t)n);
+    *n_out = n;
+    return 0;
+}
+
+/* "200,200 | 100,100" -> two groups; every group may be empty ("" or "| 100"). */
+static int parse_groups(const char *v, clvae_widths *groups, int *n_out)
+{
+    clvae_widths tmp[CLVAE_MAX_STOCH] = {0}; /* unused entries zero: configs compare bytewise */
+    char buf[VALUE_MAX];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *p = buf, *bar;; p = bar + 1) {
+        bar = strchr(p, '|');
+        if (bar) *bar = '\0';
+        if (n == CLVAE_MAX_STOCH || parse_list(p, CLVAE_MAX_LAYERS, tmp[n].w, &tmp[n].n))
+            return -1;
+        n++;
+        if (!bar) break;
+    }
+    memcpy(groups, tmp, sizeof tmp);
+    *n_out = n;
+    return 0;
+}
+
+/* latent = 100,50: one size per stochastic layer, at least one. */
+static int parse_sizes(const char *v, int *sizes, int *n_out)
+{
+    int tmp[CLVAE_MAX_STOCH] = {0}, n = 0;
+    if (parse_list(v, CLVAE_MAX_STOCH, tmp, &n) || n == 0) return -1;
+    memcpy(sizes, tmp, sizeof tmp);
     *n_out = n;
     return 0;
 }
@@ -340,7 +386,8 @@ static int apply_value(clvae_config *cfg, const key_spec *ks, const char *raw, c
             if (rc == 0) *(int *)p = i;
             break;
         }
-        case K_LIST: rc = parse_list(v, (int *)p, (int *)field(cfg, ks->aux)); break;
+        case K_LIST: rc = parse_sizes(v, (int *)p, (int *)field(cfg, ks->aux)); break;
+        case K_GROUPS: rc = parse_groups(v, (clvae_widths *)p, (int *)field(cfg, ks->aux)); break;
         default: rc = parse_number(cfg, ks, v); break;
         }
     }
@@ -549,11 +596,12 @@ void clvae_config_defaults(clvae_config *cfg)
     cfg->data.residency = CLVAE_RESIDENCY_AUTO;
     cfg->data.overlap = true;
     snprintf(cfg->data.image_shape, sizeof cfg->data.image_shape, "auto");
-    cfg->model.encoder[0] = 400;
+    cfg->model.encoder[0] = (clvae_widths){1, {400}};
     cfg->model.n_encoder = 1;
-    cfg->model.decoder[0] = 400;
+    cfg->model.decoder[0] = (clvae_widths){1, {400}};
     cfg->model.n_decoder = 1;
-    cfg->model.latent = 20;
+    cfg->model.latent[0] = 20;
+    cfg->model.n_latent = 1;
     cfg->model.activation = CLVAE_ACT_RELU;
     cfg->model.likelihood = CLVAE_LIK_BERNOULLI;
     cfg->model.sigma_x = 1.0;
@@ -580,6 +628,15 @@ static void format_double(double x, char *buf, size_t size)
     }
 }
 
+/* "400,200"; "" (quoted) when empty. */
+static void format_widths(const int *w, int n, char *buf, size_t size)
+{
+    size_t used = 0;
+    snprintf(buf, size, "%s", n > 0 ? "" : "\"\"");
+    for (int i = 0; i < n && i < CLVAE_MAX_LAYERS && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%d", i ? "," : "", w[i]);
+}
+
 static void format_value(const clvae_config *cfg, const key_spec *ks, char *buf, size_t size)
 {
     const void *p = field(cfg, ks->off);
@@ -599,15 +656,29 @@ static void format_value(const clvae_config *cfg, const key_spec *ks, char *buf,
         snprintf(buf, size, "%s", v >= 0 && v < names_count(ks->names) ? ks->names[v] : "?");
         break;
     }
-    case K_LIST: {
-        const int *w = p, n = *(const int *)field(cfg, ks->aux);
+    case K_LIST: format_widths(p, *(const int *)field(cfg, ks->aux), buf, size); break;
+    case K_GROUPS: {
+        const clvae_widths *g = p;
+        int n = *(const int *)field(cfg, ks->aux);
         size_t used = 0;
-        snprintf(buf, size, "%s", n > 0 ? "" : "\"\"");
-        for (int i = 0; i < n && i < CLVAE_MAX_LAYERS && used < size; i++)
-            used += (size_t)snprintf(buf + used, size - used, "%s%d", i ? "," : "", w[i]);
+        buf[0] = '\0';
+        for (int i = 0; i < n && i < CLVAE_MAX_STOCH && used < size; i++) {
+            char one[VALUE_MAX];
+            format_widths(g[i].w, g[i].n, one, sizeof one);
+            /* an empty group inside a list is written as nothing: "| 100" */
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? " | " : "",
+                                     g[i].n || n == 1 ? one : "");
+        }
         break;
     }
     }
+}
+
+static int widths_valid(const int *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (w[i] < 1 || w[i] > MAX_WIDTH) return 0;
+    return 1;
 }
 
 static int field_valid(const clvae_config *cfg, const key_spec *ks)
@@ -621,13 +692,49 @@ static int field_valid(const clvae_config *cfg, const key_spec *ks)
     case K_ENUM: return *(const int *)p >= 0 && *(const int *)p < names_count(ks->names);
     case K_LIST: {
         const int *w = p, n = *(const int *)field(cfg, ks->aux);
-        if (n < 0 || n > CLVAE_MAX_LAYERS) return 0;
+        if (n < 1 || n > CLVAE_MAX_STOCH) return 0;
+        return widths_valid(w, n);
+    }
+    case K_GROUPS: {
+        const clvae_widths *g = p;
+        int n = *(const int *)field(cfg, ks->aux);
+        if (n < 1 || n > CLVAE_MAX_STOCH) return 0;
         for (int i = 0; i < n; i++)
-            if (w[i] < 1 || w[i] > MAX_WIDTH) return 0;
+            if (g[i].n < 0 || g[i].n > CLVAE_MAX_LAYERS || !widths_valid(g[i].w, g[i].n)) return 0;
         return 1;
     }
     default: return 1;
     }
+}
+
+/* Constraints between keys: one encoder and one decoder group per stochastic layer, and what
+ * the importance-weighted bound cannot take. */
+static int validate_cross(const clvae_config *cfg)
+{
+    int T = cfg->model.n_latent;
+    const char *key = cfg->model.n_encoder != T ? "encoder" : cfg->model.n_decoder != T ? "decoder" : NULL;
+    if (key) {
+        int n = key[0] == 'e' ? cfg->model.n_encoder : cfg->model.n_decoder;
+        return clvae_error(CLVAE_ERR_CONFIG,
+                           "config: [model] %s has %d group%s but latent = lists %d stochastic "
+                           "layer%s: give one group per layer, separated by | (e.g. latent = "
+                           "100,50 with encoder = 200,200 | 100,100 and decoder = 100,100 | "
+                           "200,200)",
+                           key, n, n == 1 ? "" : "s", T, T == 1 ? "" : "s");
+    }
+    if (cfg->train.objective == CLVAE_OBJ_IWAE && cfg->model.beta != 1.0)
+        return clvae_error(CLVAE_ERR_CONFIG,
+                           "config: [model] beta = %g with [train] objective = iwae: the "
+                           "importance-weighted bound has no KL term to weight; use beta = 1, or "
+                           "objective = elbo for a beta-VAE",
+                           cfg->model.beta);
+    if (cfg->train.objective == CLVAE_OBJ_IWAE && cfg->model.beta_warmup > 0)
+        return clvae_error(CLVAE_ERR_CONFIG,
+                           "config: [model] beta_warmup = %ld with [train] objective = iwae: "
+                           "warm-up weights the ELBO's KL term, which the importance-weighted "
+                           "bound does not have; use beta_warmup = 0, or objective = elbo",
+                           cfg->model.beta_warmup);
+    return CLVAE_OK;
 }
 
 int clvae_config_validate(const clvae_config *cfg)
@@ -644,7 +751,7 @@ int clvae_config_validate(const clvae_config *cfg)
         return clvae_error(CLVAE_ERR_CONFIG, "config: [%s] %s = %s: %s", ks->section, ks->key,
                            value, why);
     }
-    return CLVAE_OK;
+    return validate_cross(cfg);
 }
 
 static int write_keys(const clvae_config *cfg, FILE *f)

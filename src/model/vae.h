@@ -1,5 +1,13 @@
-/* The VAE: parameter table (one arena each for parameters, gradients and optimizer moments),
- * activation layout, and forward/backward/eval as sequences of backend ops. */
+/* The VAE as a chain of stochastic layers (hierarchical VAE; one layer = the classic VAE):
+ * parameter table (one arena each for parameters, gradients and optimizer moments), activation
+ * layout, and forward/backward/eval as sequences of backend ops.
+ *
+ * Layers l = 0..T-1, layer 0 nearest x. Inference is bottom-up: q(z_0|x) q(z_1|z_0) ...
+ * q(z_T-1|z_T-2); generation is top-down: p(z_T-1) = N(0, I), p(z_l|z_l+1) through prior MLPs,
+ * p(x|z_0) through the decoder. Every MLP ends in one "head" layer: [mu | logvar] (2R) for a
+ * Gaussian, the likelihood's parameters for the decoder. With S samples per input, layer 0's
+ * q heads have B rows (shared by the S samples); everything after the first sample has S*B rows,
+ * row r = s*B + b. */
 #ifndef CLVAE_MODEL_VAE_H
 #define CLVAE_MODEL_VAE_H
 
@@ -10,11 +18,12 @@
 #include "backend/backend.h"
 #include "clvae/config.h"
 
-#define CLVAE_MAX_PARAMS (4 * CLVAE_MAX_LAYERS + 16)
+#define CLVAE_MAX_PARAMS (3 * CLVAE_MAX_STOCH * (2 * CLVAE_MAX_LAYERS + 4))
+#define CLVAE_ACC_FLOATS (4 + CLVAE_MAX_STOCH) /* [recon, kl, -bound, unused, kl per layer] */
 
 /* One named tensor in the parameter arena, shaped like PyTorch nn.Linear: weight (out, in). */
 typedef struct clvae_param {
-    char name[64];
+    char name[96];
     int rows, cols;       /* (out, in) for weights, (out, 1) for biases */
     size_t offset;        /* in floats, into every arena (params, grads, m, v) */
     int fan_in, fan_out;
@@ -28,34 +37,63 @@ typedef struct clvae_layer {
     clvae_act act;
 } clvae_layer;
 
+/* An MLP: hidden layers, then the head. rows_per_input: 1 when it runs on B rows, S on S*B. */
+typedef struct clvae_mlp {
+    int n_hidden;
+    clvae_layer hidden[CLVAE_MAX_LAYERS], head;
+    int rows_per_input;
+    clvae_view h[CLVAE_MAX_LAYERS];   /* (rows, hidden[i].out) */
+    clvae_view out, dout;             /* (rows, head.out) */
+} clvae_mlp;
+
+/* A diagonal-Gaussian stochastic layer. */
+typedef struct clvae_stoch {
+    int R;
+    clvae_mlp q;              /* inference MLP: input x (layer 0) or the sample of the layer below */
+    clvae_mlp p;              /* prior MLP from the sample of the layer above (not the top) */
+    bool has_prior;
+    clvae_view z, eps, dz;    /* (S*B, R) */
+    clvae_view kl;            /* (S*B): analytic KL (top, ELBO: q rows only) or log q - log p */
+} clvae_stoch;
+
+/* Which loss terms a forward pass computes for the layers. */
+typedef enum clvae_terms {
+    CLVAE_TERMS_ELBO, /* top: closed-form KL to N(0, I); lower layers: log q - log p */
+    CLVAE_TERMS_MC    /* every layer log q - log p at the sample (log importance weights) */
+} clvae_terms;
+
 typedef struct clvae_model {
     /* architecture */
-    int dim, latent, dim_out;   /* D, R, D or 2D (gaussian-learned) */
-    int n_enc, n_dec;
-    clvae_layer enc[CLVAE_MAX_LAYERS], heads;   /* heads: out = 2R, [mu | logvar] */
-    clvae_layer dec[CLVAE_MAX_LAYERS], out;
+    int dim, dim_out;          /* D; D or 2D (gaussian-learned) */
+    int T;                     /* stochastic layers */
+    clvae_stoch lat[CLVAE_MAX_STOCH];
+    clvae_mlp dec;             /* z_0 -> likelihood parameters (S*B rows) */
     clvae_likelihood likelihood;
     float sigma_x, beta;
+    long beta_warmup;
+    clvae_objective objective;
+    clvae_binarize binarize;
+    /* the top layer, as sample/latents/interpolate see it: z_top ~ N(0, I) */
+    int latent;                /* R of the top layer */
+    clvae_view z, hd;          /* top z (S*B, R) and its q heads (rows, 2R) */
     /* parameter table */
     clvae_param params[CLVAE_MAX_PARAMS];
     int n_params;
     size_t n_floats;
     /* device state */
     clvae_backend *be;
-    int max_batch, samples;     /* activation arena sized for max_batch x samples rows */
+    int max_batch, samples;    /* activation arena sized for max_batch x samples rows */
     clvae_buffer *p_buf, *g_buf, *m_buf, *v_buf;   /* (n_floats) each */
     clvae_buffer *a_buf;                           /* activation arena */
     clvae_view x;              /* (B, D) */
-    clvae_view enc_h[CLVAE_MAX_LAYERS];   /* (B, enc[i].out) */
-    clvae_view hd;             /* (B, 2R) heads [mu | logvar] */
-    clvae_view dhd;            /* (B, 2R) */
-    clvae_view z, eps;         /* (S*B, R) */
-    clvae_view kl;             /* (B) */
-    clvae_view dec_h[CLVAE_MAX_LAYERS];   /* (S*B, dec[i].out) */
-    clvae_view o, dout;        /* (S*B, dim_out) */
-    clvae_view loss;           /* (S*B) */
+    clvae_view o, dout;        /* (S*B, dim_out) = dec.out, dec.dout */
+    clvae_view loss;           /* (S*B) negative log-likelihood per row */
+    clvae_view kl;             /* the top layer's kl: (B) for a one-layer ELBO forward */
+    clvae_view eps;            /* layer 0's eps (S*B, R_0) */
+    clvae_view kl_sum;         /* (S*B) sum of the layers' log q - log p (TERMS_MC) */
+    clvae_view iw, bound;      /* (S*B) normalized importance weights, (B) bounds */
     clvae_view d1, d2;         /* (S*B, max width) backward ping-pong */
-    clvae_view acc;            /* (4): [recon sum, kl sum, unused, unused] */
+    clvae_view acc;            /* (CLVAE_ACC_FLOATS) device-side loss sums */
     /* optimizer */
     clvae_optimizer opt;
     float lr, momentum;
@@ -63,6 +101,12 @@ typedef struct clvae_model {
     uint64_t seed;
     clvae_init init;
 } clvae_model;
+
+/* Loss sums read back from the device (per data row sums since the last read). */
+typedef struct clvae_losses {
+    double recon, kl, neg_bound;
+    double kl_layer[CLVAE_MAX_STOCH];
+} clvae_losses;
 
 /* Builds the parameter table from the config for input dimension `dim`. No device work. */
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim);
@@ -75,22 +119,34 @@ void clvae_model_free(clvae_model *m);
 /* Index of a parameter by name, or -1. */
 int clvae_model_find_param(const clvae_model *m, const char *name);
 
-/* One SGVB step on the batch already in m->x (b rows): forward, loss accumulation into m->acc,
- * backward, optimizer. Nothing is read back. */
+/* The KL weight of the next step: beta, ramped linearly from 0 over beta_warmup steps. */
+float clvae_model_kl_weight(const clvae_model *m);
+
+/* One training step on the batch already in m->x (b rows): dynamic binarization, forward,
+ * loss accumulation into m->acc, backward (ELBO or IWAE), optimizer. Nothing is read back. */
 int clvae_model_train_step(clvae_model *m, int b);
 
 /* Forward and gradients only (no optimizer), for gradient checks: grads land in m->g_buf. */
 int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uint32_t stream);
 
-/* Forward only on m->x (b rows) with `samples` ε samples (<= m->samples): fills m->loss
- * (S*b), m->kl (b), m->z/eps. deterministic: ε = 0 (z = μ). */
+/* Forward only on m->x (b rows) with `samples` samples (<= m->samples): fills m->loss (S*b),
+ * each layer's kl (and m->kl_sum (S*b) for TERMS_MC). deterministic: eps = 0 (z = mu). */
+int clvae_model_forward_terms(clvae_model *m, int b, int samples, uint64_t noise_step,
+                              uint32_t stream, bool deterministic, clvae_terms terms);
+/* forward_terms with TERMS_ELBO (the one-layer model's kl is then (b)). */
 int clvae_model_forward(clvae_model *m, int b, int samples, uint64_t noise_step, uint32_t stream,
                         bool deterministic);
 
-/* Decoder only: m->o (rows, dim_out) from the latents already in m->z (rows, R). */
+/* Decoder means m->o (rows, dim_out) from the top latents in m->z (rows, R_top), through the
+ * prior means of the layers below (deterministic). */
 int clvae_model_decode(clvae_model *m, int rows);
+/* The same with the layers below the top drawn from their priors (noise of (seed, draw,
+ * CLVAE_STREAM_LAYER(SAMPLE, l))): ancestral sampling. */
+int clvae_model_decode_sampled(clvae_model *m, int rows, uint64_t draw);
 
-/* Reads and zeroes the device loss accumulators: recon and KL sums since the last call. */
+/* Reads and zeroes the device loss accumulators. */
+int clvae_model_take_all_losses(clvae_model *m, clvae_losses *out);
+/* The same, keeping only the recon and KL sums. */
 int clvae_model_take_losses(clvae_model *m, double *recon_sum, double *kl_sum);
 
 /* Host copies of the parameter / gradient arenas (n_floats). */

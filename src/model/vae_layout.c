@@ -1,4 +1,12 @@
-/* VAE parameter table, arena allocation, activation layout and parameter initialization. */
+/* VAE parameter table, arena allocation, activation layout and parameter initialization.
+ *
+ * Tensor names (PyTorch nn.Linear shapes). One stochastic layer (the classic VAE, names kept
+ * from the first release): encoder.<i>, encoder.mu, encoder.logvar, decoder.<i>, decoder.out
+ * (and decoder.logvar for gaussian-learned). T > 1 layers, t = 1..T with 1 nearest x:
+ * q<t>.<i>, q<t>.mu, q<t>.logvar (inference MLP of layer t), p<t>.<i>, p<t>.mu, p<t>.logvar
+ * (prior MLP of layer t < T, from layer t+1), decoder.<i>, decoder.out (layer 1 -> x).
+ * Table order (it drives the Philox init): inference MLPs bottom-up, prior MLPs top-down, the
+ * decoder; for T = 1 exactly the first release's order. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +33,7 @@ static void add_param(clvae_model *m, const char *name, int rows, int cols, int 
 static void add_layer(clvae_model *m, clvae_layer *l, const char *prefix, int in, int out,
                       clvae_act act)
 {
-    char name[64];
+    char name[96];
     l->in = in;
     l->out = out;
     l->act = act;
@@ -39,59 +47,97 @@ static void add_layer(clvae_model *m, clvae_layer *l, const char *prefix, int in
 
 /* Two heads sharing an input, laid out weight, weight, bias, bias so they act as ONE layer
  * with 2*out outputs: [a | b] = x [Wa; Wb]^T + [ba | bb]. */
-static void add_heads(clvae_model *m, clvae_layer *l, const char *a, const char *b, int in,
-                      int out)
+static void add_heads(clvae_model *m, clvae_layer *l, const char *prefix, const char *a,
+                      const char *b, int in, int out)
 {
-    char name[64];
+    char name[96];
     l->in = in;
     l->out = 2 * out;
     l->act = CLVAE_ACT_IDENTITY;
     l->w = m->n_floats;
-    snprintf(name, sizeof name, "%s.weight", a);
+    snprintf(name, sizeof name, "%s.%s.weight", prefix, a);
     add_param(m, name, out, in, in, out, false);
-    snprintf(name, sizeof name, "%s.weight", b);
+    snprintf(name, sizeof name, "%s.%s.weight", prefix, b);
     add_param(m, name, out, in, in, out, false);
     l->b = m->n_floats;
-    snprintf(name, sizeof name, "%s.bias", a);
+    snprintf(name, sizeof name, "%s.%s.bias", prefix, a);
     add_param(m, name, out, 1, in, out, true);
-    snprintf(name, sizeof name, "%s.bias", b);
+    snprintf(name, sizeof name, "%s.%s.bias", prefix, b);
     add_param(m, name, out, 1, in, out, true);
+}
+
+/* Hidden layers "<prefix>.<i>" of widths w, from `in`; returns the last width. */
+static int add_hidden(clvae_model *m, clvae_mlp *n, const char *prefix, const clvae_widths *w,
+                      int in, clvae_act act)
+{
+    char name[80];
+    n->n_hidden = w->n;
+    for (int i = 0; i < w->n; i++) {
+        snprintf(name, sizeof name, "%s.%d", prefix, i);
+        add_layer(m, &n->hidden[i], name, in, w->w[i], act);
+        in = w->w[i];
+    }
+    return in;
+}
+
+static void add_gaussian_mlp(clvae_model *m, clvae_mlp *n, const char *prefix,
+                             const clvae_widths *w, int in, int R, clvae_act act)
+{
+    in = add_hidden(m, n, prefix, w, in, act);
+    add_heads(m, &n->head, prefix, "mu", "logvar", in, R);
+}
+
+static void layout_chain(clvae_model *m, const clvae_config *cfg)
+{
+    char prefix[32];
+    int T = m->T;
+    for (int l = 0; l < T; l++) {
+        clvae_stoch *L = &m->lat[l];
+        L->R = cfg->model.latent[l];
+        L->q.rows_per_input = l == 0 ? 1 : 0; /* 0: set to S at init */
+        if (T == 1) snprintf(prefix, sizeof prefix, "encoder");
+        else snprintf(prefix, sizeof prefix, "q%d", l + 1);
+        add_gaussian_mlp(m, &L->q, prefix, &cfg->model.encoder[l], l == 0 ? m->dim : cfg->model.latent[l - 1],
+                         L->R, cfg->model.activation);
+    }
+    for (int l = T - 2; l >= 0; l--) {
+        clvae_stoch *L = &m->lat[l];
+        L->has_prior = true;
+        snprintf(prefix, sizeof prefix, "p%d", l + 1);
+        add_gaussian_mlp(m, &L->p, prefix, &cfg->model.decoder[T - 2 - l], m->lat[l + 1].R, L->R,
+                         cfg->model.activation);
+    }
+    int in = add_hidden(m, &m->dec, "decoder", &cfg->model.decoder[T - 1], m->lat[0].R, cfg->model.activation);
+    if (m->likelihood == CLVAE_LIK_GAUSSIAN_LEARNED)
+        add_heads(m, &m->dec.head, "decoder", "out", "logvar", in, m->dim);
+    else
+        add_layer(m, &m->dec.head, "decoder.out", in, m->dim, CLVAE_ACT_IDENTITY);
 }
 
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
 {
     memset(m, 0, sizeof *m);
+    if (cfg->model.n_latent < 1 || cfg->model.n_latent > CLVAE_MAX_STOCH ||
+        cfg->model.n_encoder != cfg->model.n_latent || cfg->model.n_decoder != cfg->model.n_latent)
+        return clvae_error(CLVAE_ERR_CONFIG, "model: %d latent layers need as many encoder and "
+                                             "decoder groups (have %d, %d)",
+                           cfg->model.n_latent, cfg->model.n_encoder, cfg->model.n_decoder);
     m->dim = dim;
-    m->latent = cfg->model.latent;
+    m->T = cfg->model.n_latent;
     m->likelihood = cfg->model.likelihood;
     m->dim_out = m->likelihood == CLVAE_LIK_GAUSSIAN_LEARNED ? 2 * dim : dim;
     m->sigma_x = (float)cfg->model.sigma_x;
     m->beta = (float)cfg->model.beta;
+    m->beta_warmup = cfg->model.beta_warmup;
+    m->objective = cfg->train.objective;
+    m->binarize = cfg->data.binarize;
     m->opt = cfg->train.optimizer;
     m->lr = (float)cfg->train.lr;
     m->momentum = (float)cfg->train.momentum;
     m->seed = cfg->train.seed;
     m->init = cfg->model.init;
-    m->n_enc = cfg->model.n_encoder;
-    m->n_dec = cfg->model.n_decoder;
-    char prefix[32];
-    int in = dim;
-    for (int i = 0; i < m->n_enc; i++) {
-        snprintf(prefix, sizeof prefix, "encoder.%d", i);
-        add_layer(m, &m->enc[i], prefix, in, cfg->model.encoder[i], cfg->model.activation);
-        in = cfg->model.encoder[i];
-    }
-    add_heads(m, &m->heads, "encoder.mu", "encoder.logvar", in, m->latent);
-    in = m->latent;
-    for (int i = 0; i < m->n_dec; i++) {
-        snprintf(prefix, sizeof prefix, "decoder.%d", i);
-        add_layer(m, &m->dec[i], prefix, in, cfg->model.decoder[i], cfg->model.activation);
-        in = cfg->model.decoder[i];
-    }
-    if (m->likelihood == CLVAE_LIK_GAUSSIAN_LEARNED)
-        add_heads(m, &m->out, "decoder.out", "decoder.logvar", in, dim);
-    else
-        add_layer(m, &m->out, "decoder.out", in, dim, CLVAE_ACT_IDENTITY);
+    layout_chain(m, cfg);
+    m->latent = m->lat[m->T - 1].R;
     return CLVAE_OK;
 }
 
@@ -127,40 +173,82 @@ static void init_host_params(const clvae_model *m, clvae_init init, float *p)
     }
 }
 
+static int mlp_max_width(const clvae_mlp *n, int w)
+{
+    w = n->head.out > w ? n->head.out : w;
+    w = n->head.in > w ? n->head.in : w;
+    for (int i = 0; i < n->n_hidden; i++) {
+        w = n->hidden[i].out > w ? n->hidden[i].out : w;
+        w = n->hidden[i].in > w ? n->hidden[i].in : w;
+    }
+    return w;
+}
+
 static int max_width(const clvae_model *m)
 {
-    int w = m->dim_out > m->heads.out ? m->dim_out : m->heads.out;
-    for (int i = 0; i < m->n_enc; i++) w = m->enc[i].out > w ? m->enc[i].out : w;
-    for (int i = 0; i < m->n_dec; i++) w = m->dec[i].out > w ? m->dec[i].out : w;
-    return w > m->dim ? w : m->dim;
+    int w = mlp_max_width(&m->dec, m->dim_out > m->dim ? m->dim_out : m->dim);
+    for (int l = 0; l < m->T; l++) {
+        w = mlp_max_width(&m->lat[l].q, w);
+        if (m->lat[l].has_prior) w = mlp_max_width(&m->lat[l].p, w);
+    }
+    return w;
+}
+
+typedef struct arena_cursor {
+    clvae_buffer *buf;
+    size_t off; /* floats */
+} arena_cursor;
+
+static void take(arena_cursor *c, clvae_view *v, size_t count)
+{
+    v->buf = c->buf;
+    v->off = c->off * sizeof(float);
+    c->off += (count + 15) & ~(size_t)15; /* 64-byte aligned sub-buffers */
+}
+
+static void take_mlp(arena_cursor *c, clvae_mlp *n, size_t rows)
+{
+    for (int i = 0; i < n->n_hidden; i++) take(c, &n->h[i], rows * n->hidden[i].out);
+    take(c, &n->out, rows * n->head.out);
+    take(c, &n->dout, rows * n->head.out);
 }
 
 /* Lays out the activation arena: returns its size in floats and sets every view's offset. */
 static size_t layout_activations(clvae_model *m, clvae_buffer *buf)
 {
-    size_t B = (size_t)m->max_batch, SB = B * m->samples, R = m->latent, off = 0;
-#define TAKE(view, count)                                                                          \
-    do {                                                                                           \
-        (view).buf = buf;                                                                          \
-        (view).off = off * sizeof(float);                                                          \
-        off += ((count) + 15) & ~(size_t)15; /* 64-byte aligned sub-buffers */                   \
-    } while (0)
-    TAKE(m->x, B * m->dim);
-    for (int i = 0; i < m->n_enc; i++) TAKE(m->enc_h[i], B * m->enc[i].out);
-    TAKE(m->hd, B * 2 * R);
-    TAKE(m->dhd, B * 2 * R);
-    TAKE(m->z, SB * R);
-    TAKE(m->eps, SB * R);
-    TAKE(m->kl, B);
-    for (int i = 0; i < m->n_dec; i++) TAKE(m->dec_h[i], SB * m->dec[i].out);
-    TAKE(m->o, SB * m->dim_out);
-    TAKE(m->dout, SB * m->dim_out);
-    TAKE(m->loss, SB);
-    TAKE(m->d1, SB * max_width(m));
-    TAKE(m->d2, SB * max_width(m));
-    TAKE(m->acc, 4);
-#undef TAKE
-    return off;
+    size_t B = (size_t)m->max_batch, SB = B * m->samples;
+    arena_cursor c = {buf, 0};
+    take(&c, &m->x, B * m->dim);
+    for (int l = 0; l < m->T; l++) {
+        clvae_stoch *L = &m->lat[l];
+        L->q.rows_per_input = l == 0 ? 1 : m->samples;
+        take_mlp(&c, &L->q, l == 0 ? B : SB);
+        if (L->has_prior) {
+            L->p.rows_per_input = m->samples;
+            take_mlp(&c, &L->p, SB);
+        }
+        take(&c, &L->z, SB * L->R);
+        take(&c, &L->eps, SB * L->R);
+        take(&c, &L->dz, SB * L->R);
+        take(&c, &L->kl, SB);
+    }
+    m->dec.rows_per_input = m->samples;
+    take_mlp(&c, &m->dec, SB);
+    take(&c, &m->loss, SB);
+    take(&c, &m->kl_sum, SB);
+    take(&c, &m->iw, SB);
+    take(&c, &m->bound, B);
+    take(&c, &m->d1, SB * max_width(m));
+    take(&c, &m->d2, SB * max_width(m));
+    take(&c, &m->acc, CLVAE_ACC_FLOATS);
+    const clvae_stoch *top = &m->lat[m->T - 1];
+    m->z = top->z;
+    m->hd = top->q.out;
+    m->kl = top->kl;
+    m->eps = m->lat[0].eps;
+    m->o = m->dec.out;
+    m->dout = m->dec.dout;
+    return c.off;
 }
 
 static int alloc_arenas(clvae_model *m)
@@ -175,13 +263,13 @@ static int alloc_arenas(clvae_model *m)
     size_t act = layout_activations(m, NULL);
     if ((st = o->buffer_alloc(m->be->ctx, act * sizeof(float), &m->a_buf))) return st;
     layout_activations(m, m->a_buf);
-    return CLVAE_OK;
+    /* defined contents: a GEMM with beta = 0 may still read C (0 * NaN garbage = NaN) */
+    return o->fill(m->be->ctx, (clvae_view){m->a_buf, 0}, act, 0.0f);
 }
 
 int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int samples, bool init_params)
 {
     const clvae_backend_ops *o = be->ops;
-    clvae_view pv, mv, vv, gv;
     float *host = NULL;
     int st;
     m->be = be;
@@ -189,14 +277,10 @@ int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int sampl
     m->samples = samples;
     m->step = 0;
     if ((st = alloc_arenas(m))) goto fail;
-    pv = (clvae_view){m->p_buf, 0};
-    mv = (clvae_view){m->m_buf, 0};
-    vv = (clvae_view){m->v_buf, 0};
-    gv = (clvae_view){m->g_buf, 0};
-    if ((st = o->fill(be->ctx, mv, m->n_floats, 0.0f))) goto fail;
-    if ((st = o->fill(be->ctx, vv, m->n_floats, 0.0f))) goto fail;
-    if ((st = o->fill(be->ctx, gv, m->n_floats, 0.0f))) goto fail;
-    if ((st = o->fill(be->ctx, m->acc, 4, 0.0f))) goto fail;
+    clvae_buffer *zeroed[] = {m->m_buf, m->v_buf, m->g_buf};
+    for (int i = 0; i < 3; i++)
+        if ((st = o->fill(be->ctx, (clvae_view){zeroed[i], 0}, m->n_floats, 0.0f))) goto fail;
+    if ((st = o->fill(be->ctx, m->acc, CLVAE_ACC_FLOATS, 0.0f))) goto fail;
     if (init_params) {
         host = malloc(m->n_floats * sizeof(float));
         if (!host) {
@@ -204,6 +288,7 @@ int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int sampl
             goto fail;
         }
         init_host_params(m, m->init, host);
+        clvae_view pv = {m->p_buf, 0};
         if ((st = o->upload(be->ctx, pv, host, m->n_floats * sizeof(float)))) goto fail;
     }
     free(host);

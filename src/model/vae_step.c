@@ -1,12 +1,8 @@
-/* VAE forward, backward and optimizer step as sequences of backend ops (see vae.h). */
+/* The chain's forward pass, its two objectives' backward passes (ELBO with beta and warm-up;
+ * the importance-weighted bound with normalized weights) and the optimizer step, as sequences of
+ * backend ops (see vae.h for the factorization and the row layout). */
 #include "core/philox.h"
-#include "model/vae.h"
-
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        int st_ = (expr);                                                                          \
-        if (st_) return st_;                                                                       \
-    } while (0)
+#include "model/vae_internal.h"
 
 static clvae_view pv(const clvae_model *m, size_t off)
 {
@@ -28,10 +24,10 @@ static int layer_fwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
     return o->bias_act(c, l->act, rows, l->out, pv(m, l->b), y);
 }
 
-/* Given dy (rows, out) of the pre-activation, accumulates dW (out, in) = dy^T x, db = colsum
- * dy, and when dx.buf is set writes dx (rows, in) = dy W. */
+/* Given dy (rows, out) of the pre-activation, writes dW (out, in) = dy^T x, db = colsum dy, and
+ * when dx.buf is set dx (rows, in) = dy W + dx_beta * dx (1: another consumer wrote dx). */
 static int layer_bwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view x, clvae_view dy,
-                     clvae_view dx)
+                     clvae_view dx, float dx_beta)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
@@ -40,133 +36,135 @@ static int layer_bwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
     TRY(o->col_sum(c, rows, l->out, dy, gv(m, l->b)));
     if (!dx.buf) return CLVAE_OK;
     return o->gemm(c, false, false, rows, l->in, l->out, 1.0f, dy, l->out, pv(m, l->w), l->in,
-                   0.0f, dx, l->in);
+                   dx_beta, dx, l->in);
 }
 
-static int encode(clvae_model *m, int b)
+/* n->out (rows, head.out) from x (rows, hidden[0].in). */
+static int mlp_fwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x)
 {
-    clvae_view h = m->x;
-    for (int i = 0; i < m->n_enc; i++) {
-        TRY(layer_fwd(m, &m->enc[i], b, h, m->enc_h[i]));
-        h = m->enc_h[i];
+    clvae_view h = x;
+    for (int i = 0; i < n->n_hidden; i++) {
+        TRY(layer_fwd(m, &n->hidden[i], rows, h, n->h[i]));
+        h = n->h[i];
     }
-    return layer_fwd(m, &m->heads, b, h, m->hd);
+    return layer_fwd(m, &n->head, rows, h, n->out);
 }
 
-static int decode(clvae_model *m, int rows)
+/* From n->dout back to the input: dx (rows, in) written, or accumulated, or (buf NULL) not. */
+int clvae_model_mlp_bwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, clvae_view dx,
+                   bool accumulate)
 {
-    clvae_view h = m->z;
-    for (int i = 0; i < m->n_dec; i++) {
-        TRY(layer_fwd(m, &m->dec[i], rows, h, m->dec_h[i]));
-        h = m->dec_h[i];
+    clvae_view dy = n->dout, spare[2] = {m->d1, m->d2};
+    int k = 0;
+    for (int i = n->n_hidden; i >= 0; i--) {
+        const clvae_layer *l = i == n->n_hidden ? &n->head : &n->hidden[i];
+        clvae_view in = i == 0 ? x : n->h[i - 1];
+        clvae_view d = i == 0 ? dx : spare[k];
+        TRY(layer_bwd(m, l, rows, in, dy, d, i == 0 && accumulate ? 1.0f : 0.0f));
+        if (i > 0) TRY(m->be->ops->act_bwd(m->be->ctx, n->hidden[i - 1].act, rows, l->in, in, d));
+        dy = d;
+        k ^= 1;
     }
-    return layer_fwd(m, &m->out, rows, h, m->o);
+    return CLVAE_OK;
 }
 
-int clvae_model_decode(clvae_model *m, int rows)
+/* Rows of layer l's q heads: layer 0 shares them over the S samples. */
+int clvae_model_q_rows(int l, int b, int S)
 {
-    return decode(m, rows);
+    return l == 0 ? b : S * b;
 }
 
-static int reparam(clvae_model *m, int b, int s, uint64_t noise_step, uint32_t stream, bool given)
+/* z_l = mu + sigma eps from the heads (hrows rows) for `samples` samples each. */
+static int sample(clvae_model *m, clvae_stoch *L, clvae_view heads, int hrows, int samples,
+                  uint64_t step, uint32_t stream, bool deterministic)
 {
-    clvae_reparam_args a = {.batch = b, .samples = s, .latent = m->latent, .seed = m->seed,
-                            .step = noise_step, .stream = stream, .eps_given = given,
-                            .heads = m->hd, .z = m->z, .eps = m->eps, .kl = m->kl};
-    return m->be->ops->reparam(m->be->ctx, &a);
+    const clvae_backend_ops *o = m->be->ops;
+    if (deterministic)
+        TRY(o->fill(m->be->ctx, L->eps, (size_t)samples * hrows * L->R, 0.0f));
+    clvae_reparam_args a = {.batch = hrows, .samples = samples, .latent = L->R, .seed = m->seed,
+                            .step = step, .stream = stream, .eps_given = deterministic,
+                            .heads = heads, .z = L->z, .eps = L->eps, .kl = L->kl};
+    return o->reparam(m->be->ctx, &a);
 }
 
-static int likelihood(clvae_model *m, int b, int s, bool grad)
+/* Inference bottom-up, priors, decoder: everything but the loss terms. */
+int clvae_model_forward_core(clvae_model *m, int b, int S, uint64_t step, uint32_t stream, bool det)
+{
+    for (int l = 0; l < m->T; l++) {
+        clvae_stoch *L = &m->lat[l];
+        int hrows = clvae_model_q_rows(l, b, S);
+        TRY(mlp_fwd(m, &L->q, hrows, l == 0 ? m->x : m->lat[l - 1].z));
+        TRY(sample(m, L, L->q.out, hrows, l == 0 ? S : 1, step, CLVAE_STREAM_LAYER(stream, l), det));
+    }
+    for (int l = 0; l < m->T - 1; l++) TRY(mlp_fwd(m, &m->lat[l].p, S * b, m->lat[l + 1].z));
+    return mlp_fwd(m, &m->dec, S * b, m->lat[0].z);
+}
+
+/* Each layer's kl: log q - log p at the sample, except the top's analytic KL under ELBO terms;
+ * TERMS_MC also sums them into m->kl_sum (S*b). */
+int clvae_model_layer_terms(clvae_model *m, int b, int S, clvae_terms terms)
+{
+    for (int l = 0; l < m->T; l++) {
+        clvae_stoch *L = &m->lat[l];
+        if (terms == CLVAE_TERMS_ELBO && l == m->T - 1) break;
+        clvae_gauss_terms_args a = {.rows = S * b, .hrows = clvae_model_q_rows(l, b, S), .latent = L->R,
+                                    .heads = L->q.out, .z = L->z, .eps = L->eps, .kl = L->kl,
+                                    .sum_init = l == 0};
+        if (L->has_prior) a.prior = L->p.out;
+        if (terms == CLVAE_TERMS_MC) a.kl_sum = m->kl_sum;
+        TRY(m->be->ops->gauss_terms(m->be->ctx, &a));
+    }
+    return CLVAE_OK;
+}
+
+int clvae_model_likelihood(clvae_model *m, int b, int s, bool grad, float grad_scale)
 {
     clvae_lik_args a = {.kind = m->likelihood, .rows = s * b, .batch = b, .dim = m->dim,
-                        .sigma_x = m->sigma_x, .grad_scale = 1.0f / (float)(s * b),
-                        .out = m->o, .x = m->x, .loss = m->loss};
+                        .sigma_x = m->sigma_x, .grad_scale = grad_scale, .out = m->o, .x = m->x,
+                        .loss = m->loss};
     if (grad) a.dout = m->dout;
     return m->be->ops->likelihood(m->be->ctx, &a);
+}
+
+int clvae_model_forward_terms(clvae_model *m, int b, int samples, uint64_t noise_step,
+                              uint32_t stream, bool deterministic, clvae_terms terms)
+{
+    TRY(clvae_model_forward_core(m, b, samples, noise_step, stream, deterministic));
+    TRY(clvae_model_likelihood(m, b, samples, false, 0.0f));
+    return clvae_model_layer_terms(m, b, samples, terms);
 }
 
 int clvae_model_forward(clvae_model *m, int b, int samples, uint64_t noise_step, uint32_t stream,
                         bool deterministic)
 {
-    if (deterministic) TRY(m->be->ops->fill(m->be->ctx, m->eps, (size_t)samples * b * m->latent, 0));
-    TRY(encode(m, b));
-    TRY(reparam(m, b, samples, noise_step, stream, deterministic));
-    TRY(decode(m, samples * b));
-    return likelihood(m, b, samples, false);
+    return clvae_model_forward_terms(m, b, samples, noise_step, stream, deterministic,
+                                     CLVAE_TERMS_ELBO);
 }
 
-/* Backward through the decoder: from dout to dz (written into m->d1 or m->d2; returned). */
-static int decoder_bwd(clvae_model *m, int rows, clvae_view *dz)
+/* The top layer's latents in m->z (rows) down through the priors to the decoder output. */
+static int decode_top(clvae_model *m, int rows, bool sampled, uint64_t draw)
 {
-    const clvae_backend_ops *o = m->be->ops;
-    clvae_view dy = m->dout, spare[2] = {m->d1, m->d2};
-    int k = 0;
-    for (int i = m->n_dec; i >= 0; i--) {
-        const clvae_layer *l = i == m->n_dec ? &m->out : &m->dec[i];
-        clvae_view x = i == 0 ? m->z : m->dec_h[i - 1];
-        clvae_view dx = spare[k];
-        TRY(layer_bwd(m, l, rows, x, dy, dx));
-        if (i > 0) TRY(o->act_bwd(m->be->ctx, m->dec[i - 1].act, rows, l->in, x, dx));
-        dy = dx;
-        k ^= 1;
+    for (int l = m->T - 2; l >= 0; l--) {
+        clvae_stoch *L = &m->lat[l];
+        TRY(mlp_fwd(m, &L->p, rows, m->lat[l + 1].z));
+        TRY(sample(m, L, L->p.out, rows, 1, draw, CLVAE_STREAM_LAYER(CLVAE_STREAM_SAMPLE, l + 1),
+                   !sampled));
     }
-    *dz = dy;
-    return CLVAE_OK;
+    return mlp_fwd(m, &m->dec, rows, m->lat[0].z);
 }
 
-static int encoder_bwd(clvae_model *m, int b)
+int clvae_model_decode(clvae_model *m, int rows)
 {
-    const clvae_backend_ops *o = m->be->ops;
-    clvae_view dy = m->dhd, spare[2] = {m->d1, m->d2}, none = {0};
-    int k = 0;
-    for (int i = m->n_enc; i >= 0; i--) {
-        const clvae_layer *l = i == m->n_enc ? &m->heads : &m->enc[i];
-        clvae_view x = i == 0 ? m->x : m->enc_h[i - 1];
-        clvae_view dx = i == 0 ? none : spare[k];
-        TRY(layer_bwd(m, l, b, x, dy, dx));
-        if (i > 0) TRY(o->act_bwd(m->be->ctx, m->enc[i - 1].act, b, l->in, x, dx));
-        dy = dx;
-        k ^= 1;
-    }
-    return CLVAE_OK;
+    return decode_top(m, rows, false, 0);
 }
 
-int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uint32_t stream)
+int clvae_model_decode_sampled(clvae_model *m, int rows, uint64_t draw)
 {
-    const clvae_backend_ops *o = m->be->ops;
-    int s = m->samples;
-    clvae_view dz;
-    TRY(encode(m, b));
-    TRY(reparam(m, b, s, noise_step, stream, false));
-    TRY(decode(m, s * b));
-    TRY(likelihood(m, b, s, true));
-    TRY(o->sum_add(m->be->ctx, (size_t)s * b, m->loss, 1.0f / s, m->acc));
-    TRY(o->sum_add(m->be->ctx, (size_t)b, m->kl, 1.0f, clvae_view_at(m->acc, 1)));
-    TRY(decoder_bwd(m, s * b, &dz));
-    clvae_reparam_bwd_args ra = {.batch = b, .samples = s, .latent = m->latent,
-                                 .kl_weight = m->beta / (float)b, .heads = m->hd, .eps = m->eps,
-                                 .dz = dz, .dheads = m->dhd};
-    TRY(o->reparam_bwd(m->be->ctx, &ra));
-    return encoder_bwd(m, b);
+    return decode_top(m, rows, true, draw);
 }
 
-int clvae_model_train_step(clvae_model *m, int b)
+float clvae_model_kl_weight(const clvae_model *m)
 {
-    TRY(clvae_model_forward_backward(m, b, m->step, CLVAE_STREAM_EPS_TRAIN));
-    m->step++;
-    clvae_opt_args a = {.kind = m->opt, .n = m->n_floats, .lr = m->lr, .beta1 = 0.9f,
-                        .beta2 = 0.999f, .eps = 1e-8f, .momentum = m->momentum, .t = m->step,
-                        .params = {m->p_buf, 0}, .grads = {m->g_buf, 0}, .m = {m->m_buf, 0},
-                        .v = {m->v_buf, 0}};
-    return m->be->ops->optimizer(m->be->ctx, &a);
-}
-
-int clvae_model_take_losses(clvae_model *m, double *recon_sum, double *kl_sum)
-{
-    float acc[4];
-    TRY(m->be->ops->download(m->be->ctx, m->acc, acc, sizeof acc));
-    TRY(m->be->ops->fill(m->be->ctx, m->acc, 4, 0.0f));
-    *recon_sum = acc[0];
-    *kl_sum = acc[1];
-    return CLVAE_OK;
+    if (m->beta_warmup <= 0 || m->step >= (uint64_t)m->beta_warmup) return m->beta;
+    return m->beta * (float)((double)m->step / (double)m->beta_warmup);
 }

@@ -1,5 +1,4 @@
-/* GEMM autotuning glue: the GEMM shapes of a training step from the model's layer table, and
- * first-use tuning for train/bench when the OpenCL device has no valid tuning file. */
+/* GEMM autotuning glue: first-use tuning for train/bench when the OpenCL device has no valid tuning file. */
 #include "train/autotune.h"
 
 #include <stdio.h>
@@ -8,40 +7,6 @@
 #ifdef CLVAE_HAVE_OPENCL
 #include "backend/opencl/ocl_tune.h"
 #endif
-
-static void add_shape(clvae_gemm_shape *out, int *n, int max, bool ta, bool tb, int m, int nn,
-                      int k)
-{
-    for (int i = 0; i < *n; i++)
-        if (out[i].ta == ta && out[i].tb == tb && out[i].m == m && out[i].n == nn &&
-            out[i].k == k) {
-            out[i].calls++;
-            return;
-        }
-    if (*n < max) out[(*n)++] = (clvae_gemm_shape){ta, tb, m, nn, k, 1};
-}
-
-/* Forward y = x W^T (NT), dW = dy^T x (TN) and, unless first, dx = dy W (NN). */
-static void add_layer(clvae_gemm_shape *out, int *n, int max, const clvae_layer *l, int rows,
-                      bool first)
-{
-    add_shape(out, n, max, false, true, rows, l->out, l->in);
-    add_shape(out, n, max, true, false, l->out, l->in, rows);
-    if (!first) add_shape(out, n, max, false, false, rows, l->in, l->out);
-}
-
-int clvae_model_gemm_shapes(const clvae_model *m, int batch, int samples, clvae_gemm_shape *out,
-                            int max)
-{
-    int n = 0, rows = batch * samples;
-    for (int i = 0; i < m->n_enc; i++)
-        add_layer(out, &n, max, &m->enc[i], batch, i == 0);
-    add_layer(out, &n, max, &m->heads, batch, m->n_enc == 0);
-    for (int i = 0; i < m->n_dec; i++)
-        add_layer(out, &n, max, &m->dec[i], rows, false);
-    add_layer(out, &n, max, &m->out, rows, false);
-    return n;
-}
 
 #ifdef CLVAE_HAVE_OPENCL
 int clvae_autotune_first_use(clvae_backend *be, const clvae_config *cfg, const clvae_model *m)

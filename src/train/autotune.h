@@ -7,17 +7,11 @@
 #include "backend/gemm_shape.h"
 #include "clvae/config.h"
 #include "model/vae.h"
+#include "model/vae_shapes.h" /* clvae_model_gemm_shapes */
 
 /* Budget of first-use tuning in train/bench (clvae tune defaults to CLVAE_TUNE_SECONDS). */
 #define CLVAE_TUNE_FIRST_USE_SECONDS 30.0
 #define CLVAE_TUNE_SECONDS 120.0
-
-/* The distinct GEMMs one training step of `m` runs with `batch` inputs and `samples` ε samples
- * (decoder rows = batch * samples), merged with call counts: forward NT (rows, out, in),
- * weight gradient TN (out, in, rows) and input gradient NN (rows, in, out) of every layer.
- * Returns the count (at most max). */
-int clvae_model_gemm_shapes(const clvae_model *m, int batch, int samples, clvae_gemm_shape *out,
-                            int max);
 
 /* When `be` is an OpenCL backend without a valid tuning file and cfg->device.autotune is
  * first-use: says so on stderr and tunes for about CLVAE_TUNE_FIRST_USE_SECONDS on the model's

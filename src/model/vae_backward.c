@@ -1,0 +1,139 @@
+/* The training step: loss accumulation, the backward pass of the ELBO (beta, warm-up) or of the
+ * importance-weighted bound, and the optimizer. The objective is decided here only: it sets
+ * the weight c_r of every row's terms (ELBO: a constant; IWAE: the normalized importance weight
+ * softmax_s(log w)/B) and every layer's backward takes those weights.
+ *
+ * Order of the backward (each z_l gradient is complete before its layer's q backward):
+ * 1. decoder -> dz_0 (written); 2. each prior term and prior MLP, bottom-up: dz_l += d(-log p),
+ * the prior MLP writes dz_l+1 (its first consumer); IWAE: the top's N(0, I) term; 3. each layer's
+ * q, top-down: dheads from dz_l (+ analytic KL at the top under ELBO, + the log q term), then
+ * the inference MLP adds its input gradient into dz_l-1 (GEMM beta = 1). */
+#include "core/philox.h"
+#include "model/vae_internal.h"
+
+/* Row weights of the layer terms: weights (S*b) or a constant scale. */
+typedef struct row_weights {
+    clvae_view w;   /* buf NULL: constant */
+    float scale;
+} row_weights;
+
+static int accumulate_losses(clvae_model *m, int b, int S, bool iwae)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    void *c = m->be->ctx;
+    TRY(o->sum_add(c, (size_t)S * b, m->loss, 1.0f / S, m->acc));
+    for (int l = 0; l < m->T; l++) {
+        /* the top's analytic KL (ELBO) has one entry per q row; the others one per sample */
+        bool analytic = !iwae && l == m->T - 1;
+        size_t n = analytic ? (size_t)clvae_model_q_rows(l, b, S) : (size_t)S * b;
+        TRY(o->sum_add(c, n, m->lat[l].kl, n == (size_t)S * b ? 1.0f / S : 1.0f,
+                       clvae_view_at(m->acc, 4 + l)));
+    }
+    if (iwae) TRY(o->sum_add(c, (size_t)b, m->bound, -1.0f, clvae_view_at(m->acc, 2)));
+    return CLVAE_OK;
+}
+
+/* Step 2: the generative side's gradients into the z's. */
+static int priors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    int rows = S * b;
+    for (int l = 0; l < m->T; l++) {
+        clvae_stoch *L = &m->lat[l];
+        if (!L->has_prior && !iwae) break; /* the top's ELBO KL is analytic: no z term */
+        clvae_prior_bwd_args a = {.rows = rows, .latent = L->R, .scale = c.scale, .weights = c.w,
+                                  .z = L->z, .dz = L->dz};
+        if (L->has_prior) {
+            a.prior = L->p.out;
+            a.dprior = L->p.dout;
+        }
+        TRY(o->prior_bwd(m->be->ctx, &a));
+        if (L->has_prior)
+            TRY(clvae_model_mlp_bwd(m, &L->p, rows, m->lat[l + 1].z, m->lat[l + 1].dz, false));
+    }
+    return CLVAE_OK;
+}
+
+/* Step 3: each layer's q heads, top-down, and the inference MLPs. */
+static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae, float kw)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    for (int l = m->T - 1; l >= 0; l--) {
+        clvae_stoch *L = &m->lat[l];
+        int hrows = clvae_model_q_rows(l, b, S), samples = l == 0 ? S : 1;
+        if (!iwae && l == m->T - 1) { /* analytic KL to N(0, I), no Monte Carlo log q term */
+            clvae_reparam_bwd_args a = {.batch = hrows, .samples = samples, .latent = L->R,
+                                        .kl_weight = kw / (float)hrows, .heads = L->q.out,
+                                        .eps = L->eps, .dz = L->dz, .dheads = L->q.dout};
+            TRY(o->reparam_bwd(m->be->ctx, &a));
+        } else {
+            clvae_latent_bwd_args a = {.hrows = hrows, .samples = samples, .latent = L->R,
+                                       .scale = c.scale, .weights = c.w, .heads = L->q.out,
+                                       .eps = L->eps, .dz = L->dz, .dheads = L->q.dout};
+            TRY(o->latent_bwd(m->be->ctx, &a));
+        }
+        clvae_view none = {0};
+        TRY(clvae_model_mlp_bwd(m, &L->q, hrows, l == 0 ? m->x : m->lat[l - 1].z,
+                                l == 0 ? none : m->lat[l - 1].dz, true));
+    }
+    return CLVAE_OK;
+}
+
+int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uint32_t stream)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    int S = m->samples, rows = S * b;
+    bool iwae = m->objective == CLVAE_OBJ_IWAE;
+    float kw = clvae_model_kl_weight(m);
+    row_weights c = {{0}, kw / (float)rows};
+    TRY(clvae_model_forward_core(m, b, S, noise_step, stream, false));
+    TRY(clvae_model_likelihood(m, b, S, true, iwae ? 1.0f : 1.0f / (float)rows));
+    TRY(clvae_model_layer_terms(m, b, S, iwae ? CLVAE_TERMS_MC : CLVAE_TERMS_ELBO));
+    if (iwae) {
+        clvae_iw_args a = {.batch = b, .samples = S, .scale = 1.0f / (float)b, .nll = m->loss,
+                           .kl = m->kl_sum, .weights = m->iw, .bound = m->bound};
+        TRY(o->iw_weights(m->be->ctx, &a));
+        TRY(o->row_scale(m->be->ctx, rows, m->dim_out, m->iw, m->dout));
+        c = (row_weights){m->iw, 1.0f};
+    }
+    TRY(accumulate_losses(m, b, S, iwae));
+    TRY(clvae_model_mlp_bwd(m, &m->dec, rows, m->lat[0].z, m->lat[0].dz, false));
+    TRY(priors_bwd(m, b, S, c, iwae));
+    return posteriors_bwd(m, b, S, c, iwae, kw);
+}
+
+int clvae_model_train_step(clvae_model *m, int b)
+{
+    if (m->binarize == CLVAE_BIN_DYNAMIC)
+        TRY(m->be->ops->binarize(m->be->ctx, (size_t)b * m->dim, m->seed, m->step,
+                                 CLVAE_STREAM_BINARIZE, m->x));
+    TRY(clvae_model_forward_backward(m, b, m->step, CLVAE_STREAM_EPS_TRAIN));
+    m->step++;
+    clvae_opt_args a = {.kind = m->opt, .n = m->n_floats, .lr = m->lr, .beta1 = 0.9f,
+                        .beta2 = 0.999f, .eps = 1e-8f, .momentum = m->momentum, .t = m->step,
+                        .params = {m->p_buf, 0}, .grads = {m->g_buf, 0}, .m = {m->m_buf, 0},
+                        .v = {m->v_buf, 0}};
+    return m->be->ops->optimizer(m->be->ctx, &a);
+}
+
+int clvae_model_take_all_losses(clvae_model *m, clvae_losses *out)
+{
+    float acc[CLVAE_ACC_FLOATS];
+    TRY(m->be->ops->download(m->be->ctx, m->acc, acc, sizeof acc));
+    TRY(m->be->ops->fill(m->be->ctx, m->acc, CLVAE_ACC_FLOATS, 0.0f));
+    *out = (clvae_losses){.recon = acc[0], .neg_bound = acc[2]};
+    for (int l = 0; l < m->T; l++) {
+        out->kl_layer[l] = acc[4 + l];
+        out->kl += acc[4 + l];
+    }
+    return CLVAE_OK;
+}
+
+int clvae_model_take_losses(clvae_model *m, double *recon_sum, double *kl_sum)
+{
+    clvae_losses l;
+    TRY(clvae_model_take_all_losses(m, &l));
+    *recon_sum = l.recon;
+    *kl_sum = l.kl;
+    return CLVAE_OK;
+}
