@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "data/binarize.h"
 #include "train/checkpoint.h"
 #include "train/valid.h"
 
@@ -30,6 +31,10 @@ int cli_run_open(cli_run *r, const char *run_dir, int max_batch, int samples)
 {
     const clvae_config *cfg = &r->cfg;
     int st = clvae_dataset_load_cfg(&r->test, cfg, true, true);
+    /* a model trained on binarized data is evaluated on the test set binarized once, as in
+     * training (the same draws) */
+    if (!st && cfg->data.binarize != CLVAE_BIN_NONE)
+        clvae_dataset_binarize(&r->test, cfg->train.seed, true);
     if (!st) st = clvae_backend_create(cfg, &r->be);
     if (!st) st = clvae_model_layout(&r->m, cfg, (int)r->test.dim);
     if (!st) st = clvae_model_init(&r->m, &r->be, max_batch, samples, false);

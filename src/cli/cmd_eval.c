@@ -17,22 +17,45 @@ static const char usage[] =
     "  --iw K           also estimate log p(x) with the importance-weighted bound, K samples\n"
     "  --deterministic  ELBO with z = mu (no sampling), for comparisons with other frameworks\n"
     "  --set S.K=V      override a config key (e.g. --set device.backend=ref)\n"
-    "prints one JSON line: test_loss (negative ELBO per sample, nats), recon, kl, n\n"
-    "and with --iw: iwae_k, test_loglik\n";
+    "prints one JSON line: test_loss (negative ELBO per sample, nats), recon, kl, kl_layers\n"
+    "(one per stochastic layer, nearest x first), n; with --iw: iwae_k, test_loglik (the\n"
+    "estimate of log p(x)), test_gap (estimate minus ELBO) and active_units per layer\n";
+
+/* Rows of one IWAE pass (inputs x samples): large GEMMs, bounded memory for any K. */
+#define IW_PASS_ROWS 16384
+#define IW_PASS_SAMPLES 4096
+
+static void print_list(const char *key, const double *d, const int *n, int count)
+{
+    printf(", \"%s\": [", key);
+    for (int l = 0; l < count; l++) {
+        if (d) printf("%s%.6f", l ? ", " : "", d[l]);
+        else printf("%s%d", l ? ", " : "", n[l]);
+    }
+    printf("]");
+}
 
 static int run_eval(cli_run *e, const cli_args *a)
 {
-    int k = a->iw, batch = e->cfg.train.batch, st;
-    /* IWAE decodes batch * k rows at once: keep that near 25600 rows. */
-    if (k > 0 && (long)batch * k > 25600) batch = 25600 / k > 0 ? 25600 / k : 1;
+    int k = a->iw, batch = e->cfg.train.batch, samples = 1, st;
+    if (k > 0) {
+        samples = k < IW_PASS_SAMPLES ? k : IW_PASS_SAMPLES;
+        batch = IW_PASS_ROWS / samples > 0 ? IW_PASS_ROWS / samples : 1;
+    }
     clvae_eval_result r;
-    double ll = 0;
-    if ((st = cli_run_open(e, a->run, batch, k > 1 ? k : 1))) return st;
+    clvae_iwae_result iw;
+    if ((st = cli_run_open(e, a->run, batch, samples))) return st;
     if ((st = clvae_eval_elbo(&e->m, &e->test, a->deterministic, &r))) return st;
-    if (k > 0 && (st = clvae_eval_iwae(&e->m, &e->test, k, &ll))) return st;
+    if (k > 0 && (st = clvae_eval_iwae(&e->m, &e->test, k, &iw))) return st;
     printf("{\"test_loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f, \"n\": %ld, \"deterministic\": %s",
            r.loss, r.recon, r.kl, r.n, a->deterministic ? "true" : "false");
-    if (k > 0) printf(", \"iwae_k\": %d, \"test_loglik\": %.6f", k, ll);
+    print_list("kl_layers", r.kl_layer, NULL, r.layers);
+    if (k > 0) {
+        /* the gap log p(x) - ELBO estimates KL(q(z|x) || p(z|x)) (K large) */
+        printf(", \"iwae_k\": %d, \"test_loglik\": %.6f, \"test_gap\": %.6f", k, iw.loglik,
+               iw.loglik + r.loss);
+        print_list("active_units", NULL, iw.active, iw.layers);
+    }
     printf(", \"device\": \"%s\"}\n", e->be.ops->device_name(e->be.ctx));
     return CLVAE_OK;
 }

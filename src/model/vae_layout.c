@@ -267,6 +267,27 @@ static int alloc_arenas(clvae_model *m)
     return o->fill(m->be->ctx, (clvae_view){m->a_buf, 0}, act, 0.0f);
 }
 
+/* The ops this model's steps call, beyond those of the one-layer ELBO model. */
+static int check_ops(const clvae_model *m, clvae_backend *be)
+{
+    static const struct { clvae_op op; const char *name; } chain[] = {
+        {CLVAE_OP_GAUSS_TERMS, "gauss_terms"}, {CLVAE_OP_PRIOR_BWD, "prior_bwd"},
+        {CLVAE_OP_LATENT_BWD, "latent_bwd"}, {CLVAE_OP_IW_WEIGHTS, "iw_weights"},
+        {CLVAE_OP_ROW_SCALE, "row_scale"}};
+    bool needs_chain = m->T > 1 || m->objective == CLVAE_OBJ_IWAE;
+    for (size_t i = 0; needs_chain && i < sizeof chain / sizeof chain[0]; i++)
+        if (!be->ops->supports(be->ctx, chain[i].op))
+            return clvae_error(CLVAE_ERR_DEVICE,
+                               "the %s backend on \"%s\" lacks the %s op that hierarchical and "
+                               "IWAE models need; use [device] backend = ref",
+                               be->ops->name, be->ops->device_name(be->ctx), chain[i].name);
+    if (m->binarize == CLVAE_BIN_DYNAMIC && !be->ops->supports(be->ctx, CLVAE_OP_BINARIZE))
+        return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the binarize op that "
+                                             "data.binarize = dynamic needs",
+                           be->ops->name);
+    return CLVAE_OK;
+}
+
 int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int samples, bool init_params)
 {
     const clvae_backend_ops *o = be->ops;
@@ -276,6 +297,10 @@ int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int sampl
     m->max_batch = max_batch;
     m->samples = samples;
     m->step = 0;
+    if (be->ops->supports && (st = check_ops(m, be))) {
+        m->be = NULL;
+        return st;
+    }
     if ((st = alloc_arenas(m))) goto fail;
     clvae_buffer *zeroed[] = {m->m_buf, m->v_buf, m->g_buf};
     for (int i = 0; i < 3; i++)

@@ -1,10 +1,12 @@
-/* Evaluation passes over a dataset: ELBO for metrics and `clvae eval`, IWAE for --iw K. */
+/* Evaluation passes over a dataset (see eval.h): ELBO for metrics and `clvae eval`, the
+ * importance-weighted estimate for --iw K with a streaming log-sum-exp per input. */
 #include "train/eval.h"
 
 #include "core/philox.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 int clvae_upload_range(clvae_model *m, const clvae_dataset *ds, size_t first, int count,
                        float *stage)
@@ -19,14 +21,22 @@ int clvae_upload_range(clvae_model *m, const clvae_dataset *ds, size_t first, in
     return m->be->ops->upload(m->be->ctx, m->x, stage, (size_t)count * ds->dim * sizeof(float));
 }
 
+/* Adds the sum of n floats of v to *acc. */
+static int add_sum(clvae_model *m, clvae_view v, int n, float *host, double *acc)
+{
+    int st = m->be->ops->download(m->be->ctx, v, host, (size_t)n * sizeof(float));
+    for (int i = 0; i < n && !st; i++) *acc += host[i];
+    return st;
+}
+
 int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
                     clvae_eval_result *r)
 {
     int st = CLVAE_OK, B = m->max_batch;
     float *stage = malloc((size_t)B * ds->dim * sizeof(float));
-    float *loss = malloc((size_t)B * 2 * sizeof(float)), *kl = loss + B;
-    double recon = 0, kls = 0;
-    if (!stage || !loss) {
+    float *host = malloc((size_t)B * sizeof(float));
+    double recon = 0, kl[CLVAE_MAX_STOCH] = {0};
+    if (!stage || !host) {
         st = clvae_error(CLVAE_ERR_NOMEM, "eval: out of host memory");
         goto done;
     }
@@ -35,76 +45,161 @@ int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
         if ((st = clvae_upload_range(m, ds, first, b, stage))) goto done;
         if ((st = clvae_model_forward(m, b, 1, first / B, CLVAE_STREAM_EPS_EVAL, deterministic)))
             goto done;
-        if ((st = m->be->ops->download(m->be->ctx, m->loss, loss, b * sizeof(float)))) goto done;
-        if ((st = m->be->ops->download(m->be->ctx, m->kl, kl, b * sizeof(float)))) goto done;
-        for (int i = 0; i < b; i++) {
-            recon += loss[i];
-            kls += kl[i];
-        }
+        if ((st = add_sum(m, m->loss, b, host, &recon))) goto done;
+        for (int l = 0; l < m->T; l++) /* one sample: every layer's kl has b rows */
+            if ((st = add_sum(m, m->lat[l].kl, b, host, &kl[l]))) goto done;
     }
+    memset(r, 0, sizeof *r);
     r->n = (long)ds->n;
+    r->layers = m->T;
     r->recon = recon / (double)ds->n;
-    r->kl = kls / (double)ds->n;
+    for (int l = 0; l < m->T; l++) {
+        r->kl_layer[l] = kl[l] / (double)ds->n;
+        r->kl += r->kl_layer[l];
+    }
     r->loss = r->recon + r->kl;
 done:
     free(stage);
-    free(loss);
+    free(host);
     return st;
 }
 
-/* log w for each of k samples of row b: -nll + log p(z) - log q(z|x) (2 pi terms cancel). */
-static double row_logmeanexp(const float *loss, const float *z, const float *eps,
-                             const float *heads, int b, int nb, int k, int R)
+/* Running log-sum-exp of one input's log weights, in double. */
+typedef struct lse_acc {
+    double mx, sum;
+} lse_acc;
+
+static void lse_add(lse_acc *a, double lw)
 {
-    double mx = -INFINITY, *lw = malloc(sizeof(double) * k), s = 0;
-    if (!lw) return NAN;
-    for (int j = 0; j < k; j++) {
-        size_t row = (size_t)j * nb + b;
-        double w = -loss[row];
-        for (int r = 0; r < R; r++) {
-            double zz = z[row * R + r], ee = eps[row * R + r], lv = heads[(size_t)b * 2 * R + R + r];
-            w += -0.5 * zz * zz + 0.5 * ee * ee + 0.5 * lv;
-        }
-        lw[j] = w;
-        if (w > mx) mx = w;
+    if (lw > a->mx) {
+        a->sum = a->sum * exp(a->mx - lw) + 1.0;
+        a->mx = lw;
+    } else {
+        a->sum += exp(lw - a->mx);
     }
-    for (int j = 0; j < k; j++) s += exp(lw[j] - mx);
-    free(lw);
-    return mx + log(s) - log((double)k);
 }
 
-int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, double *loglik)
+/* Host buffers of one IWAE pass (nb inputs x kc samples). */
+typedef struct iw_pass {
+    int nb, kc;
+    float *stage, *nll, *kl, *heads;   /* (nb, D), (kc*nb) x2, (kc*nb, 2 R_max) */
+    lse_acc *lse;                      /* (nb) */
+    double *mu_sum;                    /* (nb, sum R) sum over samples of q's mean */
+    double *mean_sum, *mean_sq;        /* (sum R) over inputs */
+    int roff[CLVAE_MAX_STOCH + 1];     /* offsets of each layer's units */
+} iw_pass;
+
+static void iw_pass_free(iw_pass *p)
 {
-    int R = m->latent, cap = m->max_batch * m->samples, B = cap / k, st = CLVAE_OK;
-    if (B < 1 || k > m->samples)
-        return clvae_error(CLVAE_ERR_INTERNAL, "iwae: model sized for %d samples, %d asked", m->samples, k);
-    if (B > m->max_batch) B = m->max_batch;
-    size_t rows = (size_t)B * k;
-    float *stage = malloc((size_t)B * ds->dim * sizeof(float));
-    float *loss = malloc(rows * sizeof(float)), *z = malloc(rows * R * sizeof(float));
-    float *eps = malloc(rows * R * sizeof(float)), *hd = malloc((size_t)B * 2 * R * sizeof(float));
-    const clvae_backend_ops *o = m->be->ops;
+    free(p->stage);
+    free(p->nll);
+    free(p->kl);
+    free(p->heads);
+    free(p->lse);
+    free(p->mu_sum);
+    free(p->mean_sum);
+    free(p->mean_sq);
+}
+
+static int iw_pass_alloc(iw_pass *p, const clvae_model *m, const clvae_dataset *ds)
+{
+    int rmax = 0;
+    memset(p, 0, sizeof *p);
+    p->nb = m->max_batch;
+    p->kc = m->samples;
+    for (int l = 0; l < m->T; l++) {
+        p->roff[l + 1] = p->roff[l] + m->lat[l].R;
+        rmax = m->lat[l].R > rmax ? m->lat[l].R : rmax;
+    }
+    size_t rows = (size_t)p->nb * p->kc, units = (size_t)p->roff[m->T];
+    p->stage = malloc((size_t)p->nb * ds->dim * sizeof(float));
+    p->nll = malloc(rows * sizeof(float));
+    p->kl = malloc(rows * sizeof(float));
+    p->heads = malloc(rows * 2 * rmax * sizeof(float));
+    p->lse = malloc((size_t)p->nb * sizeof(lse_acc));
+    p->mu_sum = malloc((size_t)p->nb * units * sizeof(double));
+    p->mean_sum = calloc(units, sizeof(double));
+    p->mean_sq = calloc(units, sizeof(double));
+    if (p->stage && p->nll && p->kl && p->heads && p->lse && p->mu_sum && p->mean_sum &&
+        p->mean_sq)
+        return CLVAE_OK;
+    iw_pass_free(p);
+    return clvae_error(CLVAE_ERR_NOMEM, "iwae: out of host memory");
+}
+
+/* Adds q's means of every layer, summed over this pass's kc samples, into mu_sum. */
+static int add_q_means(clvae_model *m, iw_pass *p, int b, int kc)
+{
+    int units = p->roff[m->T];
+    for (int l = 0; l < m->T; l++) {
+        int R = m->lat[l].R, hrows = l == 0 ? b : kc * b;
+        int st = m->be->ops->download(m->be->ctx, m->lat[l].q.out, p->heads,
+                                      (size_t)hrows * 2 * R * sizeof(float));
+        if (st) return st;
+        for (int r = 0; r < hrows; r++) {
+            double *dst = p->mu_sum + (size_t)(r % b) * units + p->roff[l];
+            double w = l == 0 ? kc : 1; /* layer 0's heads are shared by the kc samples */
+            for (int j = 0; j < R; j++) dst[j] += w * p->heads[(size_t)r * 2 * R + j];
+        }
+    }
+    return CLVAE_OK;
+}
+
+/* All k samples of inputs [first, first + b): log-mean-exp into *total, q means into sums. */
+static int iw_inputs(clvae_model *m, const clvae_dataset *ds, iw_pass *p, size_t first, int b,
+                     int k, double *total)
+{
+    int units = p->roff[m->T], passes = (k + p->kc - 1) / p->kc, st;
+    if ((st = clvae_upload_range(m, ds, first, b, p->stage))) return st;
+    for (int i = 0; i < b; i++) p->lse[i] = (lse_acc){-INFINITY, 0};
+    memset(p->mu_sum, 0, (size_t)b * units * sizeof(double));
+    for (int c = 0; c < passes; c++) {
+        int kc = k - c * p->kc < p->kc ? k - c * p->kc : p->kc;
+        uint64_t step = (first / (size_t)p->nb) * (uint64_t)passes + (uint64_t)c;
+        if ((st = clvae_model_forward_terms(m, b, kc, step, CLVAE_STREAM_EPS_EVAL, false,
+                                            CLVAE_TERMS_MC)))
+            return st;
+        size_t rows = (size_t)kc * b;
+        if ((st = m->be->ops->download(m->be->ctx, m->loss, p->nll, rows * sizeof(float))) ||
+            (st = m->be->ops->download(m->be->ctx, m->kl_sum, p->kl, rows * sizeof(float))) ||
+            (st = add_q_means(m, p, b, kc)))
+            return st;
+        for (size_t r = 0; r < rows; r++) lse_add(&p->lse[r % b], -((double)p->nll[r] + p->kl[r]));
+    }
+    for (int i = 0; i < b; i++) {
+        *total += p->lse[i].mx + log(p->lse[i].sum) - log((double)k);
+        for (int u = 0; u < units; u++) {
+            double mean = p->mu_sum[(size_t)i * units + u] / k;
+            p->mean_sum[u] += mean;
+            p->mean_sq[u] += mean * mean;
+        }
+    }
+    return CLVAE_OK;
+}
+
+int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, clvae_iwae_result *r)
+{
+    iw_pass p;
     double total = 0;
-    if (!stage || !loss || !z || !eps || !hd) {
-        st = clvae_error(CLVAE_ERR_NOMEM, "iwae: out of host memory");
-        goto done;
+    if (k < 1) return clvae_error(CLVAE_ERR_INPUT, "iwae: need at least one sample, got %d", k);
+    int st = iw_pass_alloc(&p, m, ds);
+    if (st) return st;
+    for (size_t first = 0; first < ds->n && !st; first += p.nb) {
+        int b = ds->n - first < (size_t)p.nb ? (int)(ds->n - first) : p.nb;
+        st = iw_inputs(m, ds, &p, first, b, k, &total);
     }
-    for (size_t first = 0; first < ds->n; first += B) {
-        int b = ds->n - first < (size_t)B ? (int)(ds->n - first) : B;
-        if ((st = clvae_upload_range(m, ds, first, b, stage))) goto done;
-        if ((st = clvae_model_forward(m, b, k, first / B, CLVAE_STREAM_EPS_EVAL, false))) goto done;
-        if ((st = o->download(m->be->ctx, m->loss, loss, (size_t)b * k * sizeof(float)))) goto done;
-        if ((st = o->download(m->be->ctx, m->z, z, (size_t)b * k * R * sizeof(float)))) goto done;
-        if ((st = o->download(m->be->ctx, m->eps, eps, (size_t)b * k * R * sizeof(float)))) goto done;
-        if ((st = o->download(m->be->ctx, m->hd, hd, (size_t)b * 2 * R * sizeof(float)))) goto done;
-        for (int i = 0; i < b; i++) total += row_logmeanexp(loss, z, eps, hd, i, b, k, R);
+    if (!st) {
+        memset(r, 0, sizeof *r);
+        r->n = (long)ds->n;
+        r->layers = m->T;
+        r->loglik = total / (double)ds->n;
+        for (int l = 0; l < m->T; l++)
+            for (int u = p.roff[l]; u < p.roff[l + 1]; u++) {
+                double mean = p.mean_sum[u] / (double)ds->n;
+                double var = p.mean_sq[u] / (double)ds->n - mean * mean;
+                r->active[l] += var > 0.01; /* Burda et al.'s activity threshold */
+            }
     }
-    *loglik = total / (double)ds->n;
-done:
-    free(stage);
-    free(loss);
-    free(z);
-    free(eps);
-    free(hd);
+    iw_pass_free(&p);
     return st;
 }

@@ -1,4 +1,6 @@
-/* Test-set evaluation: negative ELBO (one ε sample, or z = μ) and the IWAE log-likelihood. */
+/* Test-set evaluation of any model of the chain: the negative ELBO (one sample, or z = mu) with
+ * each layer's KL, and the importance-weighted estimate of log p(x) with K samples, in chunks
+ * of samples so that memory stays bounded for any K, with each layer's active units. */
 #ifndef CLVAE_TRAIN_EVAL_H
 #define CLVAE_TRAIN_EVAL_H
 
@@ -9,8 +11,17 @@
 
 typedef struct clvae_eval_result {
     double loss, recon, kl;   /* per sample, nats; loss = recon + kl (beta = 1) */
+    double kl_layer[CLVAE_MAX_STOCH];   /* the top: analytic KL; below: E[log q - log p] */
+    int layers;
     long n;
 } clvae_eval_result;
+
+typedef struct clvae_iwae_result {
+    double loglik;                      /* mean over the set of log (1/K sum_k w_k) */
+    int active[CLVAE_MAX_STOCH];        /* units with Cov_x(E_q[z_j]) > 0.01, per layer */
+    int layers;
+    long n;
+} clvae_iwae_result;
 
 /* Uploads samples [first, first+count) of ds into m->x (host staging in `stage`, (count, D)). */
 int clvae_upload_range(clvae_model *m, const clvae_dataset *ds, size_t first, int count,
@@ -20,8 +31,10 @@ int clvae_upload_range(clvae_model *m, const clvae_dataset *ds, size_t first, in
 int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
                     clvae_eval_result *r);
 
-/* IWAE estimate of the mean test log-likelihood with k samples per input:
- * log (1/k) sum_k p(x|z_k) p(z_k) / q(z_k|x). Needs k <= m->max_batch * m->samples. */
-int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, double *loglik);
+/* log p(x) >= log (1/k) sum_k p(x, z_k) / q(z_k|x) with the joint weight over all layers,
+ * averaged over ds: m->max_batch inputs at a time with m->samples samples per pass, as many
+ * passes per input as k needs (any k). E_q[z] of layer l for the active units is the mean of
+ * q's mean over the k samples of the layers below (exact for layer 0). */
+int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, clvae_iwae_result *r);
 
 #endif

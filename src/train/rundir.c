@@ -76,6 +76,13 @@ int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em)
     cJSON_AddNumberToObject(o, "samples_per_s", em->samples_per_s);
     cJSON_AddStringToObject(o, "device", em->device);
     cJSON_AddStringToObject(o, "backend", em->backend);
+    if (em->objective) cJSON_AddStringToObject(o, "objective", em->objective);
+    if (em->kl_layers && em->layers > 0) {
+        cJSON *kl = cJSON_AddArrayToObject(o, "kl_layers");
+        for (int l = 0; kl && l < em->layers; l++)
+            cJSON_AddItemToArray(kl, cJSON_CreateNumber(em->kl_layers[l]));
+        cJSON_AddNumberToObject(o, "kl_weight", em->kl_weight);
+    }
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return clvae_error(CLVAE_ERR_NOMEM, "metrics: out of memory");

@@ -13,6 +13,10 @@ typedef struct clvae_epoch_metrics {
     bool has_valid;       /* a validation split exists: valid_loss is written */
     double valid_loss;
     const char *device, *backend;
+    int layers;                /* stochastic layers: kl_layers has this many entries */
+    const double *kl_layers;   /* test KL per layer, nearest x first */
+    const char *objective;     /* "elbo" | "iwae": what train_loss is the negative of */
+    double kl_weight;          /* beta after warm-up at the epoch's end */
 } clvae_epoch_metrics;
 
 /* mkdir -p output.dir, writes config.ini and (unless resuming) starts an empty metrics.jsonl. */

@@ -15,6 +15,7 @@
 #include "clvae/train.h"
 #include "core/log.h"
 #include "core/philox.h"
+#include "data/binarize.h"
 #include "model/vae.h"
 #include "train/autotune.h"
 #include "train/eval.h"
@@ -63,6 +64,14 @@ static int load_data(trainer *t)
         return clvae_error(CLVAE_ERR_DATA, "%s has %zu features per sample but %s has %zu",
                            c->data.train, t->train.dim, c->data.test, t->test.dim);
     if (t->train.n == 0) return clvae_error(CLVAE_ERR_DATA, "%s holds no samples", c->data.train);
+    /* binarize: the test set once (deterministic evaluation); the training set once (fixed) or
+     * on the device at every draw (dynamic, in the model's step) */
+    if (c->data.binarize != CLVAE_BIN_NONE) {
+        clvae_dataset_binarize(&t->test, c->train.seed, true);
+        if (t->valid.ds.n) clvae_dataset_binarize(&t->valid.ds, c->train.seed, true);
+    }
+    if (c->data.binarize == CLVAE_BIN_FIXED)
+        clvae_dataset_binarize(&t->train, c->train.seed, false);
     return clvae_visual_check(c, &t->test);
 }
 
@@ -132,19 +141,24 @@ static int interrupted(trainer *t)
     return clvae_error(CLVAE_ERR_INTERRUPTED, "interrupted by signal %d", (int)stop_requested);
 }
 
-/* Reads the device accumulators, checks them, adds them to the epoch totals. */
+/* Reads the device accumulators, checks them, adds them to the epoch totals: the objective's
+ * loss (negative ELBO, or the negative importance-weighted bound). */
 static int drain_losses(trainer *t, long samples)
 {
-    double recon, kl;
-    int st = clvae_model_take_losses(&t->m, &recon, &kl);
+    clvae_losses l;
+    int st = clvae_model_take_all_losses(&t->m, &l);
     if (st) return st;
-    if (!isfinite(recon) || !isfinite(kl))
+    bool iwae = t->m.objective == CLVAE_OBJ_IWAE;
+    const char *bad = !isfinite(l.recon) ? "recon" : !isfinite(l.kl) ? "KL"
+                      : iwae && !isfinite(l.neg_bound) ? "the IWAE bound" : NULL;
+    if (bad)
         return clvae_error(CLVAE_ERR_NUMERIC,
-                           "non-finite loss detected at step %llu (checked every train.log_every steps): %s is %g (try a smaller train.lr; "
-                           "the last good checkpoint is kept)",
-                           (unsigned long long)t->m.step, !isfinite(recon) ? "recon" : "KL",
-                           !isfinite(recon) ? recon : kl);
-    t->epoch_loss_sum += recon + kl;
+                           "non-finite loss detected at step %llu (checked every train.log_every "
+                           "steps): %s is %g (try a smaller train.lr; the last good checkpoint "
+                           "is kept)",
+                           (unsigned long long)t->m.step, bad,
+                           bad[0] == 'r' ? l.recon : bad[0] == 'K' ? l.kl : l.neg_bound);
+    t->epoch_loss_sum += iwae ? l.neg_bound : l.recon + l.kl;
     t->epoch_samples += samples;
     return CLVAE_OK;
 }
@@ -211,7 +225,10 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
                               .train_loss = res->train_loss, .test_loss = ev.loss,
                               .recon = ev.recon, .kl = ev.kl, .seconds = seconds,
                               .samples_per_s = res->samples_per_s, .device = res->device,
-                              .backend = res->backend};
+                              .backend = res->backend, .layers = ev.layers,
+                              .kl_layers = ev.kl_layer,
+                              .objective = t->m.objective == CLVAE_OBJ_IWAE ? "iwae" : "elbo",
+                              .kl_weight = clvae_model_kl_weight(&t->m)};
     bool best;
     if ((st = clvae_valid_epoch(&t->valid, &t->m, &best))) return st;
     em.has_valid = t->valid.ds.n > 0;
