@@ -86,8 +86,8 @@ static int run_op(bench *k, int id)
 static int setup(bench *k, const clvae_config *cfg)
 {
     k->B = cfg->train.batch;
-    k->H = cfg->model.encoder[0];
-    k->R = cfg->model.latent;
+    k->H = cfg->model.encoder[0].n ? cfg->model.encoder[0].w[0] : 400;
+    k->R = cfg->model.latent[0];
     int h = k->H, r = k->R;
     k->n_params = (size_t)D * h + h + (size_t)h * 2 * r + 2 * r + (size_t)r * h + h +
                   (size_t)h * D + D;
