@@ -3,32 +3,98 @@
 
 #define CLVAE_LOG_2PI 1.8378770664093453f
 
-/* heads (B, 2R) = [mu | logvar]; z, eps (S*B, R); kl (B). One work-item per element of z;
- * work-items i < B also write kl[i]. S*B*R < 2^32. */
+/* Philox4x32-10 normals (philox.clh's clvae_philox_normal, the same bits) for CLVAE_VW
+ * consecutive elements n0, n0 + 1, ... at once: each lane runs its own block with uint vectors
+ * and picks its lane of the block by selects. (T = uint/float or uintv/floatv.) */
+#define CLVAE_DEFINE_NORMALS(UT, FT, CONV, NAME)                                                      \
+    static inline FT NAME(ulong seed, ulong step, uint stream, UT n)                            \
+    {                                                                                           \
+        UT c0 = n >> 2, c1 = (uint)step, c2 = (uint)(step >> 32), c3 = stream;                 \
+        uint k0 = (uint)seed, k1 = (uint)(seed >> 32);                                          \
+        for (int round = 0; round < 10; round++) {                                              \
+            UT hi0 = mul_hi((UT)0xD2511F53u, c0), lo0 = (UT)0xD2511F53u * c0;                   \
+            UT hi1 = mul_hi((UT)0xCD9E8D57u, c2), lo1 = (UT)0xCD9E8D57u * c2;                   \
+            c0 = hi1 ^ c1 ^ k0;                                                                 \
+            c1 = lo1;                                                                           \
+            c2 = hi0 ^ c3 ^ k1;                                                                 \
+            c3 = lo0;                                                                           \
+            k0 += 0x9E3779B9u;                                                                  \
+            k1 += 0xBB67AE85u;                                                                  \
+        }                                                                                       \
+        UT pair = n & 2u, odd = n & 1u;                                                         \
+        UT ba = select(c0, c2, pair != 0u), bb = select(c1, c3, pair != 0u);                   \
+        FT ua = (CONV(ba >> 9) + 0.5f) * (1.0f / 8388608.0f);                           \
+        FT ub = (CONV(bb >> 9) + 0.5f) * (1.0f / 8388608.0f);                           \
+        FT rad = sqrt(-2.0f * log(ua)), th = 6.28318530717958647692f * ub;                      \
+        return select(rad * cos(th), rad * sin(th), odd != 0u);                                 \
+    }
+#if CLVAE_VW > 1
+typedef CLVAE_CAT(uint, CLVAE_VW) uintv;
+CLVAE_DEFINE_NORMALS(uintv, floatv, CLVAE_CAT(convert_float, CLVAE_VW), clvae_normals_v)
+#define CLVAE_LANES CLVAE_CAT(CLVAE_LANES_, CLVAE_VW)
+#define CLVAE_LANES_2 (uint2)(0, 1)
+#define CLVAE_LANES_4 (uint4)(0, 1, 2, 3)
+#define CLVAE_LANES_8 (uint8)(0, 1, 2, 3, 4, 5, 6, 7)
+#define CLVAE_LANES_16 (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#else
+typedef uint uintv;
+#define clvae_normals_v clvae_philox_normal_u
+#define CLVAE_LANES 0u
+#endif
+CLVAE_DEFINE_NORMALS(uint, float, convert_float, clvae_philox_normal_u)
+
+/* kl[b] = 1/2 sum_j (mu^2 + exp(logvar) - logvar - 1) over row b (mu, lv: R floats each), in
+ * CLVAE_VW-wide vectors, the tail, then the lanes (a fixed order). */
+static inline float clvae_kl_row(__global const float *mu, __global const float *lv, uint R)
+{
+    uint nv = R / CLVAE_VW;
+    floatv acc = 0.0f;
+    for (uint v = 0; v < nv; v++) {
+        floatv m = CLVAE_VLOAD(v, mu), l = CLVAE_VLOAD(v, lv);
+        acc += m * m + exp(l) - l - 1.0f;
+    }
+    float s = clvae_vsum(acc);
+    for (uint j = nv * CLVAE_VW; j < R; j++) s += mu[j] * mu[j] + exp(lv[j]) - lv[j] - 1.0f;
+    return 0.5f * s;
+}
+
+/* heads (B, 2R) = [mu | logvar]; z, eps (S*B, R); kl (B). 3-D: work-item (v, b, s) writes the
+ * v-th CLVAE_VW-wide vector of row s*B + b of z (v < R / CLVAE_VW), or one of its R % CLVAE_VW
+ * tail elements after those; work-items (0, b, 0) also write kl[b]. No work-item divides.
+ * S*B*R < 2^32. */
 __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global float *z, ulong zoff,
                             __global float *eps, ulong eoff, __global float *kl, ulong kloff,
                             uint batch, uint samples, uint latent, ulong seed, ulong step,
                             uint stream, int eps_given)
 {
-    uint i = get_global_id(0), R = latent;
-    if (i < samples * batch * R) {
-        uint j = i % R, b = (i / R) % batch;
-        __global const float *mu = heads + hoff + (ulong)b * 2 * R;
-        float e;
+    uint v = get_global_id(0), b = get_global_id(1), s = get_global_id(2), R = latent;
+    uint nv = R / CLVAE_VW;
+    if (b >= batch || s >= samples) return;
+    __global const float *mu = heads + hoff + (ulong)b * 2 * R, *lv = mu + R;
+    uint row = (s * batch + b) * R;
+    __global float *zr = z + zoff + row, *er = eps + eoff + row;
+    if (v == 0 && s == 0) kl[kloff + b] = clvae_kl_row(mu, lv, R);
+    if (v < nv) {
+        floatv e;
         if (eps_given) {
-            e = eps[eoff + i];
+            e = CLVAE_VLOAD(v, er);
         } else {
-            e = clvae_philox_normal(seed, step, stream, (ulong)i);
-            eps[eoff + i] = e;
+            e = clvae_normals_v(seed, step, stream, (uintv)(row + v * CLVAE_VW) + CLVAE_LANES);
+            CLVAE_VSTORE(e, v, er);
         }
-        z[zoff + i] = mu[j] + exp(0.5f * mu[R + j]) * e;
+        CLVAE_VSTORE(CLVAE_VLOAD(v, mu) + exp(0.5f * CLVAE_VLOAD(v, lv)) * e, v, zr);
+        return;
     }
-    if (i < batch) {
-        __global const float *mu = heads + hoff + (ulong)i * 2 * R, *lv = mu + R;
-        float s = 0.0f;
-        for (uint j = 0; j < R; j++) s += mu[j] * mu[j] + exp(lv[j]) - lv[j] - 1.0f;
-        kl[kloff + i] = 0.5f * s;
+    uint j = nv * CLVAE_VW + (v - nv);
+    if (j >= R) return;
+    float e;
+    if (eps_given) {
+        e = er[j];
+    } else {
+        e = clvae_philox_normal_u(seed, step, stream, row + j);
+        er[j] = e;
     }
+    zr[j] = mu[j] + exp(0.5f * lv[j]) * e;
 }
 
 /* dheads (B, 2R) from heads (B, 2R), eps and dz (S*B, R). One work-item per (b, j). */

@@ -52,6 +52,7 @@ typedef struct ocl_ctx {
     size_t local[OCL_K_COUNT]; /* work-group size per kernel (a power of two for reductions) */
     size_t max_alloc;          /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     unsigned vw;               /* float vector width of the vectorized kernels (CLVAE_VW) */
+    size_t max_item[3];        /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
     cl_mem partials;           /* (OCL_MAX_PARTIALS) sum_add stage-1 results */
     cl_mem gemm_tmp;           /* CLBlast temporary buffer, grown on demand */
     size_t gemm_tmp_bytes;
@@ -86,6 +87,13 @@ int clvae_ocl_view(const ocl_ctx *c, const char *op, const char *name, clvae_vie
  * kernel's work-group size; the kernel checks bounds). local = 0 takes c->local[k]. */
 int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, size_t local,
                      const ocl_arg *args, int nargs);
+
+/* Enqueues kernel k over a dims-dimensional (1..3) grid of items[d] work-items each, rounded
+ * up to a work-group shape taken from the kernel's work-group size and the device's limits
+ * (dimension 0 widest, up to its item count); the kernel checks bounds. Kernels index rows by
+ * get_global_id(1) instead of dividing a flat index (integer division does not vectorize). */
+int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
+                        const size_t *items, const ocl_arg *args, int nargs);
 
 /* Builds the program from the #define header, philox.clh and cl/ *.cl (embedded or, with
  * CLVAE_KERNEL_DIR, from disk); prints the build log on failure. ocl_program.c */

@@ -27,14 +27,8 @@ int clvae_ocl_view(const ocl_ctx *c, const char *op, const char *name, clvae_vie
     return CLVAE_OK;
 }
 
-int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, size_t local,
-                     const ocl_arg *args, int nargs)
+static int set_args(ocl_ctx *c, cl_kernel kern, const char *op, const ocl_arg *args, int nargs)
 {
-    cl_kernel kern = c->kernels[k];
-    if (items == 0) return CLVAE_OK;
-    if (local == 0) local = c->local[k];
-    if (items > SIZE_MAX - local)
-        return clvae_error(CLVAE_ERR_INTERNAL, "opencl %s: %zu work-items is too many", op, items);
     for (int i = 0; i < nargs; i++) {
         cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
         if (err != CL_SUCCESS) {
@@ -43,10 +37,72 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
             return clvae_ocl_fail(c, op, call, err);
         }
     }
+    return CLVAE_OK;
+}
+
+int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, size_t local,
+                     const ocl_arg *args, int nargs)
+{
+    cl_kernel kern = c->kernels[k];
+    if (items == 0) return CLVAE_OK;
+    if (local == 0) local = c->local[k];
+    if (items > SIZE_MAX - local)
+        return clvae_error(CLVAE_ERR_INTERNAL, "opencl %s: %zu work-items is too many", op, items);
+    int st = set_args(c, kern, op, args, nargs);
+    if (st) return st;
     size_t global = (items + local - 1) / local * local;
     cl_event ev = NULL; /* kept only while profiling (ocl_profile.c) */
     cl_int err = clEnqueueNDRangeKernel(c->queue, kern, 1, NULL, &global, &local, 0, NULL,
                                         OCL_PROF_EVENT(c, ev));
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
+    clvae_ocl_prof_compute(c, op, ev);
+    return CLVAE_OK;
+}
+
+static size_t pow2_ceil(size_t x)
+{
+    size_t p = 1;
+    while (p < x && p <= SIZE_MAX / 2)
+        p *= 2;
+    return p;
+}
+
+/* The work-group shape for items[0..dims): dimension 0 (contiguous in memory) first, as wide
+ * as it has items, then the others out of what is left of the kernel's work-group size, each
+ * within the device's per-dimension limit. */
+static void nd_local(const ocl_ctx *c, ocl_kernel_id k, int dims, const size_t *items,
+                     size_t *local)
+{
+    size_t left = c->local[k];
+    for (int d = 0; d < dims; d++) {
+        size_t l = pow2_ceil(items[d]);
+        if (l > left) l = left;
+        if (l > c->max_item[d]) l = c->max_item[d];
+        if (l < 1) l = 1;
+        local[d] = l;
+        left /= l;
+        if (left < 1) left = 1;
+    }
+}
+
+int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
+                        const size_t *items, const ocl_arg *args, int nargs)
+{
+    size_t local[3], global[3];
+    for (int d = 0; d < dims; d++)
+        if (items[d] == 0) return CLVAE_OK;
+    nd_local(c, k, dims, items, local);
+    for (int d = 0; d < dims; d++) {
+        if (items[d] > SIZE_MAX - local[d])
+            return clvae_error(CLVAE_ERR_INTERNAL, "opencl %s: %zu work-items is too many", op,
+                               items[d]);
+        global[d] = (items[d] + local[d] - 1) / local[d] * local[d];
+    }
+    int st = set_args(c, c->kernels[k], op, args, nargs);
+    if (st) return st;
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, c->kernels[k], (cl_uint)dims, NULL, global,
+                                        local, 0, NULL, OCL_PROF_EVENT(c, ev));
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
     clvae_ocl_prof_compute(c, op, ev);
     return CLVAE_OK;

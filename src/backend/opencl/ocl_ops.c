@@ -62,7 +62,8 @@ int clvae_ocl_bias_act(void *ctx, clvae_act act, int rows, int cols, clvae_view 
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(ym), OCL_ARG(yoff), OCL_ARG(bm), OCL_ARG(boff),
                       OCL_ARG(r),  OCL_ARG(n),    OCL_ARG(a)};
-    return clvae_ocl_launch(c, OCL_K_BIAS_ACT, "bias_act", (size_t)r * n, 0, args, OCL_NARGS(args));
+    size_t items[2] = {vec_items(c, n), r};
+    return clvae_ocl_launch_nd(c, OCL_K_BIAS_ACT, "bias_act", 2, items, args, OCL_NARGS(args));
 }
 
 int clvae_ocl_act_bwd(void *ctx, clvae_act act, int rows, int cols, clvae_view y, clvae_view dy)
@@ -77,7 +78,8 @@ int clvae_ocl_act_bwd(void *ctx, clvae_act act, int rows, int cols, clvae_view y
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(ym),   OCL_ARG(yoff), OCL_ARG(dm),
                       OCL_ARG(doff), OCL_ARG(n),    OCL_ARG(a)};
-    return clvae_ocl_launch(c, OCL_K_ACT_BWD, "act_bwd", n, 0, args, OCL_NARGS(args));
+    return clvae_ocl_launch(c, OCL_K_ACT_BWD, "act_bwd", vec_items(c, n), 0, args,
+                            OCL_NARGS(args));
 }
 
 int clvae_ocl_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view out)
@@ -114,7 +116,8 @@ int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
     ocl_arg args[] = {OCL_ARG(hm),   OCL_ARG(hoff), OCL_ARG(zm),   OCL_ARG(zoff),   OCL_ARG(em),
                       OCL_ARG(eoff), OCL_ARG(km),   OCL_ARG(koff), OCL_ARG(B),      OCL_ARG(S),
                       OCL_ARG(R),    OCL_ARG(seed), OCL_ARG(step), OCL_ARG(stream), OCL_ARG(given)};
-    return clvae_ocl_launch(c, OCL_K_REPARAM, "reparam", n, 0, args, OCL_NARGS(args));
+    size_t items[3] = {vec_items(c, R), B, S};
+    return clvae_ocl_launch_nd(c, OCL_K_REPARAM, "reparam", 3, items, args, OCL_NARGS(args));
 }
 
 int clvae_ocl_reparam_bwd(void *ctx, const clvae_reparam_bwd_args *a)
@@ -265,7 +268,8 @@ static int gather(ocl_ctx *c, ocl_kernel_id k, const char *op, clvae_view dst, c
     cl_ulong src_elems = src->bytes / elem_size;
     ocl_arg args[] = {OCL_ARG(dm), OCL_ARG(doff), OCL_ARG(src->mem), OCL_ARG(src_elems),
                       OCL_ARG(im), OCL_ARG(ioff), OCL_ARG(n),        OCL_ARG(d)};
-    return clvae_ocl_launch(c, k, op, (size_t)n * d, 0, args, OCL_NARGS(args));
+    size_t items[2] = {d, n};
+    return clvae_ocl_launch_nd(c, k, op, 2, items, args, OCL_NARGS(args));
 }
 
 int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,

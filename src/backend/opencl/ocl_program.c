@@ -290,6 +290,10 @@ static size_t pick_local(const ocl_ctx *c, ocl_kernel_id k)
 
 int clvae_ocl_kernels_create(ocl_ctx *c)
 {
+    size_t dims[3] = {1, 1, 1};
+    clGetDeviceInfo(c->dev.id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL);
+    for (int d = 0; d < 3; d++)
+        c->max_item[d] = dims[d] ? dims[d] : 1;
     for (int k = 0; k < OCL_K_COUNT; k++) {
         cl_int err;
         c->kernels[k] = clCreateKernel(c->program, kernel_names[k], &err);
