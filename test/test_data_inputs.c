@@ -224,6 +224,12 @@ static void test_refused(void)
     expect_error(npy_file("r_huge.npy", "|u1", "False", "(1000000000, 784)",
                           one_value(&two, 1, 60)),
                  NULL, "truncated: expected 784000000000 bytes of image data, got 60");
+    /* The same claim (x 1000) in a gzip file, whose size says nothing: more than any machine's
+     * memory (784 TB as bytes), refused before allocating. */
+    bytes hz = npy(1, "|u1", "False", "(1000000000000, 784)", "\0\0\0\0", 4);
+    const char *pz = save("r_huge.npy.gz", hz.p, hz.n, 1, 0);
+    free(hz.p);
+    expect_error(pz, NULL, "refused before allocating");
 }
 
 int main(void)

@@ -122,17 +122,35 @@ static int image_shape(const char *path, const clvae_array_header *h, clvae_data
     return CLVAE_OK;
 }
 
-/* A raw (not gzip) file must hold the bytes its header claims: checked before allocating. */
+/* Physical memory in bytes (0 when unknown). */
+static double host_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
+/* Before allocating: the `keep` values to be stored (`stored` bytes each) must fit in the
+ * machine's memory (a gzip header may claim anything), and a raw (not gzip) file must hold the
+ * `count` values its header makes us read. */
 static int check_size(gzFile gz, long long file_size, const char *path,
-                      const clvae_array_header *h, size_t count, const char *what)
+                      const clvae_array_header *h, size_t count, size_t keep, size_t stored,
+                      const char *what)
 {
     size_t need = count * (size_t)h->size;
-    if (!gzdirect(gz) || file_size < 0) return CLVAE_OK;
-    z_off_t at = gztell(gz);
-    size_t have = at >= 0 && file_size > at ? (size_t)(file_size - at) : 0;
-    if (have < need)
-        return clvae_error(CLVAE_ERR_DATA, "%s: truncated: expected %zu bytes of %s, got %zu",
-                           path, need, what, have);
+    if (gzdirect(gz) && file_size >= 0) {
+        z_off_t at = gztell(gz);
+        size_t have = at >= 0 && file_size > at ? (size_t)(file_size - at) : 0;
+        if (have < need)
+            return clvae_error(CLVAE_ERR_DATA, "%s: truncated: expected %zu bytes of %s, got %zu",
+                               path, need, what, have);
+    }
+    double mem = host_memory(), want = (double)keep * (double)stored;
+    if (mem > 0 && want > mem)
+        return clvae_error(CLVAE_ERR_DATA,
+                           "%s: %zu values of %s would take %.1f GiB, more than this machine's "
+                           "%.1f GiB of memory; refused before allocating (data.limit_train / "
+                           "limit_test keep only the first samples)",
+                           path, keep, what, want / 1073741824.0, mem / 1073741824.0);
     return CLVAE_OK;
 }
 
@@ -159,9 +177,10 @@ static int read_images(gzFile gz, long long file_size, const char *path,
                        const clvae_array_header *h, clvae_dataset *ds)
 {
     size_t count = ds->n * ds->dim; // (n, dim)
-    int st = check_size(gz, file_size, path, h, h->fortran ? h->shape[0] * ds->dim : count, "image data");
-    if (st) return st;
     bool flt = h->kind == CLVAE_DK_FLOAT;
+    int st = check_size(gz, file_size, path, h, h->fortran ? h->shape[0] * ds->dim : count,
+                        count, flt ? sizeof(float) : 1, "image data");
+    if (st) return st;
     if (flt ? !(ds->f32 = malloc(count * sizeof(float))) : !(ds->u8 = malloc(count)))
         return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory for %zu x %zu values", path, ds->n,
                            ds->dim);
@@ -193,7 +212,8 @@ static int check_labels(const char *path, const clvae_array_header *h, const cha
 static int read_labels(gzFile gz, long long file_size, const char *path,
                        const clvae_array_header *h, clvae_dataset *ds)
 {
-    int st = check_size(gz, file_size, path, h, h->fortran ? h->shape[0] : ds->n, "labels");
+    int st = check_size(gz, file_size, path, h, h->fortran ? h->shape[0] : ds->n, ds->n, 1,
+                        "labels");
     if (st) return st;
     if (!(ds->labels = malloc(ds->n)))
         return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory", path);
