@@ -191,6 +191,19 @@ static int normalize_value(const char *in, char *out, size_t size)
     return 0;
 }
 
+/* Whether config.ini can hold the string so that it reads back the same: no control characters
+ * (a newline would end the line) and no ';' after a space or tab (libinih starts an inline
+ * comment there). Leading/trailing spaces, quotes and a leading ';' survive: the writer quotes
+ * such values. */
+static int string_writable(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) return 0;
+        if (*p == ';' && p > v && (p[-1] == ' ' || p[-1] == '\t')) return 0;
+    }
+    return 1;
+}
+
 /* ---- what a key accepts, and parsing one value ---- */
 
 static void describe_range(const key_spec *ks, char *buf, size_t size)
@@ -212,7 +225,12 @@ static void describe(const key_spec *ks, char *buf, size_t size)
     char extra[512];
     describe_range(ks, extra, sizeof extra);
     switch (ks->type) {
-    case K_STR: snprintf(extra, sizeof extra, "at most %zu characters", ks->aux - 1); break;
+    case K_STR:
+        snprintf(extra, sizeof extra,
+                 "at most %zu characters, without control characters or ' ;' (which starts a "
+                 "comment)",
+                 ks->aux - 1);
+        break;
     case K_INT:
     case K_LONG: break;
     case K_U64: snprintf(extra, sizeof extra, "an unsigned integer"); break;
@@ -376,7 +394,7 @@ static int apply_value(clvae_config *cfg, const key_spec *ks, const char *raw, c
     if (rc == 0) {
         switch (ks->type) {
         case K_STR:
-            rc = strlen(v) < ks->aux ? 0 : -1;
+            rc = strlen(v) < ks->aux && string_writable(v) ? 0 : -1;
             if (rc == 0) memcpy(p, v, strlen(v) + 1);
             break;
         case K_BOOL: rc = parse_bool(ks, v, (bool *)p); break;
@@ -641,7 +659,16 @@ static void format_value(const clvae_config *cfg, const key_spec *ks, char *buf,
 {
     const void *p = field(cfg, ks->off);
     switch (ks->type) {
-    case K_STR: snprintf(buf, size, "%s", *(const char *)p ? (const char *)p : "\"\""); break;
+    case K_STR: {
+        /* quoted when reading back would trim or unquote it: one pair of quotes is dropped */
+        const char *v = p;
+        size_t n = strlen(v);
+        int quote = n == 0 || isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]) ||
+                    v[0] == ';' || /* "dir = ;x" would be a comment */
+                    (v[0] == '"' && n >= 2 && v[n - 1] == '"');
+        snprintf(buf, size, quote ? "\"%s\"" : "%s", v);
+        break;
+    }
     case K_INT: snprintf(buf, size, "%d", *(const int *)p); break;
     case K_LONG: snprintf(buf, size, "%ld", *(const long *)p); break;
     case K_U64: snprintf(buf, size, "%llu", *(const unsigned long long *)p); break;
