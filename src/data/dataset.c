@@ -129,21 +129,30 @@ static double host_memory(void)
     return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
 }
 
+/* Deflate's densest coding, a 1-bit length and distance code per 258-byte match, inflates at most
+ * 1032:1; zlib's output buffer may hold a few hundred KiB already inflated (the slack). */
+#define GZIP_MAX_RATIO 1032u
+#define GZIP_SLACK (1u << 20)
+
 /* Before allocating: the `keep` values to be stored (`stored` bytes each) must fit in the
- * machine's memory (a gzip header may claim anything), and a raw (not gzip) file must hold the
- * `count` values its header makes us read. */
+ * machine's memory, and the file must be able to hold the `count` values its header makes us
+ * read: a raw file exactly, a gzip file within what its compressed rest can inflate to. */
 static int check_size(gzFile gz, long long file_size, const char *path,
                       const clvae_array_header *h, size_t count, size_t keep, size_t stored,
                       const char *what)
 {
     size_t need = count * (size_t)h->size;
-    if (gzdirect(gz) && file_size >= 0) {
-        z_off_t at = gztell(gz);
-        size_t have = at >= 0 && file_size > at ? (size_t)(file_size - at) : 0;
-        if (have < need)
-            return clvae_error(CLVAE_ERR_DATA, "%s: truncated: expected %zu bytes of %s, got %zu",
-                               path, need, what, have);
-    }
+    z_off_t at = gzdirect(gz) ? gztell(gz) : gzoffset(gz);
+    size_t have = file_size >= 0 && at >= 0 && file_size > at ? (size_t)(file_size - at) : 0;
+    if (gzdirect(gz) && file_size >= 0 && have < need)
+        return clvae_error(CLVAE_ERR_DATA, "%s: truncated: expected %zu bytes of %s, got %zu",
+                           path, need, what, have);
+    if (!gzdirect(gz) && file_size >= 0 && have <= (SIZE_MAX - GZIP_SLACK) / GZIP_MAX_RATIO &&
+        need > have * GZIP_MAX_RATIO + GZIP_SLACK)
+        return clvae_error(CLVAE_ERR_DATA,
+                           "%s: truncated: expected %zu bytes of %s, more than the %zu "
+                           "compressed bytes left can inflate to; refused before allocating",
+                           path, need, what, have);
     double mem = host_memory(), want = (double)keep * (double)stored;
     if (mem > 0 && want > mem)
         return clvae_error(CLVAE_ERR_DATA,
