@@ -21,7 +21,7 @@
 
 #define BIN_MAGIC "CLVAEBIN"
 #define BIN_VERSION 1u
-#define BIN_HEADER 48u
+#define BIN_HEADER CLVAE_OCL_CACHE_HEADER
 #define BIN_MAX ((uint64_t)1 << 31) /* refuse absurd sizes from a corrupt header */
 
 typedef struct bin_header {
@@ -122,8 +122,7 @@ uint64_t clvae_ocl_program_key(const ocl_ctx *c, const char *src, size_t len, co
     return clvae_fnv1a64_str(h, c->dev.driver);
 }
 
-/* Reads a whole file (at most BIN_HEADER + BIN_MAX bytes). NULL when missing or unreadable. */
-static unsigned char *read_file(const char *path, size_t *size)
+unsigned char *clvae_ocl_cache_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -141,8 +140,7 @@ static unsigned char *read_file(const char *path, size_t *size)
     return data;
 }
 
-/* Why an entry's bytes cannot be trusted, or NULL when header and checksum agree. */
-static const char *check_entry(const unsigned char *data, size_t size, uint64_t key)
+const char *clvae_ocl_cache_check_entry(const unsigned char *data, size_t size, uint64_t key)
 {
     bin_header h;
     if (size < BIN_HEADER) return "shorter than its header";
@@ -186,9 +184,9 @@ bool clvae_ocl_cache_load(ocl_ctx *c, uint64_t key, const char *opts)
     size_t size = 0;
     if (!c->cache_dir[0] || !clvae_ocl_cache_enabled()) return false;
     clvae_ocl_cache_entry_path(c->cache_dir, key, path, sizeof path);
-    unsigned char *data = read_file(path, &size);
+    unsigned char *data = clvae_ocl_cache_read_file(path, &size);
     if (!data) return false;
-    const char *bad = check_entry(data, size, key);
+    const char *bad = clvae_ocl_cache_check_entry(data, size, key);
     bool ok = false;
     if (bad)
         snprintf(why, sizeof why, "%s", bad);

@@ -42,6 +42,16 @@ bool clvae_ocl_cache_load(struct ocl_ctx *c, uint64_t key, const char *opts);
 /* Writes c->program's binary to <cache>/<key>.bin (tmp file + rename). Failures only warn. */
 void clvae_ocl_cache_store(const struct ocl_ctx *c, uint64_t key);
 
+/* Bytes of an entry's header; the driver's binary follows it. */
+#define CLVAE_OCL_CACHE_HEADER 48u
+
+/* Reads a whole entry file (at most the header + 2 GiB). NULL when missing or unreadable. */
+unsigned char *clvae_ocl_cache_read_file(const char *path, size_t *size);
+
+/* Why an entry's bytes cannot be trusted (bad magic, version, key, size or checksum), or NULL
+ * when its header and checksum agree and the payload is data[CLVAE_OCL_CACHE_HEADER..size). */
+const char *clvae_ocl_cache_check_entry(const unsigned char *data, size_t size, uint64_t key);
+
 /* <cache>/<key>.bin (for tests and messages). */
 void clvae_ocl_cache_entry_path(const char *dir, uint64_t key, char *path, size_t size);
 
