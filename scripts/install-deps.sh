@@ -23,6 +23,7 @@ TEST_PACKAGES=(
   clinfo mesa-opencl-icd oclgrind
   libopenblas-dev
   python3-torch python3-numpy
+  clang libclang-rt-14-dev
 )
 
 packages_for() {

@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Regenerates the seed corpora in fuzz/corpus/ (committed; run again only to change them).
+
+Small real files of every format the readers take: the first rows of Debian's Fashion-MNIST
+(IDX raw and gzip), NPY files written by numpy itself (every dtype, shape and order people
+use), label files, a tiny checkpoint written by `clvae train`, config files, a tuning file in
+the format `clvae tune` writes and a kernel-cache entry in the layout of ocl_cache.c.
+
+usage: fuzz/make_seeds.py BUILD_DIR   (needs python3-numpy, dataset-fashion-mnist, BUILD_DIR/clvae)
+"""
+import gzip
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+FMNIST = "/usr/share/datasets/fashion-mnist/"
+
+
+def put(harness, name, data):
+    d = os.path.join(CORPUS, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def gz(data):
+    return gzip.compress(data, mtime=0)
+
+
+def npy(arr, version=None):
+    b = io.BytesIO()
+    if version is None:
+        np.save(b, arr)
+    else:
+        np.lib.format.write_array(b, arr, version=version)
+    return b.getvalue()
+
+
+def idx_seeds():
+    with gzip.open(FMNIST + "t10k-images-idx3-ubyte.gz") as f:
+        f.read(16)
+        images = f.read(3 * 784)
+    with gzip.open(FMNIST + "t10k-labels-idx1-ubyte.gz") as f:
+        f.read(8)
+        labels = f.read(3)
+    raw = struct.pack(">IIII", 0x803, 3, 28, 28) + images
+    put("idx", "fmnist3.idx", raw)
+    put("idx", "fmnist3.idx.gz", gz(raw))
+    put("idx", "tiny2x2.idx", struct.pack(">IIII", 0x803, 2, 2, 2) + bytes(range(0, 256, 32)))
+    lab = struct.pack(">II", 0x801, 3) + labels
+    put("labels", "fmnist3-labels.idx", lab)
+    put("labels", "fmnist3-labels.idx.gz", gz(lab))
+    return np.frombuffer(images, np.uint8).reshape(3, 28, 28)
+
+
+def npy_seeds(img):
+    small = img[:, 10:14, 10:14]  # (3, 4, 4): keeps the seeds small
+    put("npy", "u8-n-h-w.npy", npy(small))
+    put("npy", "u8-n-d.npy", npy(small.reshape(3, 16)))
+    put("npy", "f32-n-d.npy", npy((small.reshape(3, 16) / 255.0).astype("<f4")))
+    put("npy", "f64-n-h-w.npy", npy(small / 255.0))
+    put("npy", "f16-n-d.npy", npy((small.reshape(3, 16) / 255.0).astype("<f2")))
+    put("npy", "u8-fortran.npy", npy(np.asfortranarray(small)))
+    put("npy", "u8-n-h-w-1.npy", npy(small.reshape(3, 4, 4, 1)))
+    put("npy", "i64-n-d.npy", npy(small.reshape(3, 16).astype("<i8")))
+    put("npy", "i16-n-d.npy", npy(small.reshape(3, 16).astype("<i2")))
+    put("npy", "bool-n-d.npy", npy(small.reshape(3, 16) > 128))
+    put("npy", "u8-v2.npy", npy(small, version=(2, 0)))
+    put("npy", "u8-v3.npy", npy(small, version=(3, 0)))
+    put("npy", "u8-n-h-w.npy.gz", gz(npy(small)))
+    put("npy", "f32-big-endian.npy", npy((small.reshape(3, 16) / 255.0).astype(">f4")))
+
+
+def label_seeds(img):
+    lab = np.array([9, 2, 1])
+    put("labels", "labels-u8.npy", npy(lab.astype(np.uint8)))
+    put("labels", "labels-i32.npy", npy(lab.astype("<i4")))
+    put("labels", "labels-i64.npy", npy(lab.astype("<i8")))
+    put("labels", "labels-i64.npy.gz", gz(npy(lab.astype("<i8"))))
+
+
+def checkpoint_seeds(build):
+    with tempfile.TemporaryDirectory() as run:
+        subprocess.run([os.path.join(build, "clvae"), "train", "--set", "device.backend=ref",
+                        "--set", "model.encoder=2", "--set", "model.decoder=2",
+                        "--set", "model.latent=1", "--set", "data.limit_train=16",
+                        "--set", "data.limit_test=16", "--set", "train.epochs=1",
+                        "--set", "train.batch=8", "--set", "output.dir=" + run],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(run, "checkpoint.safetensors"), "rb") as f:
+            put("safetensors", "tiny-checkpoint.safetensors", f.read())
+        with open(os.path.join(run, "config.ini"), "rb") as f:
+            put("config_ini", "run-config.ini", f.read())
+    # the smallest file of each dtype, with metadata, as the safetensors library writes them
+    tensors = [("a", "F32", [2], struct.pack("<2f", 1.0, -2.0)),
+               ("b", "F64", [1, 1], struct.pack("<d", 3.0)),
+               ("c", "I64", [], struct.pack("<q", 7)),
+               ("d", "U8", [3], b"\x01\x02\x03")]
+    header, pos = {"__metadata__": {"format": "pt", "step": "1"}}, 0
+    for name, dt, shape, data in tensors:
+        header[name] = {"dtype": dt, "shape": shape, "data_offsets": [pos, pos + len(data)]}
+        pos += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    put("safetensors", "four-dtypes.safetensors",
+        struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors))
+
+
+def config_seeds():
+    with open(os.path.join(ROOT, "config", "default.ini"), "rb") as f:
+        put("config_ini", "default.ini", f.read())
+    put("config_ini", "small.ini", b"[model]\nencoder = 512,256\ndecoder = \"\"\nlatent = 2\n"
+        b"activation = tanh ; inline comment\n[train]\nlr: 3e-4\nseed = 18446744073709551615\n"
+        b"[device]\nbackend = ref\nautotune = off\n")
+    put("config_ini", "long-value.ini", b"[data]\ntrain = /" + b"x" * 300 + b"\n")
+    put("config_set", "sets.txt", b"model.latent=32\ntrain.batch = 64\nmodel.encoder=400,200\n"
+        b"device.backend=ref\ndata.overlap=no\noutput.dir=\"runs/x\"\ntrain.momentum=0.5\n")
+    put("config_set", "one.txt", b"train.lr=1e-2\n")
+
+
+def tuning_seeds():
+    x = dict(zip("GEMMK KREG KWG KWI MDIMA MDIMC MWG NDIMB NDIMC NWG SA SB STRM STRN VWM VWN"
+                 .split(), [0, 1, 16, 8, 2, 2, 64, 4, 4, 32, 0, 0, 1, 1, 16, 8]))
+    d = dict(zip("WGD MDIMCD NDIMCD MDIMAD NDIMBD KWID VWMD VWND PADA PADB".split(),
+                 [32, 8, 8, 8, 8, 1, 1, 1, 0, 0]))
+    doc = {"format": "clvae-gemm-tuning", "version": 1, "platform": "Portable Computing Language",
+           "device": "pthread-skylake-avx512-Intel(R) Xeon(R) Processor", "driver": "3.1+debian",
+           "clblast": "1.5.3", "use_defaults": False, "Xgemm": x, "XgemmDirect": d,
+           "GemmRoutine": {"XGEMM_MIN_INDIRECT_SIZE": 0}, "default_ms_per_step": 36.6,
+           "tuned_ms_per_step": 6.29, "search_seconds": 49.5, "evaluated": 1, "rejected": 0,
+           "shapes": [{"op": "NT", "m": 128, "n": 400, "k": 784, "calls": 1,
+                       "default_ms": 3.1, "tuned_ms": 0.9}]}
+    put("tuning", "tuned.json", json.dumps(doc, indent="\t").encode())
+    doc.update(use_defaults=True, shapes=[])
+    for k in ("Xgemm", "XgemmDirect", "GemmRoutine"):
+        del doc[k]
+    put("tuning", "defaults.json", json.dumps(doc).encode())
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def cache_seeds():
+    payload = b"\x7fELF-like driver binary" * 4
+    key = 0x998e56b00e185538
+    head = b"CLVAEBIN" + struct.pack("<IIQQQQ", 1, 48, key, len(payload), fnv1a64(payload), 0)
+    put("cache", "entry.bin", head + payload)
+    put("cache", "one-byte.bin", b"CLVAEBIN" + struct.pack("<IIQQQQ", 1, 48, 5, 1,
+                                                           fnv1a64(b"\0"), 0) + b"\0")
+
+
+def main():
+    build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build")
+    img = idx_seeds()
+    npy_seeds(img)
+    label_seeds(img)
+    checkpoint_seeds(build)
+    config_seeds()
+    tuning_seeds()
+    cache_seeds()
+
+
+if __name__ == "__main__":
+    main()
