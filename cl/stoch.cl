@@ -112,6 +112,57 @@ __kernel void clvae_iw_weights(__global const float *nll, ulong noff, __global c
     }
 }
 
+/* Max of v over the work-group (local size a power of two; every work-item calls it and gets
+ * the result; scratch holds get_local_size(0) floats). A max is exact in any order. */
+static inline float clvae_wg_max(float v, __local float *scratch)
+{
+    size_t lid = get_local_id(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t h = get_local_size(0) / 2; h > 0; h >>= 1) {
+        if (lid < h) scratch[lid] = fmax(scratch[lid], scratch[lid + h]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float m = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return m;
+}
+
+/* clvae_iw_weights for many samples per row: one work-group of L work-items per data row b
+ * (global size B * L). The max is a tree (exact); the exps are computed L at a time in
+ * parallel and work-item 0 adds each tile in order s = 0, 1, ..., so the sum is the serial
+ * kernel's sum, term for term and in its order; the weights are written in parallel from the
+ * same expression. scratch holds L floats. */
+__kernel void clvae_iw_weights_wg(__global const float *nll, ulong noff,
+                                  __global const float *kl, ulong kloff, __global float *w,
+                                  ulong woff, __global float *bound, ulong boff, uint batch,
+                                  uint samples, float scale, float log_s,
+                                  __local float *scratch)
+{
+    ulong b = get_group_id(0), B = batch, S = samples, L = get_local_size(0);
+    ulong lid = get_local_id(0);
+    float mx = -INFINITY, sum = 0.0f;
+    for (ulong s = lid; s < S; s += L)
+        mx = fmax(mx, -(nll[noff + s * B + b] + kl[kloff + s * B + b]));
+    mx = clvae_wg_max(mx, scratch);
+    for (ulong t = 0; t < S; t += L) {
+        ulong s = t + lid;
+        if (s < S) scratch[lid] = exp(-(nll[noff + s * B + b] + kl[kloff + s * B + b]) - mx);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid == 0)
+            for (ulong i = 0; i < L && t + i < S; i++) sum += scratch[i];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) scratch[0] = log(sum);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float ls = scratch[0];
+    if (lid == 0) bound[boff + b] = mx + ls - log_s;
+    for (ulong s = lid; s < S; s += L) {
+        ulong r = s * B + b;
+        w[woff + r] = scale * exp(-(nll[noff + r] + kl[kloff + r]) - mx - ls);
+    }
+}
+
 /* x (rows, cols): x[r, :] *= w[r]. One work-item per element. */
 __kernel void clvae_row_scale(__global const float *w, ulong woff, __global float *x, ulong xoff,
                               uint rows, uint cols)

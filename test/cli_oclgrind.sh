@@ -45,12 +45,17 @@ if ! grep -q 'oclgrind' "$tmp/stdout"; then
     echo "FAIL: test_ops did not run on the Oclgrind device"
     exit 1
 fi
-# The stochastic-layer kernels (cl/stoch.cl) ran too, each at least once.
+# The stochastic-layer kernels (cl/stoch.cl) ran too, each at least once, and both layouts of
+# iw_weights (the work-group one has barriers and local memory: races would show above).
 for op in gauss_terms prior_bwd.dz latent_bwd iw_weights.w row_scale binarize; do
     if ! grep -q "^$op  *oclgrind.* ok" "$tmp/stdout"; then
         echo "FAIL: test_ops ran no $op case on the Oclgrind device"
         exit 1
     fi
 done
+if ! grep -q "^iw_weights  *oclgrind.*group == serial, bit-identical ok" "$tmp/stdout"; then
+    echo "FAIL: test_ops did not compare the two iw_weights layouts on the Oclgrind device"
+    exit 1
+fi
 echo "ok: oclgrind found no invalid accesses or data races"
 exit 0

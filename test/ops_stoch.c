@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/philox.h"
 #include "ops_twin.h"
@@ -146,7 +147,7 @@ typedef struct iw_case {
 
 static const iw_case iw_full[] = {{1, 1, 0},     {7, 1, 0},    {7, 5, 0},     {128, 5, 0},
                                   {33, 5, -1e4}, {3, 1, -1e4}, {20, 1000, 0}, {4, 5000, -1e4}};
-static const iw_case iw_small[] = {{1, 1, 0}, {3, 5, 0}, {3, 5, -1e4}, {2, 70, -1e4}};
+static const iw_case iw_small[] = {{1, 1, 0}, {3, 5, 0}, {3, 5, -1e4}, {2, 70, -1e4}, {1, 600, 0}};
 
 /* Device-side invariants: weights (S*B) sum to scale per data row, bounds (B) are finite. */
 static void iw_invariants(const twin *w, const twin *bound, iw_case c, float scale,
@@ -177,22 +178,43 @@ static void iw_invariants(const twin *w, const twin *bound, iw_case c, float sca
     }
 }
 
-static void iw_one(iw_case c)
+/* The OpenCL backend's two layouts of iw_weights (ocl_stoch.c): one work-item per data row,
+ * or one work-group per row for many samples, chosen by S unless CLVAE_OCL_IW_GROUP_MIN_S
+ * says otherwise. Both must give the same bits. */
+static const char *const iw_layouts[] = {"serial", "group"};
+static const char *const iw_layout_env[] = {"4294967295", "0"};
+
+/* Runs case c in layout `layout` on both sides and compares; *dev gets the device's weights
+ * and bounds (n + B floats) for the layout comparison. */
+static void iw_one(iw_case c, int layout, float **dev)
 {
     size_t n = (size_t)c.samples * c.batch;
     float scale = 1.0f / c.batch;
     /* log w = -(nll + kl): nll in [-base, -base + 20], kl in [-5, 5] */
     twin nll = twin_rand(n, -c.base, -c.base + 20), kl = twin_rand(n, -5, 5);
     twin w = twin_rand(n, -1, 1), bound = twin_rand(c.batch, -1, 1);
+    setenv("CLVAE_OCL_IW_GROUP_MIN_S", iw_layout_env[layout], 1);
     for (int side = 0; side < 2; side++) {
         clvae_iw_args a = {c.batch, c.samples, scale, V(nll), V(kl), V(w), V(bound)};
         RUN(BE(side)->ops->iw_weights(BE(side)->ctx, &a));
     }
+    unsetenv("CLVAE_OCL_IW_GROUP_MIN_S");
     char shape[64];
-    snprintf(shape, sizeof shape, "B%d S%d logw~%g", c.batch, c.samples, c.base);
+    snprintf(shape, sizeof shape, "B%d S%d logw~%g %s", c.batch, c.samples, c.base,
+             iw_layouts[layout]);
     compare(&w, "iw_weights.w", shape, TOL_S_TRANSC);
     compare(&bound, "iw_weights.bound", shape, TOL_S_TRANSC);
     iw_invariants(&w, &bound, c, scale, shape);
+    float *got[2];
+    twin_download(&w, got);
+    *dev = malloc((n + c.batch) * sizeof(float));
+    memcpy(*dev, got[1] + OFF, n * sizeof(float));
+    free(got[0]);
+    free(got[1]);
+    twin_download(&bound, got);
+    memcpy(*dev + n, got[1] + OFF, c.batch * sizeof(float));
+    free(got[0]);
+    free(got[1]);
     twin_free(&nll);
     twin_free(&kl);
     twin_free(&w);
@@ -201,10 +223,24 @@ static void iw_one(iw_case c)
 
 static void test_iw_weights(void)
 {
-    int count = E.small ? 4 : 8;
+    int count = E.small ? 5 : 8;
     const iw_case *cases = E.small ? iw_small : iw_full;
-    for (int i = 0; i < count; i++)
-        iw_one(cases[i]);
+    uint64_t saved = frand_state();
+    for (int i = 0; i < count; i++) {
+        float *dev[2];
+        size_t n = (size_t)cases[i].samples * cases[i].batch + cases[i].batch;
+        for (int layout = 0; layout < 2; layout++) {
+            frand_seed(saved + (uint64_t)i); /* the same inputs for both layouts */
+            iw_one(cases[i], layout, &dev[layout]);
+        }
+        bool same = !memcmp(dev[0], dev[1], n * sizeof(float));
+        printf("%-14s %-12s B%-4d S%-25d %s\n", "iw_weights", E.label, cases[i].batch,
+               cases[i].samples, same ? "group == serial, bit-identical ok" : "FAIL (differ)");
+        CHECK(same, "iw_weights B%d S%d on %s: the group layout differs from the serial one",
+              cases[i].batch, cases[i].samples, E.label);
+        free(dev[0]);
+        free(dev[1]);
+    }
 }
 
 /* ---- row scale, binarize ------------------------------------------------------------------ */

@@ -16,6 +16,16 @@ float frand(float lo, float hi)
     return lo + (hi - lo) * (float)((r >> 40) * (1.0 / 16777216.0));
 }
 
+uint64_t frand_state(void)
+{
+    return rng_state;
+}
+
+void frand_seed(uint64_t state)
+{
+    rng_state = state ? state : 0x9E3779B97F4A7C15ull; /* xorshift: never 0 */
+}
+
 clvae_backend *BE(int side)
 {
     return side ? &E.dev : &E.ref;

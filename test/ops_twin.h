@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 #include "testutil.h"
@@ -24,6 +25,9 @@ extern env E;
 
 /* Uniform test data in [lo, hi) from a fixed xorshift64* stream. */
 float frand(float lo, float hi);
+/* The stream's state, and restarting it there (the same inputs twice). */
+uint64_t frand_state(void);
+void frand_seed(uint64_t state);
 
 /* A tensor of n floats held by both backends with identical contents. */
 typedef struct twin {

@@ -30,6 +30,7 @@ typedef enum ocl_kernel_id {
     OCL_K_PRIOR_BWD,
     OCL_K_LATENT_BWD,
     OCL_K_IW_WEIGHTS,
+    OCL_K_IW_WEIGHTS_WG,
     OCL_K_ROW_SCALE,
     OCL_K_BINARIZE,
     OCL_K_COUNT

@@ -34,6 +34,7 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_PRIOR_BWD] = "clvae_prior_bwd",
     [OCL_K_LATENT_BWD] = "clvae_latent_bwd",
     [OCL_K_IW_WEIGHTS] = "clvae_iw_weights",
+    [OCL_K_IW_WEIGHTS_WG] = "clvae_iw_weights_wg",
     [OCL_K_ROW_SCALE] = "clvae_row_scale",
     [OCL_K_BINARIZE] = "clvae_binarize",
 };
@@ -253,7 +254,7 @@ static size_t pow2_floor(size_t x)
 
 static bool is_reduction(ocl_kernel_id k)
 {
-    return k == OCL_K_SUM_CHUNKS || k == OCL_K_LIKELIHOOD;
+    return k == OCL_K_SUM_CHUNKS || k == OCL_K_LIKELIHOOD || k == OCL_K_IW_WEIGHTS_WG;
 }
 
 /* Work-group size for kernel k: within the kernel's and device's limits, a multiple of the

@@ -4,6 +4,7 @@
  * valid buffer of the call with its has_* flag 0, so no kernel ever sees a NULL pointer. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "backend/opencl/ocl_internal.h"
 
@@ -109,6 +110,27 @@ int clvae_ocl_latent_bwd(void *ctx, const clvae_latent_bwd_args *a)
     return clvae_ocl_launch(c, OCL_K_LATENT_BWD, op, (size_t)H * R, 0, args, OCL_NARGS(args));
 }
 
+/* iw_weights has two layouts with the same bits: one work-item per data row (each walks its S
+ * samples three times), or one work-group per row (clvae_iw_weights_wg: the exps of a tile of
+ * samples in parallel). A GPU needs the second for large S: B work-items (eval chunks of ~100
+ * rows) occupy a fraction of one compute unit, each with 2S dependent exps. A CPU device has
+ * few cores that B work-items already fill, and there the group layout measured slower
+ * (bench/bench_iw.c, 2-core VM: PoCL 0.02x at S = 5 to 1.3x at S = 5000, llvmpipe 0.05x-0.9x),
+ * so CPU devices keep the serial layout. CLVAE_OCL_IW_GROUP_MIN_S=N forces the group layout
+ * from S = N on any device (0: always; the tests and bench_iw run both layouts with it). */
+#define IW_GROUP_MIN_S 64
+
+static bool iw_use_group(const ocl_ctx *c, int samples)
+{
+    const char *e = getenv("CLVAE_OCL_IW_GROUP_MIN_S");
+    if (e && *e) {
+        char *end;
+        unsigned long v = strtoul(e, &end, 10);
+        if (*end == '\0') return (unsigned long)samples >= v;
+    }
+    return !(c->dev.type & CL_DEVICE_TYPE_CPU) && samples >= IW_GROUP_MIN_S;
+}
+
 int clvae_ocl_iw_weights(void *ctx, const clvae_iw_args *a)
 {
     ocl_ctx *c = ctx;
@@ -125,10 +147,25 @@ int clvae_ocl_iw_weights(void *ctx, const clvae_iw_args *a)
     if (!st) st = clvae_ocl_view(c, op, "weights", a->weights, rows, &wm, &wo);
     if (!st) st = clvae_ocl_view(c, op, "bound", a->bound, (size_t)a->batch, &bm, &bo);
     if (st) return st;
-    ocl_arg args[] = {OCL_ARG(nm), OCL_ARG(no), OCL_ARG(km),    OCL_ARG(ko),
-                      OCL_ARG(wm), OCL_ARG(wo), OCL_ARG(bm),    OCL_ARG(bo),
-                      OCL_ARG(B),  OCL_ARG(S),  OCL_ARG(scale), OCL_ARG(log_s)};
-    return clvae_ocl_launch(c, OCL_K_IW_WEIGHTS, op, B, 0, args, OCL_NARGS(args));
+    size_t local = c->local[OCL_K_IW_WEIGHTS_WG];
+    bool group = iw_use_group(c, a->samples) && local > 1;
+    ocl_arg args[] = {OCL_ARG(nm),
+                      OCL_ARG(no),
+                      OCL_ARG(km),
+                      OCL_ARG(ko),
+                      OCL_ARG(wm),
+                      OCL_ARG(wo),
+                      OCL_ARG(bm),
+                      OCL_ARG(bo),
+                      OCL_ARG(B),
+                      OCL_ARG(S),
+                      OCL_ARG(scale),
+                      OCL_ARG(log_s),
+                      OCL_LOCAL(local * sizeof(float))};
+    if (group)
+        return clvae_ocl_launch(c, OCL_K_IW_WEIGHTS_WG, op, (size_t)B * local, local, args,
+                                OCL_NARGS(args));
+    return clvae_ocl_launch(c, OCL_K_IW_WEIGHTS, op, B, 0, args, OCL_NARGS(args) - 1);
 }
 
 int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x)
