@@ -23,6 +23,39 @@ __kernel void clvae_col_sum(__global const float *x, ulong xoff, uint rows, uint
     out[ooff + c] = s;
 }
 
+/* act_bwd then col_sum in one pass over dy (rows, cols): dy *= act'(y), db (cols) = column sums
+ * of the new dy, rows in order. Work-items split the columns as clvae_col_sum does (vectors,
+ * then the tail), so the sums and the products are those of the two kernels in sequence. */
+__kernel void clvae_act_bwd_col_sum(__global const float *y, ulong yoff, __global float *dy,
+                                    ulong dyoff, uint rows, uint cols, int act,
+                                    __global float *db, ulong dboff)
+{
+    uint j = get_global_id(0), nv = cols / CLVAE_VW;
+    __global const float *ys = y + yoff;
+    __global float *ds = dy + dyoff;
+    if (j < nv) {
+        floatv s = 0.0f;
+        for (uint r = 0; r < rows; r++) {
+            ulong row = (ulong)r * cols;
+            floatv g = CLVAE_VLOAD(j, ds + row) * clvae_act_grad_v(act, CLVAE_VLOAD(j, ys + row));
+            CLVAE_VSTORE(g, j, ds + row);
+            s += g;
+        }
+        CLVAE_VSTORE(s, j, db + dboff);
+        return;
+    }
+    uint c = nv * CLVAE_VW + (j - nv);
+    if (c >= cols) return;
+    float s = 0.0f;
+    for (uint r = 0; r < rows; r++) {
+        ulong at = (ulong)r * cols + c;
+        float g = ds[at] * clvae_act_grad_s(act, ys[at]);
+        ds[at] = g;
+        s += g;
+    }
+    db[dboff + c] = s;
+}
+
 /* Work-group g sums x[g*chunk, min((g+1)*chunk, n)) (strided per work-item, then a tree).
  * accumulate = 0: out[g] = sum (first stage); accumulate = 1 (one group): out[0] += scale*sum. */
 __kernel void clvae_sum_chunks(__global const float *x, ulong xoff, ulong n, ulong chunk,

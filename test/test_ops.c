@@ -272,6 +272,58 @@ static void test_col_sum(void)
     }
 }
 
+/* act_bwd_col_sum: vs the reference, and on the device bit for bit what act_bwd followed by
+ * col_sum computes (the fusion must not change a training step's numbers). */
+static void test_act_bwd_col_sum(void)
+{
+    int ns;
+    const dims2 *s = shapes2(&ns);
+    for (int i = 0; i < ns; i++)
+        for (int act = 0; act < 4; act++) {
+            int r = s[i].rows, c = s[i].cols;
+            size_t n = (size_t)r * c;
+            float *yh = malloc(n * sizeof *yh), *dyh = malloc(n * sizeof *dyh);
+            for (size_t j = 0; j < n; j++) {
+                yh[j] = act_output(act, frand(-3, 3));
+                dyh[j] = frand(-1, 1);
+            }
+            twin y = twin_from(yh, n), dy = twin_from(dyh, n), dy2 = twin_from(dyh, n);
+            twin db = twin_rand(c, -1, 1), db2 = twin_rand(c, -1, 1);
+            for (int side = 0; side < 2; side++) {
+                RUN(BE(side)->ops->act_bwd_col_sum(BE(side)->ctx, act, r, c, V(y), V(dy), V(db)));
+                RUN(BE(side)->ops->act_bwd(BE(side)->ctx, act, r, c, V(y), V(dy2)));
+                RUN(BE(side)->ops->col_sum(BE(side)->ctx, r, c, V(dy2), V(db2)));
+            }
+            char shape[64];
+            snprintf(shape, sizeof shape, "%dx%d %s", r, c, act_names[act]);
+            compare(&dy, "act_bwd_col_sum.dy", shape,
+                    act == CLVAE_ACT_SOFTPLUS ? TOL_TRANSC : TOL_EXACT);
+            compare(&db, "act_bwd_col_sum.db", shape, TOL_REDUCE);
+            float *a[2], *b[2], *e[2], *f[2];
+            twin_download(&dy, a);
+            twin_download(&dy2, b);
+            twin_download(&db, e);
+            twin_download(&db2, f);
+            /* Tolerance 0: the same products and the same summation order as the two ops. */
+            CHECK(!memcmp(a[1], b[1], (n + OFF + GUARD) * sizeof(float)) &&
+                      !memcmp(e[1], f[1], ((size_t)c + OFF + GUARD) * sizeof(float)),
+                  "act_bwd_col_sum %s on %s differs from act_bwd + col_sum", shape, E.label);
+            for (int k = 0; k < 2; k++) {
+                free(a[k]);
+                free(b[k]);
+                free(e[k]);
+                free(f[k]);
+            }
+            twin_free(&y);
+            twin_free(&dy);
+            twin_free(&dy2);
+            twin_free(&db);
+            twin_free(&db2);
+            free(yh);
+            free(dyh);
+        }
+}
+
 /* ---- reparameterization ---------------------------------------------------------------------- */
 
 typedef struct sbr {
@@ -502,6 +554,7 @@ static void run_all(cl_device_id device)
     test_bias_act();
     test_act_bwd();
     test_col_sum();
+    test_act_bwd_col_sum();
     test_reparam();
     test_likelihood();
     test_sum_add();

@@ -125,8 +125,12 @@ static int do_bias_act(clvae_backend *be, const side *s, const void *p)
 {
     clvae_act act = *(const clvae_act *)p;
     int st = be->ops->bias_act(be->ctx, act, 33, 130, slot(s, 1), slot(s, 0));
+    /* slot 4: dy before act_bwd, for the fused act_bwd + col_sum (slot 5: its bias sums) */
+    if (!st) st = be->ops->copy(be->ctx, slot(s, 4), slot(s, 2), 33 * 130);
     if (!st) st = be->ops->act_bwd(be->ctx, act, 33, 130, slot(s, 0), slot(s, 2));
     if (!st) st = be->ops->col_sum(be->ctx, 33, 130, slot(s, 2), slot(s, 3));
+    if (!st && be->ops->act_bwd_col_sum)
+        st = be->ops->act_bwd_col_sum(be->ctx, act, 33, 130, slot(s, 0), slot(s, 4), slot(s, 5));
     return st;
 }
 
@@ -146,6 +150,11 @@ static int check_activations(check_ctx *k)
         if (!st) st = compare(k, 2, 33 * 130, name, TOL_ELEM);
         snprintf(name, sizeof name, "col_sum (after %s)", names[a]);
         if (!st) st = compare(k, 3, 130, name, TOL_ELEM);
+        bool fused = k->s[0].be->ops->act_bwd_col_sum && k->s[1].be->ops->act_bwd_col_sum;
+        snprintf(name, sizeof name, "act_bwd_col_sum %s dy", names[a]);
+        if (!st && fused) st = compare(k, 4, 33 * 130, name, TOL_ELEM);
+        snprintf(name, sizeof name, "act_bwd_col_sum %s db", names[a]);
+        if (!st && fused) st = compare(k, 5, 130, name, TOL_ELEM);
         if (st) return st;
     }
     return CLVAE_OK;

@@ -185,6 +185,7 @@ static const clvae_backend_ops ocl_ops = {
     .iw_weights = clvae_ocl_iw_weights,
     .row_scale = clvae_ocl_row_scale,
     .binarize = clvae_ocl_binarize,
+    .act_bwd_col_sum = clvae_ocl_act_bwd_col_sum,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

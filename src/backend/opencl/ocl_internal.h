@@ -33,6 +33,7 @@ typedef enum ocl_kernel_id {
     OCL_K_IW_WEIGHTS_WG,
     OCL_K_ROW_SCALE,
     OCL_K_BINARIZE,
+    OCL_K_ACT_BWD_COL_SUM,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -112,6 +113,8 @@ int clvae_ocl_fill(void *ctx, clvae_view dst, size_t n, float value);
 int clvae_ocl_bias_act(void *ctx, clvae_act act, int rows, int cols, clvae_view bias, clvae_view y);
 int clvae_ocl_act_bwd(void *ctx, clvae_act act, int rows, int cols, clvae_view y, clvae_view dy);
 int clvae_ocl_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view out);
+int clvae_ocl_act_bwd_col_sum(void *ctx, clvae_act act, int rows, int cols, clvae_view y,
+                              clvae_view dy, clvae_view db);
 int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a);
 int clvae_ocl_reparam_bwd(void *ctx, const clvae_reparam_bwd_args *a);
 int clvae_ocl_likelihood(void *ctx, const clvae_lik_args *a);

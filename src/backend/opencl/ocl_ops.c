@@ -98,6 +98,26 @@ int clvae_ocl_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view ou
                             OCL_NARGS(args));
 }
 
+int clvae_ocl_act_bwd_col_sum(void *ctx, clvae_act act, int rows, int cols, clvae_view y,
+                              clvae_view dy, clvae_view db)
+{
+    ocl_ctx *c = ctx;
+    const char *op = "act_bwd_col_sum";
+    cl_mem ym, dm, bm;
+    cl_ulong yoff, doff, boff;
+    cl_uint r = (cl_uint)rows, n = (cl_uint)cols;
+    cl_int a = act;
+    int st = check_dims(c, op, rows, cols);
+    if (!st) st = clvae_ocl_view(c, op, "y", y, (size_t)rows * cols, &ym, &yoff);
+    if (!st) st = clvae_ocl_view(c, op, "dy", dy, (size_t)rows * cols, &dm, &doff);
+    if (!st) st = clvae_ocl_view(c, op, "db", db, (size_t)cols, &bm, &boff);
+    if (st) return st;
+    ocl_arg args[] = {OCL_ARG(ym), OCL_ARG(yoff), OCL_ARG(dm), OCL_ARG(doff), OCL_ARG(r),
+                      OCL_ARG(n),  OCL_ARG(a),    OCL_ARG(bm), OCL_ARG(boff)};
+    return clvae_ocl_launch(c, OCL_K_ACT_BWD_COL_SUM, op, vec_items(c, n), 0, args,
+                            OCL_NARGS(args));
+}
+
 int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
 {
     ocl_ctx *c = ctx;

@@ -126,6 +126,15 @@ static int ref_col_sum(void *ctx, int rows, int cols, clvae_view x, clvae_view o
     return CLVAE_OK;
 }
 
+/* The fusion is defined as the two ops in sequence. */
+static int ref_act_bwd_col_sum(void *ctx, clvae_act act, int rows, int cols, clvae_view y,
+                               clvae_view dy, clvae_view db)
+{
+    clvae_ref_act_bwd(act, rows, cols, at(y), at(dy));
+    clvae_ref_col_sum(rows, cols, at(dy), at(db));
+    return CLVAE_OK;
+}
+
 static int ref_reparam(void *ctx, const clvae_reparam_args *a)
 {
     clvae_ref_reparam(a, at(a->heads), at(a->z), at(a->eps), at(a->kl));
@@ -329,6 +338,7 @@ static const clvae_backend_ops ref_ops = {
     .iw_weights = ref_iw_weights,
     .row_scale = ref_row_scale,
     .binarize = ref_binarize,
+    .act_bwd_col_sum = ref_act_bwd_col_sum,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)
