@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One run directory, one writer; a full disk while writing a checkpoint; SIGTERM. Reference
+# One run directory, one writer; a full disk (and a file-size limit) while writing a checkpoint;
+# SIGTERM. Reference
 # backend, a small model on a few thousand Fashion-MNIST images.
 set -u
 BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_rundir
@@ -79,6 +80,17 @@ if "${ns[@]}" sh -c "mkdir -p '$TMP/fs' && mount -t tmpfs -o size=1m tmpfs '$TMP
 else
   echo "note: cannot mount a tmpfs here (needs root or user namespaces): full-disk part skipped"
 fi
+# 3. The same failure path without a mount: a file-size limit (ulimit -f, SIGXFSZ ignored so
+#    write() fails with EFBIG) of 512 kB, under the 1.2 MB checkpoint, over the other files.
+"$BIN" train "${common[@]}" --set train.epochs=1 --set data.image_shape=none --set output.dir="$TMP/fsize" 2>/dev/null \
+  || bad "fsize: first run failed"
+before=$(md5sum < "$TMP/fsize/checkpoint.safetensors")
+( trap '' XFSZ; ulimit -f 512; exec "$BIN" train --resume "$TMP/fsize" --set train.epochs=2 -q ) >/dev/null 2>"$TMP/fsize.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "fsize/checkpoint.safetensors: .*File too large" "$TMP/fsize.err" && ok \
+  || bad "file-size limit: exit $rc, expected 1 with the path and strerror: $(cat "$TMP/fsize.err")"
+[ "$(md5sum < "$TMP/fsize/checkpoint.safetensors")" = "$before" ] && ok || bad "file-size limit: the previous checkpoint changed"
+ls "$TMP/fsize" | grep -q '\.tmp$' && bad "file-size limit left a temporary file" || ok
 
 echo "cli_rundir: $pass passed, $fail failed"
 [ $fail -eq 0 ]
