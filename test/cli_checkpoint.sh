@@ -45,6 +45,22 @@ out=$(same_tensors "$TMP/full/checkpoint.safetensors" "$TMP/half/checkpoint.safe
 out=$(same_tensors "$TMP/one/checkpoint.safetensors" "$TMP/mid/checkpoint.safetensors" 2>&1) && ok || bad "mid-epoch resume not bit-identical: $out"
 [ "$(wc -l < "$TMP/mid/metrics.jsonl")" -eq 1 ] && ok || bad "mid-epoch resume left $(wc -l < "$TMP/mid/metrics.jsonl") metrics lines, expected 1"
 
+# 1c. The two-layer IWAE model (K = 5, dynamic binarization): mid-epoch stop and resume equal an
+#     uninterrupted run bit for bit (noise, Bernoulli draws and Adam all continue), and the
+#     checkpoint names each layer's tensors (q1.*, q2.*, p1.*, decoder.*).
+iw2=(-c "$SRC/config/iwae-2layer.ini" --set device.backend=ref --set data.limit_train=600
+     --set data.limit_test=100 --set model.latent=8,4 "--set" "model.encoder=32 | 16"
+     "--set" "model.decoder=16 | 32" --set train.epochs=2 -q)
+"$BIN" train "${iw2[@]}" --set output.dir="$TMP/iw_full" 2>"$TMP/err" || bad "iwae-2layer run failed: $(cat "$TMP/err")"
+"$BIN" train "${iw2[@]}" --set train.max_steps=8 --set output.dir="$TMP/iw_mid" 2>"$TMP/err" || bad "iwae-2layer max_steps run failed: $(cat "$TMP/err")"
+"$BIN" train --resume "$TMP/iw_mid" --set train.max_steps=0 -q 2>"$TMP/err" || bad "iwae-2layer resume failed: $(cat "$TMP/err")"
+out=$(same_tensors "$TMP/iw_full/checkpoint.safetensors" "$TMP/iw_mid/checkpoint.safetensors" 2>&1) && ok || bad "iwae-2layer resume not bit-identical: $out"
+names=$("$PY" -c "import json,struct,sys; b=open(sys.argv[1],'rb').read(); n=struct.unpack('<Q',b[:8])[0]; print(' '.join(sorted(k for k in json.loads(b[8:8+n]) if k!='__metadata__')))" "$TMP/iw_full/checkpoint.safetensors")
+for t in q1.0.weight q1.mu.weight q1.logvar.bias q2.mu.weight p1.0.weight p1.mu.weight p1.logvar.weight decoder.0.weight decoder.out.weight; do
+  case " $names " in *" $t "*) ok ;; *) bad "checkpoint lacks $t (has: $names)" ;; esac
+done
+grep -q '"objective":"iwae"' "$TMP/iw_full/metrics.jsonl" && grep -q '"kl_layers":\[' "$TMP/iw_full/metrics.jsonl" && ok || bad "metrics.jsonl lacks objective/kl_layers: $(head -1 "$TMP/iw_full/metrics.jsonl")"
+
 # 2. SIGINT mid-training: exit 130, a checkpoint, and the run resumes to completion.
 "$BIN" train "${common[@]}" --set train.epochs=500 --set output.dir="$TMP/sig" 2>"$TMP/sig.err" &
 pid=$!
