@@ -11,42 +11,6 @@
 #include "model/vae.h"
 #include "testutil.h"
 
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) buf[n] = 0;
-    fclose(fp);
-    return buf;
-}
-
-/* Copies a JSON array of exactly n numbers into dst; 0 on success. */
-static int json_floats(const cJSON *arr, float *dst, size_t n, const char *what)
-{
-    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != n) {
-        fprintf(stderr, "golden.json: %s is not an array of %zu numbers\n", what, n);
-        return -1;
-    }
-    size_t i = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, arr) dst[i++] = (float)v->valuedouble;
-    return 0;
-}
-
-static double json_num(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static int json_int_list(const cJSON *obj, const char *key, int *dst, int max)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key), *v;
@@ -78,12 +42,12 @@ static int case_config(const cJSON *jc, const char *lik, clvae_config *cfg)
     clvae_config_defaults(cfg);
     cfg->model.encoder[0].n = json_int_list(jc, "encoder", cfg->model.encoder[0].w, CLVAE_MAX_LAYERS);
     cfg->model.decoder[0].n = json_int_list(jc, "decoder", cfg->model.decoder[0].w, CLVAE_MAX_LAYERS);
-    cfg->model.latent[0] = (int)json_num(jc, "latent");
-    cfg->model.beta = json_num(jc, "beta");
-    cfg->model.sigma_x = json_num(jc, "sigma_x");
-    cfg->train.seed = (unsigned long long)json_num(jc, "seed");
-    cfg->train.batch = (int)json_num(jc, "batch");
-    cfg->train.samples = (int)json_num(jc, "samples");
+    cfg->model.latent[0] = (int)tu_json_num(jc, "latent");
+    cfg->model.beta = tu_json_num(jc, "beta");
+    cfg->model.sigma_x = tu_json_num(jc, "sigma_x");
+    cfg->train.seed = (unsigned long long)tu_json_num(jc, "seed");
+    cfg->train.batch = (int)tu_json_num(jc, "batch");
+    cfg->train.samples = (int)tu_json_num(jc, "samples");
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(jc, "activation");
     if (!cJSON_IsString(act) || strcmp(act->valuestring, "relu")) return -1;
     cfg->model.activation = CLVAE_ACT_RELU;
@@ -116,7 +80,7 @@ static int load_params(const clvae_model *m, const cJSON *jp, float *arena)
             fprintf(stderr, "golden.json: %s missing or not (%d, %d)\n", p->name, p->rows, p->cols);
             return -1;
         }
-        if (json_floats(cJSON_GetObjectItemCaseSensitive(t, "data"), arena + p->offset,
+        if (tu_json_floats(cJSON_GetObjectItemCaseSensitive(t, "data"), arena + p->offset,
                         (size_t)p->rows * p->cols, p->name))
             return -1;
     }
@@ -139,14 +103,14 @@ static int run_model(clvae_model *m, const cJSON *c, int b, int s, golden_out *g
     int st = -1;
     if (!x || !arena) goto done;
     if (load_params(m, cJSON_GetObjectItemCaseSensitive(c, "params"), arena)) goto done;
-    if (json_floats(cJSON_GetObjectItemCaseSensitive(c, "x"), x, (size_t)b * m->dim, "x"))
+    if (tu_json_floats(cJSON_GetObjectItemCaseSensitive(c, "x"), x, (size_t)b * m->dim, "x"))
         goto done;
     const cJSON *jc = cJSON_GetObjectItemCaseSensitive(c, "config");
-    m->seed = (uint64_t)json_num(jc, "seed");
+    m->seed = (uint64_t)tu_json_num(jc, "seed");
     if ((st = clvae_model_set_params(m, arena))) goto done;
     if ((st = o->upload(ctx, m->x, x, sizeof(float) * b * m->dim))) goto done;
-    if ((st = clvae_model_forward_backward(m, b, (uint64_t)json_num(jc, "step"),
-                                           (uint32_t)json_num(jc, "stream"))))
+    if ((st = clvae_model_forward_backward(m, b, (uint64_t)tu_json_num(jc, "step"),
+                                           (uint32_t)tu_json_num(jc, "stream"))))
         goto done;
     g->eps = malloc(sizeof(float) * SB * R);
     g->heads = malloc(sizeof(float) * b * 2 * R);
@@ -202,7 +166,7 @@ static double cmp(const cJSON *c, const char *key, const float *got, size_t n, d
 {
     float *ref = malloc(sizeof(float) * n);
     double e = INFINITY;
-    if (ref && !json_floats(cJSON_GetObjectItemCaseSensitive(c, key), ref, n, key))
+    if (ref && !tu_json_floats(cJSON_GetObjectItemCaseSensitive(c, key), ref, n, key))
         e = floor < 0 ? max_scaled(ref, got, n) : max_rel(ref, got, n, floor);
     free(ref);
     return e;
@@ -217,7 +181,7 @@ static double cmp_grads(const clvae_model *m, const cJSON *jg, const float *grad
         size_t n = (size_t)p->rows * p->cols;
         float *ref = malloc(sizeof(float) * n);
         double e = INFINITY;
-        if (ref && !json_floats(cJSON_GetObjectItemCaseSensitive(jg, p->name), ref, n, p->name))
+        if (ref && !tu_json_floats(cJSON_GetObjectItemCaseSensitive(jg, p->name), ref, n, p->name))
             e = max_rel(ref, grads + p->offset, n, 1e-3);
         if (e > w || isnan(e)) {
             w = isnan(e) ? INFINITY : e;
@@ -239,7 +203,7 @@ static void check_case(const cJSON *c)
     golden_out g = {0};
     CHECK(jc && !case_config(jc, lik, &cfg), "%s: unusable config in golden.json", lik);
     if (!jc || case_config(jc, lik, &cfg)) return;
-    int b = cfg.train.batch, s = cfg.train.samples, dim = (int)json_num(jc, "dim");
+    int b = cfg.train.batch, s = cfg.train.samples, dim = (int)tu_json_num(jc, "dim");
     int st = clvae_ref_backend_create(&be);
     if (!st) st = clvae_model_layout(&m, &cfg, dim);
     if (!st) st = clvae_model_init(&m, &be, b, s, false);
@@ -251,7 +215,7 @@ static void check_case(const cJSON *c)
 
     float *ref_eps = malloc(sizeof(float) * SB * R);
     double e_eps = INFINITY;
-    if (!json_floats(cJSON_GetObjectItemCaseSensitive(c, "eps"), ref_eps, SB * R, "eps"))
+    if (!tu_json_floats(cJSON_GetObjectItemCaseSensitive(c, "eps"), ref_eps, SB * R, "eps"))
         e_eps = max_abs(ref_eps, g.eps, SB * R);
     free(ref_eps);
     /* Heads, z and decoder outputs as max|a-b| / max|b| (dot products that cancel make single
@@ -262,7 +226,7 @@ static void check_case(const cJSON *c)
     /* Per-row nll and kl, and the loss: elementwise relative. */
     double e_nll = cmp(c, "nll", g.nll, SB, 0.0);
     double e_kl = cmp(c, "kl", g.kl, (size_t)b, 0.0);
-    double ref_loss = json_num(c, "loss");
+    double ref_loss = tu_json_num(c, "loss");
     double e_loss = fabs(g.loss - ref_loss) / fabs(ref_loss);
     char worst[64] = "";
     double e_grad = cmp_grads(&m, cJSON_GetObjectItemCaseSensitive(c, "grads"), g.grads, worst);
@@ -300,7 +264,7 @@ int main(void)
     const char *src = getenv("CLVAE_SRC");
     char path[4096];
     snprintf(path, sizeof path, "%s/test/golden/golden.json", src && *src ? src : ".");
-    char *text = slurp(path);
+    char *text = tu_slurp(path);
     CHECK(text != NULL, "cannot read %s (it is committed; regenerate with make_golden.py)", path);
     if (!text) return tu_finish("test_golden");
     cJSON *doc = cJSON_Parse(text);

@@ -1,6 +1,9 @@
 /* Test harness helpers shared by every test_*.c. */
 #include "testutil.h"
 
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
 #include "backend/ref/ref_math.h"
 
 #include <math.h>
@@ -58,3 +61,42 @@ const char *tu_tmp_path(const char *leaf)
     snprintf(buf, sizeof buf, "%s/%s", dir, leaf);
     return buf;
 }
+
+/* ---- golden files (JSON) ---- */
+
+char *tu_slurp(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[n] = 0;
+    fclose(fp);
+    return buf;
+}
+
+/* Copies a JSON array of exactly n numbers into dst; 0 on success. */
+int tu_json_floats(const cJSON *arr, float *dst, size_t n, const char *what)
+{
+    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != n) {
+        fprintf(stderr, "golden file: %s is not an array of %zu numbers\n", what, n);
+        return -1;
+    }
+    size_t i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) dst[i++] = (float)v->valuedouble;
+    return 0;
+}
+
+double tu_json_num(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+

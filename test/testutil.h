@@ -35,4 +35,11 @@ int tu_finish(const char *name);
 /* Directory for scratch files (CLVAE_TMP or /tmp), created; returns a static path with `leaf`. */
 const char *tu_tmp_path(const char *leaf);
 
+/* Golden files: the whole file as a string (NULL if unreadable; free it), a JSON array of exactly
+ * n numbers into dst (0 on success), a number member (NaN if absent). cJSON types stay opaque. */
+struct cJSON;
+char *tu_slurp(const char *path);
+int tu_json_floats(const struct cJSON *arr, float *dst, size_t n, const char *what);
+double tu_json_num(const struct cJSON *obj, const char *key);
+
 #endif
