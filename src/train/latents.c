@@ -17,38 +17,56 @@
 #define PCA_MAX_ITERS 5000
 #define PCA_TOL 1e-12
 
-/* Encoder heads for samples [first, first+count) of ds (count <= m->max_batch) with z = mu:
- * mu (count, R) into `mu`. stage is (count, D) host scratch, hd (count, 2R). */
-static int encode_rows(clvae_model *m, const clvae_dataset *ds, size_t first, int count,
+/* Layer l's q heads for samples [first, first+count) of ds (count <= m->max_batch) with z = mu
+ * at every layer: mu (count, R_l) into `mu`. stage is (count, D) host scratch, hd (count, 2R_l). */
+static int encode_rows(clvae_model *m, int l, const clvae_dataset *ds, size_t first, int count,
                        float *stage, float *hd, float *mu)
 {
-    int R = m->latent, st;
+    int R = m->lat[l].R, st;
     if ((st = clvae_upload_range(m, ds, first, count, stage))) return st;
     if ((st = clvae_model_forward(m, count, 1, 0, CLVAE_STREAM_EPS_EVAL, true))) return st;
-    if ((st = m->be->ops->download(m->be->ctx, m->hd, hd, (size_t)count * 2 * R * sizeof(float))))
+    if ((st = m->be->ops->download(m->be->ctx, m->lat[l].q.out, hd,
+                                   (size_t)count * 2 * R * sizeof(float))))
         return st;
     for (int i = 0; i < count; i++)
         memcpy(mu + (size_t)i * R, hd + (size_t)i * 2 * R, (size_t)R * sizeof(float));
     return CLVAE_OK;
 }
 
-/* mu (ds->n, R) for the whole dataset, chunk by chunk. */
-static int encode_all(clvae_model *m, const clvae_dataset *ds, float *mu)
+/* mu (ds->n, R_l) of layer l for the whole dataset, chunk by chunk. */
+static int encode_all(clvae_model *m, int l, const clvae_dataset *ds, float *mu)
 {
-    int B = m->max_batch, st = CLVAE_OK;
+    int B = m->max_batch, R = m->lat[l].R, st = CLVAE_OK;
     float *stage = malloc((size_t)B * ds->dim * sizeof(float));
-    float *hd = malloc((size_t)B * 2 * m->latent * sizeof(float));
+    float *hd = malloc((size_t)B * 2 * R * sizeof(float));
     if (!stage || !hd) {
         st = clvae_error(CLVAE_ERR_NOMEM, "latents: out of host memory");
         goto done;
     }
     for (size_t first = 0; first < ds->n && !st; first += B) {
         int b = ds->n - first < (size_t)B ? (int)(ds->n - first) : B;
-        st = encode_rows(m, ds, first, b, stage, hd, mu + first * m->latent);
+        st = encode_rows(m, l, ds, first, b, stage, hd, mu + first * R);
     }
 done:
     free(stage);
     free(hd);
+    return st;
+}
+
+/* Hierarchical models: latents_mu_z<t>.npy (n, R_t) for every stochastic layer t = 1..T. */
+static int export_layers(clvae_model *m, const clvae_dataset *ds, const char *dir)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    int st = CLVAE_OK;
+    for (int l = 0; l < m->T && m->T > 1 && !st; l++) {
+        size_t shape[2] = {ds->n, (size_t)m->lat[l].R};
+        float *mu = malloc(ds->n * shape[1] * sizeof(float));
+        if (!mu) return clvae_error(CLVAE_ERR_NOMEM, "latents: out of host memory");
+        st = encode_all(m, l, ds, mu);
+        snprintf(path, sizeof path, "%s/latents_mu_z%d.npy", dir, l + 1);
+        if (!st) st = clvae_npy_write_f32(path, mu, 2, shape);
+        free(mu);
+    }
     return st;
 }
 
@@ -60,7 +78,7 @@ static int encode_one(clvae_model *m, const clvae_dataset *ds, int index, float 
                            index, ds->n);
     float *stage = malloc(ds->dim * sizeof(float));
     float *hd = malloc((size_t)2 * m->latent * sizeof(float));
-    int st = stage && hd ? encode_rows(m, ds, (size_t)index, 1, stage, hd, mu)
+    int st = stage && hd ? encode_rows(m, m->T - 1, ds, (size_t)index, 1, stage, hd, mu)
                          : clvae_error(CLVAE_ERR_NOMEM, "latents: out of host memory");
     free(stage);
     free(hd);
@@ -208,7 +226,8 @@ int clvae_latents_export(clvae_model *m, const clvae_dataset *ds, const char *di
         return clvae_error(CLVAE_ERR_INPUT, "latents: cannot export %zu samples", ds->n);
     float *mu = malloc(ds->n * R * sizeof(float));
     if (!mu) return clvae_error(CLVAE_ERR_NOMEM, "latents: out of host memory");
-    if ((st = encode_all(m, ds, mu))) goto done;
+    if ((st = encode_all(m, m->T - 1, ds, mu))) goto done;
+    if ((st = export_layers(m, ds, dir))) goto done;
     snprintf(path, sizeof path, "%s/latents_mu.npy", dir);
     if ((st = clvae_npy_write_f32(path, mu, 2, shape))) goto done;
     if (!ds->labels)

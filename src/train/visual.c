@@ -116,7 +116,8 @@ int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int h, int w, con
     }
     clvae_philox_fill_normal(m->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * m->latent);
     if ((st = m->be->ops->upload(m->be->ctx, m->z, z, (size_t)n * m->latent * sizeof(float)))) goto done;
-    if ((st = clvae_model_decode(m, n))) goto done;
+    /* ancestral sampling: the layers below the top are drawn from their priors */
+    if ((st = clvae_model_decode_sampled(m, n, draw))) goto done;
     if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
         goto done;
     clvae_output_means(m, out, n, img);
