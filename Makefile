@@ -32,7 +32,7 @@ test: build
 # The whole suite built with -fsanitize=address,undefined (gcc). Leak detection is on; the leaks
 # inside the OpenCL drivers, LLVM and CLBlast are suppressed by scripts/lsan.supp. A UBSan report
 # ends the process (halt_on_error), so ctest counts it as a failure.
-SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0:verify_asan_link_order=0 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 test-sanitize: deps
