@@ -44,15 +44,14 @@ __kernel void clvae_gauss_terms(__global const float *heads, ulong hoff, __globa
 }
 
 /* Backward of sum_r c_r (-log p_r): dz (rows, R) accumulated; with has_prior also dprior
- * (rows, 2R) written. One work-item per element (r, j) of z. */
+ * (rows, 2R) written. 2-D: work-item (j, r) per element of z. */
 __kernel void clvae_prior_bwd(__global const float *w, ulong woff, __global const float *z,
                               ulong zoff, __global const float *prior, ulong poff,
                               __global float *dz, ulong dzoff, __global float *dprior, ulong dpoff,
                               uint rows, uint latent, float scale, int has_w, int has_prior)
 {
-    ulong i = get_global_id(0), R = latent;
-    if (i >= (ulong)rows * R) return;
-    ulong r = i / R, j = i - r * R;
+    ulong j = get_global_id(0), r = get_global_id(1), R = latent, i = r * R + j;
+    if (j >= R || r >= rows) return;
     float c = clvae_row_weight(w, woff, has_w, scale, r);
     if (!has_prior) {
         dz[dzoff + i] += c * z[zoff + i];
@@ -66,16 +65,15 @@ __kernel void clvae_prior_bwd(__global const float *w, ulong woff, __global cons
 }
 
 /* dheads (hrows, 2R) of a layer's q heads from the complete dz (rows, R), eps (rows, R), the
- * analytic KL weight and the Monte Carlo log q weights. One work-item per (h, j), s in order. */
+ * analytic KL weight and the Monte Carlo log q weights. 2-D: work-item (j, h), s in order. */
 __kernel void clvae_latent_bwd(__global const float *w, ulong woff, __global const float *heads,
                                ulong hoff, __global const float *eps, ulong eoff,
                                __global const float *dz, ulong dzoff, __global float *dheads,
                                ulong dhoff, uint hrows, uint samples, uint latent,
                                float kl_weight, float scale, int has_w)
 {
-    ulong i = get_global_id(0), R = latent, H = hrows;
-    if (i >= H * R) return;
-    ulong h = i / R, j = i - h * R;
+    ulong j = get_global_id(0), h = get_global_id(1), R = latent, H = hrows;
+    if (j >= R || h >= H) return;
     float mu = heads[hoff + h * 2 * R + j], lv = heads[hoff + h * 2 * R + R + j];
     float sd = exp(0.5f * lv), gmu = 0.0f, glv = 0.0f, cq = 0.0f;
     for (ulong s = 0; s < samples; s++) {
@@ -163,21 +161,32 @@ __kernel void clvae_iw_weights_wg(__global const float *nll, ulong noff,
     }
 }
 
-/* x (rows, cols): x[r, :] *= w[r]. One work-item per element. */
+/* x (rows, cols): x[r, :] *= w[r]. 2-D: work-item (j, r) per element. */
 __kernel void clvae_row_scale(__global const float *w, ulong woff, __global float *x, ulong xoff,
                               uint rows, uint cols)
 {
-    ulong i = get_global_id(0);
-    if (i >= (ulong)rows * cols) return;
-    x[xoff + i] *= w[woff + i / cols];
+    ulong j = get_global_id(0), r = get_global_id(1);
+    if (j >= cols || r >= rows) return;
+    x[xoff + r * cols + j] *= w[woff + r];
 }
 
 /* x (n) in [0, 1]: x[i] = u_i < x[i] ? 1 : 0 with u_i = clvae_philox_uniform(seed, step,
- * stream, i), the host's bits. One work-item per element. */
+ * stream, i), the host's bits. One work-item per Philox block: elements 4k .. 4k + 3 take the
+ * four lanes of block k (one Philox call, not four). */
 __kernel void clvae_binarize(__global float *x, ulong xoff, ulong n, ulong seed, ulong step,
                              uint stream)
 {
-    ulong i = get_global_id(0);
-    if (i >= n) return;
-    x[xoff + i] = clvae_philox_uniform(seed, step, stream, i) < x[xoff + i] ? 1.0f : 0.0f;
+    ulong k = get_global_id(0), i0 = 4 * k;
+    if (i0 >= n) return;
+    clvae_philox4 r = clvae_philox_block(seed, step, stream, (uint)k);
+    __global float *p = x + xoff + i0;
+    if (i0 + 4 <= n) {
+        p[0] = clvae_u32_to_uniform(r.v[0]) < p[0] ? 1.0f : 0.0f;
+        p[1] = clvae_u32_to_uniform(r.v[1]) < p[1] ? 1.0f : 0.0f;
+        p[2] = clvae_u32_to_uniform(r.v[2]) < p[2] ? 1.0f : 0.0f;
+        p[3] = clvae_u32_to_uniform(r.v[3]) < p[3] ? 1.0f : 0.0f;
+        return;
+    }
+    for (uint l = 0; l < n - i0; l++)
+        p[l] = clvae_u32_to_uniform(r.v[l]) < p[l] ? 1.0f : 0.0f;
 }

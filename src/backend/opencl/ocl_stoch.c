@@ -82,7 +82,8 @@ int clvae_ocl_prior_bwd(void *ctx, const clvae_prior_bwd_args *a)
     ocl_arg args[] = {OCL_ARG(wm),   OCL_ARG(wo),  OCL_ARG(zm),    OCL_ARG(zo),    OCL_ARG(pm),
                       OCL_ARG(po),   OCL_ARG(dzm), OCL_ARG(dzo),   OCL_ARG(dpm),   OCL_ARG(dpo),
                       OCL_ARG(rows), OCL_ARG(R),   OCL_ARG(scale), OCL_ARG(has_w), OCL_ARG(has_p)};
-    return clvae_ocl_launch(c, OCL_K_PRIOR_BWD, op, n, 0, args, OCL_NARGS(args));
+    size_t items[2] = {R, rows};
+    return clvae_ocl_launch_nd(c, OCL_K_PRIOR_BWD, op, 2, items, args, OCL_NARGS(args));
 }
 
 int clvae_ocl_latent_bwd(void *ctx, const clvae_latent_bwd_args *a)
@@ -107,7 +108,8 @@ int clvae_ocl_latent_bwd(void *ctx, const clvae_latent_bwd_args *a)
                       OCL_ARG(em),  OCL_ARG(eo),  OCL_ARG(dzm),   OCL_ARG(dzo),
                       OCL_ARG(dhm), OCL_ARG(dho), OCL_ARG(H),     OCL_ARG(S),
                       OCL_ARG(R),   OCL_ARG(klw), OCL_ARG(scale), OCL_ARG(has_w)};
-    return clvae_ocl_launch(c, OCL_K_LATENT_BWD, op, (size_t)H * R, 0, args, OCL_NARGS(args));
+    size_t items[2] = {R, H};
+    return clvae_ocl_launch_nd(c, OCL_K_LATENT_BWD, op, 2, items, args, OCL_NARGS(args));
 }
 
 /* iw_weights has two layouts with the same bits: one work-item per data row (each walks its S
@@ -182,7 +184,8 @@ int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view 
     if (!st) st = clvae_ocl_view(c, op, "x", x, count, &xm, &xo);
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(wm), OCL_ARG(wo), OCL_ARG(xm), OCL_ARG(xo), OCL_ARG(r), OCL_ARG(n)};
-    return clvae_ocl_launch(c, OCL_K_ROW_SCALE, op, count, 0, args, OCL_NARGS(args));
+    size_t items[2] = {n, r};
+    return clvae_ocl_launch_nd(c, OCL_K_ROW_SCALE, op, 2, items, args, OCL_NARGS(args));
 }
 
 int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
@@ -198,5 +201,5 @@ int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(xm), OCL_ARG(xo),  OCL_ARG(nn),
                       OCL_ARG(sd), OCL_ARG(stp), OCL_ARG(strm)};
-    return clvae_ocl_launch(c, OCL_K_BINARIZE, op, n, 0, args, OCL_NARGS(args));
+    return clvae_ocl_launch(c, OCL_K_BINARIZE, op, (n + 3) / 4, 0, args, OCL_NARGS(args));
 }
