@@ -24,16 +24,17 @@ static int layer_fwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
     return o->bias_act(c, l->act, rows, l->out, pv(m, l->b), y);
 }
 
-/* Given dy (rows, out) of the pre-activation, writes dW (out, in) = dy^T x, db = colsum dy, and
- * when dx.buf is set dx (rows, in) = dy W + dx_beta * dx (1: another consumer wrote dx). */
+/* Given dy (rows, out) of the pre-activation, writes dW (out, in) = dy^T x, db = colsum dy
+ * (unless the fused act_bwd_col_sum of the layer above already did), and when dx.buf is set
+ * dx (rows, in) = dy W + dx_beta * dx (1: another consumer wrote dx). */
 static int layer_bwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view x, clvae_view dy,
-                     clvae_view dx, float dx_beta)
+                     clvae_view dx, float dx_beta, bool db_done)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
     TRY(o->gemm(c, true, false, l->out, l->in, rows, 1.0f, dy, l->out, x, l->in, 0.0f,
                 gv(m, l->w), l->in));
-    TRY(o->col_sum(c, rows, l->out, dy, gv(m, l->b)));
+    if (!db_done) TRY(o->col_sum(c, rows, l->out, dy, gv(m, l->b)));
     if (!dx.buf) return CLVAE_OK;
     return o->gemm(c, false, false, rows, l->in, l->out, 1.0f, dy, l->out, pv(m, l->w), l->in,
                    dx_beta, dx, l->in);
@@ -50,18 +51,29 @@ static int mlp_fwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x)
     return layer_fwd(m, &n->head, rows, h, n->out);
 }
 
-/* From n->dout back to the input: dx (rows, in) written, or accumulated, or (buf NULL) not. */
+/* From n->dout back to the input: dx (rows, in) written, or accumulated, or (buf NULL) not.
+ * Between layers: dy *= act'(y), then the next layer's bias gradient; one fused pass where the
+ * backend has act_bwd_col_sum (the same bits). */
 int clvae_model_mlp_bwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, clvae_view dx,
-                   bool accumulate)
+                        bool accumulate)
 {
+    const clvae_backend_ops *o = m->be->ops;
     clvae_view dy = n->dout, spare[2] = {m->d1, m->d2};
+    bool fused = o->act_bwd_col_sum != NULL, db_done = false;
     int k = 0;
     for (int i = n->n_hidden; i >= 0; i--) {
         const clvae_layer *l = i == n->n_hidden ? &n->head : &n->hidden[i];
         clvae_view in = i == 0 ? x : n->h[i - 1];
         clvae_view d = i == 0 ? dx : spare[k];
-        TRY(layer_bwd(m, l, rows, in, dy, d, i == 0 && accumulate ? 1.0f : 0.0f));
-        if (i > 0) TRY(m->be->ops->act_bwd(m->be->ctx, n->hidden[i - 1].act, rows, l->in, in, d));
+        TRY(layer_bwd(m, l, rows, in, dy, d, i == 0 && accumulate ? 1.0f : 0.0f, db_done));
+        db_done = false;
+        if (i > 0 && fused) {
+            TRY(o->act_bwd_col_sum(m->be->ctx, n->hidden[i - 1].act, rows, l->in, in, d,
+                                   gv(m, n->hidden[i - 1].b)));
+            db_done = true;
+        } else if (i > 0) {
+            TRY(o->act_bwd(m->be->ctx, n->hidden[i - 1].act, rows, l->in, in, d));
+        }
         dy = d;
         k ^= 1;
     }
