@@ -15,9 +15,6 @@
         STORE(LOAD(i, p + poff) - step * mi / (sqrt(vi) / sbc2 + eps), i, p + poff);            \
     } while (0)
 
-#define CLVAE_SLOAD(i, q) ((q)[i])
-#define CLVAE_SSTORE(x, i, q) ((q)[i] = (x))
-
 __kernel void clvae_adam(__global float *p, ulong poff, __global const float *g, ulong goff,
                          __global float *m, ulong moff, __global float *v, ulong voff, ulong n,
                          float beta1, float beta2, float step, float sbc2, float eps)

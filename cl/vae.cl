@@ -97,26 +97,37 @@ __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global fl
     zr[j] = mu[j] + exp(0.5f * lv[j]) * e;
 }
 
-/* dheads (B, 2R) from heads (B, 2R), eps and dz (S*B, R). One work-item per (b, j). */
+/* dheads (B, 2R) from heads (B, 2R), eps and dz (S*B, R). 2-D: work-item (v, b) takes the v-th
+ * CLVAE_VW-wide vector of latent j's of row b (v < R / CLVAE_VW), or one tail j after those;
+ * the sums over the S samples run in sample order either way. */
+#define CLVAE_REPARAM_BWD_AT(T, LOAD, STORE, at)                                                \
+    do {                                                                                        \
+        T mu = LOAD(at, hr), lv = LOAD(at, hr + R), gmu = 0.0f, glv = 0.0f;                     \
+        for (uint s = 0; s < samples; s++) {                                                    \
+            ulong k = ((ulong)s * batch + b) * R;                                               \
+            T d = LOAD(at, dz + dzoff + k);                                                     \
+            gmu += d;                                                                           \
+            glv += d * LOAD(at, eps + eoff + k);                                                \
+        }                                                                                       \
+        STORE(gmu + kl_weight * mu, at, dr);                                                    \
+        STORE(0.5f * exp(0.5f * lv) * glv + kl_weight * 0.5f * (exp(lv) - 1.0f), at, dr + R);  \
+    } while (0)
+
 __kernel void clvae_reparam_bwd(__global const float *heads, ulong hoff, __global const float *eps,
                                 ulong eoff, __global const float *dz, ulong dzoff,
                                 __global float *dheads, ulong dhoff, uint batch, uint samples,
                                 uint latent, float kl_weight)
 {
-    uint i = get_global_id(0), R = latent;
-    if (i >= batch * R) return;
-    uint b = i / R, j = i - b * R;
-    ulong row = hoff + (ulong)b * 2 * R;
-    float mu = heads[row + j], lv = heads[row + R + j];
-    float sd = exp(0.5f * lv), gmu = 0.0f, glv = 0.0f;
-    for (uint s = 0; s < samples; s++) {
-        ulong k = ((ulong)s * batch + b) * R + j;
-        gmu += dz[dzoff + k];
-        glv += dz[dzoff + k] * eps[eoff + k];
+    uint v = get_global_id(0), b = get_global_id(1), R = latent, nv = R / CLVAE_VW;
+    if (b >= batch) return;
+    __global const float *hr = heads + hoff + (ulong)b * 2 * R;
+    __global float *dr = dheads + dhoff + (ulong)b * 2 * R;
+    if (v < nv) {
+        CLVAE_REPARAM_BWD_AT(floatv, CLVAE_VLOAD, CLVAE_VSTORE, v);
+        return;
     }
-    ulong out = dhoff + (ulong)b * 2 * R;
-    dheads[out + j] = gmu + kl_weight * mu;
-    dheads[out + R + j] = 0.5f * sd * glv + kl_weight * 0.5f * (exp(lv) - 1.0f);
+    uint j = nv * CLVAE_VW + (v - nv);
+    if (j < R) CLVAE_REPARAM_BWD_AT(float, CLVAE_SLOAD, CLVAE_SSTORE, j);
 }
 
 /* Negative log-likelihood of one element, or of CLVAE_VW contiguous elements (T = floatv);

@@ -159,8 +159,9 @@ int clvae_ocl_reparam_bwd(void *ctx, const clvae_reparam_bwd_args *a)
     ocl_arg args[] = {OCL_ARG(hm),  OCL_ARG(hoff),  OCL_ARG(em),  OCL_ARG(eoff),
                       OCL_ARG(dzm), OCL_ARG(dzoff), OCL_ARG(dhm), OCL_ARG(dhoff),
                       OCL_ARG(B),   OCL_ARG(S),     OCL_ARG(R),   OCL_ARG(klw)};
-    return clvae_ocl_launch(c, OCL_K_REPARAM_BWD, "reparam_bwd", (size_t)B * R, 0, args,
-                            OCL_NARGS(args));
+    size_t items[2] = {vec_items(c, R), B};
+    return clvae_ocl_launch_nd(c, OCL_K_REPARAM_BWD, "reparam_bwd", 2, items, args,
+                               OCL_NARGS(args));
 }
 
 /* Checks the likelihood's shapes and resolves its views (dout optional). */
