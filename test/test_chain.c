@@ -1,7 +1,8 @@
 /* The chain of stochastic layers on the reference backend: finite-difference gradient checks of
  * the whole loss (ELBO with beta and warm-up, the importance-weighted bound) for one, two and
  * three layers, and the Monte Carlo check that tells a valid hierarchical ELBO from the
- * analytic-KL mistake. */
+ * analytic-KL mistake. Conditional (cVAE) cases: every MLP also reads onehot(label), through
+ * the one-hot columns of its first layer's weight; the labels must change the loss. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +41,14 @@ typedef struct chain_case {
     int samples;
     double beta;
     long warmup, step; /* beta_warmup and the step the model stands at (KL weight < beta) */
+    int classes;       /* > 0: conditional model on labels `case_labels` */
 } chain_case;
 
 #define B 4
 #define DIM 6
 #define NOISE_STEP 3
+
+static const uint8_t case_labels[B] = {2, 0, 2, 1}, other_labels[B] = {0, 1, 1, 2};
 
 static int setup(clvae_model *m, const chain_case *cc, int batch)
 {
@@ -65,6 +69,8 @@ static int setup(clvae_model *m, const chain_case *cc, int batch)
     cfg.train.objective = cc->objective;
     cfg.train.samples = cc->samples;
     cfg.train.seed = 5;
+    cfg.model.conditional = cc->classes > 0;
+    cfg.model.classes = cc->classes;
     if (clvae_config_validate(&cfg)) return -1;
     memset(m, 0, sizeof *m);
     int st = clvae_model_layout(m, &cfg, DIM);
@@ -121,6 +127,14 @@ static void check_case(const chain_case *cc)
     clvae_model_set_params(&m, p);
     for (int i = 0; i < B * DIM; i++) x[i] = (float)urand(0, 1);
     be.ops->upload(be.ctx, m.x, x, sizeof x);
+    if (cc->classes) { /* the labels must matter: a forward that ignored them passes the FD check */
+        clvae_model_set_labels(&m, other_labels, B);
+        double other = host_loss(&m, B, cc->samples);
+        clvae_model_set_labels(&m, case_labels, B);
+        double own = host_loss(&m, B, cc->samples);
+        CHECK(fabs(own - other) > 1e-3 * fabs(own), "%s: the labels do not change the loss "
+              "(%.6f vs %.6f)", cc->name, own, other);
+    }
     CHECK(clvae_model_forward_backward(&m, B, NOISE_STEP, CLVAE_STREAM_EPS_TRAIN) == CLVAE_OK,
           "%s: forward_backward: %s", cc->name, clvae_last_error());
     clvae_model_get_grads(&m, ga);
@@ -187,7 +201,7 @@ static void set_param(clvae_model *m, float *p, const char *name, float value)
 static void check_monte_carlo(void)
 {
     chain_case cc = {"mc", "2,2", " | ", " | 5", CLVAE_OBJ_ELBO, CLVAE_LIK_BERNOULLI,
-                     CLVAE_ACT_TANH, 1, 1.0, 0, 0};
+                     CLVAE_ACT_TANH, 1, 1.0, 0, 0, 0};
     clvae_model m;
     CHECK(setup(&m, &cc, MC_N) == CLVAE_OK, "mc setup: %s", clvae_last_error());
     if (!m.be) return;
@@ -243,7 +257,7 @@ static void check_monte_carlo(void)
 static void check_iwae_k1(void)
 {
     chain_case cc = {"k1", "3,2", "5 | 4", "4 | 5", CLVAE_OBJ_IWAE, CLVAE_LIK_BERNOULLI,
-                     CLVAE_ACT_TANH, 1, 1.0, 0, 0};
+                     CLVAE_ACT_TANH, 1, 1.0, 0, 0, 0};
     clvae_model m;
     float x[B * DIM], nll[B], ks[B];
     CHECK(setup(&m, &cc, B) == CLVAE_OK, "k1 setup: %s", clvae_last_error());
@@ -265,15 +279,23 @@ int main(void)
     if (clvae_ref_backend_create(&be)) return tu_finish("test_chain");
     const chain_case cases[] = {
         {"elbo T=2 beta 0.7, warm-up 40%", "3,2", "5 | 4", "4 | 5", CLVAE_OBJ_ELBO,
-         CLVAE_LIK_BERNOULLI, CLVAE_ACT_TANH, 2, 0.7, 10, 4},
+         CLVAE_LIK_BERNOULLI, CLVAE_ACT_TANH, 2, 0.7, 10, 4, 0},
         {"elbo T=3 gaussian", "3,2,2", "5 | 4 | ", "3 | 4 | 5", CLVAE_OBJ_ELBO,
-         CLVAE_LIK_GAUSSIAN, CLVAE_ACT_SOFTPLUS, 1, 1.0, 0, 0},
+         CLVAE_LIK_GAUSSIAN, CLVAE_ACT_SOFTPLUS, 1, 1.0, 0, 0, 0},
         {"iwae T=1 K=5", "3", "5", "4", CLVAE_OBJ_IWAE, CLVAE_LIK_BERNOULLI, CLVAE_ACT_TANH, 5,
-         1.0, 0, 0},
+         1.0, 0, 0, 0},
         {"iwae T=2 K=5", "3,2", "5 | 4", "4 | 5", CLVAE_OBJ_IWAE, CLVAE_LIK_BERNOULLI,
-         CLVAE_ACT_TANH, 5, 1.0, 0, 0},
+         CLVAE_ACT_TANH, 5, 1.0, 0, 0, 0},
         {"iwae T=2 K=5 gaussian-learned", "3,2", "5,4 | ", " | 5", CLVAE_OBJ_IWAE,
-         CLVAE_LIK_GAUSSIAN_LEARNED, CLVAE_ACT_SOFTPLUS, 5, 1.0, 0, 0},
+         CLVAE_LIK_GAUSSIAN_LEARNED, CLVAE_ACT_SOFTPLUS, 5, 1.0, 0, 0, 0},
+        {"cvae T=1 S=2", "3", "5", "4", CLVAE_OBJ_ELBO, CLVAE_LIK_BERNOULLI, CLVAE_ACT_TANH, 2,
+         1.0, 0, 0, 3},
+        {"cvae T=2 S=2, heads on the input", "3,2", "5 | ", " | 5", CLVAE_OBJ_ELBO,
+         CLVAE_LIK_BERNOULLI, CLVAE_ACT_TANH, 2, 0.7, 0, 0, 3},
+        {"cvae T=2 iwae K=3", "3,2", "5 | 4", "4 | 5", CLVAE_OBJ_IWAE, CLVAE_LIK_BERNOULLI,
+         CLVAE_ACT_TANH, 3, 1.0, 0, 0, 3},
+        {"cvae T=1 gaussian-learned, no hidden", "3", "", "", CLVAE_OBJ_ELBO,
+         CLVAE_LIK_GAUSSIAN_LEARNED, CLVAE_ACT_TANH, 1, 1.0, 0, 0, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
     check_monte_carlo();

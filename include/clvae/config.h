@@ -74,6 +74,8 @@ typedef struct clvae_config {
         double beta;
         clvae_init init;                /* init = xavier|he (extension) */
         long beta_warmup;               /* steps of linear KL warm-up from 0 to beta */
+        bool conditional;               /* cVAE: every MLP also takes onehot(label) */
+        int classes;                    /* C of the one-hot; 0 = from the labels (max + 1) */
     } model;
     struct {
         int epochs;

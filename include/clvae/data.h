@@ -31,6 +31,10 @@ const char *clvae_data_labels_path(const clvae_config *c, bool test);
 
 /* clvae_dataset_load of the config's training or test set (its format and limit), with its
  * labels (clvae_data_labels_path) when `labels`. */
+/* Conditional models: every label of ds must be in 0..classes-1; else CLVAE_ERR_DATA naming
+ * `path`, the first bad index and its value. */
+int clvae_labels_check(const clvae_dataset *ds, const char *path, int classes);
+
 int clvae_dataset_load_cfg(clvae_dataset *ds, const clvae_config *c, bool test, bool labels);
 
 void clvae_dataset_free(clvae_dataset *ds);

@@ -159,7 +159,7 @@ typedef enum clvae_op {
     CLVAE_OP_REPARAM_BWD, CLVAE_OP_LIKELIHOOD, CLVAE_OP_SUM_ADD, CLVAE_OP_OPTIMIZER,
     CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_GATHER_F32, CLVAE_OP_GAUSS_TERMS,
     CLVAE_OP_PRIOR_BWD, CLVAE_OP_LATENT_BWD, CLVAE_OP_IW_WEIGHTS, CLVAE_OP_ROW_SCALE,
-    CLVAE_OP_BINARIZE, CLVAE_OP_ACT_BWD_COL_SUM, CLVAE_OP_COUNT
+    CLVAE_OP_BINARIZE, CLVAE_OP_ACT_BWD_COL_SUM, CLVAE_OP_ONEHOT, CLVAE_OP_COUNT
 } clvae_op;
 
 /* Host scheduler support (optional slots below): a pinned host staging buffer the host writes
@@ -279,6 +279,12 @@ typedef struct clvae_backend_ops {
      * column sums of the new dy (the previous layer's bias gradient). */
     int (*act_bwd_col_sum)(void *ctx, clvae_act act, int rows, int cols, clvae_view y,
                            clvae_view dy, clvae_view db);
+
+    /* ---- Conditional models (optional) ----------------------------------------------------
+     * out (rows, classes) = onehot(labels[r % batch]): 1 in column labels[r % batch], 0 in the
+     * others; labels (batch) are floats holding integers (a value outside 0..classes-1 gives a
+     * row of zeros: the host validates labels when it loads them). */
+    int (*onehot)(void *ctx, int rows, int batch, int classes, clvae_view labels, clvae_view out);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

@@ -96,6 +96,11 @@ static const key_spec keys[] = {
     ENUM(model, init, init_names, "weight init: xavier (uniform) | he (normal)"),
     NUM(model, beta_warmup, K_LONG, R_LO, 0, 0,
         "steps of linear KL warm-up from 0 to beta (0 = none)"),
+    BOOL(model, conditional, NULL,
+         "conditional VAE: every inference, prior and decoder MLP also takes onehot(label) "
+         "(needs data.train_labels and data.test_labels): true | false"),
+    NUM(model, classes, K_INT, R_LO, 0, 0,
+        "classes C of the one-hot label (0 = from the training labels, max + 1)"),
     NUM(train, epochs, K_INT, R_LO, 0, 0, "passes over the training set"),
     NUM(train, batch, K_INT, R_LO, 1, 0, "minibatch size"),
     ENUM(train, optimizer, opt_names, "adam | sgd"),
@@ -734,6 +739,27 @@ static int field_valid(const clvae_config *cfg, const key_spec *ks)
     }
 }
 
+/* A conditional model needs labels for both sets: given paths, or "auto" with the built-in data. */
+static int validate_labels(const clvae_config *cfg)
+{
+    if (!cfg->model.conditional) return CLVAE_OK;
+    for (int test = 0; test < 2; test++) {
+        const char *labels = test ? cfg->data.test_labels : cfg->data.train_labels;
+        const char *images = test ? cfg->data.test : cfg->data.train;
+        const char *builtin = test ? CLVAE_BUILTIN_TEST : CLVAE_BUILTIN_TRAIN;
+        bool none = !*labels || (strcmp(labels, CLVAE_LABELS_AUTO) == 0 && strcmp(images, builtin) != 0);
+        if (none)
+            return clvae_error(CLVAE_ERR_CONFIG,
+                               "config: [model] conditional = true needs [data] %s: it is %s; "
+                               "give the label file (IDX or NPY, integers 0..C-1, one per image "
+                               "of %s), or conditional = false",
+                               test ? "test_labels" : "train_labels",
+                               *labels ? "auto, which means none with your own images" : "\"\" (none)",
+                               images);
+    }
+    return CLVAE_OK;
+}
+
 /* Constraints between keys: one encoder and one decoder group per stochastic layer, and what
  * the importance-weighted bound cannot take. */
 static int validate_cross(const clvae_config *cfg)
@@ -761,7 +787,7 @@ static int validate_cross(const clvae_config *cfg)
                            "warm-up weights the ELBO's KL term, which the importance-weighted "
                            "bound does not have; use beta_warmup = 0, or objective = elbo",
                            cfg->model.beta_warmup);
-    return CLVAE_OK;
+    return validate_labels(cfg);
 }
 
 int clvae_config_validate(const clvae_config *cfg)

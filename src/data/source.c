@@ -1,9 +1,11 @@
-/* Which label files a config names: "auto" labels follow the data (the built-in Fashion-MNIST
- * labels only go with the built-in images; a user's own data trains without labels). */
+/* Which label files a config names ("auto" labels follow the data: the built-in Fashion-MNIST
+ * labels only go with the built-in images; a user's own data trains without labels), and the
+ * range check of a conditional model's labels. */
 #include <stdio.h>
 #include <string.h>
 
 #include "clvae/data.h"
+#include "clvae/status.h"
 
 const char *clvae_data_labels_path(const clvae_config *c, bool test)
 {
@@ -23,4 +25,18 @@ int clvae_dataset_load_cfg(clvae_dataset *ds, const clvae_config *c, bool test, 
     const char *lp = labels ? clvae_data_labels_path(c, test) : NULL;
     return clvae_dataset_load(ds, path, lp, c->data.format,
                               test ? c->data.limit_test : c->data.limit_train);
+}
+
+int clvae_labels_check(const clvae_dataset *ds, const char *path, int classes)
+{
+    if (!ds->labels)
+        return clvae_error(CLVAE_ERR_DATA, "%s: no labels loaded, but model.conditional = true "
+                                           "needs one per image", path ? path : "(labels)");
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->labels[i] >= classes)
+            return clvae_error(CLVAE_ERR_DATA,
+                               "%s: label %d at index %zu is outside 0..%d (model.classes = %d; "
+                               "a conditional model takes labels 0..C-1)",
+                               path, ds->labels[i], i, classes - 1, classes);
+    return CLVAE_OK;
 }

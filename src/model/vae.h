@@ -30,9 +30,12 @@ typedef struct clvae_param {
     bool is_bias;
 } clvae_param;
 
-/* A dense layer: y (rows, out) = act(x (rows, in) W^T + b); offsets in floats. */
+/* A dense layer: y (rows, out) = act(x (rows, in) W^T + b); offsets in floats. A conditioned
+ * first layer reads [x | onehot(y)] (rows, in + cond): W is (out, in + cond), PyTorch's
+ * nn.Linear(in + cond, out) on torch.cat([x, onehot], 1). */
 typedef struct clvae_layer {
     int in, out;
+    int cond;             /* one-hot columns appended to the input (0: none) */
     size_t w, b;
     clvae_act act;
 } clvae_layer;
@@ -73,6 +76,8 @@ typedef struct clvae_model {
     long beta_warmup;
     clvae_objective objective;
     clvae_binarize binarize;
+    int classes;               /* conditional model: C of onehot(y), appended to every MLP's
+                                  input; 0: unconditional */
     /* the top layer, as sample/latents/interpolate see it: z_top ~ N(0, I) */
     int latent;                /* R of the top layer */
     clvae_view z, hd;          /* top z (S*B, R) and its q heads (rows, 2R) */
@@ -86,6 +91,8 @@ typedef struct clvae_model {
     clvae_buffer *p_buf, *g_buf, *m_buf, *v_buf;   /* (n_floats) each */
     clvae_buffer *a_buf;                           /* activation arena */
     clvae_view x;              /* (B, D) */
+    clvae_view lab;            /* (B) labels as floats (conditional), like x per batch */
+    clvae_view onehot;         /* (S*B, C) onehot(lab[r % b]) */
     clvae_view o, dout;        /* (S*B, dim_out) = dec.out, dec.dout */
     clvae_view loss;           /* (S*B) negative log-likelihood per row */
     clvae_view kl;             /* the top layer's kl: (B) for a one-layer ELBO forward */
@@ -140,9 +147,14 @@ int clvae_model_forward(clvae_model *m, int b, int samples, uint64_t noise_step,
 /* Decoder means m->o (rows, dim_out) from the top latents in m->z (rows, R_top), through the
  * prior means of the layers below (deterministic). */
 int clvae_model_decode(clvae_model *m, int rows);
+/* (Conditional models: row r of m->z is decoded with label m->lab[r], set by the caller.) */
 /* The same with the layers below the top drawn from their priors (noise of (seed, draw,
  * CLVAE_STREAM_LAYER(SAMPLE, l))): ancestral sampling. */
 int clvae_model_decode_sampled(clvae_model *m, int rows, uint64_t draw);
+
+/* Conditional models: uploads n labels (0..C-1) into m->lab (the model's own view); a no-op
+ * for an unconditional model. */
+int clvae_model_set_labels(clvae_model *m, const uint8_t *labels, int n);
 
 /* Reads and zeroes the device loss accumulators. */
 int clvae_model_take_all_losses(clvae_model *m, clvae_losses *out);

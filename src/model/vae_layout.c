@@ -6,7 +6,10 @@
  * q<t>.<i>, q<t>.mu, q<t>.logvar (inference MLP of layer t), p<t>.<i>, p<t>.mu, p<t>.logvar
  * (prior MLP of layer t < T, from layer t+1), decoder.<i>, decoder.out (layer 1 -> x).
  * Table order (it drives the Philox init): inference MLPs bottom-up, prior MLPs top-down, the
- * decoder; for T = 1 exactly the first release's order. */
+ * decoder; for T = 1 exactly the first release's order.
+ * A conditional model (classes C > 0) appends onehot(y) to the input of every MLP: the first
+ * layer's weight of each (e.g. encoder.0.weight) is (H, in + C), columns [in, in + C) for the
+ * one-hot, as nn.Linear(in + C, H) on torch.cat([x, onehot(y)], 1) (fan_in in + C). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,44 +32,48 @@ static void add_param(clvae_model *m, const char *name, int rows, int cols, int 
     m->n_floats += (size_t)rows * cols;
 }
 
-/* A plain layer: weight then bias. */
-static void add_layer(clvae_model *m, clvae_layer *l, const char *prefix, int in, int out,
-                      clvae_act act)
+/* A plain layer: weight then bias; cond one-hot input columns after the in of x. */
+static void add_layer(clvae_model *m, clvae_layer *l, const char *prefix, int in, int cond,
+                      int out, clvae_act act)
 {
     char name[96];
     l->in = in;
+    l->cond = cond;
     l->out = out;
     l->act = act;
     snprintf(name, sizeof name, "%s.weight", prefix);
     l->w = m->n_floats;
-    add_param(m, name, out, in, in, out, false);
+    add_param(m, name, out, in + cond, in + cond, out, false);
     snprintf(name, sizeof name, "%s.bias", prefix);
     l->b = m->n_floats;
-    add_param(m, name, out, 1, in, out, true);
+    add_param(m, name, out, 1, in + cond, out, true);
 }
 
 /* Two heads sharing an input, laid out weight, weight, bias, bias so they act as ONE layer
  * with 2*out outputs: [a | b] = x [Wa; Wb]^T + [ba | bb]. */
 static void add_heads(clvae_model *m, clvae_layer *l, const char *prefix, const char *a,
-                      const char *b, int in, int out)
+                      const char *b, int in, int cond, int out)
 {
     char name[96];
+    int k = in + cond;
     l->in = in;
+    l->cond = cond;
     l->out = 2 * out;
     l->act = CLVAE_ACT_IDENTITY;
     l->w = m->n_floats;
     snprintf(name, sizeof name, "%s.%s.weight", prefix, a);
-    add_param(m, name, out, in, in, out, false);
+    add_param(m, name, out, k, k, out, false);
     snprintf(name, sizeof name, "%s.%s.weight", prefix, b);
-    add_param(m, name, out, in, in, out, false);
+    add_param(m, name, out, k, k, out, false);
     l->b = m->n_floats;
     snprintf(name, sizeof name, "%s.%s.bias", prefix, a);
-    add_param(m, name, out, 1, in, out, true);
+    add_param(m, name, out, 1, k, out, true);
     snprintf(name, sizeof name, "%s.%s.bias", prefix, b);
-    add_param(m, name, out, 1, in, out, true);
+    add_param(m, name, out, 1, k, out, true);
 }
 
-/* Hidden layers "<prefix>.<i>" of widths w, from `in`; returns the last width. */
+/* Hidden layers "<prefix>.<i>" of widths w, from `in` (the first also from the model's
+ * one-hot); returns the last width. */
 static int add_hidden(clvae_model *m, clvae_mlp *n, const char *prefix, const clvae_widths *w,
                       int in, clvae_act act)
 {
@@ -74,17 +81,23 @@ static int add_hidden(clvae_model *m, clvae_mlp *n, const char *prefix, const cl
     n->n_hidden = w->n;
     for (int i = 0; i < w->n; i++) {
         snprintf(name, sizeof name, "%s.%d", prefix, i);
-        add_layer(m, &n->hidden[i], name, in, w->w[i], act);
+        add_layer(m, &n->hidden[i], name, in, i == 0 ? m->classes : 0, w->w[i], act);
         in = w->w[i];
     }
     return in;
+}
+
+/* The one-hot columns of an MLP's head: all of them when it has no hidden layer. */
+static int head_cond(const clvae_model *m, const clvae_mlp *n)
+{
+    return n->n_hidden == 0 ? m->classes : 0;
 }
 
 static void add_gaussian_mlp(clvae_model *m, clvae_mlp *n, const char *prefix,
                              const clvae_widths *w, int in, int R, clvae_act act)
 {
     in = add_hidden(m, n, prefix, w, in, act);
-    add_heads(m, &n->head, prefix, "mu", "logvar", in, R);
+    add_heads(m, &n->head, prefix, "mu", "logvar", in, head_cond(m, n), R);
 }
 
 static void layout_chain(clvae_model *m, const clvae_config *cfg)
@@ -109,9 +122,10 @@ static void layout_chain(clvae_model *m, const clvae_config *cfg)
     }
     int in = add_hidden(m, &m->dec, "decoder", &cfg->model.decoder[T - 1], m->lat[0].R, cfg->model.activation);
     if (m->likelihood == CLVAE_LIK_GAUSSIAN_LEARNED)
-        add_heads(m, &m->dec.head, "decoder", "out", "logvar", in, m->dim);
+        add_heads(m, &m->dec.head, "decoder", "out", "logvar", in, head_cond(m, &m->dec), m->dim);
     else
-        add_layer(m, &m->dec.head, "decoder.out", in, m->dim, CLVAE_ACT_IDENTITY);
+        add_layer(m, &m->dec.head, "decoder.out", in, head_cond(m, &m->dec), m->dim,
+                  CLVAE_ACT_IDENTITY);
 }
 
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
@@ -136,6 +150,11 @@ int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
     m->momentum = (float)cfg->train.momentum;
     m->seed = cfg->train.seed;
     m->init = cfg->model.init;
+    m->classes = cfg->model.conditional ? cfg->model.classes : 0;
+    if (cfg->model.conditional && m->classes < 1)
+        return clvae_error(CLVAE_ERR_CONFIG, "config: [model] conditional = true needs the "
+                                             "number of classes (model.classes, or labels to "
+                                             "take it from)");
     layout_chain(m, cfg);
     m->latent = m->lat[m->T - 1].R;
     return CLVAE_OK;
@@ -219,6 +238,8 @@ static size_t layout_activations(clvae_model *m, clvae_buffer *buf)
     size_t B = (size_t)m->max_batch, SB = B * m->samples;
     arena_cursor c = {buf, 0};
     take(&c, &m->x, B * m->dim);
+    take(&c, &m->lab, B);
+    take(&c, &m->onehot, SB * (size_t)m->classes);
     for (int l = 0; l < m->T; l++) {
         clvae_stoch *L = &m->lat[l];
         L->q.rows_per_input = l == 0 ? 1 : m->samples;
@@ -281,6 +302,10 @@ static int check_ops(const clvae_model *m, clvae_backend *be)
                                "the %s backend on \"%s\" lacks the %s op that hierarchical and "
                                "IWAE models need; use [device] backend = ref",
                                be->ops->name, be->ops->device_name(be->ctx), chain[i].name);
+    if (m->classes > 0 && (!be->ops->onehot || !be->ops->supports(be->ctx, CLVAE_OP_ONEHOT)))
+        return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the onehot op that "
+                                             "model.conditional = true needs",
+                           be->ops->name);
     if (m->binarize == CLVAE_BIN_DYNAMIC && !be->ops->supports(be->ctx, CLVAE_OP_BINARIZE))
         return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the binarize op that "
                                              "data.binarize = dynamic needs",
@@ -342,6 +367,19 @@ static int arena_io(clvae_model *m, clvae_buffer *b, float *dst, const float *sr
     size_t bytes = m->n_floats * sizeof(float);
     return src ? m->be->ops->upload(m->be->ctx, v, src, bytes)
                : m->be->ops->download(m->be->ctx, v, dst, bytes);
+}
+
+int clvae_model_set_labels(clvae_model *m, const uint8_t *labels, int n)
+{
+    if (m->classes == 0 || n <= 0) return CLVAE_OK;
+    if (n > m->max_batch)
+        return clvae_error(CLVAE_ERR_INTERNAL, "model: %d labels for a batch of %d", n, m->max_batch);
+    float *host = malloc((size_t)n * sizeof(float)); /* (n) */
+    if (!host) return clvae_error(CLVAE_ERR_NOMEM, "model: out of host memory");
+    for (int i = 0; i < n; i++) host[i] = (float)labels[i];
+    int st = m->be->ops->upload(m->be->ctx, m->lab, host, (size_t)n * sizeof(float));
+    free(host);
+    return st;
 }
 
 int clvae_model_get_params(clvae_model *m, float *dst)

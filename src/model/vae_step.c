@@ -14,13 +14,18 @@ static clvae_view gv(const clvae_model *m, size_t off)
     return (clvae_view){m->g_buf, off * sizeof(float)};
 }
 
-/* y (rows, out) = act(x (rows, in) W^T + b) */
+/* y (rows, out) = act(x (rows, in) W^T + b); a conditioned layer adds onehot (rows, C)
+ * W[:, in:]^T (a second GEMM, beta = 1, on the same (out, in + C) weight). */
 static int layer_fwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view x, clvae_view y)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
-    TRY(o->gemm(c, false, true, rows, l->out, l->in, 1.0f, x, l->in, pv(m, l->w), l->in, 0.0f, y,
+    int ld = l->in + l->cond;
+    TRY(o->gemm(c, false, true, rows, l->out, l->in, 1.0f, x, l->in, pv(m, l->w), ld, 0.0f, y,
                 l->out));
+    if (l->cond)
+        TRY(o->gemm(c, false, true, rows, l->out, l->cond, 1.0f, m->onehot, l->cond,
+                    pv(m, l->w + l->in), ld, 1.0f, y, l->out));
     return o->bias_act(c, l->act, rows, l->out, pv(m, l->b), y);
 }
 
@@ -32,11 +37,15 @@ static int layer_bwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
+    int ld = l->in + l->cond; /* dW (out, in + C): [dy^T x | dy^T onehot] */
     TRY(o->gemm(c, true, false, l->out, l->in, rows, 1.0f, dy, l->out, x, l->in, 0.0f,
-                gv(m, l->w), l->in));
+                gv(m, l->w), ld));
+    if (l->cond)
+        TRY(o->gemm(c, true, false, l->out, l->cond, rows, 1.0f, dy, l->out, m->onehot, l->cond,
+                    0.0f, gv(m, l->w + l->in), ld));
     if (!db_done) TRY(o->col_sum(c, rows, l->out, dy, gv(m, l->b)));
     if (!dx.buf) return CLVAE_OK;
-    return o->gemm(c, false, false, rows, l->in, l->out, 1.0f, dy, l->out, pv(m, l->w), l->in,
+    return o->gemm(c, false, false, rows, l->in, l->out, 1.0f, dy, l->out, pv(m, l->w), ld,
                    dx_beta, dx, l->in);
 }
 
@@ -99,9 +108,17 @@ static int sample(clvae_model *m, clvae_stoch *L, clvae_view heads, int hrows, i
     return o->reparam(m->be->ctx, &a);
 }
 
+/* Conditional models: m->onehot (rows, C) from the b labels in m->lab (row r: label r % b). */
+static int make_onehot(clvae_model *m, int rows, int b)
+{
+    if (m->classes == 0) return CLVAE_OK;
+    return m->be->ops->onehot(m->be->ctx, rows, b, m->classes, m->lab, m->onehot);
+}
+
 /* Inference bottom-up, priors, decoder: everything but the loss terms. */
 int clvae_model_forward_core(clvae_model *m, int b, int S, uint64_t step, uint32_t stream, bool det)
 {
+    TRY(make_onehot(m, S * b, b));
     for (int l = 0; l < m->T; l++) {
         clvae_stoch *L = &m->lat[l];
         int hrows = clvae_model_q_rows(l, b, S);
@@ -156,6 +173,7 @@ int clvae_model_forward(clvae_model *m, int b, int samples, uint64_t noise_step,
 /* The top layer's latents in m->z (rows) down through the priors to the decoder output. */
 static int decode_top(clvae_model *m, int rows, bool sampled, uint64_t draw)
 {
+    TRY(make_onehot(m, rows, rows));
     for (int l = m->T - 2; l >= 0; l--) {
         clvae_stoch *L = &m->lat[l];
         TRY(mlp_fwd(m, &L->p, rows, m->lat[l + 1].z));

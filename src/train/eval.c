@@ -18,6 +18,13 @@ int clvae_upload_range(clvae_model *m, const clvae_dataset *ds, size_t first, in
         clvae_dataset_gather(ds, idx, n, stage + done * ds->dim);
         done += n;
     }
+    if (m->classes > 0) {
+        if (!ds->labels)
+            return clvae_error(CLVAE_ERR_DATA, "a conditional model needs the test labels "
+                                               "(data.test_labels)");
+        int st = clvae_model_set_labels(m, ds->labels + first, count);
+        if (st) return st;
+    }
     return m->be->ops->upload(m->be->ctx, m->x, stage, (size_t)count * ds->dim * sizeof(float));
 }
 

@@ -94,7 +94,7 @@ static int check_budget(const clvae_sched *s, const clvae_sched_options *o)
     size_t data = data_bytes(s->ds), extra = 0;
     int slots = o->slots > 0 ? o->slots : CLVAE_SCHED_SLOTS;
     if (s->mode == CLVAE_RESIDENCY_STREAM)
-        extra = (size_t)slots * s->B * s->D * sizeof(float); /* pinned staging */
+        extra = (size_t)slots * sched_slot_floats(s) * sizeof(float); /* pinned staging */
     else if (!s->be->ops->memory_info)
         extra = data; /* the reference backend's "device" copy is host memory */
     if (data + extra <= o->host_budget) return CLVAE_OK;
@@ -105,6 +105,24 @@ static int check_budget(const clvae_sched *s, const clvae_sched_options *o)
                        s->ds->n, s->D, data / MIB,
                        s->mode == CLVAE_RESIDENCY_STREAM ? "staging ring" : "device copy",
                        extra / MIB, o->host_budget / MIB);
+}
+
+/* Conditional models: the training labels as (N) floats, gathered per batch like the data. */
+static int labels_init(clvae_sched *s)
+{
+    const clvae_backend_ops *o = s->be->ops;
+    size_t n = s->ds->n;
+    if (!o->gather_f32)
+        return clvae_error(CLVAE_ERR_UNSUPPORTED, "data.residency=device: backend %s cannot "
+                                                  "gather the labels on the device",
+                           o->name);
+    float *host = malloc(n * sizeof(float)); /* (N) */
+    if (!host) return clvae_error(CLVAE_ERR_NOMEM, "scheduler: out of host memory");
+    for (size_t i = 0; i < n; i++) host[i] = (float)s->ds->labels[i];
+    int st = o->buffer_alloc(s->be->ctx, n * sizeof(float), &s->labels);
+    if (!st) st = o->upload(s->be->ctx, (clvae_view){s->labels, 0}, host, n * sizeof(float));
+    free(host);
+    return st;
 }
 
 /* Uploads the training set once (bytes when 8-bit) and makes room for the permutation. */
@@ -122,6 +140,7 @@ static int device_init(clvae_sched *s)
     int st = o->buffer_alloc(c, bytes, &s->data);
     if (!st) st = o->upload(c, (clvae_view){s->data, 0}, src, bytes);
     if (!st) st = o->buffer_alloc(c, s->ds->n * sizeof(uint32_t), &s->idx);
+    if (!st && s->cond) st = labels_init(s);
     if (!st) return CLVAE_OK;
     char why[512]; /* clvae_error rewrites the buffer clvae_last_error() points to */
     snprintf(why, sizeof why, "%s", clvae_last_error());
@@ -136,7 +155,8 @@ static void device_release(clvae_sched *s)
     const clvae_backend_ops *o = s->be->ops;
     o->buffer_free(s->be->ctx, s->idx);
     o->buffer_free(s->be->ctx, s->data);
-    s->idx = s->data = NULL;
+    if (s->labels) o->buffer_free(s->be->ctx, s->labels);
+    s->idx = s->data = s->labels = NULL;
 }
 
 /* The residency's buffers; auto falls back from device to stream when the device refuses. */
@@ -158,6 +178,8 @@ int clvae_sched_init(clvae_sched **out, clvae_model *m, const clvae_dataset *ds,
                      const clvae_sched_options *o)
 {
     *out = NULL;
+    if (m->classes > 0 && !ds->labels)
+        return clvae_error(CLVAE_ERR_INTERNAL, "scheduler: a conditional model without labels");
     if (batch < 1 || batch > m->max_batch || (int)ds->dim != m->dim)
         return clvae_error(CLVAE_ERR_INTERNAL,
                            "scheduler: batch %d / dim %zu do not fit the model "
@@ -177,6 +199,9 @@ int clvae_sched_init(clvae_sched **out, clvae_model *m, const clvae_dataset *ds,
                        .D = ds->dim,
                        .perm = perm,
                        .home_x = m->x,
+                       .home_lab = m->lab,
+                       .cond = m->classes > 0,
+                       .lab_off = ((size_t)batch * ds->dim + 15) & ~(size_t)15,
                        .prof = o->profile,
                        .current = -1,
                        .retiring = -1,
@@ -245,6 +270,7 @@ static int device_next(clvae_sched *s, int *b)
     clvae_profile_step(s->prof, s->seq);
     int st = s->ds->u8 ? o->gather_u8(s->be->ctx, s->home_x, s->data, idx, rows, (int)s->D)
                        : o->gather_f32(s->be->ctx, s->home_x, s->data, idx, rows, (int)s->D);
+    if (!st && s->cond) st = o->gather_f32(s->be->ctx, s->home_lab, s->labels, idx, rows, 1);
     if (st) return st;
     s->current = 0;
     *b = rows;
@@ -297,6 +323,7 @@ void clvae_sched_free(clvae_sched *s)
     sched_stream_free(s);
     device_release(s);
     s->m->x = s->home_x;
+    s->m->lab = s->home_lab;
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->perm);

@@ -8,7 +8,10 @@
  * Per epoch: epoch_begin(perm, first_row), then per step next(&b) (points m->x at the batch,
  * arranges the waits and releases the previous step's slot behind a marker; b = 0 when the
  * epoch is done), the model's step, step_done() (m->x goes back to the model's own input view).
- * Nothing in a step waits for the device. The model never knows the mode. */
+ * Nothing in a step waits for the device. The model never knows the mode.
+ * A conditional model's labels travel with their batch: gathered on the device from an (N)
+ * float copy (device), or in the same staging slot and upload as the batch (stream), so m->lab
+ * holds the batch's labels in either mode. */
 #ifndef CLVAE_TRAIN_SCHEDULER_H
 #define CLVAE_TRAIN_SCHEDULER_H
 

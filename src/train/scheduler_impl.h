@@ -29,6 +29,9 @@ struct clvae_sched {
     clvae_residency mode; /* device or stream */
     bool overlap;         /* stream: loader thread + transfer queue */
     clvae_view home_x;    /* (B, D) the model's own input view, restored after each step */
+    clvae_view home_lab;  /* (B) the model's own label view (conditional models) */
+    bool cond;            /* conditional model: each batch's labels travel with it */
+    size_t lab_off;       /* stream: floats from a slot's start to its (B) labels */
     clvae_profile *prof;
     bool host_spans; /* no device timestamps: time uploads and steps on the host */
     double t_step;   /* clvae_now() when next() handed out the batch */
@@ -40,6 +43,7 @@ struct clvae_sched {
     /* device residency */
     clvae_buffer *data; /* (N, D) u8 or f32: the whole training set */
     clvae_buffer *idx;  /* (N) u32: the epoch permutation */
+    clvae_buffer *labels; /* (N) f32: the training labels (conditional models) */
     /* stream residency */
     sched_slot *slots; /* (n_slots) */
     int n_slots;
@@ -54,6 +58,12 @@ struct clvae_sched {
     char err_msg[512];
     long delay_us, fail_at; /* test hooks */
 };
+
+/* Floats of a stream slot: the (B, D) batch, then (conditional) its (B) labels, 64-byte aligned. */
+static inline size_t sched_slot_floats(const clvae_sched *s)
+{
+    return s->cond ? s->lab_off + (size_t)s->B : (size_t)s->B * s->D;
+}
 
 /* Rows in batch k of the current plan. */
 static inline int sched_rows(const clvae_sched *s, long k)

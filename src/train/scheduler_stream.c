@@ -21,7 +21,7 @@
 static int slots_alloc(clvae_sched *s, int n)
 {
     const clvae_backend_ops *o = s->be->ops;
-    size_t bytes = (size_t)s->B * s->D * sizeof(float); /* (B, D) per slot */
+    size_t bytes = sched_slot_floats(s) * sizeof(float); /* (B, D) [+ (B) labels] per slot */
     if (!o->staging_alloc || !o->staging_free || !o->upload_async || !o->compute_wait ||
         !o->compute_marker || !o->ticket_wait || !o->ticket_release)
         return clvae_error(CLVAE_ERR_UNSUPPORTED,
@@ -57,6 +57,8 @@ static int gather(clvae_sched *s, float *dst, size_t row0, int rows, long seq)
                            "loader: gathering batch %ld (rows %zu-%zu of the "
                            "shuffle) failed (injected by CLVAE_SCHED_FAIL_AT)",
                            seq, row0, row0 + rows - 1);
+    if (s->cond) /* the labels ride in the same slot, after the (B, D) batch */
+        for (int i = 0; i < rows; i++) dst[s->lab_off + i] = (float)s->ds->labels[idx[i]];
     if (s->delay_us <= 0) {
         clvae_dataset_gather(s->ds, idx, (size_t)rows, dst);
         return CLVAE_OK;
@@ -90,8 +92,9 @@ static int fill_slot(clvae_sched *s, sched_slot *sl, size_t row0, int rows, long
     double t1 = clvae_now();
     clvae_profile_span(s->prof, CLVAE_TRACK_LOADER, "gather", seq, t0, t1);
     long tag = clvae_profile_device(s->prof) && clvae_profile_wants(s->prof, seq) ? seq : -1;
-    st = o->upload_async(c, (clvae_view){sl->dev, 0}, sl->stage,
-                         (size_t)rows * s->D * sizeof(float), sl->released, tag, &sl->uploaded);
+    size_t floats = s->cond ? s->lab_off + (size_t)rows : (size_t)rows * s->D;
+    st = o->upload_async(c, (clvae_view){sl->dev, 0}, sl->stage, floats * sizeof(float),
+                         sl->released, tag, &sl->uploaded);
     o->ticket_release(c, sl->released); /* the wait list holds it now */
     sl->released = NULL;
     if (!st && s->host_spans)
@@ -204,6 +207,7 @@ static int hand_out(clvae_sched *s, sched_slot *sl, int *b)
     s->current = (int)(sl - s->slots);
     if (st) return st;
     s->m->x = (clvae_view){sl->dev, 0};
+    if (s->cond) s->m->lab = (clvae_view){sl->dev, s->lab_off * sizeof(float)};
     clvae_profile_step(s->prof, s->seq);
     *b = sl->rows;
     return CLVAE_OK;
@@ -241,6 +245,7 @@ int sched_stream_next(clvae_sched *s, int *b)
 int sched_stream_done(clvae_sched *s)
 {
     s->m->x = s->home_x;
+    s->m->lab = s->home_lab;
     pthread_mutex_lock(&s->mu);
     s->retiring = s->current; /* released by the next next() or epoch_begin */
     s->current = -1;

@@ -29,7 +29,8 @@
 #include "train/visual.h"
 
 typedef struct trainer {
-    const clvae_config *cfg;
+    const clvae_config *cfg; /* = &resolved */
+    clvae_config resolved;   /* the caller's config with model.classes resolved from the data */
     const clvae_train_options *opt;
     clvae_dataset train, test;
     clvae_valid valid;      /* data.valid rows held out of train (valid.h) */
@@ -53,6 +54,22 @@ static void on_signal(int sig)
     stop_requested = sig;
 }
 
+/* Conditional models: model.classes = 0 becomes the training labels' max + 1 (written to the
+ * run's config.ini); both sets' labels must then lie in 0..C-1. */
+static int resolve_classes(trainer *t)
+{
+    clvae_config *c = &t->resolved;
+    if (!c->model.conditional) return CLVAE_OK;
+    if (c->model.classes == 0) c->model.classes = t->train.n_classes;
+    if (c->model.classes < 2)
+        return clvae_error(CLVAE_ERR_DATA, "%s: model.conditional = true needs at least 2 "
+                                           "classes, the labels have %d",
+                           clvae_data_labels_path(c, false), c->model.classes);
+    int st = clvae_labels_check(&t->train, clvae_data_labels_path(c, false), c->model.classes);
+    if (!st) st = clvae_labels_check(&t->test, clvae_data_labels_path(c, true), c->model.classes);
+    return st;
+}
+
 static int load_data(trainer *t)
 {
     const clvae_config *c = t->cfg;
@@ -64,6 +81,7 @@ static int load_data(trainer *t)
         return clvae_error(CLVAE_ERR_DATA, "%s has %zu features per sample but %s has %zu",
                            c->data.train, t->train.dim, c->data.test, t->test.dim);
     if (t->train.n == 0) return clvae_error(CLVAE_ERR_DATA, "%s holds no samples", c->data.train);
+    if ((st = resolve_classes(t))) return st;
     /* binarize: the test set once (deterministic evaluation); the training set once (fixed) or
      * on the device at every draw (dynamic, in the model's step) */
     if (c->data.binarize != CLVAE_BIN_NONE) {
@@ -303,7 +321,8 @@ static int report_finished(trainer *t, clvae_train_result *res)
 
 int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_train_result *res)
 {
-    trainer t = {.cfg = cfg, .opt = opt};
+    trainer t = {.resolved = *cfg, .opt = opt};
+    t.cfg = &t.resolved;
     void (*old_int)(int) = SIG_DFL, (*old_term)(int) = SIG_DFL;
     int st;
     memset(res, 0, sizeof *res);

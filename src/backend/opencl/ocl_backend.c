@@ -186,6 +186,7 @@ static const clvae_backend_ops ocl_ops = {
     .row_scale = clvae_ocl_row_scale,
     .binarize = clvae_ocl_binarize,
     .act_bwd_col_sum = clvae_ocl_act_bwd_col_sum,
+    .onehot = clvae_ocl_onehot,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

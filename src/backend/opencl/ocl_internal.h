@@ -34,6 +34,7 @@ typedef enum ocl_kernel_id {
     OCL_K_ROW_SCALE,
     OCL_K_BINARIZE,
     OCL_K_ACT_BWD_COL_SUM,
+    OCL_K_ONEHOT,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -129,6 +130,9 @@ int clvae_ocl_gauss_terms(void *ctx, const clvae_gauss_terms_args *a);
 int clvae_ocl_prior_bwd(void *ctx, const clvae_prior_bwd_args *a);
 int clvae_ocl_latent_bwd(void *ctx, const clvae_latent_bwd_args *a);
 int clvae_ocl_iw_weights(void *ctx, const clvae_iw_args *a);
+/* Conditional models (ocl_cond.c). */
+int clvae_ocl_onehot(void *ctx, int rows, int batch, int classes, clvae_view labels,
+                     clvae_view out);
 int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x);
 int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
                        clvae_view x);

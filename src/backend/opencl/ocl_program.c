@@ -38,6 +38,7 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_ROW_SCALE] = "clvae_row_scale",
     [OCL_K_BINARIZE] = "clvae_binarize",
     [OCL_K_ACT_BWD_COL_SUM] = "clvae_act_bwd_col_sum",
+    [OCL_K_ONEHOT] = "clvae_onehot",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */

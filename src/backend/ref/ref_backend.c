@@ -237,6 +237,15 @@ static int ref_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint3
     return CLVAE_OK;
 }
 
+static int ref_onehot(void *ctx, int rows, int batch, int classes, clvae_view labels,
+                      clvae_view out)
+{
+    if (rows > 0 && batch <= 0)
+        return clvae_error(CLVAE_ERR_INTERNAL, "ref onehot: %d rows with batch %d", rows, batch);
+    clvae_ref_onehot(rows, batch, classes, at(labels), at(out));
+    return CLVAE_OK;
+}
+
 /* Host scheduler slots: everything is host memory and every op is synchronous, so staging is
  * malloc, an upload is a memcpy on the calling (loader) thread and every ticket is complete. */
 struct clvae_staging {
@@ -339,6 +348,7 @@ static const clvae_backend_ops ref_ops = {
     .row_scale = ref_row_scale,
     .binarize = ref_binarize,
     .act_bwd_col_sum = ref_act_bwd_col_sum,
+    .onehot = ref_onehot,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)

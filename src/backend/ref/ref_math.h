@@ -31,6 +31,7 @@ void clvae_ref_latent_bwd(const clvae_latent_bwd_args *a, const float *w, const 
 void clvae_ref_iw_weights(const clvae_iw_args *a, const float *nll, const float *kl, float *w,
                           float *bound);
 void clvae_ref_row_scale(int rows, int cols, const float *w, float *x);
+void clvae_ref_onehot(int rows, int batch, int classes, const float *labels, float *out);
 void clvae_ref_binarize(size_t n, uint64_t seed, uint64_t step, uint32_t stream, float *x);
 
 /* Normalized MSE sum((ref-got)^2) / sum(ref^2) (ggml's measure; the plain sum when ref is all

@@ -108,3 +108,12 @@ void clvae_ref_binarize(size_t n, uint64_t seed, uint64_t step, uint32_t stream,
     for (size_t i = 0; i < n; i++)
         x[i] = clvae_philox_uniform(seed, step, stream, i) < x[i] ? 1.0f : 0.0f;
 }
+
+/* Conditional models: one-hot rows of the labels (row r: label r % batch). */
+void clvae_ref_onehot(int rows, int batch, int classes, const float *labels, float *out)
+{
+    for (int r = 0; r < rows; r++) {
+        float y = labels[r % batch];
+        for (int k = 0; k < classes; k++) out[(size_t)r * classes + k] = y == (float)k ? 1.0f : 0.0f;
+    }
+}
