@@ -115,6 +115,34 @@ static void test_gather(void)
     }
 }
 
+/* Conditional models: onehot rows of float labels, row r from label r % batch; an out-of-range
+ * label (10 with C = 10, -1) gives a zero row. The reference itself is checked against the
+ * definition, then the device bit for bit (only compares and stores). */
+static void test_onehot(void)
+{
+    const int batch = 37, S = 3, C = 10, rows = S * batch;
+    float lab[37];
+    for (int i = 0; i < batch; i++) lab[i] = (float)((int)frand(0, 12) - 1); /* -1..10 */
+    twin out = twin_const((size_t)rows * C, -1.0f), lt = twin_from(lab, batch);
+    for (int side = 0; side < 2; side++) {
+        clvae_backend *be = BE(side);
+        RUN(be->ops->onehot(be->ctx, rows, batch, C, V(lt), V(out)));
+        RUN(be->ops->finish(be->ctx));
+    }
+    float *got[2];
+    twin_download(&out, got);
+    int bad = 0;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < C; k++)
+            bad += got[0][OFF + r * C + k] != (lab[r % batch] == (float)k ? 1.0f : 0.0f);
+    CHECK(bad == 0, "reference onehot: %d entries differ from the definition", bad);
+    free(got[0]);
+    free(got[1]);
+    compare(&out, "onehot", "rows=111 batch=37 C=10", TOL_EXACT);
+    twin_free(&out);
+    twin_free(&lt);
+}
+
 /* ---- GEMM ---------------------------------------------------------------------------------- */
 
 typedef struct gemm_case {
@@ -562,6 +590,7 @@ static void run_all(cl_device_id device)
     test_gemm();
     test_determinism();
     test_stoch_ops();
+    test_onehot();
     test_gemm_indirect(device); /* last: the override stays for this device */
     int side = 1;
     RUN(E.dev.ops->finish(E.dev.ctx));

@@ -415,6 +415,28 @@ static int check_row_scale_binarize(check_ctx *k)
     return st;
 }
 
+static int do_onehot(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    return be->ops->onehot(be->ctx, 5 * 128, 128, 10, slot(s, 0), slot(s, 1));
+}
+
+/* Conditional models: onehot of 128 integer labels 0..9 for 5 samples each. */
+static int check_onehot(check_ctx *k)
+{
+    if (!supported(k, CLVAE_OP_ONEHOT, "onehot")) return CLVAE_OK;
+    float lab[128]; /* (128) */
+    for (int i = 0; i < 128; i++)
+        lab[i] = (float)(int)(10.0f * clvae_philox_uniform(7, k->draw, CLVAE_STREAM_SAMPLE, i));
+    k->draw++;
+    int st = CLVAE_OK;
+    for (int s = 0; s < 2 && !st; s++)
+        st = k->s[s].be->ops->upload(k->s[s].be->ctx, slot(&k->s[s], 0), lab, sizeof lab);
+    if (!st) st = run_both(k, do_onehot, NULL);
+    if (!st) st = compare(k, 1, 5 * 128 * 10, "onehot B128 S5 C10", TOL_EXACT);
+    return st;
+}
+
 int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, FILE *out,
                     clvae_check_counts *c)
 {
@@ -432,6 +454,7 @@ int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, F
     if (!st) st = check_latent_bwd(&k);
     if (!st) st = check_iw(&k);
     if (!st) st = check_row_scale_binarize(&k);
+    if (!st) st = check_onehot(&k);
     if (k.s[0].buf) ref->ops->buffer_free(ref->ctx, k.s[0].buf);
     if (k.s[1].buf) dev->ops->buffer_free(dev->ctx, k.s[1].buf);
     return st;
