@@ -1,6 +1,7 @@
 /* The host scheduler on the reference backend and the default OpenCL device:
  * - device and stream residencies (overlapped and serialized) give bit-identical per-step losses
- *   over two epochs, one resumed mid-epoch, for 8-bit and float datasets;
+ *   over two epochs, one resumed mid-epoch, for 8-bit and float datasets, and for a conditional
+ *   model whose labels travel with each batch (and change its losses);
  * - a stress run with a ring of 2 slots and a deliberately slow loader: the batches the compute
  *   queue saw (checksums of a device-side copy taken behind a long GEMM) match the shuffle plan,
  *   none skipped, duplicated or overwritten while read, across full, resumed and abandoned
@@ -34,7 +35,7 @@ static int train_losses(clvae_backend *be, const clvae_dataset *ds, const mode *
     clvae_model m;
     clvae_sched *s = NULL;
     uint32_t *perm = malloc(ds->n * sizeof *perm);
-    int st = ts_model(&m, be, (int)ds->dim, BATCH, 48, 6), n = 0, b;
+    int st = ts_model_cond(&m, be, (int)ds->dim, BATCH, 48, 6, ds->labels ? 10 : 0), n = 0, b;
     clvae_sched_options o = ts_options(md->r, md->overlap, 3);
     if (!st) st = clvae_sched_init(&s, &m, ds, BATCH, &o);
     for (int epoch = 1; epoch <= 2 && !st; epoch++) {
@@ -55,14 +56,19 @@ static int train_losses(clvae_backend *be, const clvae_dataset *ds, const mode *
     return st;
 }
 
-static void test_same_losses(bool opencl, bool f32)
+static void test_same_losses(bool opencl, bool f32, bool cond)
 {
     clvae_backend be;
     clvae_dataset ds;
-    double loss[3][2 * 32];
-    int steps[3] = {0};
+    double loss[3][2 * 32], other[2 * 32];
+    int steps[3] = {0}, n_other = 0;
     if (!ts_backend(&be, opencl)) return;
     CHECK(ts_dataset(&ds, N_SAMPLES, 8, 12, f32) == CLVAE_OK, "dataset");
+    if (cond) { /* other labels must give other losses: the labels reach the model */
+        CHECK(ts_labels(&ds, 1) == CLVAE_OK, "labels");
+        if (train_losses(&be, &ds, &MODES[0], other, &n_other)) goto done;
+        CHECK(ts_labels(&ds, 0) == CLVAE_OK, "labels");
+    }
     for (int k = 0; k < 3; k++)
         if (train_losses(&be, &ds, &MODES[k], loss[k], &steps[k])) goto done;
     /* 10 + 9 steps: 300 rows per epoch in batches of 32, the second from row 40 */
@@ -74,9 +80,12 @@ static void test_same_losses(bool opencl, bool f32)
               MODES[k].name, f32 ? "float" : "8-bit");
     }
     CHECK(isfinite(loss[0][0]) && loss[0][0] > 0, "loss %g", loss[0][0]);
-    printf("%-6s %-5s data: device / stream / stream-serial: %d steps, identical losses "
+    CHECK(!cond || memcmp(other, loss[0], sizeof(double) * 2 * steps[0]) != 0,
+          "%s: other labels gave the same losses", be.ops->name);
+    printf("%-6s %-5s data%s: device / stream / stream-serial: %d steps, identical losses "
            "(first %.6f, last %.6f)\n",
-           be.ops->name, f32 ? "float" : "8-bit", steps[0], loss[0][0] + loss[0][1],
+           be.ops->name, f32 ? "float" : "8-bit", cond ? " + labels" : "", steps[0],
+           loss[0][0] + loss[0][1],
            loss[0][2 * steps[0] - 2] + loss[0][2 * steps[0] - 1]);
 done:
     clvae_dataset_free(&ds);
@@ -341,8 +350,10 @@ int main(void)
     ts_watchdog(240);
     srand(1);
     for (int ocl = 0; ocl < 2; ocl++) {
-        test_same_losses(ocl, false);
-        test_same_losses(ocl, true);
+        test_same_losses(ocl, false, false);
+        test_same_losses(ocl, true, false);
+        test_same_losses(ocl, false, true);
+        test_same_losses(ocl, true, true);
         test_stress(ocl, 150, 64);
         test_stress(ocl, 0, 256);
         test_failure(ocl, true);

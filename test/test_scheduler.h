@@ -78,11 +78,15 @@ static bool ts_backend(clvae_backend *be, bool opencl)
     return false;
 }
 
-/* A small VAE (dim-hidden-latent-hidden-dim, Adam) for batches of up to `batch` rows. */
-static int ts_model(clvae_model *m, clvae_backend *be, int dim, int batch, int hidden, int latent)
+/* A small VAE (dim-hidden-latent-hidden-dim, Adam) for batches of up to `batch` rows;
+ * conditional on `classes` labels when classes > 0. */
+static int ts_model_cond(clvae_model *m, clvae_backend *be, int dim, int batch, int hidden,
+                         int latent, int classes)
 {
     clvae_config cfg;
     clvae_config_defaults(&cfg);
+    cfg.model.conditional = classes > 0;
+    cfg.model.classes = classes;
     cfg.model.encoder[0] = (clvae_widths){1, {hidden}};
     cfg.model.decoder[0] = (clvae_widths){1, {hidden}};
     cfg.model.latent[0] = latent;
@@ -91,6 +95,21 @@ static int ts_model(clvae_model *m, clvae_backend *be, int dim, int batch, int h
     memset(m, 0, sizeof *m);
     int st = clvae_model_layout(m, &cfg, dim);
     return st ? st : clvae_model_init(m, be, batch, 1, true);
+}
+
+static int ts_model(clvae_model *m, clvae_backend *be, int dim, int batch, int hidden, int latent)
+{
+    return ts_model_cond(m, be, dim, batch, hidden, latent, 0);
+}
+
+/* Labels 0..9 for ds (label i: (3 i + shift) % 10). */
+static inline int ts_labels(clvae_dataset *ds, int shift)
+{
+    free(ds->labels);
+    if (!(ds->labels = malloc(ds->n))) return CLVAE_ERR_NOMEM;
+    for (size_t i = 0; i < ds->n; i++) ds->labels[i] = (uint8_t)((3 * i + shift) % 10);
+    ds->n_classes = 10;
+    return CLVAE_OK;
 }
 
 /* Options for a residency without the environment's hooks or host budget. */

@@ -22,6 +22,7 @@ typedef struct cli_args {
     const char *checkpoint;    /* --checkpoint best|last (NULL = last) */
     int iw;                    /* --iw K */
     int n;                     /* -n N */
+    int label;                 /* --label C (-1 = not given) */
     long steps;                /* --steps N */
     bool deterministic;        /* --deterministic */
     bool quiet;                /* -q */
@@ -32,7 +33,7 @@ typedef struct cli_args {
 enum {
     OPT_CONFIG = 1, OPT_SET = 2, OPT_RESUME = 4, OPT_RUN = 8, OPT_PROFILE = 16, OPT_OUT = 32,
     OPT_IW = 64, OPT_N = 128, OPT_STEPS = 256, OPT_DETERMINISTIC = 512, OPT_QUIET = 1024,
-    OPT_CHECKPOINT = 2048
+    OPT_CHECKPOINT = 2048, OPT_LABEL = 4096
 };
 
 /* The usage line every command that opens a trained run shows for --checkpoint. */

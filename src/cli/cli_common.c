@@ -53,6 +53,9 @@ static int take_value(const char *opt, const char *val, unsigned acc, cli_args *
     } else if ((acc & OPT_N) && !strcmp(opt, "-n")) {
         if (parse_int(val, 1, &v) || v > 10000) return -1;
         a->n = (int)v;
+    } else if ((acc & OPT_LABEL) && !strcmp(opt, "--label")) {
+        if (parse_int(val, 0, &v) || v > 255) return -1;
+        a->label = (int)v;
     } else if ((acc & OPT_STEPS) && !strcmp(opt, "--steps")) {
         if (parse_int(val, 1, &v)) return -1;
         a->steps = v;
@@ -63,6 +66,7 @@ static int take_value(const char *opt, const char *val, unsigned acc, cli_args *
 int cli_parse(int argc, char **argv, unsigned acc, const char *usage, cli_args *a)
 {
     memset(a, 0, sizeof *a);
+    a->label = -1;
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {

@@ -1,4 +1,4 @@
-/* clvae sample and clvae reconstruct: PNG grids from a trained run. */
+/* clvae sample and clvae reconstruct: PNG grids (or NPY means) from a trained run. */
 #include <stdio.h>
 
 #include "backend/backend.h"
@@ -10,15 +10,18 @@
 #include "train/visual.h"
 
 static const char sample_usage[] =
-    "usage: clvae sample --run RUN_DIR [-n N] [-o FILE.png] [--checkpoint best|last]\n"
-    "                    [--set SECTION.KEY=VALUE]...\n"
-    "  decoder means for N draws z ~ N(0, I) as a PNG grid (default 64, RUN_DIR/samples.png)\n"
+    "usage: clvae sample --run RUN_DIR [-n N] [--label C] [-o FILE.png|FILE.npy]\n"
+    "                    [--checkpoint best|last] [--set SECTION.KEY=VALUE]...\n"
+    "  decoder means for N draws z ~ N(0, I) as a PNG grid (default 64, RUN_DIR/samples.png),\n"
+    "  or as an (N, D) float32 array with -o FILE.npy. A conditional model draws one grid row\n"
+    "  per class (N / C samples each, default 10), or N samples of class C with --label C\n"
     CLI_CHECKPOINT_USAGE;
 static const char recon_usage[] =
-    "usage: clvae reconstruct --run RUN_DIR [-n N] [-o FILE.png] [--checkpoint best|last]\n"
-    "                         [--set SECTION.KEY=VALUE]...\n"
+    "usage: clvae reconstruct --run RUN_DIR [-n N] [-o FILE.png|FILE.npy]\n"
+    "                         [--checkpoint best|last] [--set SECTION.KEY=VALUE]...\n"
     "  the first N test images (default 20) above their reconstructions (z = mu), as a PNG grid\n"
-    "  (default RUN_DIR/reconstructions.png)\n" CLI_CHECKPOINT_USAGE;
+    "  (default RUN_DIR/reconstructions.png), or the (N, D) float32 reconstruction means with\n"
+    "  -o FILE.npy; a conditional model reconstructs with the true labels\n" CLI_CHECKPOINT_USAGE;
 
 static int run_images(int argc, char **argv, bool samples)
 {
@@ -26,15 +29,23 @@ static int run_images(int argc, char **argv, bool samples)
     cli_args a;
     cli_run c = {0};
     char out[CLVAE_PATH_MAX + 32];
-    int rc = cli_run_config(argc, argv, OPT_N | OPT_OUT | OPT_SET, usage, &a, &c);
+    int rc = cli_run_config(argc, argv, OPT_N | OPT_OUT | OPT_SET | (samples ? OPT_LABEL : 0),
+                            usage, &a, &c);
     if (rc) return rc < 0 ? 0 : rc;
-    int n = a.n ? a.n : samples ? 64 : 20, h, w;
+    const clvae_config *cfg = &c.cfg;
+    bool per_class = samples && cfg->model.conditional && a.label < 0;
+    int n = a.n ? a.n : per_class ? 10 * cfg->model.classes : samples ? 64 : 20, h = 0, w = 0;
+    if (a.label >= 0 && !cfg->model.conditional) {
+        fprintf(stderr, "clvae: error: --label %d: the run's model is not conditional "
+                        "(model.conditional = false)\n", a.label);
+        return 2;
+    }
     snprintf(out, sizeof out, "%s/%s.png", a.run, samples ? "samples" : "reconstructions");
+    const char *path = a.out ? a.out : out;
     int st = cli_run_open(&c, a.run, n, 1);
-    if (!st) st = clvae_visual_image_command(&c.cfg, &c.test, &h, &w);
+    if (!st && !clvae_visual_is_npy(path)) st = clvae_visual_image_command(cfg, &c.test, &h, &w);
     if (!st) {
-        const char *path = a.out ? a.out : out;
-        st = samples ? clvae_visual_samples(&c.m, n, 0, h, w, path)
+        st = samples ? clvae_visual_samples(&c.m, n, 0, a.label, h, w, path)
                      : clvae_visual_reconstructions(&c.m, &c.test, n, h, w, path);
         if (!st) printf("%s\n", path);
     }

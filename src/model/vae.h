@@ -155,6 +155,8 @@ int clvae_model_decode_sampled(clvae_model *m, int rows, uint64_t draw);
 /* Conditional models: uploads n labels (0..C-1) into m->lab (the model's own view); a no-op
  * for an unconditional model. */
 int clvae_model_set_labels(clvae_model *m, const uint8_t *labels, int n);
+/* The same with n copies of one label (a conditional model's samples of one class). */
+int clvae_model_fill_labels(clvae_model *m, int label, int n);
 
 /* Reads and zeroes the device loss accumulators. */
 int clvae_model_take_all_losses(clvae_model *m, clvae_losses *out);

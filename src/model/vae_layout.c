@@ -382,6 +382,19 @@ int clvae_model_set_labels(clvae_model *m, const uint8_t *labels, int n)
     return st;
 }
 
+int clvae_model_fill_labels(clvae_model *m, int label, int n)
+{
+    if (m->classes == 0 || n <= 0) return CLVAE_OK;
+    if (n > m->max_batch)
+        return clvae_error(CLVAE_ERR_INTERNAL, "model: %d labels for a batch of %d", n, m->max_batch);
+    uint8_t *host = malloc((size_t)n); /* (n) */
+    if (!host) return clvae_error(CLVAE_ERR_NOMEM, "model: out of host memory");
+    memset(host, label, (size_t)n);
+    int st = clvae_model_set_labels(m, host, n);
+    free(host);
+    return st;
+}
+
 int clvae_model_get_params(clvae_model *m, float *dst)
 {
     return arena_io(m, m->p_buf, dst, NULL);

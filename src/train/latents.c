@@ -85,16 +85,20 @@ static int encode_one(clvae_model *m, const clvae_dataset *ds, int index, float 
     return st;
 }
 
-/* Decoder means img (rows, D) for latents z (rows, R), in chunks of the model's row capacity. */
-static int decode_means(clvae_model *m, const float *z, int rows, float *img)
+/* Decoder means img (rows, D) for latents z (rows, R), in chunks of the model's row capacity;
+ * a conditional model decodes every row with the label of test image `from` (held fixed). */
+static int decode_means(clvae_model *m, const float *z, int rows, const clvae_dataset *ds,
+                        int from, float *img)
 {
-    int cap = m->max_batch * m->samples, R = m->latent, st = CLVAE_OK;
+    int cap = m->classes ? m->max_batch : m->max_batch * m->samples, R = m->latent, st = CLVAE_OK;
+    int label = m->classes && ds->labels ? ds->labels[from] : 0;
     const clvae_backend_ops *o = m->be->ops;
     float *out = malloc((size_t)cap * m->dim_out * sizeof(float));
     if (!out) return clvae_error(CLVAE_ERR_NOMEM, "decode: out of host memory");
     for (int first = 0; first < rows && !st; first += cap) {
         int b = rows - first < cap ? rows - first : cap;
         st = o->upload(m->be->ctx, m->z, z + (size_t)first * R, (size_t)b * R * sizeof(float));
+        if (!st) st = clvae_model_fill_labels(m, label, b);
         if (!st) st = clvae_model_decode(m, b);
         if (!st) st = o->download(m->be->ctx, m->o, out, (size_t)b * m->dim_out * sizeof(float));
         if (!st) clvae_output_means(m, out, b, img + (size_t)first * m->dim);
@@ -262,7 +266,7 @@ int clvae_visual_interpolation(clvae_model *m, const clvae_dataset *ds, int i, i
         for (int r = 0; r < R; r++)
             z[(size_t)k * R + r] = (1.0f - t) * ends[r] + t * ends[R + r];
     }
-    if ((st = decode_means(m, z, steps, img))) goto done;
+    if ((st = decode_means(m, z, steps, ds, i, img))) goto done; /* image i's label throughout */
     st = clvae_png_write_grid(path, img, steps, h, w, steps, 2);
 done:
     free(ends);
@@ -290,7 +294,7 @@ int clvae_visual_traversal(clvae_model *m, const clvae_dataset *ds, int index, i
             memcpy(zk, mu, (size_t)R * sizeof(float));
             zk[r] = -range + 2.0f * range * (float)k / (float)(n_steps - 1);
         }
-    if ((st = decode_means(m, z, rows, img))) goto done;
+    if ((st = decode_means(m, z, rows, ds, index, img))) goto done;
     st = clvae_png_write_grid(path, img, rows, h, w, n_steps, 2);
 done:
     free(mu);

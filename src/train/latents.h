@@ -12,7 +12,8 @@
 int clvae_latents_export(clvae_model *m, const clvae_dataset *ds, const char *dir);
 
 /* One PNG row of `steps` (>= 2) decoder means for z on the straight line from mu(x_i) to
- * mu(x_j), both endpoints included; i and j index ds. */
+ * mu(x_j), both endpoints included; i and j index ds. A conditional model decodes every step
+ * with x_i's label (held fixed; the traversal with x_index's). */
 int clvae_visual_interpolation(clvae_model *m, const clvae_dataset *ds, int i, int j, int steps,
                                int h, int w, const char *path);
 

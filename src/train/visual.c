@@ -1,4 +1,5 @@
-/* Sample/reconstruction grids and loss curves for the run directory and the CLI. */
+/* Sample/reconstruction grids (or the decoder means as NPY) and loss curves for the run
+ * directory and the CLI. A conditional model's samples take one row per class, or one class. */
 #include "train/visual.h"
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/philox.h"
+#include "io/npy.h"
 #include "io/png.h"
 #include "io/svg.h"
 #include "train/checkpoint.h"
@@ -84,7 +86,7 @@ int clvae_visual_refresh(clvae_model *m, const clvae_config *c, const clvae_data
     if (st < 0) return st;
     if (st == 1) {
         snprintf(path, sizeof path, "%s/samples.png", c->output.dir);
-        if ((st = clvae_visual_samples(m, 64, 0, h, w, path))) return st;
+        if ((st = clvae_visual_samples(m, 64, 0, -1, h, w, path))) return st;
         snprintf(path, sizeof path, "%s/reconstructions.png", c->output.dir);
         if ((st = clvae_visual_reconstructions(m, test, 20, h, w, path))) return st;
     }
@@ -103,10 +105,52 @@ void clvae_output_means(const clvae_model *m, const float *out, int rows, float 
         }
 }
 
-int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int h, int w, const char *path)
+bool clvae_visual_is_npy(const char *path)
 {
-    int cap = m->max_batch * m->samples, st = CLVAE_OK;
+    size_t n = strlen(path);
+    return n >= 4 && strcasecmp(path + n - 4, ".npy") == 0;
+}
+
+/* Decoder means img (n, D) to `path`: an (n, D) float32 NPY for *.npy, else a PNG grid of
+ * `cols` columns (0: square-ish). */
+static int write_means(const clvae_model *m, const char *path, const float *img, int n, int h,
+                       int w, int cols)
+{
+    size_t shape[2] = {(size_t)n, (size_t)m->dim};
+    if (clvae_visual_is_npy(path)) return clvae_npy_write_f32(path, img, 2, shape);
+    return clvae_png_write_grid(path, img, n, h, w, cols, 2);
+}
+
+/* A conditional model's sample labels: every row `label`, or (label < 0) one row of the grid
+ * per class, n / C samples each. Adjusts *n (at most the model's batch) and sets *cols. */
+static int sample_labels(clvae_model *m, int label, int *n, int *cols)
+{
+    int C = m->classes;
+    *cols = 0;
+    if (C == 0) return CLVAE_OK;
+    if (label >= C)
+        return clvae_error(CLVAE_ERR_INPUT, "--label %d: this conditional model has classes "
+                                            "0..%d (model.classes = %d)",
+                           label, C - 1, C);
+    if (*n > m->max_batch) *n = m->max_batch;
+    if (label >= 0) return clvae_model_fill_labels(m, label, *n);
+    int per = *n / C > 0 ? *n / C : 1;
+    *n = per * C < m->max_batch ? per * C : m->max_batch;
+    uint8_t *lab = malloc((size_t)*n); /* (n): row r of the grid is class r */
+    if (!lab) return clvae_error(CLVAE_ERR_NOMEM, "samples: out of memory");
+    for (int i = 0; i < *n; i++) lab[i] = (uint8_t)(i / per);
+    int st = clvae_model_set_labels(m, lab, *n);
+    free(lab);
+    *cols = per;
+    return st;
+}
+
+int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int label, int h, int w,
+                         const char *path)
+{
+    int cap = m->max_batch * m->samples, st = CLVAE_OK, cols;
     if (n > cap) n = cap;
+    if ((st = sample_labels(m, label, &n, &cols))) return st;
     float *z = malloc((size_t)n * m->latent * sizeof(float));
     float *out = malloc((size_t)n * m->dim_out * sizeof(float));
     float *img = malloc((size_t)n * m->dim * sizeof(float));
@@ -121,7 +165,7 @@ int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int h, int w, con
     if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
         goto done;
     clvae_output_means(m, out, n, img);
-    st = clvae_png_write_grid(path, img, n, h, w, 0, 2);
+    st = write_means(m, path, img, n, h, w, cols);
 done:
     free(z);
     free(out);
@@ -149,6 +193,10 @@ int clvae_visual_reconstructions(clvae_model *m, const clvae_dataset *ds, int n,
     if ((st = m->be->ops->download(m->be->ctx, m->o, out, (size_t)n * m->dim_out * sizeof(float))))
         goto done;
     clvae_output_means(m, out, n, rec);
+    if (clvae_visual_is_npy(path)) {
+        st = write_means(m, path, rec, n, h, w, 0);
+        goto done;
+    }
     /* Grid rows alternate: originals, then their reconstructions right below. */
     for (int i = 0; i < n; i++) {
         size_t top = ((size_t)(i / cols) * 2 * cols + i % cols) * m->dim;

@@ -25,10 +25,17 @@ int clvae_visual_refresh(clvae_model *m, const clvae_config *c, const clvae_data
  * (mean) columns otherwise. out is (rows, m->dim_out); dst is (rows, m->dim). */
 void clvae_output_means(const clvae_model *m, const float *out, int rows, float *dst);
 
-/* Grid of decoder means for n draws z ~ N(0, I) (Philox stream SAMPLE, step `draw`). */
-int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int h, int w, const char *path);
+/* Grid of decoder means for n draws z ~ N(0, I) (Philox stream SAMPLE, step `draw`); a path
+ * ending in .npy gets the means as an (n, D) float32 array instead. A conditional model draws
+ * class `label` (0..C-1) in every row, or (label < 0) a grid of one row per class; its n is
+ * at most the model's batch. */
+int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int label, int h, int w,
+                         const char *path);
+/* Whether `path` names an NPY file (*.npy): sample and reconstruct write means, not a PNG. */
+bool clvae_visual_is_npy(const char *path);
 
-/* The first n images of ds (rows of originals) over their reconstructions (z = mu). */
+/* The first n images of ds (rows of originals) over their reconstructions (z = mu), with
+ * their labels for a conditional model; for a *.npy path the (n, D) reconstruction means. */
 int clvae_visual_reconstructions(clvae_model *m, const clvae_dataset *ds, int n, int h, int w,
                                  const char *path);
 
