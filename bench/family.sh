@@ -11,6 +11,7 @@
 # Each reports test_loss (negative ELBO, all 10k test images), the NLL (importance-sampled with
 # NLL_K samples on the first NLL_LIMIT test images) and active units per stochastic layer.
 # Output: one JSON line per run in $OUT (default bench/results/family.jsonl) and a table.
+# SKIP_PEER=1 runs clvae only (e.g. to add models to an earlier run's $OUT).
 set -u
 BUILD=${1:-build}
 BIN=$BUILD/clvae
@@ -74,7 +75,7 @@ PY
 run_peer() { # MODEL SEED
   local args
   args=$(peer_args "$1")
-  [ -n "$args" ] || return 0
+  [ -n "$args" ] && [ -z "${SKIP_PEER:-}" ] || return 0
   # shellcheck disable=SC2086
   /usr/bin/python3 "$PEER" $args --act tanh --binarize dynamic --batch 100 --epochs "$EPOCHS" \
     --seed "$2" --nll-k "$NLL_K" --nll-limit "$NLL_LIMIT" --threads 1 >"$TMP/peer.out" \
