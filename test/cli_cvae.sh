@@ -4,7 +4,7 @@
 # resume is bit-exact; sample draws one row per class, --label one class, -o FILE.npy the
 # (n, D) means; reconstruct -o FILE.npy; interpolate; and the bad inputs (conditional without
 # labels, a label count that does not match, labels outside 0..C-1, --label out of range or on
-# an unconditional run): exit 2 naming the key or the file, the index and the value.
+# an unconditional run): exit 2 naming the key or the file, the index and the value; bench.
 set -u
 BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_cvae
 DATA=/usr/share/datasets/fashion-mnist
@@ -100,6 +100,10 @@ expect2 "--label outside 0..C-1" "label 10: this conditional model has classes 0
   "$PY" -c "import numpy as np; assert np.load('$TMP/plain.npy').shape == (5, 784)" && ok || bad "plain sample -o npy: $(cat "$TMP/err")"
 expect2 "--label on an unconditional run" "not conditional" \
   "$BIN" sample --run "$TMP/plain" --set device.backend=ref --label 1
+
+# bench opens the training set itself: the labels and the resolved classes come along
+"$BIN" bench -c "$SRC/config/cvae.ini" --set device.backend=ref --set data.limit_train=600 \
+  --set model.encoder=32 --set model.decoder=32 --set model.classes=0 --steps 5 >"$TMP/bench" 2>"$TMP/err" && grep -q samples_per_s "$TMP/bench" && ok || bad "bench: $(cat "$TMP/err")"
 
 echo "cli_cvae: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -35,6 +35,11 @@ const char *clvae_data_labels_path(const clvae_config *c, bool test);
  * `path`, the first bad index and its value. */
 int clvae_labels_check(const clvae_dataset *ds, const char *path, int classes);
 
+/* For the commands that open the training set themselves (check, bench, tune): the training
+ * images (first `limit`, 0 = all) with, for a conditional model, their labels, checked against
+ * model.classes, which is resolved from them when 0. */
+int clvae_dataset_load_train(clvae_dataset *ds, clvae_config *cfg, long limit);
+
 int clvae_dataset_load_cfg(clvae_dataset *ds, const clvae_config *c, bool test, bool labels);
 
 void clvae_dataset_free(clvae_dataset *ds);

@@ -93,7 +93,7 @@ static int run_check(check_run *r)
 {
     const clvae_config *c = &r->cfg;
     long limit = c->data.limit_train > 0 && c->data.limit_train < 4096 ? c->data.limit_train : 4096;
-    int st = clvae_dataset_load(&r->ds, c->data.train, NULL, c->data.format, limit);
+    int st = clvae_dataset_load_train(&r->ds, &r->cfg, limit);
     if (!st) st = clvae_ref_backend_create(&r->ref);
     if (st) return st;
     r->ref_losses = malloc(sizeof(double) * r->steps);

@@ -60,8 +60,10 @@ static int model_shapes(const clvae_config *cfg, clvae_gemm_shape *s, int *n)
 {
     clvae_dataset ds = {0};
     clvae_model m = {0};
-    int st = clvae_dataset_load(&ds, cfg->data.train, NULL, cfg->data.format, 1);
-    if (!st) st = clvae_model_layout(&m, cfg, (int)ds.dim);
+    clvae_config rc = *cfg; /* a conditional model's classes = 0: from all its labels */
+    bool all = rc.model.conditional && rc.model.classes == 0;
+    int st = clvae_dataset_load_train(&ds, &rc, all ? 0 : 1);
+    if (!st) st = clvae_model_layout(&m, &rc, (int)ds.dim);
     if (!st)
         *n = clvae_model_gemm_shapes(&m, cfg->train.batch, cfg->train.samples, s,
                                      CLVAE_TUNE_MAX_SHAPES);

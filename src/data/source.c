@@ -40,3 +40,12 @@ int clvae_labels_check(const clvae_dataset *ds, const char *path, int classes)
                                path, ds->labels[i], i, classes - 1, classes);
     return CLVAE_OK;
 }
+
+int clvae_dataset_load_train(clvae_dataset *ds, clvae_config *cfg, long limit)
+{
+    const char *lp = cfg->model.conditional ? clvae_data_labels_path(cfg, false) : NULL;
+    int st = clvae_dataset_load(ds, cfg->data.train, lp, cfg->data.format, limit);
+    if (st || !cfg->model.conditional) return st;
+    if (cfg->model.classes == 0) cfg->model.classes = ds->n_classes;
+    return clvae_labels_check(ds, lp, cfg->model.classes);
+}

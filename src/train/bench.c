@@ -48,13 +48,10 @@ static int bench_steps(bench_ctx *c, long steps, long *samples)
     return c->be.ops->finish(c->be.ctx);
 }
 
-static int bench_open(const clvae_config *cfg, const clvae_bench_options *o, long warm,
-                      bench_ctx *c)
+static int bench_open(clvae_config *cfg, const clvae_bench_options *o, long warm, bench_ctx *c)
 {
     int B = cfg->train.batch, st;
-    if ((st = clvae_dataset_load(&c->train, cfg->data.train, NULL, cfg->data.format,
-                                 cfg->data.limit_train)))
-        return st;
+    if ((st = clvae_dataset_load_train(&c->train, cfg, cfg->data.limit_train))) return st;
     if ((size_t)B > c->train.n)
         return clvae_error(CLVAE_ERR_INPUT, "bench: batch %d is larger than the %zu samples", B,
                            c->train.n);
@@ -78,7 +75,7 @@ static int bench_open(const clvae_config *cfg, const clvae_bench_options *o, lon
     return clvae_sched_epoch_begin(c->sched, c->perm, 0);
 }
 
-static int bench_run(const clvae_config *cfg, const clvae_bench_options *o, bench_ctx *c,
+static int bench_run(clvae_config *cfg, const clvae_bench_options *o, bench_ctx *c,
                      clvae_bench_result *r)
 {
     long steps = o->steps, warm = steps / 10 > 3 ? steps / 10 : 3, warm_samples = 0, samples = 0;
@@ -110,8 +107,9 @@ static int bench_run(const clvae_config *cfg, const clvae_bench_options *o, benc
 int clvae_bench_run(const clvae_config *cfg, const clvae_bench_options *o, clvae_bench_result *r)
 {
     bench_ctx c = {0};
+    clvae_config resolved = *cfg; /* model.classes from the labels */
     r->overlap_share = -1;
-    int st = bench_run(cfg, o, &c, r);
+    int st = bench_run(&resolved, o, &c, r);
     clvae_sched_free(c.sched);
     clvae_profile_close(c.prof); /* no-op unless a failure came first */
     clvae_profile_free(c.prof);
