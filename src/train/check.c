@@ -473,7 +473,7 @@ int clvae_check_trajectory(const clvae_config *cfg, const clvae_dataset *ds, clv
     for (int s = 0; s < steps && !st; s++) {
         size_t first = (per_pass ? (size_t)s % per_pass : 0) * B;
         int b = ds->n < (size_t)B ? (int)ds->n : B;
-        double recon, kl;
+        double recon = 0, kl = 0; /* set by take_losses unless a step failed */
         st = clvae_upload_range(&m, ds, first, b, stage);
         if (!st) st = clvae_model_train_step(&m, b);
         if (!st) st = clvae_model_take_losses(&m, &recon, &kl);
