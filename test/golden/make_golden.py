@@ -191,6 +191,16 @@ def make_case(likelihood, first_seed, eps):
     }
 
 
+def write_golden(doc, name):
+    """Writes doc as compact JSON next to this script, atomically (temp file + rename)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
 def main():
     check_philox_kat()
     n = SAMPLES * BATCH * LATENT
@@ -201,12 +211,7 @@ def main():
     doc = {"generator": gen,
            "loss": "L = sum(nll)/(S*B) + beta/B * sum(kl)",
            "cases": cases}
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    write_golden(doc, "golden.json")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden import F32, check_philox_kat, floats, philox_normal  # noqa: E402
+from make_golden import F32, check_philox_kat, floats, philox_normal, write_golden  # noqa: E402
 
 DIM, BATCH = 6, 4
 LATENT = [3, 2]
@@ -115,12 +115,7 @@ def main():
                         "float64 autograd)",
            "loss": "iwae: -mean_b(logsumexp_s log w - log S); elbo: sum(nll + beta (kl1 + kl2))/(S*B)",
            "cases": cases}
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_chain.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    write_golden(doc, "golden_chain.json")
 
 
 if __name__ == "__main__":

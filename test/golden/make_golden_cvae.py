@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden import F32, check_philox_kat, floats, philox_normal  # noqa: E402
+from make_golden import F32, check_philox_kat, floats, philox_normal, write_golden  # noqa: E402
 
 DIM, BATCH, C = 6, 4, 3
 LABELS = [2, 0, 2, 1]
@@ -139,12 +139,7 @@ def main():
            "loss": "cvae-elbo: sum(nll)/(S*B) + sum(kl)/B; cvae-iwae: -mean_b(logsumexp_s log w "
                    "- log S)",
            "cases": cases}
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_cvae.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    write_golden(doc, "golden_cvae.json")
 
 
 if __name__ == "__main__":
