@@ -2,15 +2,9 @@
 # Checkpoints through the CLI on the reference backend: exact resume (1 epoch + resume 1 epoch
 # equals 2 epochs bit for bit), SIGINT writes a resumable checkpoint and exits 130, corrupt or
 # incompatible checkpoints are rejected with exit 2, and a failed run keeps the last checkpoint.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_ckpt
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_ckpt
+need_data
 PY=$(command -v python3) || { echo "SKIP: python3 needed to compare safetensors"; exit 77; }
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 common=(-c "$SRC/config/default.ini" --set device.backend=ref --set data.limit_train=1000
         --set data.limit_test=200 --set model.encoder=64 --set model.decoder=64 -q)
 
@@ -110,5 +104,4 @@ CLVAE_TEST_KILL_AFTER_BYTES=$((size / 2)) "$BIN" train --resume "$TMP/kill" --se
 [ ! -f "$TMP/kill/checkpoint.safetensors.tmp" ] && ok || bad "stale .tmp not replaced"
 [ "$(grep -c '"epoch":2,' "$TMP/kill/metrics.jsonl")" -eq 1 ] && ok || bad "epoch 2 appears twice in metrics.jsonl after the killed run"
 
-echo "cli_checkpoint: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -5,16 +5,9 @@
 # (n, D) means; reconstruct -o FILE.npy; interpolate; and the bad inputs (conditional without
 # labels, a label count that does not match, labels outside 0..C-1, --label out of range or on
 # an unconditional run): exit 2 naming the key or the file, the index and the value; bench.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_cvae
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-PY=/usr/bin/python3
-"$PY" -c "import numpy" 2>/dev/null || { echo "SKIP: python3 with numpy needed"; exit 77; }
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_cvae
+need_data
+need_python numpy
 small=(-c "$SRC/config/cvae.ini" --set device.backend=ref --set data.limit_train=600
        --set data.limit_test=200 --set model.encoder=32 --set model.decoder=32
        --set model.latent=4 --set model.classes=0 --set train.batch=100 --set train.epochs=2 -q)
@@ -105,5 +98,4 @@ expect2 "--label on an unconditional run" "not conditional" \
 "$BIN" bench -c "$SRC/config/cvae.ini" --set device.backend=ref --set data.limit_train=600 \
   --set model.encoder=32 --set model.decoder=32 --set model.classes=0 --steps 5 >"$TMP/bench" 2>"$TMP/err" && grep -q samples_per_s "$TMP/bench" && ok || bad "bench: $(cat "$TMP/err")"
 
-echo "cli_cvae: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

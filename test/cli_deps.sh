@@ -4,13 +4,9 @@
 # MB), the test set holds all of the run set, every package is a real Debian package, and
 # every library the build requires (CMakeLists.txt's pkg-config modules) comes from a package
 # of the run set, so a fresh machine builds and trains after `make run` alone.
-set -u
-SRC=${CLVAE_SRC:?}
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_deps
 S="$SRC/scripts/install-deps.sh"
 command -v dpkg-query >/dev/null || { echo "SKIP: not a Debian system"; exit 77; }
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
 run=$(bash "$S" --list run) || bad "--list run failed"
 test=$(bash "$S" --list test) || bad "--list test failed"
 for p in python3-torch python3-numpy oclgrind mesa-opencl-icd libopenblas-dev; do
@@ -28,5 +24,4 @@ for m in $(sed -n 's/.*pkg_check_modules([A-Z]* \(REQUIRED \)\{0,1\}IMPORTED_TAR
   grep -qx "$owner" <<<"$run" && ok || bad "$m ($pc) comes from '$owner', not in the run set"
 done
 bash "$S" bogus >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "an unknown set is not exit 2"
-echo "cli_deps: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -1,14 +1,8 @@
 #!/usr/bin/env bash
 # Device selection through the CLI: `clvae devices`, selection errors (exit 2 with the list of
 # what exists), `clvae check` on every device, and `make run`'s default choice (PoCL here).
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_devices
-rm -rf "$TMP"; mkdir -p "$TMP"
-"$BIN" devices > "$TMP/devices.txt" 2>&1 || { echo "FAIL: clvae devices"; exit 1; }
-if ! grep -q "backend = opencl" "$TMP/devices.txt"; then echo "SKIP: no OpenCL device"; exit 77; fi
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_devices
+need_opencl
 small=(-c "$SRC/config/default.ini" --set data.limit_train=512 --set data.limit_test=128
        --set model.encoder=32 --set model.decoder=32 --set device.autotune=off -q)
 
@@ -34,5 +28,4 @@ grep -q "check: [0-9]* passed, 0 failed" "$TMP/check.txt" && ok || bad "check su
 grep -q "^gemm NT 128x400x784" "$TMP/check.txt" && ok || bad "check table lacks the GEMM rows"
 "$BIN" check --set device.backend=ref >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "check with backend=ref should exit 2"
 
-echo "cli_devices: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

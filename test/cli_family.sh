@@ -2,14 +2,8 @@
 # The model family through the CLI (reference backend, a few hundred images): a two-layer IWAE
 # run, eval --iw with the per-layer outputs, latents per layer, samples; and the bad inputs of
 # the per-layer keys: exit 2 with a message naming the key and what would be valid.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_family
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_family
+need_data
 small=(-c "$SRC/config/iwae-2layer.ini" --set device.backend=ref --set data.limit_train=500
        --set data.limit_test=200 --set model.latent=8,4 --set "model.encoder=32 | 16"
        --set "model.decoder=16 | 32" --set train.epochs=2 -q)
@@ -55,5 +49,4 @@ assert shape(d + "/latents_mu.npy") == (200, 4)   # the top layer
 PY
 "$BIN" sample --run "$TMP/run" -o "$TMP/s.png" --set device.backend=ref >/dev/null 2>"$TMP/err" && [ -s "$TMP/s.png" ] && ok || bad "sample: $(cat "$TMP/err")"
 
-echo "cli_family: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -2,16 +2,9 @@
 # Training on data as users bring it: NPY files made with numpy (python3-numpy) from real
 # Fashion-MNIST images, with no label keys at all (labels follow the data), on the reference
 # backend; a label file that is given and does not match is still exit 2.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_inputs
-DATA=/usr/share/datasets/fashion-mnist
-PY=/usr/bin/python3
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-if ! $PY -c 'import numpy' 2>/dev/null; then echo "SKIP: python3-numpy missing"; exit 77; fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_inputs
+need_data
+need_python numpy
 
 # The first 1200 training and 300 test images of Fashion-MNIST as NPY files in several dtypes,
 # shapes and orders, plus a 200-feature data set; all hold the same pixels (or a function of them).
@@ -152,5 +145,4 @@ train_on d200 tr_d200.npy te_d200.npy && ok || bad "d200 train exited $?: $(tail
 expect2 badshape "[data] image_shape = 28x29: must be auto, none or HxW with H * W = 784" \
   --set data.train="$TMP/tr_u8.npy" --set data.test="$TMP/te_u8.npy" --set data.image_shape=28x29
 
-echo "cli_inputs: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -2,14 +2,8 @@
 # One run directory, one writer; a full disk (and a file-size limit) while writing a checkpoint;
 # SIGTERM. Reference
 # backend, a small model on a few thousand Fashion-MNIST images.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_rundir
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_rundir
+need_data
 common=(-c "$SRC/config/default.ini" --set device.backend=ref -q --set data.limit_train=2000
         --set data.limit_test=200 --set model.encoder=64 --set model.decoder=64
         --set model.latent=4)
@@ -92,5 +86,4 @@ rc=$?
 [ "$(md5sum < "$TMP/fsize/checkpoint.safetensors")" = "$before" ] && ok || bad "file-size limit: the previous checkpoint changed"
 ls "$TMP/fsize" | grep -q '\.tmp$' && bad "file-size limit left a temporary file" || ok
 
-echo "cli_rundir: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

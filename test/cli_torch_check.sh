@@ -2,18 +2,9 @@
 # Cross-framework check: small clvae runs (reference backend) evaluated by clvae with z = mu and
 # by PyTorch (scripts/torch_eval.py: the checkpoint loaded into nn.Linear layers, float64) must
 # give the same test loss: the one-layer VAE, and a conditional two-layer model on binarized data.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_torch_check
-DATA=/usr/share/datasets/fashion-mnist
-PY=/usr/bin/python3   # Debian's python with python3-torch; ctest's python3 may be a pyenv without it
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-if ! "$PY" -c "import torch, numpy" 2>/dev/null; then
-  echo "SKIP: $PY lacks torch or numpy (apt-get install python3-torch python3-numpy)"; exit 77
-fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_torch_check
+need_data
+need_python torch numpy
 
 # compare NAME: clvae eval --deterministic and torch_eval.py on run $TMP/NAME agree.
 compare() {
@@ -53,5 +44,4 @@ compare vae
   && ok || bad "chain: train failed: $(tail -3 "$TMP/train.err")"
 compare chain
 
-echo "cli_torch_check: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -1,14 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end CLI test on the reference backend: trains on a few thousand Fashion-MNIST images,
 # checks the run directory and the loss bound, evaluates, and checks bad-input exit codes.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_train
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_train
+need_data
 expect_exit() { # expect_exit CODE PATTERN ARGS...
   local code=$1 pat=$2; shift 2
   "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"; local rc=$?
@@ -66,5 +60,4 @@ expect_exit 2 "unknown command" frobnicate
 "$BIN" --help | grep -q "train" && ok || bad "--help lacks commands"
 "$BIN" train --help | grep -q -- "--set" && ok || bad "train --help lacks --set"
 
-echo "cli_train: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

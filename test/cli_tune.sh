@@ -2,14 +2,8 @@
 # clvae tune through the CLI: a tiny search writes the device's tuning file, which bench then
 # applies; first-use tuning in bench; a corrupt tuning file is reported (naming it) and ignored;
 # backend=ref and bad options exit 2. Skips (77) without an OpenCL device.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_tune
-rm -rf "$TMP"; mkdir -p "$TMP"
-"$BIN" devices > "$TMP/devices.txt" 2>&1 || { echo "FAIL: clvae devices"; exit 1; }
-if ! grep -q "backend = opencl" "$TMP/devices.txt"; then echo "SKIP: no OpenCL device"; exit 77; fi
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_tune
+need_opencl
 cfg=(-c "$SRC/config/default.ini" --set device.backend=opencl)
 small=(--set data.limit_train=512 --set data.limit_test=128)
 
@@ -52,5 +46,4 @@ ls "$TMP"/c3/*.bin >/dev/null 2>&1 && bad "CLVAE_NO_CACHE=1 wrote a kernel binar
 "$BIN" tune --seconds nope >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "tune --seconds nope should exit 2"
 "$BIN" tune --help | grep -q "usage: clvae tune" && ok || bad "tune --help"
 
-echo "cli_tune: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -2,15 +2,8 @@
 # The validation split on the reference backend: data.valid holds rows out of the training set,
 # valid_loss per epoch in metrics.jsonl and loss.svg, checkpoint.best.safetensors at the lowest
 # validation loss, and --checkpoint best|last for the commands that open a run.
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_valid
-DATA=/usr/share/datasets/fashion-mnist
-PY=/usr/bin/python3
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_valid
+need_data
 # A small model on 600 images at a high learning rate (1e-2): the validation loss does not fall
 # every epoch (with seed 1 it is lowest at epoch 7 of 8), so best and last differ; the run is
 # seeded, the same every time.
@@ -75,5 +68,4 @@ expect2 "[data] valid = 600 holds out 600 of 600 training rows" train "${common[
 expect2 "checkpoint.best.safetensors: no best checkpoint in this run" eval --run "$TMP/nov" --checkpoint best
 expect2 "bad value for --checkpoint" eval --run "$TMP/v" --checkpoint first
 
-echo "cli_valid: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end

@@ -2,14 +2,8 @@
 # What people look at: trains tiny runs (latent 2 and 5, reference backend) and checks the run
 # directory's PNGs/SVG, then `clvae latents` (NPY shapes, scatter SVG) and `clvae interpolate`
 # (PNG sizes), by decoding the files with python3's standard library (zlib, struct, ast).
-set -u
-BIN=${CLVAE_BIN:?}; SRC=${CLVAE_SRC:?}; TMP=${CLVAE_TMP:-/tmp}/cli_visual
-DATA=/usr/share/datasets/fashion-mnist
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then echo "SKIP: $DATA missing"; exit 77; fi
-rm -rf "$TMP"; mkdir -p "$TMP"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_visual
+need_data
 
 # Prints "WIDTH HEIGHT" of an 8-bit PNG after inflating every IDAT chunk and checking that the
 # scanlines (filter byte + w*channels bytes each) fill the image exactly; exits 1 otherwise.
@@ -102,5 +96,4 @@ fi
 "$BIN" latents --help | grep -q "latents_mu.npy" && ok || bad "latents --help"
 "$BIN" interpolate --help | grep -q "traversal" && ok || bad "interpolate --help"
 
-echo "cli_visual: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+cli_end
