@@ -61,17 +61,18 @@ static inline float clvae_kl_row(__global const float *mu, __global const float 
 /* heads (B, 2R) = [mu | logvar]; z, eps (S*B, R); kl (B). 3-D: work-item (v, b, s) writes the
  * v-th CLVAE_VW-wide vector of row s*B + b of z (v < R / CLVAE_VW), or one of its R % CLVAE_VW
  * tail elements after those; work-items (0, b, 0) also write kl[b]. No work-item divides.
- * S*B*R < 2^32. */
+ * S*B*R < 2^32. Noise of global row s*gbatch + row0 + b (a data-parallel shard; unsharded:
+ * gbatch = batch, row0 = 0). */
 __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global float *z, ulong zoff,
                             __global float *eps, ulong eoff, __global float *kl, ulong kloff,
                             uint batch, uint samples, uint latent, ulong seed, ulong step,
-                            uint stream, int eps_given)
+                            uint stream, int eps_given, uint row0, uint gbatch)
 {
     uint v = get_global_id(0), b = get_global_id(1), s = get_global_id(2), R = latent;
     uint nv = R / CLVAE_VW;
     if (b >= batch || s >= samples) return;
     __global const float *mu = heads + hoff + (ulong)b * 2 * R, *lv = mu + R;
-    uint row = (s * batch + b) * R;
+    uint row = (s * batch + b) * R, nrow = (s * gbatch + row0 + b) * R;
     __global float *zr = z + zoff + row, *er = eps + eoff + row;
     if (v == 0 && s == 0) kl[kloff + b] = clvae_kl_row(mu, lv, R);
     if (v < nv) {
@@ -79,7 +80,7 @@ __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global fl
         if (eps_given) {
             e = CLVAE_VLOAD(v, er);
         } else {
-            e = clvae_normals_v(seed, step, stream, (uintv)(row + v * CLVAE_VW) + CLVAE_LANES);
+            e = clvae_normals_v(seed, step, stream, (uintv)(nrow + v * CLVAE_VW) + CLVAE_LANES);
             CLVAE_VSTORE(e, v, er);
         }
         CLVAE_VSTORE(CLVAE_VLOAD(v, mu) + exp(0.5f * CLVAE_VLOAD(v, lv)) * e, v, zr);
@@ -91,7 +92,7 @@ __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global fl
     if (eps_given) {
         e = er[j];
     } else {
-        e = clvae_philox_normal_u(seed, step, stream, row + j);
+        e = clvae_philox_normal_u(seed, step, stream, nrow + j);
         er[j] = e;
     }
     zr[j] = mu[j] + exp(0.5f * lv[j]) * e;

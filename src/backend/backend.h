@@ -36,7 +36,10 @@ static inline clvae_view clvae_view_at(clvae_view v, size_t float_offset)
  * cl/philox.clh.  Forward writes z (S*B, R) = mu + exp(logvar/2) * eps, eps (S*B, R), and
  * kl (B) = 1/2 sum_j (mu^2 + exp(logvar) - logvar - 1).
  * When `eps_given` is true, eps is read instead of generated (deterministic tests, z = mu with
- * eps = 0). */
+ * eps = 0).
+ * Data-parallel shards (src/dist/): the noise index of local row (s, b) is that of global row
+ * s*G + row0 + b, G = noise_batch (0: G = B, row0 = 0; the formula above), so N processes with
+ * B = G/N rows each draw exactly the eps of one process with the whole batch. */
 typedef struct clvae_reparam_args {
     int batch, samples, latent;   /* B, S, R */
     uint64_t seed, step;
@@ -46,6 +49,7 @@ typedef struct clvae_reparam_args {
     clvae_view z;       /* (S*B, R) */
     clvae_view eps;     /* (S*B, R) */
     clvae_view kl;      /* (B) */
+    uint32_t noise_row0, noise_batch;   /* shard: global row of local row 0; G (0: unsharded) */
 } clvae_reparam_args;
 
 /* Backward of reparam + weighted KL for the loss L = sum_rows recon + kl_weight * sum_b kl_b:

@@ -107,6 +107,10 @@ typedef struct clvae_model {
     uint64_t step;             /* optimizer steps taken */
     uint64_t seed;
     clvae_init init;
+    /* data-parallel shard of the running train step (clvae_model_train_grads): this process's
+     * shard_rows rows start at global row shard_row0 of a batch of shard_batch rows (0: not
+     * sharded) */
+    int shard_row0, shard_rows, shard_batch;
 } clvae_model;
 
 /* Loss sums read back from the device (per data row sums since the last read). */
@@ -132,6 +136,13 @@ float clvae_model_kl_weight(const clvae_model *m);
 /* One training step on the batch already in m->x (b rows): dynamic binarization, forward,
  * loss accumulation into m->acc, backward (ELBO or IWAE), optimizer. Nothing is read back. */
 int clvae_model_train_step(clvae_model *m, int b);
+
+/* The same step in two halves, for data-parallel training (src/dist/): train_grads computes
+ * the gradients of rows [row0, row0 + b) of a global batch of gb rows into m->g_buf, normalized
+ * by the global batch and with the noise of the global rows (gb = b, row0 = 0: train_step's);
+ * the caller sums the processes' gradients, then apply_grads runs the optimizer. */
+int clvae_model_train_grads(clvae_model *m, int b, int row0, int gb);
+int clvae_model_apply_grads(clvae_model *m);
 
 /* Forward and gradients only (no optimizer), for gradient checks: grads land in m->g_buf. */
 int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uint32_t stream);

@@ -55,16 +55,18 @@ static int priors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae)
 }
 
 /* Step 3: each layer's q heads, top-down, and the inference MLPs. */
-static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae, float kw)
+static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae, float kw,
+                          int gb)
 {
     const clvae_backend_ops *o = m->be->ops;
     for (int l = m->T - 1; l >= 0; l--) {
         clvae_stoch *L = &m->lat[l];
         int hrows = clvae_model_q_rows(l, b, S), samples = l == 0 ? S : 1;
         if (!iwae && l == m->T - 1) { /* analytic KL to N(0, I), no Monte Carlo log q term */
+            float klw = kw / (float)clvae_model_q_rows(l, gb, S); /* the global batch's rows */
             clvae_reparam_bwd_args a = {.batch = hrows, .samples = samples, .latent = L->R,
-                                        .kl_weight = kw / (float)hrows, .heads = L->q.out,
-                                        .eps = L->eps, .dz = L->dz, .dheads = L->q.dout};
+                                        .kl_weight = klw, .heads = L->q.out, .eps = L->eps,
+                                        .dz = L->dz, .dheads = L->q.dout};
             TRY(o->reparam_bwd(m->be->ctx, &a));
         } else {
             clvae_latent_bwd_args a = {.hrows = hrows, .samples = samples, .latent = L->R,
@@ -79,18 +81,19 @@ static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae
     return CLVAE_OK;
 }
 
-int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uint32_t stream)
+/* Gradients of b rows normalized by a batch of gb rows (gb = b unless sharded). */
+static int forward_backward(clvae_model *m, int b, int gb, uint64_t noise_step, uint32_t stream)
 {
     const clvae_backend_ops *o = m->be->ops;
     int S = m->samples, rows = S * b;
     bool iwae = m->objective == CLVAE_OBJ_IWAE;
     float kw = clvae_model_kl_weight(m);
-    row_weights c = {{0}, kw / (float)rows};
+    row_weights c = {{0}, kw / (float)(S * gb)};
     TRY(clvae_model_forward_core(m, b, S, noise_step, stream, false));
-    TRY(clvae_model_likelihood(m, b, S, true, iwae ? 1.0f : 1.0f / (float)rows));
+    TRY(clvae_model_likelihood(m, b, S, true, iwae ? 1.0f : 1.0f / (float)(S * gb)));
     TRY(clvae_model_layer_terms(m, b, S, iwae ? CLVAE_TERMS_MC : CLVAE_TERMS_ELBO));
     if (iwae) {
-        clvae_iw_args a = {.batch = b, .samples = S, .scale = 1.0f / (float)b, .nll = m->loss,
+        clvae_iw_args a = {.batch = b, .samples = S, .scale = 1.0f / (float)gb, .nll = m->loss,
                            .kl = m->kl_sum, .weights = m->iw, .bound = m->bound};
         TRY(o->iw_weights(m->be->ctx, &a));
         TRY(o->row_scale(m->be->ctx, rows, m->dim_out, m->iw, m->dout));
@@ -99,21 +102,47 @@ int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uin
     TRY(accumulate_losses(m, b, S, iwae));
     TRY(clvae_model_mlp_bwd(m, &m->dec, rows, m->lat[0].z, m->lat[0].dz, false));
     TRY(priors_bwd(m, b, S, c, iwae));
-    return posteriors_bwd(m, b, S, c, iwae, kw);
+    return posteriors_bwd(m, b, S, c, iwae, kw, gb);
 }
 
-int clvae_model_train_step(clvae_model *m, int b)
+int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uint32_t stream)
 {
-    if (m->binarize == CLVAE_BIN_DYNAMIC)
+    return forward_backward(m, b, b, noise_step, stream);
+}
+
+int clvae_model_train_grads(clvae_model *m, int b, int row0, int gb)
+{
+    if (m->binarize == CLVAE_BIN_DYNAMIC) {
+        if (gb != b) /* the binarize op draws by local element index */
+            return clvae_error(CLVAE_ERR_UNSUPPORTED, "data.binarize = dynamic is not supported "
+                                                      "on a data-parallel shard");
         TRY(m->be->ops->binarize(m->be->ctx, (size_t)b * m->dim, m->seed, m->step,
                                  CLVAE_STREAM_BINARIZE, m->x));
-    TRY(clvae_model_forward_backward(m, b, m->step, CLVAE_STREAM_EPS_TRAIN));
+    }
+    if (gb != b) {
+        m->shard_row0 = row0;
+        m->shard_rows = b;
+        m->shard_batch = gb;
+    }
+    int st = forward_backward(m, b, gb, m->step, CLVAE_STREAM_EPS_TRAIN);
+    m->shard_row0 = m->shard_rows = m->shard_batch = 0;
+    return st;
+}
+
+int clvae_model_apply_grads(clvae_model *m)
+{
     m->step++;
     clvae_opt_args a = {.kind = m->opt, .n = m->n_floats, .lr = m->lr, .beta1 = 0.9f,
                         .beta2 = 0.999f, .eps = 1e-8f, .momentum = m->momentum, .t = m->step,
                         .params = {m->p_buf, 0}, .grads = {m->g_buf, 0}, .m = {m->m_buf, 0},
                         .v = {m->v_buf, 0}};
     return m->be->ops->optimizer(m->be->ctx, &a);
+}
+
+int clvae_model_train_step(clvae_model *m, int b)
+{
+    TRY(clvae_model_train_grads(m, b, 0, b));
+    return clvae_model_apply_grads(m);
 }
 
 int clvae_model_take_all_losses(clvae_model *m, clvae_losses *out)

@@ -105,7 +105,21 @@ static int sample(clvae_model *m, clvae_stoch *L, clvae_view heads, int hrows, i
     clvae_reparam_args a = {.batch = hrows, .samples = samples, .latent = L->R, .seed = m->seed,
                             .step = step, .stream = stream, .eps_given = deterministic,
                             .heads = heads, .z = L->z, .eps = L->eps, .kl = L->kl};
-    return o->reparam(m->be->ctx, &a);
+    if (!m->shard_batch || deterministic) return o->reparam(m->be->ctx, &a);
+    /* A shard of b rows (row r = s*b + i is global row s*G + row0 + i): layer 0 draws its S
+     * samples in one call; a layer above (hrows = S*b, one sample each) one call per block. */
+    int b = m->shard_rows, blocks = hrows / b;
+    a.batch = b;
+    a.noise_batch = (uint32_t)m->shard_batch;
+    for (int s = 0; s < blocks; s++) {
+        a.noise_row0 = (uint32_t)(s * m->shard_batch + m->shard_row0);
+        a.heads = clvae_view_at(heads, (size_t)s * b * 2 * L->R);
+        a.z = clvae_view_at(L->z, (size_t)s * b * L->R);
+        a.eps = clvae_view_at(L->eps, (size_t)s * b * L->R);
+        a.kl = clvae_view_at(L->kl, (size_t)s * b);
+        TRY(o->reparam(m->be->ctx, &a));
+    }
+    return CLVAE_OK;
 }
 
 /* Conditional models: m->onehot (rows, C) from the b labels in m->lab (row r: label r % b). */

@@ -126,8 +126,10 @@ int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
     cl_uint B = (cl_uint)a->batch, S = (cl_uint)a->samples, R = (cl_uint)a->latent;
     cl_uint stream = a->stream;
     cl_int given = a->eps_given;
+    cl_uint row0 = a->noise_row0, G = a->noise_batch ? a->noise_batch : B; /* shard's noise */
     size_t n = (size_t)S * B * R;
     int st = check_sbr(c, "reparam", a->samples, a->batch, a->latent);
+    if (!st) st = check_u32(c, "reparam", (size_t)S * G, (size_t)R); /* global noise index */
     if (!st) st = clvae_ocl_view(c, "reparam", "heads", a->heads, (size_t)B * 2 * R, &hm, &hoff);
     if (!st) st = clvae_ocl_view(c, "reparam", "z", a->z, n, &zm, &zoff);
     if (!st) st = clvae_ocl_view(c, "reparam", "eps", a->eps, n, &em, &eoff);
@@ -135,7 +137,8 @@ int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(hm),   OCL_ARG(hoff), OCL_ARG(zm),   OCL_ARG(zoff),   OCL_ARG(em),
                       OCL_ARG(eoff), OCL_ARG(km),   OCL_ARG(koff), OCL_ARG(B),      OCL_ARG(S),
-                      OCL_ARG(R),    OCL_ARG(seed), OCL_ARG(step), OCL_ARG(stream), OCL_ARG(given)};
+                      OCL_ARG(R),    OCL_ARG(seed), OCL_ARG(step), OCL_ARG(stream), OCL_ARG(given),
+                      OCL_ARG(row0), OCL_ARG(G)};
     size_t items[3] = {vec_items(c, R), B, S};
     return clvae_ocl_launch_nd(c, OCL_K_REPARAM, "reparam", 3, items, args, OCL_NARGS(args));
 }

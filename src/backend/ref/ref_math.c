@@ -120,13 +120,14 @@ void clvae_ref_reparam(const clvae_reparam_args *a, const float *heads, float *z
         for (int j = 0; j < R; j++) s += mu[j] * mu[j] + expf(lv[j]) - lv[j] - 1.0f;
         kl[b] = (float)(0.5 * s);
     }
+    size_t G = a->noise_batch ? a->noise_batch : (size_t)B; /* global rows per sample */
     for (int s = 0; s < a->samples; s++)
         for (int b = 0; b < B; b++) {
             const float *mu = heads + (size_t)b * 2 * R, *lv = mu + R;
-            size_t row = ((size_t)s * B + b) * R;
+            size_t row = ((size_t)s * B + b) * R, nrow = ((size_t)s * G + a->noise_row0 + b) * R;
             for (int j = 0; j < R; j++) {
                 if (!a->eps_given)
-                    eps[row + j] = clvae_philox_normal(a->seed, a->step, a->stream, row + j);
+                    eps[row + j] = clvae_philox_normal(a->seed, a->step, a->stream, nrow + j);
                 z[row + j] = mu[j] + expf(0.5f * lv[j]) * eps[row + j];
             }
         }
