@@ -72,7 +72,7 @@ static int run_op(bench *k, int id)
     case 5: return o->col_sum(c, B, H, V(k, 0), V(k, 2));
     case 6: return o->act_bwd(c, CLVAE_ACT_RELU, B, H, V(k, 0), V(k, 1));
     case 7: {
-        clvae_reparam_args a = {B, 1, R, 1, 7, 0, false, V(k, 0), V(k, 1), V(k, 2), V(k, 3)};
+        clvae_reparam_args a = {B, 1, R, 1, 7, 0, false, V(k, 0), V(k, 1), V(k, 2), V(k, 3), 0, 0};
         return o->reparam(c, &a);
     }
     case 8: {

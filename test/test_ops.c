@@ -370,7 +370,7 @@ static void reparam_one(sbr c, bool given)
     for (int side = 0; side < 2; side++) {
         clvae_reparam_args a = {
             B,     S,        R,    1234567890123ull, 77,   CLVAE_STREAM_EPS_TRAIN,
-            given, V(heads), V(z), V(eps),           V(kl)};
+            given, V(heads), V(z), V(eps),           V(kl), 0, 0};
         RUN(BE(side)->ops->reparam(BE(side)->ctx, &a));
     }
     char shape[64];
