@@ -1,7 +1,8 @@
 /* GEMM tuning and the kernel binary cache: tuning files round-trip; files for another device or
  * CLBlast version and corrupt files are reported and ignored; corrupt binary-cache entries are
  * rebuilt and rewritten; a tiny tune writes a file whose GEMMs still match the reference
- * (nmse <= 1e-8) at the default model's shapes. Skips (77) without an OpenCL device. */
+ * (nmse <= 1e-8) at the default model's shapes, also with per-shape parameter sets switched
+ * per call. Skips (77) without an OpenCL device. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <dirent.h>
 
 #include "backend/opencl/ocl_cache.h"
+#include "backend/opencl/ocl_internal.h"
 #include "backend/opencl/ocl_tune.h"
 #include "backend/ref/ref_math.h"
 #include "model/vae.h"
@@ -73,6 +75,11 @@ static clvae_tuning sample_tuning(void)
     t.shapes[1] = (clvae_gemm_shape){true, false, 400, 784, 128, 2};
     t.shape_default_ms[1] = 3.5;
     t.shape_tuned_ms[1] = 0.75;
+    t.n_extra = 1; /* the second shape has a set of its own */
+    t.extra[0] = t.p;
+    t.extra[0].x[6] = 64; /* MWG */
+    t.extra[0].min_indirect = 0;
+    t.shape_set[1] = 1;
     return t;
 }
 
@@ -91,6 +98,9 @@ static void test_roundtrip(void)
           "shapes differ after the round trip");
     CHECK(u.shape_tuned_ms[1] == 0.75 && u.default_ms == 80.5 && !u.use_defaults,
           "timings differ after the round trip");
+    CHECK(u.n_extra == 1 && !memcmp(&u.extra[0], &t.extra[0], sizeof t.extra[0]) &&
+              u.shape_set[0] == 0 && u.shape_set[1] == 1,
+          "per-shape sets differ after the round trip (%d extra)", u.n_extra);
     char why[1200];
     CHECK(clvae_tuning_matches(&u, &t, why, sizeof why), "matches itself: %s", why);
     clvae_tuning other = t;
@@ -132,6 +142,14 @@ static void test_corrupt_reads(void)
     for (long cut = 1; good && cut < n; cut += n / 7 + 1) { /* truncated files */
         write_text(path, good, (size_t)cut);
         CHECK(clvae_tuning_read(path, &u) == CLVAE_ERR_DATA, "truncated at %ld accepted", cut);
+    }
+    if (good) { /* a shape naming a set the file does not have */
+        char *p = strstr(good, "\"set\":");
+        if (p) p = strchr(p, '1');
+        if (p) *p = '3';
+        write_text(path, good, (size_t)n);
+        CHECK(p && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA, "a shape's set 3 was accepted");
+        if (p) *p = '1';
     }
     if (good) { /* a parameter of the wrong type */
         char *p = strstr(good, "\"MWG\":");
@@ -340,6 +358,39 @@ static void check_foreign(const char *path, const clvae_tuning *good, int field)
     if (state >= 0) clvae_backend_free(&be);
 }
 
+/* A file giving every other shape a second parameter set: GEMMs switch sets per call (the
+ * temporary buffer sized for the set that runs) and still match the reference. */
+static void check_sets(const char *path, const clvae_tuning *good, const clvae_gemm_shape *s,
+                       int n)
+{
+    clvae_tuning t = *good;
+    clvae_backend be = {0};
+    clvae_tune_limits lim;
+    if (open_state(&be) < 0) return;
+    clvae_tune_limits_query(((ocl_ctx *)be.ctx)->dev.id, &lim);
+    clvae_backend_free(&be);
+    t.use_defaults = false;
+    t.n_extra = 1;
+    CHECK(clvae_tune_curated(&lim, 0, &t.p) && clvae_tune_curated(&lim, 1, &t.extra[0]),
+          "two curated configurations");
+    t.n_shapes = n;
+    for (int i = 0; i < n; i++) {
+        t.shapes[i] = s[i];
+        t.shape_set[i] = i % 2;
+    }
+    CHECK(clvae_tuning_write(path, &t) == 0, "write: %s", clvae_last_error());
+    int state = open_state(&be);
+    CHECK(state == CLVAE_TUNING_APPLIED, "two sets: state %d, expected applied", state);
+    if (state < 0) return;
+    check_gemms(&be, s, n);
+    int last = clvae_ocl_gemm_sets_applied(be.ctx);
+    check_gemms(&be, &s[1], 1);
+    CHECK(last == (n - 1) % 2 && clvae_ocl_gemm_sets_applied(be.ctx) == 1,
+          "the set applied after shapes %d and 1: %d and %d, expected %d and 1", n, last,
+          clvae_ocl_gemm_sets_applied(be.ctx), (n - 1) % 2);
+    clvae_backend_free(&be);
+}
+
 static void test_tiny_tune(void)
 {
     clvae_config cfg;
@@ -383,6 +434,7 @@ static void test_tiny_tune(void)
     if (state < 0) return;
     check_gemms(&be, shapes, n);
     clvae_backend_free(&be);
+    check_sets(path, &back, shapes, n);
 }
 
 int main(void)

@@ -74,15 +74,15 @@ static int model_shapes(const clvae_config *cfg, clvae_gemm_shape *s, int *n)
 static void print_result(const clvae_tuning *t, const char *path)
 {
     char params[1024];
-    printf("%-4s %6s %6s %6s %5s %12s %12s %8s\n", "op", "m", "n", "k", "calls", "default GF/s",
-           "tuned GF/s", "speedup");
+    printf("%-4s %6s %6s %6s %5s %12s %12s %8s %4s\n", "op", "m", "n", "k", "calls",
+           "default GF/s", "tuned GF/s", "speedup", "set");
     for (int i = 0; i < t->n_shapes; i++) {
         const clvae_gemm_shape *s = &t->shapes[i];
         double fl = 2.0 * s->m * s->n * s->k * 1e-6; /* MFLOP; / ms = GF/s */
         double d = t->shape_default_ms[i], u = t->shape_tuned_ms[i];
-        printf("%c%c   %6d %6d %6d %5d %12.1f %12.1f %7.1fx\n", s->ta ? 'T' : 'N',
+        printf("%c%c   %6d %6d %6d %5d %12.1f %12.1f %7.1fx %4d\n", s->ta ? 'T' : 'N',
                s->tb ? 'T' : 'N', s->m, s->n, s->k, s->calls, d > 0 ? fl / d : 0,
-               u > 0 ? fl / u : 0, u > 0 ? d / u : 0);
+               u > 0 ? fl / u : 0, u > 0 ? d / u : 0, t->shape_set[i]);
     }
     printf("GEMM time per training step: %.3f ms with CLBlast's defaults, %.3f ms tuned "
            "(%.1fx); %d candidates timed, %d rejected, %.0f s\n",
@@ -92,7 +92,11 @@ static void print_result(const clvae_tuning *t, const char *path)
         printf("CLBlast's default parameters were fastest: the tuning file keeps them\n");
     } else {
         clvae_gemm_params_format(&t->p, params, sizeof params);
-        printf("parameters: %s\n", params);
+        printf("parameters (set 0): %s\n", params);
+        for (int j = 0; j < t->n_extra; j++) {
+            clvae_gemm_params_format(&t->extra[j], params, sizeof params);
+            printf("parameters (set %d): %s\n", j + 1, params);
+        }
     }
     printf("tuning file: %s\n", path[0] ? path : "(none: no cache directory)");
 }

@@ -5,6 +5,7 @@
 #include <clblast_c.h>
 
 #include "backend/opencl/ocl_internal.h"
+#include "backend/opencl/ocl_tune.h"
 #include "core/log.h"
 
 typedef struct gemm_shape {
@@ -70,26 +71,35 @@ static int ensure_temp(ocl_ctx *c, size_t bytes)
 static int run_clblast(ocl_ctx *c, const gemm_shape *g, float alpha, float beta, cl_mem am,
                        cl_ulong ao, cl_mem bm, cl_ulong bo, cl_mem cm, cl_ulong co)
 {
-    const CLBlastLayout L = CLBlastLayoutRowMajor;
-    CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
-    CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, which CLBlast runs with
+     * B as its first operand. Its indirect kernel keeps C column-major, so this call skips the
+     * two transposes of C (in and out) that a row-major call costs; the direct kernel takes
+     * either form at the same cost. */
+    const CLBlastLayout L = CLBlastLayoutColMajor;
+    CLBlastTranspose ta = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo; /* first: B */
+    CLBlastTranspose tb = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo; /* second: A */
+    int m1 = g->n, n1 = g->m, ld1 = g->ldb, ld2 = g->lda;
+    cl_mem x1 = bm, x2 = am;
+    cl_ulong o1 = bo, o2 = ao;
     size_t tmp = 0;
     cl_event ev = NULL;
-    CLBlastStatusCode s = CLBlastSGemmTempBufferSize(L, ta, tb, g->m, g->n, g->k, ao, g->lda, bo,
-                                                     g->ldb, co, g->ldc, &c->queue, &tmp);
+    int st = clvae_ocl_gemm_sets_select(c, g->ta, g->tb, g->m, g->n, g->k);
+    if (st) return st;
+    CLBlastStatusCode s = CLBlastSGemmTempBufferSize(L, ta, tb, m1, n1, g->k, o1, ld1, o2, ld2, co,
+                                                     g->ldc, &c->queue, &tmp);
     if (s != CLBlastSuccess) return gemm_fail(c, g, "CLBlastSGemmTempBufferSize", s);
-    int st = ensure_temp(c, tmp);
+    st = ensure_temp(c, tmp);
     if (st) return st;
     /* Profiling: CLBlast's event is its last kernel's; a marker before its first one (padding,
      * transposes) gives the whole GEMM's start. */
     cl_event pre = NULL;
     if (clvae_ocl_prof_compute_on(c)) clEnqueueMarkerWithWaitList(c->queue, 0, NULL, &pre);
     if (tmp == 0) /* the direct kernel: no temporary buffer */
-        s = CLBlastSgemm(L, ta, tb, g->m, g->n, g->k, alpha, am, ao, g->lda, bm, bo, g->ldb, beta,
-                         cm, co, g->ldc, &c->queue, &ev);
+        s = CLBlastSgemm(L, ta, tb, m1, n1, g->k, alpha, x1, o1, ld1, x2, o2, ld2, beta, cm, co,
+                         g->ldc, &c->queue, &ev);
     else
-        s = CLBlastSgemmWithTempBuffer(L, ta, tb, g->m, g->n, g->k, alpha, am, ao, g->lda, bm, bo,
-                                       g->ldb, beta, cm, co, g->ldc, &c->queue, &ev, c->gemm_tmp);
+        s = CLBlastSgemmWithTempBuffer(L, ta, tb, m1, n1, g->k, alpha, x1, o1, ld1, x2, o2, ld2,
+                                       beta, cm, co, g->ldc, &c->queue, &ev, c->gemm_tmp);
     if (s == CLBlastSuccess)
         clvae_ocl_prof_span(c, "gemm", pre, ev); /* takes both; no-op when not profiling */
     else if (ev || pre)

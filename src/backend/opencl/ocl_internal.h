@@ -65,6 +65,7 @@ typedef struct ocl_ctx {
     /* Disk caches (ocl_cache.c) and GEMM tuning (ocl_tune*.c). */
     char cache_dir[CLVAE_PATH_MAX]; /* program binaries and tuning files; "" = none */
     int tuning_state;               /* clvae_tuning_state of the tuning file at creation */
+    struct ocl_gemm_sets *gemm_sets; /* per-shape CLBlast parameter sets; NULL = one set */
 } ocl_ctx;
 
 /* A kernel argument: size and pointer as clSetKernelArg takes them (value NULL = __local). */

@@ -25,6 +25,7 @@
 #define BATCHES 3          /* the fastest of this many batches counts */
 #define TOP_K 3            /* the best few are timed again before the winner is chosen */
 #define MAX_SEEN 512
+#define MIN_SET_GAIN 0.02 /* a further parameter set must save this share of the step */
 #define REJECTED 1 /* eval result: candidate refused, failed or wrong (not an error) */
 
 typedef struct tune_case {
@@ -50,6 +51,8 @@ typedef struct tune_run {
     int nt;
     double t0, def_ms[CLVAE_TUNE_MAX_SHAPES], def_total;
     scored top[TOP_K]; /* best first */
+    scored *all;       /* (MAX_SEEN) every verified candidate, for the per-shape sets */
+    int n_all;
     int n_top, evaluated, rejected, n_seen;
     uint64_t seen[MAX_SEEN], rng;
     bool tty;
@@ -113,6 +116,7 @@ static void run_free(tune_run *r)
         free(k->ref);
     }
     free(r->host);
+    free(r->all);
 }
 
 /* ---- one candidate on one shape ---- */
@@ -228,7 +232,27 @@ static uint64_t coin(tune_run *r)
     return r->rng >> 33;
 }
 
-/* The next candidate: the curated list first, then neighbours of the best and random samples. */
+/* The candidate fastest on one shape, the shape drawn with weight calls x its time in the best
+ * configuration (where a set of its own could save the most). */
+static const clvae_gemm_params *shape_best(tune_run *r)
+{
+    double w = 0, pick;
+    for (int i = 0; i < r->n; i++)
+        w += r->top[0].ms[i] * r->cases[i].s.calls;
+    pick = (double)(coin(r) % 1000000) / 1e6 * w;
+    int s = 0;
+    for (; s < r->n - 1; s++) {
+        pick -= r->top[0].ms[s] * r->cases[s].s.calls;
+        if (pick < 0) break;
+    }
+    const scored *best = &r->top[0];
+    for (int j = 0; j < r->n_all; j++)
+        if (r->all[j].ms[s] < best->ms[s]) best = &r->all[j];
+    return &best->p;
+}
+
+/* The next candidate: the curated list first, then neighbours of the best overall or of the
+ * best on one shape, and random samples. */
 static void next_candidate(tune_run *r, int i, clvae_gemm_params *p, const char **kind)
 {
     for (int tries = 0; tries < 50; tries++) {
@@ -236,7 +260,8 @@ static void next_candidate(tune_run *r, int i, clvae_gemm_params *p, const char 
             *kind = "curated";
             if (!clvae_xgemm_legal(p->x, &r->lim) || !clvae_xgemmd_legal(p->d, &r->lim)) continue;
         } else if (r->n_top > 0 && coin(r) % 3 != 0) {
-            clvae_tune_sample(&r->rng, &r->lim, &r->top[0].p, r->thresholds, r->nt, p);
+            const clvae_gemm_params *base = coin(r) % 2 ? &r->top[0].p : shape_best(r);
+            clvae_tune_sample(&r->rng, &r->lim, base, r->thresholds, r->nt, p);
             *kind = "neighbour";
         } else {
             clvae_tune_sample(&r->rng, &r->lim, NULL, r->thresholds, r->nt, p);
@@ -283,7 +308,8 @@ static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
     for (int i = 0; i < n; i++)
         if ((size_t)shapes[i].m * shapes[i].n > most) most = (size_t)shapes[i].m * shapes[i].n;
     r->host = malloc(most * sizeof(float));
-    if (!r->host) return clvae_error(CLVAE_ERR_NOMEM, "tune: out of host memory");
+    r->all = malloc(MAX_SEEN * sizeof *r->all);
+    if (!r->host || !r->all) return clvae_error(CLVAE_ERR_NOMEM, "tune: out of host memory");
     int st = CLVAE_OK;
     for (int i = 0; i < n && !st; i++) {
         r->n = i + 1;
@@ -322,6 +348,11 @@ static void search(tune_run *r)
             r->evaluated++;
             r->dirty = false;
             top_insert(r, &p, ms, total);
+            if (r->n_all < MAX_SEEN) {
+                r->all[r->n_all].p = p;
+                memcpy(r->all[r->n_all].ms, ms, sizeof r->all[r->n_all].ms);
+                r->all[r->n_all++].total = total;
+            }
         }
         progress(r, i, kind, st, total);
     }
@@ -348,6 +379,67 @@ static void retime_top(tune_run *r)
         }
 }
 
+/* Step time of the shapes with each on the fastest of `sets`; fills which. */
+static double assign(const tune_run *r, const scored *const *sets, int n_sets, int *which)
+{
+    double total = 0;
+    for (int i = 0; i < r->n; i++) {
+        which[i] = 0;
+        for (int j = 1; j < n_sets; j++)
+            if (sets[j]->ms[i] < sets[which[i]]->ms[i]) which[i] = j;
+        total += sets[which[i]]->ms[i] * r->cases[i].s.calls;
+    }
+    return total;
+}
+
+/* Greedy per-shape sets: beside the winner, up to CLVAE_TUNE_MAX_SETS - 1 verified candidates,
+ * each the one that saves the most step time on the shapes it is fastest on, while it saves at
+ * least MIN_SET_GAIN of the step. An extra set is timed again, and a shape keeps it only when it
+ * still wins (the fastest of its two timings, as for the winner). */
+static void choose_sets(tune_run *r, clvae_tuning *t)
+{
+    const scored *sets[CLVAE_TUNE_MAX_SETS] = {&r->top[0]};
+    scored again[CLVAE_TUNE_MAX_SETS];
+    int n_sets = 1, which[CLVAE_TUNE_MAX_SHAPES];
+    double total = assign(r, sets, 1, which);
+    while (n_sets < CLVAE_TUNE_MAX_SETS) {
+        int best = -1;
+        double best_total = total * (1.0 - MIN_SET_GAIN);
+        for (int j = 0; j < r->n_all; j++) {
+            sets[n_sets] = &r->all[j];
+            double with = assign(r, sets, n_sets + 1, which);
+            if (with < best_total) best = j, best_total = with;
+        }
+        if (best < 0) break;
+        again[n_sets] = r->all[best];
+        double ms[CLVAE_TUNE_MAX_SHAPES], sum;
+        if (!eval_params(r, &again[n_sets].p, ms, &sum))
+            for (int i = 0; i < r->n; i++)
+                if (ms[i] < again[n_sets].ms[i]) again[n_sets].ms[i] = ms[i];
+        sets[n_sets] = &again[n_sets];
+        n_sets++;
+        total = assign(r, sets, n_sets, which);
+    }
+    total = assign(r, sets, n_sets, which); /* the trials above overwrote `which` */
+    /* the sets no shape kept are dropped; the others are renumbered in order */
+    int index[CLVAE_TUNE_MAX_SETS] = {0};
+    t->n_extra = 0;
+    for (int j = 1; j < n_sets; j++) {
+        bool used = false;
+        for (int i = 0; i < r->n; i++)
+            used |= which[i] == j;
+        if (used) {
+            t->extra[t->n_extra] = sets[j]->p;
+            index[j] = ++t->n_extra;
+        }
+    }
+    t->tuned_ms = total;
+    for (int i = 0; i < r->n; i++) {
+        t->shape_set[i] = index[which[i]];
+        t->shape_tuned_ms[i] = sets[which[i]]->ms[i];
+    }
+}
+
 /* Fills the result; the winner stays applied (CLBlast cannot return to its defaults in-process,
  * so when the defaults were fastest the file says so and later runs keep them). */
 static void finish_result(tune_run *r, clvae_tuning *t)
@@ -358,15 +450,16 @@ static void finish_result(tune_run *r, clvae_tuning *t)
     t->rejected = r->rejected;
     t->n_shapes = r->n;
     t->use_defaults = r->n_top == 0 || r->top[0].total >= r->def_total;
-    if (r->n_top > 0) {
-        t->p = r->top[0].p;
-        clvae_gemm_params_apply(r->c->dev.id, &t->p);
-    }
     t->tuned_ms = t->use_defaults ? r->def_total : r->top[0].total;
     for (int i = 0; i < r->n; i++) {
         t->shapes[i] = r->cases[i].s;
         t->shape_default_ms[i] = r->def_ms[i];
         t->shape_tuned_ms[i] = t->use_defaults ? r->def_ms[i] : r->top[0].ms[i];
+    }
+    if (!t->use_defaults) choose_sets(r, t);
+    if (r->n_top > 0) {
+        t->p = r->top[0].p;
+        clvae_gemm_params_apply(r->c->dev.id, &t->p);
     }
     t->seconds = now_s() - r->t0;
 }
@@ -408,7 +501,9 @@ int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
     r->t0 = now_s();
     memset(result, 0, sizeof *result);
     path[0] = '\0';
+    clvae_ocl_gemm_sets_free(r->c); /* every candidate applies to every shape */
     int st = tune_body(r, shapes, n, result);
+    if (!st) st = clvae_ocl_gemm_sets_install(r->c, result);
     bool dirty = r->dirty;
     run_free(r);
     free(r);

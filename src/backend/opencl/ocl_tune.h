@@ -15,6 +15,7 @@
 #define CLVAE_XGEMM_NP 16  /* Xgemm parameters of CLBlast 1.5 */
 #define CLVAE_XGEMMD_NP 10 /* XgemmDirect parameters */
 #define CLVAE_TUNE_MAX_SHAPES 48
+#define CLVAE_TUNE_MAX_SETS 4 /* parameter sets in one tuning file (one program build each) */
 
 /* Parameter names, in the order clvae_gemm_params stores them. */
 extern const char *const clvae_xgemm_names[CLVAE_XGEMM_NP];
@@ -29,11 +30,17 @@ typedef struct clvae_gemm_params {
     size_t min_indirect;       /* XGEMM_MIN_INDIRECT_SIZE */
 } clvae_gemm_params;
 
-/* What a tuning file holds. */
+/* What a tuning file holds. One parameter set rarely suits every shape (a tile that fits
+ * 128x400x784 wastes most of its work on n = 20), so the shapes of the search may each name one
+ * of up to CLVAE_TUNE_MAX_SETS sets: set 0 is `p` (also for every shape not listed), set j >= 1
+ * is extra[j - 1]. CLBlast builds one program per set and the GEMM op switches sets per call. */
 typedef struct clvae_tuning {
     char platform[256], device[256], driver[256], clblast[32]; /* whom it is for */
     bool use_defaults;           /* CLBlast's own parameters won: nothing is overridden */
     clvae_gemm_params p;         /* when !use_defaults */
+    int n_extra;                 /* extra sets (0 with use_defaults or when one set fits all) */
+    clvae_gemm_params extra[CLVAE_TUNE_MAX_SETS - 1];
+    int shape_set[CLVAE_TUNE_MAX_SHAPES]; /* each shape's set: 0 = p, j = extra[j - 1] */
     double default_ms, tuned_ms; /* GEMM time per training step, default and tuned */
     double seconds;              /* the search's wall time */
     int evaluated, rejected;     /* candidates timed; refused, failed or wrong */
@@ -64,6 +71,18 @@ bool clvae_tuning_matches(const clvae_tuning *t, const clvae_tuning *want, char 
 
 /* CLBlastOverrideParameters for Xgemm, XgemmDirect and GemmRoutine (single precision). */
 int clvae_gemm_params_apply(cl_device_id dev, const clvae_gemm_params *p);
+
+/* ---- per-shape parameter sets at run time (ocl_tune_sets.c) ---- */
+
+struct ocl_ctx;
+/* Installs t's sets on the backend (t->p is applied already); with no extra set, or NULL,
+ * removes them (every GEMM runs with what is applied). */
+int clvae_ocl_gemm_sets_install(struct ocl_ctx *c, const clvae_tuning *t);
+void clvae_ocl_gemm_sets_free(struct ocl_ctx *c);
+/* Before a GEMM: applies the set its shape was tuned with, when another one is applied. */
+int clvae_ocl_gemm_sets_select(struct ocl_ctx *c, bool ta, bool tb, int m, int n, int k);
+/* The set CLBlast holds now (0 without per-shape sets; -1 after a failed switch). */
+int clvae_ocl_gemm_sets_applied(const struct ocl_ctx *c);
 /* "Xgemm MWG=64 ... | XgemmDirect WGD=32 ... | XGEMM_MIN_INDIRECT_SIZE=128" */
 void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size);
 

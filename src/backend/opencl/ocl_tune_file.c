@@ -51,7 +51,8 @@ void clvae_tuning_path(const char *dir, cl_platform_id platform, cl_device_id de
 {
     clvae_tuning id;
     clvae_tuning_identify(&id, platform, dev);
-    uint64_t h = clvae_fnv1a64_str(CLVAE_FNV64_INIT, "clvae gemm tuning v1");
+    /* v2: GEMMs are CLBlast column-major calls (ocl_gemm.c), so v1 parameters are not reused */
+    uint64_t h = clvae_fnv1a64_str(CLVAE_FNV64_INIT, "clvae gemm tuning v2");
     h = clvae_fnv1a64_str(h, id.platform);
     h = clvae_fnv1a64_str(h, id.device);
     h = clvae_fnv1a64_str(h, id.driver);
@@ -87,6 +88,29 @@ static bool add_shapes(cJSON *root, const clvae_tuning *t)
         cJSON_AddNumberToObject(o, "calls", s->calls);
         cJSON_AddNumberToObject(o, "default_ms", t->shape_default_ms[i]);
         cJSON_AddNumberToObject(o, "tuned_ms", t->shape_tuned_ms[i]);
+        if (!t->use_defaults && t->shape_set[i] > 0 && t->shape_set[i] <= t->n_extra)
+            cJSON_AddNumberToObject(o, "set", t->shape_set[i]);
+    }
+    return arr != NULL;
+}
+
+/* One parameter set as {"Xgemm": {...}, "XgemmDirect": {...}, "GemmRoutine": {...}} members of o. */
+static void add_params(cJSON *o, const clvae_gemm_params *p)
+{
+    cJSON_AddItemToObject(o, "Xgemm", params_object(clvae_xgemm_names, p->x, CLVAE_XGEMM_NP));
+    cJSON_AddItemToObject(o, "XgemmDirect",
+                          params_object(clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP));
+    cJSON_AddItemToObject(o, "GemmRoutine", params_object(routine_names, &p->min_indirect, 1));
+}
+
+static bool add_extra_sets(cJSON *root, const clvae_tuning *t)
+{
+    if (t->use_defaults || t->n_extra < 1) return true;
+    cJSON *arr = cJSON_AddArrayToObject(root, "extra_sets");
+    for (int j = 0; arr && j < t->n_extra; j++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) return false;
+        add_params(o, &t->extra[j]);
     }
     return arr != NULL;
 }
@@ -102,18 +126,13 @@ static cJSON *tuning_json(const clvae_tuning *t)
     cJSON_AddStringToObject(r, "driver", t->driver);
     cJSON_AddStringToObject(r, "clblast", t->clblast);
     cJSON_AddBoolToObject(r, "use_defaults", t->use_defaults);
-    if (!t->use_defaults) {
-        cJSON_AddItemToObject(r, "Xgemm", params_object(clvae_xgemm_names, t->p.x, 16));
-        cJSON_AddItemToObject(r, "XgemmDirect", params_object(clvae_xgemmd_names, t->p.d, 10));
-        cJSON_AddItemToObject(r, "GemmRoutine",
-                              params_object(routine_names, &t->p.min_indirect, 1));
-    }
+    if (!t->use_defaults) add_params(r, &t->p);
     cJSON_AddNumberToObject(r, "default_ms_per_step", t->default_ms);
     cJSON_AddNumberToObject(r, "tuned_ms_per_step", t->tuned_ms);
     cJSON_AddNumberToObject(r, "search_seconds", t->seconds);
     cJSON_AddNumberToObject(r, "evaluated", t->evaluated);
     cJSON_AddNumberToObject(r, "rejected", t->rejected);
-    if (!add_shapes(r, t)) {
+    if (!add_shapes(r, t) || !add_extra_sets(r, t)) {
         cJSON_Delete(r);
         return NULL;
     }
@@ -216,8 +235,33 @@ static bool get_shapes(const cJSON *root, clvae_tuning *t)
             (clvae_gemm_shape){op[0] == 'T', op[1] == 'T', (int)m, (int)n, (int)k, (int)calls};
         t->shape_default_ms[i] = get_double(o, "default_ms");
         t->shape_tuned_ms[i] = get_double(o, "tuned_ms");
+        long set = 0;
+        if (cJSON_GetObjectItemCaseSensitive(o, "set") &&
+            !get_int(o, "set", 0, CLVAE_TUNE_MAX_SETS - 1, &set))
+            return false;
+        t->shape_set[i] = (int)set;
     }
     return true;
+}
+
+/* The optional "extra_sets" (every set complete); returns the first bad name or NULL. */
+static const char *get_extra_sets(const cJSON *root, clvae_tuning *t)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "extra_sets"), *o;
+    t->n_extra = 0;
+    if (!arr) return NULL;
+    if (!cJSON_IsArray(arr) || t->use_defaults) return "extra_sets";
+    const char *bad = NULL;
+    cJSON_ArrayForEach(o, arr)
+    {
+        if (t->n_extra == CLVAE_TUNE_MAX_SETS - 1) return "extra_sets";
+        clvae_gemm_params *p = &t->extra[t->n_extra++];
+        if ((bad = get_params(o, "Xgemm", clvae_xgemm_names, CLVAE_XGEMM_NP, p->x)) ||
+            (bad = get_params(o, "XgemmDirect", clvae_xgemmd_names, CLVAE_XGEMMD_NP, p->d)) ||
+            (bad = get_params(o, "GemmRoutine", routine_names, 1, &p->min_indirect)))
+            return bad;
+    }
+    return NULL;
 }
 
 /* Fills t from a parsed document; false with `why` set when something is wrong. */
@@ -252,10 +296,20 @@ static bool parse_tuning(const cJSON *root, clvae_tuning *t, char *why, size_t s
         snprintf(why, size, "missing or invalid parameter %s", bad);
         return false;
     }
+    if ((bad = get_extra_sets(root, t))) {
+        snprintf(why, size, "missing or invalid parameter %s in \"extra_sets\"", bad);
+        return false;
+    }
     if (!get_shapes(root, t)) {
         snprintf(why, size, "malformed \"shapes\"");
         return false;
     }
+    for (int i = 0; i < t->n_shapes; i++)
+        if (t->shape_set[i] > t->n_extra) {
+            snprintf(why, size, "shape %d names set %d of %d", i + 1, t->shape_set[i],
+                     t->n_extra + 1);
+            return false;
+        }
     t->default_ms = get_double(root, "default_ms_per_step");
     t->tuned_ms = get_double(root, "tuned_ms_per_step");
     t->seconds = get_double(root, "search_seconds");
@@ -326,12 +380,21 @@ void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size
         snprintf(buf + used, size - used, " | XGEMM_MIN_INDIRECT_SIZE=%zu", p->min_indirect);
 }
 
+static bool sets_legal(const clvae_tuning *t, const clvae_tune_limits *lim)
+{
+    bool ok = clvae_xgemm_legal(t->p.x, lim) && clvae_xgemmd_legal(t->p.d, lim);
+    for (int j = 0; ok && j < t->n_extra; j++)
+        ok = clvae_xgemm_legal(t->extra[j].x, lim) && clvae_xgemmd_legal(t->extra[j].d, lim);
+    return ok;
+}
+
 /* Reads, checks and applies the device's tuning file; the state says what happened. */
 void clvae_ocl_tuning_load(ocl_ctx *c)
 {
     char path[CLVAE_PATH_MAX + 64], why[1200];
     clvae_tuning t, want;
     c->tuning_state = CLVAE_TUNING_NONE;
+    clvae_ocl_gemm_sets_free(c);
     if (!c->cache_dir[0]) return;
     clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
     FILE *probe = fopen(path, "rb");
@@ -345,15 +408,17 @@ void clvae_ocl_tuning_load(ocl_ctx *c)
         CLVAE_WARN("opencl: ignoring %s; run `clvae tune` to replace it", clvae_last_error());
     } else if (!clvae_tuning_matches(&t, &want, why, sizeof why)) {
         CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, why);
-    } else if (!t.use_defaults &&
-               (!clvae_xgemm_legal(t.p.x, &lim) || !clvae_xgemmd_legal(t.p.d, &lim))) {
+    } else if (!t.use_defaults && !sets_legal(&t, &lim)) {
         CLVAE_WARN("opencl: ignoring the tuning file %s: its parameters are not valid for \"%s\"",
                    path, c->dev.name);
-    } else if (!t.use_defaults && clvae_gemm_params_apply(c->dev.id, &t.p)) {
+    } else if (!t.use_defaults && (clvae_gemm_params_apply(c->dev.id, &t.p) ||
+                                   clvae_ocl_gemm_sets_install(c, &t))) {
         CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, clvae_last_error());
     } else {
         c->tuning_state = CLVAE_TUNING_APPLIED;
-        CLVAE_INFO("opencl: GEMM tuning for \"%s\" from %s%s", c->dev.name, path,
-                   t.use_defaults ? " (CLBlast's defaults are fastest)" : "");
+        char sets[64] = "";
+        if (t.n_extra > 0) snprintf(sets, sizeof sets, " (%d parameter sets)", t.n_extra + 1);
+        CLVAE_INFO("opencl: GEMM tuning for \"%s\" from %s%s%s", c->dev.name, path,
+                   t.use_defaults ? " (CLBlast's defaults are fastest)" : "", sets);
     }
 }
