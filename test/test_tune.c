@@ -388,6 +388,14 @@ static void check_sets(const char *path, const clvae_tuning *good, const clvae_g
     CHECK(last == (n - 1) % 2 && clvae_ocl_gemm_sets_applied(be.ctx) == 1,
           "the set applied after shapes %d and 1: %d and %d, expected %d and 1", n, last,
           clvae_ocl_gemm_sets_applied(be.ctx), (n - 1) % 2);
+    clvae_gemm_shape near = s[1]; /* not tuned: takes the set of the nearest tuned shape */
+    near.m += 3;
+    check_gemms(&be, &s[0], 1);
+    last = clvae_ocl_gemm_sets_applied(be.ctx);
+    check_gemms(&be, &near, 1);
+    CHECK(last == 0 && clvae_ocl_gemm_sets_applied(be.ctx) == 1,
+          "an untuned shape next to shape 2 ran with set %d, expected 1 (after %d)",
+          clvae_ocl_gemm_sets_applied(be.ctx), last);
     clvae_backend_free(&be);
 }
 

@@ -15,17 +15,41 @@
 
 static const char usage[] =
     "usage: clvae tune [-c FILE] [--set SECTION.KEY=VALUE]... [--seconds S] [--candidates N]\n"
+    "                  [--batches B1,B2,...]\n"
     "  searches CLBlast's GEMM parameters (Xgemm, XgemmDirect, direct/indirect threshold) for the\n"
     "  configured OpenCL device, timing the GEMM shapes of one training step of the configured\n"
     "  model and verifying every candidate against the reference GEMM; writes the tuning file\n"
     "  into [device] cache, which train, bench and every other command then apply\n"
     "  --seconds S     time budget (default 120; candidates take seconds each to build)\n"
-    "  --candidates N  stop after N candidates (default: no limit)\n";
+    "  --candidates N  stop after N candidates (default: no limit)\n"
+    "  --batches LIST  tune the shapes of a training step at each of these batch sizes (default:\n"
+    "                  train.batch), weighted per sample, so one file serves them all; shapes\n"
+    "                  may get parameter sets of their own (GEMMs of other sizes take the set\n"
+    "                  of the most similar tuned shape)\n";
+
+#define MAX_BATCHES 4
 
 typedef struct tune_args {
     double seconds;
     int candidates;
+    int batches[MAX_BATCHES], n_batches; /* 0 = train.batch */
 } tune_args;
+
+/* "128,512,2048" -> t->batches; false when malformed. */
+static bool parse_batches(const char *text, tune_args *t)
+{
+    t->n_batches = 0;
+    for (const char *p = text; *p;) {
+        char *end = NULL;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 65536 || t->n_batches == MAX_BATCHES) return false;
+        t->batches[t->n_batches++] = (int)v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return false;
+    }
+    return t->n_batches > 0;
+}
 
 /* Takes --seconds and --candidates out of argv (the rest goes to cli_parse); 2 on a bad value. */
 static int take_tune_options(int *argc, char **argv, tune_args *t)
@@ -33,6 +57,17 @@ static int take_tune_options(int *argc, char **argv, tune_args *t)
     int out = 0;
     for (int i = 0; i < *argc; i++) {
         bool secs = !strcmp(argv[i], "--seconds"), cands = !strcmp(argv[i], "--candidates");
+        if (!strcmp(argv[i], "--batches")) {
+            if (i + 1 >= *argc || !parse_batches(argv[i + 1], t)) {
+                fprintf(stderr,
+                        "clvae: error: --batches needs 1 to %d batch sizes (1..65536) "
+                        "separated by commas, e.g. 128,512,2048\n%s",
+                        MAX_BATCHES, usage);
+                return 2;
+            }
+            i++;
+            continue;
+        }
         if (!secs && !cands) {
             argv[out++] = argv[i];
             continue;
@@ -55,8 +90,25 @@ static int take_tune_options(int *argc, char **argv, tune_args *t)
 }
 
 #ifdef CLVAE_HAVE_OPENCL
+/* Appends the training step's shapes at `batch`, their calls weighted by largest / batch (the
+ * objective is then GEMM time per sample, summed over the batch sizes). */
+static int batch_shapes(const clvae_model *m, const clvae_config *cfg, int batch, int largest,
+                        clvae_gemm_shape *s, int *n)
+{
+    int k = clvae_model_gemm_shapes(m, batch, cfg->train.samples, s + *n,
+                                    CLVAE_TUNE_MAX_SHAPES - *n);
+    if (k <= 0)
+        return clvae_error(CLVAE_ERR_INPUT,
+                           "tune: the GEMM shapes at batch %d do not fit (at most %d shapes)",
+                           batch, CLVAE_TUNE_MAX_SHAPES);
+    for (int i = *n; i < *n + k; i++)
+        s[i].calls *= largest / batch;
+    *n += k;
+    return CLVAE_OK;
+}
+
 /* The model's GEMM shapes: its layer table needs only the data's feature count. */
-static int model_shapes(const clvae_config *cfg, clvae_gemm_shape *s, int *n)
+static int model_shapes(const clvae_config *cfg, const tune_args *ta, clvae_gemm_shape *s, int *n)
 {
     clvae_dataset ds = {0};
     clvae_model m = {0};
@@ -64,9 +116,14 @@ static int model_shapes(const clvae_config *cfg, clvae_gemm_shape *s, int *n)
     bool all = rc.model.conditional && rc.model.classes == 0;
     int st = clvae_dataset_load_train(&ds, &rc, all ? 0 : 1);
     if (!st) st = clvae_model_layout(&m, &rc, (int)ds.dim);
-    if (!st)
-        *n = clvae_model_gemm_shapes(&m, cfg->train.batch, cfg->train.samples, s,
-                                     CLVAE_TUNE_MAX_SHAPES);
+    int one[1] = {cfg->train.batch}, largest = 1;
+    const int *b = ta->n_batches ? ta->batches : one;
+    int nb = ta->n_batches ? ta->n_batches : 1;
+    for (int i = 0; i < nb; i++)
+        largest = b[i] > largest ? b[i] : largest;
+    *n = 0;
+    for (int i = 0; i < nb && !st; i++)
+        st = batch_shapes(&m, &rc, b[i], largest, s, n);
     clvae_dataset_free(&ds);
     return st;
 }
@@ -111,7 +168,7 @@ static int run_tune(const clvae_config *cfg, const tune_args *ta)
     if (cfg->device.backend == CLVAE_BACKEND_REF)
         return clvae_error(CLVAE_ERR_INPUT, "clvae tune tunes OpenCL devices, but [device] "
                                             "backend = ref; valid here: auto, opencl");
-    int st = model_shapes(cfg, shapes, &n);
+    int st = model_shapes(cfg, ta, shapes, &n);
     if (!st) st = clvae_opencl_backend_create_untuned(cfg, &be);
     if (!st) {
         clvae_tune_options o = {.seconds = ta->seconds,
@@ -137,7 +194,7 @@ int cmd_tune(int argc, char **argv)
 {
     cli_args a;
     clvae_config cfg;
-    tune_args ta = {CLVAE_TUNE_SECONDS, 0};
+    tune_args ta = {CLVAE_TUNE_SECONDS, 0, {0}, 0};
     int rc = take_tune_options(&argc, argv, &ta);
     if (!rc) rc = cli_parse(argc, argv, OPT_CONFIG | OPT_SET, usage, &a);
     if (rc || a.help) return rc;

@@ -32,8 +32,9 @@ typedef struct clvae_gemm_params {
 
 /* What a tuning file holds. One parameter set rarely suits every shape (a tile that fits
  * 128x400x784 wastes most of its work on n = 20), so the shapes of the search may each name one
- * of up to CLVAE_TUNE_MAX_SETS sets: set 0 is `p` (also for every shape not listed), set j >= 1
- * is extra[j - 1]. CLBlast builds one program per set and the GEMM op switches sets per call. */
+ * of up to CLVAE_TUNE_MAX_SETS sets: set 0 is `p`, set j >= 1 is extra[j - 1]; a GEMM of a shape
+ * not listed takes the set of the most similar listed one. CLBlast builds one program per set
+ * and the GEMM op switches sets per call. */
 typedef struct clvae_tuning {
     char platform[256], device[256], driver[256], clblast[32]; /* whom it is for */
     bool use_defaults;           /* CLBlast's own parameters won: nothing is overridden */

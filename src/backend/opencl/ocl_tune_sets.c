@@ -2,7 +2,10 @@
  * own set (ocl_tune.h). CLBlast keeps one set per device and kernel, applied with
  * CLBlastOverrideParameters, and caches one program per set, so switching sets before a GEMM
  * costs a few map updates on the host, not a build (a set's program is built on its first use).
- * The set applied last is remembered, so a step whose shapes share a set switches never. */
+ * The set applied last is remembered, so a step whose shapes share a set switches never. A GEMM
+ * of a shape that was not tuned takes the set of the most similar tuned shape of the same
+ * transposes (the nearest in log m, log n, log k), and the choice is remembered. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "backend/opencl/ocl_internal.h"
@@ -17,8 +20,10 @@ typedef struct gemm_choice {
 struct ocl_gemm_sets {
     clvae_gemm_params set[CLVAE_TUNE_MAX_SETS]; /* set[0] = the file's main set */
     int n_sets;
-    gemm_choice choice[CLVAE_TUNE_MAX_SHAPES];
+    gemm_choice choice[CLVAE_TUNE_MAX_SHAPES]; /* every tuned shape and its set */
     int n_choices;
+    gemm_choice seen[CLVAE_TUNE_MAX_SHAPES]; /* untuned shapes met so far, and their sets */
+    int n_seen;
     int applied; /* index of the set CLBlast holds now */
 };
 
@@ -40,8 +45,7 @@ int clvae_ocl_gemm_sets_install(ocl_ctx *c, const clvae_tuning *t)
         g->set[j + 1] = t->extra[j];
     g->n_sets = n_extra + 1;
     for (int i = 0; i < t->n_shapes && i < CLVAE_TUNE_MAX_SHAPES; i++) {
-        int set = t->shape_set[i];
-        if (set <= 0 || set >= g->n_sets) continue; /* the main set needs no entry */
+        int set = t->shape_set[i] > 0 && t->shape_set[i] < g->n_sets ? t->shape_set[i] : 0;
         const clvae_gemm_shape *s = &t->shapes[i];
         g->choice[g->n_choices++] = (gemm_choice){s->ta, s->tb, s->m, s->n, s->k, set};
     }
@@ -50,18 +54,47 @@ int clvae_ocl_gemm_sets_install(ocl_ctx *c, const clvae_tuning *t)
     return CLVAE_OK;
 }
 
+static const gemm_choice *find(const gemm_choice *list, int n, bool ta, bool tb, int m, int nn,
+                               int k)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i].ta == ta && list[i].tb == tb && list[i].m == m && list[i].n == nn &&
+            list[i].k == k)
+            return &list[i];
+    return NULL;
+}
+
+/* The set of the tuned shape nearest to an untuned one (0 when no shape has its transposes). */
+static int nearest(const struct ocl_gemm_sets *g, bool ta, bool tb, int m, int n, int k)
+{
+    double best = INFINITY;
+    int set = 0;
+    for (int i = 0; i < g->n_choices; i++) {
+        const gemm_choice *h = &g->choice[i];
+        if (h->ta != ta || h->tb != tb) continue;
+        double d = fabs(log((double)h->m / m)) + fabs(log((double)h->n / n)) +
+                   fabs(log((double)h->k / k));
+        if (d < best) best = d, set = h->set;
+    }
+    return set;
+}
+
+static int choose(struct ocl_gemm_sets *g, bool ta, bool tb, int m, int n, int k)
+{
+    const gemm_choice *h = find(g->choice, g->n_choices, ta, tb, m, n, k);
+    if (!h) h = find(g->seen, g->n_seen, ta, tb, m, n, k);
+    if (h) return h->set;
+    int set = nearest(g, ta, tb, m, n, k);
+    if (g->n_seen < CLVAE_TUNE_MAX_SHAPES)
+        g->seen[g->n_seen++] = (gemm_choice){ta, tb, m, n, k, set};
+    return set;
+}
+
 int clvae_ocl_gemm_sets_select(ocl_ctx *c, bool ta, bool tb, int m, int n, int k)
 {
     struct ocl_gemm_sets *g = c->gemm_sets;
     if (!g) return CLVAE_OK;
-    int want = 0;
-    for (int i = 0; i < g->n_choices; i++) {
-        const gemm_choice *h = &g->choice[i];
-        if (h->ta == ta && h->tb == tb && h->m == m && h->n == n && h->k == k) {
-            want = h->set;
-            break;
-        }
-    }
+    int want = choose(g, ta, tb, m, n, k);
     if (want == g->applied) return CLVAE_OK;
     int st = clvae_gemm_params_apply(c->dev.id, &g->set[want]);
     /* a failed switch may leave a mix applied: the next call applies its set again */
