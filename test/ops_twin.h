@@ -53,6 +53,8 @@ void compare(const twin *t, const char *op, const char *shape, double tol);
 
 /* The stochastic-layer op tests (ops_stoch.c), on E.dev. */
 void test_stoch_ops(void);
+/* The categorical-layer op tests (ops_gumbel.c), on E.dev. */
+void test_gumbel_ops(void);
 
 #define RUN(call)                                                                                  \
     do {                                                                                           \

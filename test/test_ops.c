@@ -590,6 +590,7 @@ static void run_all(cl_device_id device)
     test_gemm();
     test_determinism();
     test_stoch_ops();
+    test_gumbel_ops();
     test_onehot();
     test_gemm_indirect(device); /* last: the override stays for this device */
     int side = 1;

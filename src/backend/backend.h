@@ -158,12 +158,67 @@ typedef struct clvae_iw_args {
     clvae_view bound;      /* (B) out */
 } clvae_iw_args;
 
+/* ---- Categorical (Gumbel-softmax / Concrete) layers ----------------------------------------
+ * A categorical layer has G groups of K categories. Its q heads are logits (hrows, G*K), group
+ * g of row h at columns [g*K, (g+1)*K); its sample is (rows, G*K), rows = S * hrows, row
+ * r = s * hrows + h uses logits row h. Every softmax and log-softmax subtracts the group's max
+ * first, so no temperature or logit magnitude gives Inf/NaN. */
+
+/* Relaxed sample of every group:
+ *   u[i] = clvae_philox_uniform(seed, step, stream, i), i = r * G*K + c (the reparam noise's
+ *          element numbering);   g[i] = -log(-log(u + 1e-20) + 1e-20)   (Gumbel(0, 1))
+ *   y[r, gK + k] = softmax_k((logits[h, gK + k] + g[r, gK + k]) / tau)
+ *   z = y, or with `hard` the one-hot of argmax_k y (the first maximum; argmax y = argmax of
+ *       logits + g, so that is also the exact Gumbel-max sample of the categorical q).
+ * noise_given: g is read (tests, deterministic passes with g = 0), not generated. y (buf NULL:
+ * not written) keeps the relaxed sample for the straight-through backward. */
+typedef struct clvae_gumbel_args {
+    int rows, hrows, groups, cats;   /* rows = S * hrows, G, K */
+    float tau;
+    bool hard, noise_given;
+    uint64_t seed, step;
+    uint32_t stream;
+    clvae_view logits;   /* (hrows, G*K) */
+    clvae_view g;        /* (rows, G*K) written, or read with noise_given */
+    clvae_view y;        /* (rows, G*K) relaxed sample, or buf NULL */
+    clvae_view z;        /* (rows, G*K) the sample the layer's consumers read */
+} clvae_gumbel_args;
+
+/* The layer's loss terms, q = softmax(logits) per group:
+ *   z.buf NULL:  kl (hrows) = sum_g sum_k q_k log(K q_k)   (closed-form KL to the uniform prior,
+ *                computed as sum_k q_k (log q_k + log K) with the stable log-softmax)
+ *   z given:     kl (rows)  = log q(z) - log p(z) = sum_g sum_k z_k log q_k + G log K at the
+ *                one-hot samples z (rows, G*K) (exact categorical densities; not the Concrete
+ *                density of a relaxed z). kl_sum (rows), when set: = kl (sum_init) or += kl. */
+typedef struct clvae_cat_terms_args {
+    int rows, hrows, groups, cats;
+    clvae_view logits;   /* (hrows, G*K) */
+    clvae_view z;        /* (rows, G*K) or buf NULL */
+    clvae_view kl;       /* (hrows) or (rows) out */
+    clvae_view kl_sum;   /* (rows) in/out, or buf NULL (only with z) */
+    bool sum_init;
+} clvae_cat_terms_args;
+
+/* Backward of the relaxed sample and the weighted analytic KL, given dz (rows, G*K), the
+ * complete gradient of the layer's sample (straight-through: the gradient of the one-hot z is
+ * passed to y unchanged), y (rows, G*K) the relaxed sample and g held fixed:
+ *   dlogits[h, c] = sum_s (1/tau) y_c (dz_c - sum_k y_k dz_k)            (group of c, row s*H+h)
+ *                 + kl_weight * q_c (log q_c - sum_k q_k log q_k)         (d KL_group / d l_c) */
+typedef struct clvae_cat_bwd_args {
+    int hrows, samples, groups, cats;
+    float tau, kl_weight;
+    clvae_view logits;    /* (hrows, G*K) */
+    clvae_view y, dz;     /* (samples * hrows, G*K) */
+    clvae_view dlogits;   /* (hrows, G*K) out */
+} clvae_cat_bwd_args;
+
 typedef enum clvae_op {
     CLVAE_OP_GEMM, CLVAE_OP_BIAS_ACT, CLVAE_OP_ACT_BWD, CLVAE_OP_COL_SUM, CLVAE_OP_REPARAM,
     CLVAE_OP_REPARAM_BWD, CLVAE_OP_LIKELIHOOD, CLVAE_OP_SUM_ADD, CLVAE_OP_OPTIMIZER,
     CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_GATHER_F32, CLVAE_OP_GAUSS_TERMS,
     CLVAE_OP_PRIOR_BWD, CLVAE_OP_LATENT_BWD, CLVAE_OP_IW_WEIGHTS, CLVAE_OP_ROW_SCALE,
-    CLVAE_OP_BINARIZE, CLVAE_OP_ACT_BWD_COL_SUM, CLVAE_OP_ONEHOT, CLVAE_OP_COUNT
+    CLVAE_OP_BINARIZE, CLVAE_OP_ACT_BWD_COL_SUM, CLVAE_OP_ONEHOT, CLVAE_OP_GUMBEL,
+    CLVAE_OP_CAT_TERMS, CLVAE_OP_CAT_BWD, CLVAE_OP_COUNT
 } clvae_op;
 
 /* Host scheduler support (optional slots below): a pinned host staging buffer the host writes
@@ -289,6 +344,11 @@ typedef struct clvae_backend_ops {
      * others; labels (batch) are floats holding integers (a value outside 0..classes-1 gives a
      * row of zeros: the host validates labels when it loads them). */
     int (*onehot)(void *ctx, int rows, int batch, int classes, clvae_view labels, clvae_view out);
+
+    /* ---- Categorical layers (optional; see the argument structs above) --------------------- */
+    int (*gumbel)(void *ctx, const clvae_gumbel_args *a);
+    int (*cat_terms)(void *ctx, const clvae_cat_terms_args *a);
+    int (*cat_bwd)(void *ctx, const clvae_cat_bwd_args *a);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

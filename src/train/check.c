@@ -437,6 +437,67 @@ static int check_onehot(check_ctx *k)
     return st;
 }
 
+/* Categorical layers, 30x10 groups, 128 logits rows x 2 samples. Slots: logits 0 (128, 300),
+ * g 1, y 2, z 3 (256, 300), kl 4, kl_sum 5. p: 0 = relaxed with Philox noise at tau 0.5,
+ * 1 = hard with the noise in slot 1 given (the one-hot then decided by IEEE-exact values). */
+static int do_gumbel(clvae_backend *be, const side *s, const void *p)
+{
+    bool hard = *(const int *)p;
+    clvae_gumbel_args a = {.rows = 256, .hrows = 128, .groups = 30, .cats = 10, .tau = 0.5f,
+                           .hard = hard, .noise_given = hard, .seed = 11, .step = 3,
+                           .stream = CLVAE_STREAM_EPS_TRAIN, .logits = slot(s, 0),
+                           .g = slot(s, 1), .y = slot(s, 2), .z = slot(s, 3)};
+    return be->ops->gumbel(be->ctx, &a);
+}
+
+/* p: 0 = analytic KL (128 rows), 1 = one-hot terms at z (slot 3) onto kl_sum. */
+static int do_cat_terms(clvae_backend *be, const side *s, const void *p)
+{
+    bool onehot = *(const int *)p;
+    clvae_cat_terms_args a = {.rows = 256, .hrows = 128, .groups = 30, .cats = 10,
+                              .logits = slot(s, 0), .z = onehot ? slot(s, 3) : none,
+                              .kl = slot(s, 4), .kl_sum = onehot ? slot(s, 5) : none};
+    return be->ops->cat_terms(be->ctx, &a);
+}
+
+/* y 2, dz 1 (256, 300), dlogits 4 (128, 300). */
+static int do_cat_bwd(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    clvae_cat_bwd_args a = {.hrows = 128, .samples = 2, .groups = 30, .cats = 10, .tau = 0.5f,
+                            .kl_weight = 1.0f / 256, .logits = slot(s, 0), .y = slot(s, 2),
+                            .dz = slot(s, 1), .dlogits = slot(s, 4)};
+    return be->ops->cat_bwd(be->ctx, &a);
+}
+
+static int check_gumbel(check_ctx *k)
+{
+    static const char *names[] = {"gumbel 30x10 tau 0.5 relaxed", "gumbel 30x10 hard (given g)"};
+    if (!supported(k, CLVAE_OP_GUMBEL, "gumbel") || !supported(k, CLVAE_OP_CAT_TERMS, "cat_terms") ||
+        !supported(k, CLVAE_OP_CAT_BWD, "cat_bwd"))
+        return CLVAE_OK;
+    int st = fill_random(k, 0, 128 * 300, -6, 6), n = 256 * 300;
+    char name[64];
+    for (int hard = 0; hard < 2 && !st; hard++) {
+        if (hard) st = fill_random(k, 1, n, -2, 5);
+        if (!st) st = run_both(k, do_gumbel, &hard);
+        snprintf(name, sizeof name, "%s noise", names[hard]);
+        if (!st) st = compare(k, 1, n, name, hard ? TOL_EXACT : TOL_ELEM);
+        if (!st) st = compare(k, 3, n, names[hard], hard ? TOL_EXACT : TOL_ELEM);
+    }
+    for (int onehot = 0; onehot < 2 && !st; onehot++) {
+        st = run_both(k, do_cat_terms, &onehot);
+        if (!st) st = compare(k, 4, onehot ? 256 : 128,
+                              onehot ? "cat_terms one-hot log q - log p" : "cat_terms KL(q||uniform)",
+                              TOL_ELEM);
+    }
+    if (!st) st = fill_random(k, 2, n, 0, 1);
+    if (!st) st = fill_random(k, 1, n, -1, 1);
+    if (!st) st = run_both(k, do_cat_bwd, NULL);
+    if (!st) st = compare(k, 4, 128 * 300, "cat_bwd S2 tau 0.5", TOL_GRAD);
+    return st;
+}
+
 int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, FILE *out,
                     clvae_check_counts *c)
 {
@@ -455,6 +516,7 @@ int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, F
     if (!st) st = check_iw(&k);
     if (!st) st = check_row_scale_binarize(&k);
     if (!st) st = check_onehot(&k);
+    if (!st) st = check_gumbel(&k);
     if (k.s[0].buf) ref->ops->buffer_free(ref->ctx, k.s[0].buf);
     if (k.s[1].buf) dev->ops->buffer_free(dev->ctx, k.s[1].buf);
     return st;

@@ -188,6 +188,9 @@ static const clvae_backend_ops ocl_ops = {
     .binarize = clvae_ocl_binarize,
     .act_bwd_col_sum = clvae_ocl_act_bwd_col_sum,
     .onehot = clvae_ocl_onehot,
+    .gumbel = clvae_ocl_gumbel,
+    .cat_terms = clvae_ocl_cat_terms,
+    .cat_bwd = clvae_ocl_cat_bwd,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

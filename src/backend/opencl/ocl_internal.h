@@ -35,6 +35,9 @@ typedef enum ocl_kernel_id {
     OCL_K_BINARIZE,
     OCL_K_ACT_BWD_COL_SUM,
     OCL_K_ONEHOT,
+    OCL_K_GUMBEL,
+    OCL_K_CAT_TERMS,
+    OCL_K_CAT_BWD,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -134,6 +137,10 @@ int clvae_ocl_iw_weights(void *ctx, const clvae_iw_args *a);
 /* Conditional models (ocl_cond.c). */
 int clvae_ocl_onehot(void *ctx, int rows, int batch, int classes, clvae_view labels,
                      clvae_view out);
+/* Categorical layers (ocl_gumbel.c). */
+int clvae_ocl_gumbel(void *ctx, const clvae_gumbel_args *a);
+int clvae_ocl_cat_terms(void *ctx, const clvae_cat_terms_args *a);
+int clvae_ocl_cat_bwd(void *ctx, const clvae_cat_bwd_args *a);
 int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x);
 int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
                        clvae_view x);

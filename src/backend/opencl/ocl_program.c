@@ -39,6 +39,9 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_BINARIZE] = "clvae_binarize",
     [OCL_K_ACT_BWD_COL_SUM] = "clvae_act_bwd_col_sum",
     [OCL_K_ONEHOT] = "clvae_onehot",
+    [OCL_K_GUMBEL] = "clvae_gumbel",
+    [OCL_K_CAT_TERMS] = "clvae_cat_terms",
+    [OCL_K_CAT_BWD] = "clvae_cat_bwd",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */

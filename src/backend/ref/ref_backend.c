@@ -246,6 +246,25 @@ static int ref_onehot(void *ctx, int rows, int batch, int classes, clvae_view la
     return CLVAE_OK;
 }
 
+static int ref_gumbel(void *ctx, const clvae_gumbel_args *a)
+{
+    clvae_ref_gumbel(a, at(a->logits), at(a->g), at_opt(a->y), at(a->z));
+    return CLVAE_OK;
+}
+
+static int ref_cat_terms(void *ctx, const clvae_cat_terms_args *a)
+{
+    clvae_ref_cat_terms(a, logf((float)a->cats), at(a->logits), at_opt(a->z), at(a->kl),
+                        at_opt(a->kl_sum));
+    return CLVAE_OK;
+}
+
+static int ref_cat_bwd(void *ctx, const clvae_cat_bwd_args *a)
+{
+    clvae_ref_cat_bwd(a, at(a->logits), at(a->y), at(a->dz), at(a->dlogits));
+    return CLVAE_OK;
+}
+
 /* Host scheduler slots: everything is host memory and every op is synchronous, so staging is
  * malloc, an upload is a memcpy on the calling (loader) thread and every ticket is complete. */
 struct clvae_staging {
@@ -349,6 +368,9 @@ static const clvae_backend_ops ref_ops = {
     .binarize = ref_binarize,
     .act_bwd_col_sum = ref_act_bwd_col_sum,
     .onehot = ref_onehot,
+    .gumbel = ref_gumbel,
+    .cat_terms = ref_cat_terms,
+    .cat_bwd = ref_cat_bwd,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)

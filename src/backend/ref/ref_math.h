@@ -33,6 +33,16 @@ void clvae_ref_iw_weights(const clvae_iw_args *a, const float *nll, const float 
 void clvae_ref_row_scale(int rows, int cols, const float *w, float *x);
 void clvae_ref_onehot(int rows, int batch, int classes, const float *labels, float *out);
 void clvae_ref_binarize(size_t n, uint64_t seed, uint64_t step, uint32_t stream, float *x);
+/* Categorical layers (ref_gumbel.c); y may be NULL, z one-hot or NULL (analytic KL), kl_sum
+ * NULL; log_k = logf(K) (the host's value, passed to the kernels too). */
+void clvae_ref_gumbel(const clvae_gumbel_args *a, const float *logits, float *g, float *y,
+                      float *z);
+void clvae_ref_cat_terms(const clvae_cat_terms_args *a, float log_k, const float *logits,
+                         const float *z, float *kl, float *kl_sum);
+void clvae_ref_cat_bwd(const clvae_cat_bwd_args *a, const float *logits, const float *y,
+                       const float *dz, float *dlogits);
+/* Gumbel(0, 1) noise -log(-log(u + 1e-20) + 1e-20) of a uniform u (the peer's expression). */
+float clvae_gumbel_noise(float u);
 
 /* Normalized MSE sum((ref-got)^2) / sum(ref^2) (ggml's measure; the plain sum when ref is all
  * zero): how every device result is compared with the reference. */
