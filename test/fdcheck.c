@@ -1,6 +1,7 @@
 /* Finite-difference helpers of the reference-backend gradient checks (fdcheck.h). */
 #include "fdcheck.h"
 
+#include "model/vae.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -16,6 +17,11 @@ double urand(double lo, double hi)
 {
     uint64_t r = tu_xorshift(&rng_state);
     return lo + (hi - lo) * ((double)(r >> 11) * (1.0 / 9007199254740992.0));
+}
+
+void urand_seed(uint64_t state)
+{
+    rng_state = state;
 }
 
 void fill_uniform(float *x, size_t n, double lo, double hi)
@@ -93,4 +99,27 @@ double *to_double(const float *x, size_t n)
     for (size_t i = 0; i < n; i++)
         d[i] = x[i];
     return d;
+}
+
+double fd_model(struct clvae_model *m, float *p, const float *ga, float h, model_loss_fn loss,
+                void *ctx, double *worst)
+{
+    double num = 0, den = 0;
+    *worst = 0;
+    for (size_t i = 0; i < m->n_floats; i++) {
+        float p0 = p[i];
+        p[i] = p0 + h;
+        clvae_model_set_params(m, p);
+        double lp = loss(m, ctx);
+        p[i] = p0 - h;
+        clvae_model_set_params(m, p);
+        double lm = loss(m, ctx);
+        p[i] = p0;
+        double g = (lp - lm) / ((double)(p0 + h) - (double)(p0 - h)), d = g - ga[i];
+        num += d * d;
+        den += g * g;
+        *worst = fmax(*worst, fabs(d) / (fabs(g) + 1e-2));
+    }
+    clvae_model_set_params(m, p);
+    return sqrt(num / den);
 }

@@ -14,6 +14,8 @@ extern clvae_backend be;
 
 /* Test data: a fixed xorshift64* stream, independent of the library's Philox. */
 double urand(double lo, double hi);
+/* Restarts the stream at `state` (non-zero): a test's own fixed data. */
+void urand_seed(uint64_t state);
 void fill_uniform(float *x, size_t n, double lo, double hi);
 
 /* A buffer of n floats on `be` holding host[0..n) (NULL: uninitialized); exits on failure.
@@ -37,5 +39,14 @@ typedef double (*obj_fn)(const double *x, void *ctx);
 double central(obj_fn f, double *x, size_t i, void *ctx);
 /* A new double copy of x (n). */
 double *to_double(const float *x, size_t n);
+
+/* Whole-loss check of a model's gradient: central differences of loss(m, ctx) at +-h (float
+ * parameters, so the difference is taken over the rounded step) for every float of the
+ * parameter arena p (the model's current parameters; restored afterwards) against ga, the
+ * model's gradient. Returns the relative L2 error; *worst = max |fd - ga| / (|fd| + 1e-2). */
+struct clvae_model;
+typedef double (*model_loss_fn)(struct clvae_model *m, void *ctx);
+double fd_model(struct clvae_model *m, float *p, const float *ga, float h, model_loss_fn loss,
+                void *ctx, double *worst);
 
 #endif

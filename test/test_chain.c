@@ -12,25 +12,11 @@
 #include "clvae/config.h"
 #include "clvae/status.h"
 #include "core/philox.h"
+#include "fdcheck.h"
 #include "model/vae.h"
 #include "testutil.h"
 
-static clvae_backend be;
-static uint64_t rng_state = 0x243F6A8885A308D3ull; /* xorshift64*, independent of Philox */
-
-static double urand(double lo, double hi)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    uint64_t r = rng_state * 0x2545F4914F6CDD1Dull;
-    return lo + (hi - lo) * ((double)(r >> 11) * (1.0 / 9007199254740992.0));
-}
-
-static void down(clvae_view v, float *dst, size_t n)
-{
-    be.ops->download(be.ctx, v, dst, n * sizeof(float));
-}
+/* be, urand (test data, independent of Philox), down and fd_model: fdcheck.c */
 
 typedef struct chain_case {
     const char *name;
@@ -110,6 +96,11 @@ static double host_loss(clvae_model *m, int b, int S)
     return L;
 }
 
+static double fd_loss(clvae_model *m, void *samples)
+{
+    return host_loss(m, B, *(const int *)samples);
+}
+
 /* Central differences at h = 1e-2 on float forward passes: as test_gradcheck's whole-model
  * check (truncation ~1e-5 relative, float loss noise ~5e-5 per entry); smooth activations only. */
 static void check_case(const chain_case *cc)
@@ -138,24 +129,9 @@ static void check_case(const chain_case *cc)
     CHECK(clvae_model_forward_backward(&m, B, NOISE_STEP, CLVAE_STREAM_EPS_TRAIN) == CLVAE_OK,
           "%s: forward_backward: %s", cc->name, clvae_last_error());
     clvae_model_get_grads(&m, ga);
-    double l0 = host_loss(&m, B, cc->samples), num = 0, den = 0, worst = 0;
-    const float h = 1e-2f;
-    for (size_t i = 0; i < n; i++) {
-        float p0 = p[i];
-        p[i] = p0 + h;
-        clvae_model_set_params(&m, p);
-        double lp = host_loss(&m, B, cc->samples);
-        p[i] = p0 - h;
-        clvae_model_set_params(&m, p);
-        double lm = host_loss(&m, B, cc->samples);
-        p[i] = p0;
-        double g = (lp - lm) / ((double)(p0 + h) - (double)(p0 - h)), d = g - ga[i];
-        num += d * d;
-        den += g * g;
-        worst = fmax(worst, fabs(d) / (fabs(g) + 1e-2));
-    }
-    clvae_model_set_params(&m, p);
-    double rel = sqrt(num / den);
+    int S = cc->samples;
+    double l0 = host_loss(&m, B, S), worst;
+    double rel = fd_model(&m, p, ga, 1e-2f, fd_loss, &S, &worst);
     printf("%-34s T=%d params %4zu  L %.5f  kl_weight %.3f  rel L2 %.2e  worst %.2e\n", cc->name,
            m.T, n, l0, clvae_model_kl_weight(&m), rel, worst);
     /* the same bounds as test_gradcheck's whole-model check (measured there 1.6e-5..8.3e-5):
@@ -276,6 +252,7 @@ static void check_iwae_k1(void)
 
 int main(void)
 {
+    urand_seed(0x243F6A8885A308D3ull); /* this test's data since it was written */
     if (clvae_ref_backend_create(&be)) return tu_finish("test_chain");
     const chain_case cases[] = {
         {"elbo T=2 beta 0.7, warm-up 40%", "3,2", "5 | 4", "4 | 5", CLVAE_OBJ_ELBO,

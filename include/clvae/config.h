@@ -28,6 +28,7 @@ typedef enum { CLVAE_OPT_ADAM, CLVAE_OPT_SGD } clvae_optimizer;
 typedef enum { CLVAE_INIT_XAVIER, CLVAE_INIT_HE } clvae_init;
 typedef enum { CLVAE_OBJ_ELBO, CLVAE_OBJ_IWAE } clvae_objective;
 typedef enum { CLVAE_BIN_NONE, CLVAE_BIN_DYNAMIC, CLVAE_BIN_FIXED } clvae_binarize;
+typedef enum { CLVAE_LATENT_GAUSSIAN, CLVAE_LATENT_CATEGORICAL } clvae_latent_type;
 
 /* The hidden widths of one MLP, input side first. */
 typedef struct clvae_widths {
@@ -76,6 +77,11 @@ typedef struct clvae_config {
         long beta_warmup;               /* steps of linear KL warm-up from 0 to beta */
         bool conditional;               /* cVAE: every MLP also takes onehot(label) */
         int classes;                    /* C of the one-hot; 0 = from the labels (max + 1) */
+        /* latent_type = gaussian|categorical: one value (every layer) or one per layer */
+        clvae_latent_type latent_type[CLVAE_MAX_STOCH];
+        int n_latent_type;
+        int cat_groups, cat_cats;       /* categorical = GxK (a categorical layer's G*K units) */
+        bool hard;                      /* straight-through Gumbel-softmax */
     } model;
     struct {
         int epochs;
@@ -88,6 +94,8 @@ typedef struct clvae_config {
         clvae_objective objective;   /* objective = elbo | iwae (K = samples) */
         long max_steps;     /* max_steps = N: stop after N optimizer steps (0 = no limit) */
         int log_every;      /* log_every = N steps between device loss read-backs / progress */
+        /* Gumbel-softmax temperature max(tau_min, tau * exp(-tau_decay * step)) */
+        double tau, tau_min, tau_decay;
     } train;
     struct {
         char dir[CLVAE_PATH_MAX];

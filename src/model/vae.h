@@ -7,7 +7,11 @@
  * p(x|z_0) through the decoder. Every MLP ends in one "head" layer: [mu | logvar] (2R) for a
  * Gaussian, the likelihood's parameters for the decoder. With S samples per input, layer 0's
  * q heads have B rows (shared by the S samples); everything after the first sample has S*B rows,
- * row r = s*B + b. */
+ * row r = s*B + b.
+ * A categorical (Gumbel-softmax) layer has G groups of K categories instead: its inference
+ * MLP's head is the logits (G*K), its sample the relaxed one-hot softmax((logits + g) / tau)
+ * per group (R = G*K units for its consumers), its prior uniform; it is the top layer (the
+ * only one without a prior MLP) and trains on the ELBO with its closed-form KL. */
 #ifndef CLVAE_MODEL_VAE_H
 #define CLVAE_MODEL_VAE_H
 
@@ -49,13 +53,16 @@ typedef struct clvae_mlp {
     clvae_view out, dout;             /* (rows, head.out) */
 } clvae_mlp;
 
-/* A diagonal-Gaussian stochastic layer. */
+/* A stochastic layer: diagonal Gaussian, or categorical (G x K, top layer only). */
 typedef struct clvae_stoch {
-    int R;
+    int R;                    /* units of z: the Gaussian's latent size, or G*K */
+    bool categorical;
+    int G, K;                 /* categorical: groups, categories per group */
     clvae_mlp q;              /* inference MLP: input x (layer 0) or the sample of the layer below */
     clvae_mlp p;              /* prior MLP from the sample of the layer above (not the top) */
     bool has_prior;
-    clvae_view z, eps, dz;    /* (S*B, R) */
+    clvae_view z, eps, dz;    /* (S*B, R); categorical: eps is the Gumbel noise */
+    clvae_view y;             /* (S*B, R) categorical: the relaxed sample behind a hard z */
     clvae_view kl;            /* (S*B): analytic KL (top, ELBO: q rows only) or log q - log p */
 } clvae_stoch;
 
@@ -78,7 +85,13 @@ typedef struct clvae_model {
     clvae_binarize binarize;
     int classes;               /* conditional model: C of onehot(y), appended to every MLP's
                                   input; 0: unconditional */
-    /* the top layer, as sample/latents/interpolate see it: z_top ~ N(0, I) */
+    bool hard;                 /* categorical: straight-through one-hot forward */
+    bool cat_onehot;           /* categorical: exact one-hot samples (evaluation), set by eval */
+    float tau0, tau_min;       /* temperature schedule (clvae_model_tau) */
+    double tau_decay;
+    float tau_now;             /* the temperature of the pass in progress (set by its entry) */
+    /* the top layer, as sample/latents/interpolate see it: z_top ~ N(0, I) (Gaussian) or
+     * uniform one-hot codes (categorical) */
     int latent;                /* R of the top layer */
     clvae_view z, hd;          /* top z (S*B, R) and its q heads (rows, 2R) */
     /* parameter table */
@@ -132,6 +145,15 @@ int clvae_model_find_param(const clvae_model *m, const char *name);
 
 /* The KL weight of the next step: beta, ramped linearly from 0 over beta_warmup steps. */
 float clvae_model_kl_weight(const clvae_model *m);
+
+/* The Gumbel-softmax temperature of optimizer step `step` (counted from 0):
+ * max(tau_min, tau * exp(-tau_decay * step)), a pure function of the step (resume continues
+ * it bit-exactly). Training step m->step uses clvae_model_tau(m, m->step); evaluation the
+ * temperature of the last step taken (clvae_model_eval_tau). */
+float clvae_model_tau(const clvae_model *m, uint64_t step);
+float clvae_model_eval_tau(const clvae_model *m);
+/* True when the top layer is categorical. */
+bool clvae_model_categorical(const clvae_model *m);
 
 /* One training step on the batch already in m->x (b rows): dynamic binarization, forward,
  * loss accumulation into m->acc, backward (ELBO or IWAE), optimizer. Nothing is read back. */

@@ -7,7 +7,8 @@
  * 1. decoder -> dz_0 (written); 2. each prior term and prior MLP, bottom-up: dz_l += d(-log p),
  * the prior MLP writes dz_l+1 (its first consumer); IWAE: the top's N(0, I) term; 3. each layer's
  * q, top-down: dheads from dz_l (+ analytic KL at the top under ELBO, + the log q term), then
- * the inference MLP adds its input gradient into dz_l-1 (GEMM beta = 1). */
+ * the inference MLP adds its input gradient into dz_l-1 (GEMM beta = 1). A categorical top
+ * layer takes dz through the relaxed softmax (straight-through when hard) plus its KL. */
 #include "core/philox.h"
 #include "model/vae_internal.h"
 
@@ -62,7 +63,14 @@ static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae
     for (int l = m->T - 1; l >= 0; l--) {
         clvae_stoch *L = &m->lat[l];
         int hrows = clvae_model_q_rows(l, b, S), samples = l == 0 ? S : 1;
-        if (!iwae && l == m->T - 1) { /* analytic KL to N(0, I), no Monte Carlo log q term */
+        if (L->categorical) { /* relaxed (or straight-through) sample + closed-form KL */
+            float klw = kw / (float)clvae_model_q_rows(l, gb, S); /* the global batch's rows */
+            clvae_cat_bwd_args a = {.hrows = hrows, .samples = samples, .groups = L->G,
+                                    .cats = L->K, .tau = m->tau_now, .kl_weight = klw,
+                                    .logits = L->q.out, .y = m->hard ? L->y : L->z,
+                                    .dz = L->dz, .dlogits = L->q.dout};
+            TRY(o->cat_bwd(m->be->ctx, &a));
+        } else if (!iwae && l == m->T - 1) { /* analytic KL to N(0, I), no Monte Carlo log q term */
             float klw = kw / (float)clvae_model_q_rows(l, gb, S); /* the global batch's rows */
             clvae_reparam_bwd_args a = {.batch = hrows, .samples = samples, .latent = L->R,
                                         .kl_weight = klw, .heads = L->q.out, .eps = L->eps,
@@ -89,6 +97,7 @@ static int forward_backward(clvae_model *m, int b, int gb, uint64_t noise_step, 
     bool iwae = m->objective == CLVAE_OBJ_IWAE;
     float kw = clvae_model_kl_weight(m);
     row_weights c = {{0}, kw / (float)(S * gb)};
+    m->tau_now = clvae_model_tau(m, m->step);
     TRY(clvae_model_forward_core(m, b, S, noise_step, stream, false));
     TRY(clvae_model_likelihood(m, b, S, true, iwae ? 1.0f : 1.0f / (float)(S * gb)));
     TRY(clvae_model_layer_terms(m, b, S, iwae ? CLVAE_TERMS_MC : CLVAE_TERMS_ELBO));

@@ -9,7 +9,11 @@
  * decoder; for T = 1 exactly the first release's order.
  * A conditional model (classes C > 0) appends onehot(y) to the input of every MLP: the first
  * layer's weight of each (e.g. encoder.0.weight) is (H, in + C), columns [in, in + C) for the
- * one-hot, as nn.Linear(in + C, H) on torch.cat([x, onehot(y)], 1) (fan_in in + C). */
+ * one-hot, as nn.Linear(in + C, H) on torch.cat([x, onehot(y)], 1) (fan_in in + C).
+ * A categorical top layer's inference head is one layer of G*K logits, "<prefix>.out" (the
+ * state_dict names of a PyTorch Gumbel-softmax VAE: encoder.<i>, encoder.out, decoder.<i>,
+ * decoder.out; the logits of group g are rows [g*K, (g+1)*K) of encoder.out.weight, as
+ * .view(B, G, K) reads them), and the decoder's first layer reads its G*K relaxed one-hots. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,18 +104,36 @@ static void add_gaussian_mlp(clvae_model *m, clvae_mlp *n, const char *prefix,
     add_heads(m, &n->head, prefix, "mu", "logvar", in, head_cond(m, n), R);
 }
 
+/* latent_type of layer l (one value applies to every layer). */
+static bool layer_categorical(const clvae_config *cfg, int l)
+{
+    int n = cfg->model.n_latent_type;
+    if (n <= 0) return false;
+    return cfg->model.latent_type[n == 1 ? 0 : l] == CLVAE_LATENT_CATEGORICAL;
+}
+
 static void layout_chain(clvae_model *m, const clvae_config *cfg)
 {
     char prefix[32];
     int T = m->T;
     for (int l = 0; l < T; l++) {
         clvae_stoch *L = &m->lat[l];
-        L->R = cfg->model.latent[l];
+        L->categorical = layer_categorical(cfg, l);
+        L->G = L->categorical ? cfg->model.cat_groups : 0;
+        L->K = L->categorical ? cfg->model.cat_cats : 0;
+        L->R = L->categorical ? L->G * L->K : cfg->model.latent[l];
         L->q.rows_per_input = l == 0 ? 1 : 0; /* 0: set to S at init */
         if (T == 1) snprintf(prefix, sizeof prefix, "encoder");
         else snprintf(prefix, sizeof prefix, "q%d", l + 1);
-        add_gaussian_mlp(m, &L->q, prefix, &cfg->model.encoder[l], l == 0 ? m->dim : cfg->model.latent[l - 1],
-                         L->R, cfg->model.activation);
+        int in = l == 0 ? m->dim : m->lat[l - 1].R;
+        if (L->categorical) {
+            int h = add_hidden(m, &L->q, prefix, &cfg->model.encoder[l], in, cfg->model.activation);
+            snprintf(prefix + strlen(prefix), sizeof prefix - strlen(prefix), ".out");
+            add_layer(m, &L->q.head, prefix, h, head_cond(m, &L->q), L->R, CLVAE_ACT_IDENTITY);
+        } else {
+            add_gaussian_mlp(m, &L->q, prefix, &cfg->model.encoder[l], in, L->R,
+                             cfg->model.activation);
+        }
     }
     for (int l = T - 2; l >= 0; l--) {
         clvae_stoch *L = &m->lat[l];
@@ -126,6 +148,33 @@ static void layout_chain(clvae_model *m, const clvae_config *cfg)
     else
         add_layer(m, &m->dec.head, "decoder.out", in, head_cond(m, &m->dec), m->dim,
                   CLVAE_ACT_IDENTITY);
+}
+
+/* What the chain supports for categorical layers (the config's validation says the same to
+ * the user, naming the keys; this guards every other caller). */
+static int check_categorical(const clvae_model *m, const clvae_config *cfg)
+{
+    bool any = false;
+    for (int l = 0; l < m->T; l++) {
+        if (!layer_categorical(cfg, l)) continue;
+        any = true;
+        if (l != m->T - 1)
+            return clvae_error(CLVAE_ERR_CONFIG, "model: a categorical layer must be the top one "
+                                                 "(layer %d of %d is categorical)", l + 1, m->T);
+    }
+    if (!any) return CLVAE_OK;
+    if (cfg->model.cat_groups < 1 || cfg->model.cat_cats < 2)
+        return clvae_error(CLVAE_ERR_CONFIG, "model: a categorical layer needs categorical = GxK "
+                                             "with G >= 1 and K >= 2 (have %dx%d)",
+                           cfg->model.cat_groups, cfg->model.cat_cats);
+    if (cfg->train.objective == CLVAE_OBJ_IWAE)
+        return clvae_error(CLVAE_ERR_CONFIG, "model: IWAE training of a categorical layer needs "
+                                             "the Concrete density, which clvae does not build");
+    if (!(cfg->train.tau > 0) || !(cfg->train.tau_min > 0))
+        return clvae_error(CLVAE_ERR_CONFIG, "model: the Gumbel-softmax temperature must be > 0 "
+                                             "(tau %g, tau_min %g)",
+                           cfg->train.tau, cfg->train.tau_min);
+    return CLVAE_OK;
 }
 
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
@@ -155,6 +204,12 @@ int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
         return clvae_error(CLVAE_ERR_CONFIG, "config: [model] conditional = true needs the "
                                              "number of classes (model.classes, or labels to "
                                              "take it from)");
+    int st = check_categorical(m, cfg);
+    if (st) return st;
+    m->hard = cfg->model.hard;
+    m->tau0 = (float)cfg->train.tau;
+    m->tau_min = (float)cfg->train.tau_min;
+    m->tau_decay = cfg->train.tau_decay;
     layout_chain(m, cfg);
     m->latent = m->lat[m->T - 1].R;
     return CLVAE_OK;
@@ -251,6 +306,7 @@ static size_t layout_activations(clvae_model *m, clvae_buffer *buf)
         take(&c, &L->z, SB * L->R);
         take(&c, &L->eps, SB * L->R);
         take(&c, &L->dz, SB * L->R);
+        if (L->categorical) take(&c, &L->y, SB * L->R);
         take(&c, &L->kl, SB);
     }
     m->dec.rows_per_input = m->samples;
@@ -305,6 +361,14 @@ static int check_ops(const clvae_model *m, clvae_backend *be)
     if (m->classes > 0 && (!be->ops->onehot || !be->ops->supports(be->ctx, CLVAE_OP_ONEHOT)))
         return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the onehot op that "
                                              "model.conditional = true needs",
+                           be->ops->name);
+    if (clvae_model_categorical(m) &&
+        (!be->ops->gumbel || !be->ops->cat_terms || !be->ops->cat_bwd ||
+         !be->ops->supports(be->ctx, CLVAE_OP_GUMBEL) ||
+         !be->ops->supports(be->ctx, CLVAE_OP_CAT_TERMS) ||
+         !be->ops->supports(be->ctx, CLVAE_OP_CAT_BWD)))
+        return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the gumbel/cat_terms/cat_bwd "
+                                             "ops that model.latent_type = categorical needs",
                            be->ops->name);
     if (m->binarize == CLVAE_BIN_DYNAMIC && !be->ops->supports(be->ctx, CLVAE_OP_BINARIZE))
         return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the binarize op that "

@@ -64,6 +64,9 @@ NOOP(iw_weights, const clvae_iw_args *a)
 NOOP(row_scale, int r, int c, clvae_view w, clvae_view x)
 NOOP(binarize, size_t n, uint64_t seed, uint64_t step, uint32_t stream, clvae_view x)
 NOOP(onehot, int r, int b, int k, clvae_view l, clvae_view o)
+NOOP(gumbel, const clvae_gumbel_args *a)
+NOOP(cat_terms, const clvae_cat_terms_args *a)
+NOOP(cat_bwd, const clvae_cat_bwd_args *a)
 
 static const clvae_backend_ops rec_ops = {
     .name = "gemm-recorder", .buffer_alloc = rec_alloc, .buffer_free = rec_free,
@@ -73,6 +76,7 @@ static const clvae_backend_ops rec_ops = {
     .sum_add = rec_sum_add, .optimizer = rec_optimizer, .gauss_terms = rec_gauss_terms,
     .prior_bwd = rec_prior_bwd, .latent_bwd = rec_latent_bwd, .iw_weights = rec_iw_weights,
     .row_scale = rec_row_scale, .binarize = rec_binarize, .onehot = rec_onehot,
+    .gumbel = rec_gumbel, .cat_terms = rec_cat_terms, .cat_bwd = rec_cat_bwd,
 };
 
 int clvae_model_gemm_shapes(const clvae_model *m, int batch, int samples, clvae_gemm_shape *out,

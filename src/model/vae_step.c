@@ -1,6 +1,8 @@
 /* The chain's forward pass, its two objectives' backward passes (ELBO with beta and warm-up;
  * the importance-weighted bound with normalized weights) and the optimizer step, as sequences of
  * backend ops (see vae.h for the factorization and the row layout). */
+#include <math.h>
+
 #include "core/philox.h"
 #include "model/vae_internal.h"
 
@@ -95,11 +97,36 @@ int clvae_model_q_rows(int l, int b, int S)
     return l == 0 ? b : S * b;
 }
 
+/* A categorical layer's sample from its logits (hrows rows), `samples` per row: relaxed at
+ * m->tau_now (hard: straight-through one-hot; cat_onehot: the exact
+ * Gumbel-max sample), g = 0 when deterministic (the mode of the relaxed distribution), and
+ * its closed-form KL to the uniform prior (hrows) into L->kl. */
+static int sample_categorical(clvae_model *m, clvae_stoch *L, clvae_view logits, int hrows,
+                              int samples, uint64_t step, uint32_t stream, bool deterministic)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    int rows = samples * hrows;
+    if (deterministic) TRY(o->fill(m->be->ctx, L->eps, (size_t)rows * L->R, 0.0f));
+    bool hard = m->hard || m->cat_onehot;
+    float tau = m->tau_now;
+    clvae_gumbel_args a = {.rows = rows, .hrows = hrows, .groups = L->G, .cats = L->K,
+                           .tau = tau, .hard = hard, .noise_given = deterministic,
+                           .seed = m->seed, .step = step, .stream = stream, .logits = logits,
+                           .g = L->eps, .z = L->z};
+    if (hard) a.y = L->y;
+    TRY(o->gumbel(m->be->ctx, &a));
+    clvae_cat_terms_args t = {.rows = rows, .hrows = hrows, .groups = L->G, .cats = L->K,
+                              .logits = logits, .kl = L->kl};
+    return o->cat_terms(m->be->ctx, &t);
+}
+
 /* z_l = mu + sigma eps from the heads (hrows rows) for `samples` samples each. */
 static int sample(clvae_model *m, clvae_stoch *L, clvae_view heads, int hrows, int samples,
                   uint64_t step, uint32_t stream, bool deterministic)
 {
     const clvae_backend_ops *o = m->be->ops;
+    if (L->categorical)
+        return sample_categorical(m, L, heads, hrows, samples, step, stream, deterministic);
     if (deterministic)
         TRY(o->fill(m->be->ctx, L->eps, (size_t)samples * hrows * L->R, 0.0f));
     clvae_reparam_args a = {.batch = hrows, .samples = samples, .latent = L->R, .seed = m->seed,
@@ -150,6 +177,17 @@ int clvae_model_layer_terms(clvae_model *m, int b, int S, clvae_terms terms)
     for (int l = 0; l < m->T; l++) {
         clvae_stoch *L = &m->lat[l];
         if (terms == CLVAE_TERMS_ELBO && l == m->T - 1) break;
+        if (L->categorical) { /* exact densities at one-hot samples only */
+            if (!m->cat_onehot && !m->hard)
+                return clvae_error(CLVAE_ERR_INTERNAL, "model: Monte Carlo terms of a "
+                                                       "categorical layer need one-hot samples");
+            clvae_cat_terms_args a = {.rows = S * b, .hrows = clvae_model_q_rows(l, b, S),
+                                      .groups = L->G, .cats = L->K, .logits = L->q.out,
+                                      .z = L->z, .kl = L->kl, .kl_sum = m->kl_sum,
+                                      .sum_init = l == 0};
+            TRY(m->be->ops->cat_terms(m->be->ctx, &a));
+            continue;
+        }
         clvae_gauss_terms_args a = {.rows = S * b, .hrows = clvae_model_q_rows(l, b, S), .latent = L->R,
                                     .heads = L->q.out, .z = L->z, .eps = L->eps, .kl = L->kl,
                                     .sum_init = l == 0};
@@ -172,6 +210,7 @@ int clvae_model_likelihood(clvae_model *m, int b, int s, bool grad, float grad_s
 int clvae_model_forward_terms(clvae_model *m, int b, int samples, uint64_t noise_step,
                               uint32_t stream, bool deterministic, clvae_terms terms)
 {
+    m->tau_now = clvae_model_eval_tau(m);
     TRY(clvae_model_forward_core(m, b, samples, noise_step, stream, deterministic));
     TRY(clvae_model_likelihood(m, b, samples, false, 0.0f));
     return clvae_model_layer_terms(m, b, samples, terms);
@@ -205,6 +244,22 @@ int clvae_model_decode(clvae_model *m, int rows)
 int clvae_model_decode_sampled(clvae_model *m, int rows, uint64_t draw)
 {
     return decode_top(m, rows, true, draw);
+}
+
+float clvae_model_tau(const clvae_model *m, uint64_t step)
+{
+    double t = (double)m->tau0 * exp(-m->tau_decay * (double)step);
+    return t > m->tau_min ? (float)t : m->tau_min;
+}
+
+float clvae_model_eval_tau(const clvae_model *m)
+{
+    return clvae_model_tau(m, m->step > 0 ? m->step - 1 : 0);
+}
+
+bool clvae_model_categorical(const clvae_model *m)
+{
+    return m->T > 0 && m->lat[m->T - 1].categorical;
 }
 
 float clvae_model_kl_weight(const clvae_model *m)
