@@ -3,7 +3,10 @@
  * importance-weighted bound (K = 5) and under the ELBO (beta 0.5, 2 samples); and
  * test/golden/golden_cvae.json from make_golden_cvae.py, conditional VAEs written with
  * nn.Linear(in + C, H) on torch.cat([input, onehot(y)], 1) (one layer ELBO, two layers IWAE),
- * whose state_dict names and shapes must be the C model's parameter table. */
+ * whose state_dict names and shapes must be the C model's parameter table; and
+ * test/golden/golden_gumbel.json from make_golden_gumbel.py, Gumbel-softmax VAEs written with the
+ * peer's GumbelVAE expressions (relaxed and straight-through), whose Gumbel noise the file gives
+ * and the C model must draw. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,8 +33,19 @@ static int case_config(const cJSON *c, clvae_config *cfg)
     for (int i = 0; i < 3 && arch; i++)
         snprintf(sets[i], sizeof sets[i], "model.%s=%s", keys[i],
                  cJSON_GetObjectItemCaseSensitive(arch, keys[i])->valuestring);
+    const cJSON *act = arch ? cJSON_GetObjectItemCaseSensitive(arch, "activation") : NULL;
+    if (act) snprintf(sets[3], sizeof sets[3], "model.activation=%s", act->valuestring);
     for (int i = 0; i < 4; i++)
         if (clvae_config_set(cfg, sets[i])) return -1;
+    const cJSON *cat = cJSON_GetObjectItemCaseSensitive(jc, "categorical");
+    if (cat) { /* one categorical layer at the file's constant temperature */
+        cfg->model.n_latent_type = 1;
+        cfg->model.latent_type[0] = CLVAE_LATENT_CATEGORICAL;
+        cfg->model.cat_groups = cJSON_GetArrayItem(cat, 0)->valueint;
+        cfg->model.cat_cats = cJSON_GetArrayItem(cat, 1)->valueint;
+        cfg->model.hard = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jc, "hard"));
+        cfg->train.tau = cfg->train.tau_min = tu_json_num(jc, "tau");
+    }
     cfg->model.conditional = cJSON_GetObjectItemCaseSensitive(jc, "classes") != NULL;
     cfg->model.classes = cfg->model.conditional ? (int)tu_json_num(jc, "classes") : 0;
     cfg->train.objective = strstr(kind->valuestring, "iwae") ? CLVAE_OBJ_IWAE : CLVAE_OBJ_ELBO;
@@ -139,6 +153,20 @@ static void check_case(const cJSON *c)
         be.ops->download(be.ctx, m.kl_sum, ks, sizeof(float) * rows);
     double loss = c_loss(&m, b, S, nll, ks), ref = tu_json_num(c, "loss");
     bool has_kl1 = cJSON_GetObjectItemCaseSensitive(c, "kl1") != NULL; /* chain cases */
+    double e_g = 0, e_kl = 0;
+    if (cJSON_GetObjectItemCaseSensitive(c, "g")) { /* Gumbel cases: the noise and the KL */
+        size_t ng = (size_t)rows * m.lat[0].R;
+        float *g = malloc(ng * sizeof(float));
+        be.ops->download(be.ctx, m.lat[0].eps, g, ng * sizeof(float));
+        e_g = cmp(c, "g", g, ng, 1.0);
+        e_kl = cmp(c, "kl", kl1, (size_t)b, 1e-2);
+        free(g);
+        printf("%-5s gumbel noise vs the file %.2e  KL(q || uniform) %.2e\n", kind, e_g, e_kl);
+    }
+    /* the C draw is float32 logf twice, the file's correctly rounded float32 logs: a few ulp,
+     * |dg| / (|g| + 1) <= 1e-6; the KL as the loss, 1e-5 */
+    CHECK(e_g <= 1e-6, "%s: Gumbel noise differs from the file by %g", kind, e_g);
+    CHECK(e_kl <= 1e-5, "%s: KL differs from torch by %g", kind, e_kl);
     double e_nll = cmp(c, "nll", nll, rows, 0), e_kl1 = has_kl1 ? cmp(c, "kl1", kl1, rows, 1e-2) : 0;
     double e_loss = fabs(loss - ref) / fabs(ref), e_grad = 0;
     char worst[96] = "";
@@ -186,5 +214,6 @@ int main(void)
 {
     check_file("golden_chain.json", "make_golden_chain.py");
     check_file("golden_cvae.json", "make_golden_cvae.py");
+    check_file("golden_gumbel.json", "make_golden_gumbel.py");
     return tu_finish("test_golden_chain");
 }
