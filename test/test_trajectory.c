@@ -1,7 +1,8 @@
 /* Whole training trajectories across devices: 100 steps with the same seed and data on every
  * OpenCL device give the reference's per-step losses within a stated relative tolerance, and
  * two runs on the same device give bit-identical losses. Models: the classic VAE, the two-layer
- * IWAE, and a two-layer conditional VAE (every MLP on [input | onehot(label)]). */
+ * IWAE, a two-layer conditional VAE (every MLP on [input | onehot(label)]) and a Gumbel-softmax
+ * VAE (categorical latents, relaxed and straight-through, the temperature moving every step). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,26 @@ static void cvae2_config(clvae_config *c, int hidden)
     c->data.binarize = CLVAE_BIN_NONE;
     c->model.conditional = true;
     c->model.classes = 10;
+}
+
+/* A categorical model on dynamically binarized data: 10 groups of 10, ReLU, the temperature
+ * decaying from 1 to 0.74 over the 100 steps (tau_decay 3e-3); hard: straight-through. */
+static void gumbel_config(clvae_config *c, int hidden, bool hard)
+{
+    char set[2][128];
+    small_config(c, hidden);
+    snprintf(set[0], sizeof set[0], "model.encoder=%d,%d", hidden, hidden / 2);
+    snprintf(set[1], sizeof set[1], "model.decoder=%d,%d", hidden / 2, hidden);
+    for (int i = 0; i < 2; i++) clvae_config_set(c, set[i]);
+    c->model.n_latent_type = 1;
+    c->model.latent_type[0] = CLVAE_LATENT_CATEGORICAL;
+    c->model.cat_groups = 10;
+    c->model.cat_cats = 10;
+    c->model.hard = hard;
+    c->train.tau = 1.0;
+    c->train.tau_min = 0.5;
+    c->train.tau_decay = 3e-3;
+    c->data.binarize = CLVAE_BIN_DYNAMIC;
 }
 
 static double max_rel(const double *ref, const double *got, int steps)
@@ -155,6 +176,15 @@ int main(void)
     CHECK(clvae_check_trajectory(&c, &dsl, &ref, STEPS, ref_small) == CLVAE_OK, "%s", clvae_last_error());
     check_platform(&c, &dsl, ref_small, "rusticl", false);
     clvae_dataset_free(&dsl);
+    /* Gumbel-softmax: relaxed and straight-through (argmax of the same bits), the same bounds */
+    for (int hard = 0; hard < 2; hard++) {
+        gumbel_config(&c, 128, hard);
+        CHECK(clvae_check_trajectory(&c, &ds, &ref, STEPS, ref_pocl) == CLVAE_OK, "%s", clvae_last_error());
+        check_platform(&c, &ds, ref_pocl, "portable", true);
+        gumbel_config(&c, 32, hard);
+        CHECK(clvae_check_trajectory(&c, &ds, &ref, STEPS, ref_small) == CLVAE_OK, "%s", clvae_last_error());
+        check_platform(&c, &ds, ref_small, "rusticl", false);
+    }
     clvae_backend_free(&ref);
     clvae_dataset_free(&ds);
     return tu_finish("test_trajectory");
