@@ -19,7 +19,10 @@ static const char usage[] =
     "  --set S.K=V      override a config key (e.g. --set device.backend=ref)\n"
     "prints one JSON line: test_loss (negative ELBO per sample, nats), recon, kl, kl_layers\n"
     "(one per stochastic layer, nearest x first), n; with --iw: iwae_k, test_loglik (the\n"
-    "estimate of log p(x)), test_gap (estimate minus ELBO) and active_units per layer\n";
+    "estimate of log p(x)), test_gap (estimate minus ELBO) and active_units per layer.\n"
+    "A categorical (Gumbel-softmax) model: test_loss is the relaxed figure at the last training\n"
+    "temperature tau (not a bound); test_loss_onehot (and recon_onehot) the ELBO with exact one-hot\n"
+    "samples; --iw K samples one-hot codes from q and the uniform prior\n";
 
 /* Rows of one IWAE pass (inputs x samples): large GEMMs, bounded memory for any K. */
 #define IW_PASS_ROWS 16384
@@ -50,6 +53,9 @@ static int run_eval(cli_run *e, const cli_args *a)
     printf("{\"test_loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f, \"n\": %ld, \"deterministic\": %s",
            r.loss, r.recon, r.kl, r.n, a->deterministic ? "true" : "false");
     print_list("kl_layers", r.kl_layer, NULL, r.layers);
+    if (r.categorical && !a->deterministic) /* test_loss is the relaxed figure, not a bound */
+        printf(", \"test_loss_onehot\": %.6f, \"recon_onehot\": %.6f, \"tau\": %.6f",
+               r.loss_onehot, r.recon_onehot, r.tau);
     if (k > 0) {
         /* the gap log p(x) - ELBO estimates KL(q(z|x) || p(z|x)) (K large) */
         printf(", \"iwae_k\": %d, \"test_loglik\": %.6f, \"test_gap\": %.6f", k, iw.loglik,

@@ -12,7 +12,8 @@
 static const char sample_usage[] =
     "usage: clvae sample --run RUN_DIR [-n N] [--label C] [-o FILE.png|FILE.npy]\n"
     "                    [--checkpoint best|last] [--set SECTION.KEY=VALUE]...\n"
-    "  decoder means for N draws z ~ N(0, I) as a PNG grid (default 64, RUN_DIR/samples.png),\n"
+    "  decoder means for N draws z ~ N(0, I) (a categorical model: one-hot codes from the uniform\n"
+    "  prior) as a PNG grid (default 64, RUN_DIR/samples.png),\n"
     "  or as an (N, D) float32 array with -o FILE.npy. A conditional model draws one grid row\n"
     "  per class (N / C samples each, default 10), or N samples of class C with --label C\n"
     CLI_CHECKPOINT_USAGE;

@@ -22,7 +22,9 @@ static const char latents_usage[] =
     "  encodes the test set (z = mu) and writes into DIR (default RUN_DIR, created if missing):\n"
     "  latents_mu.npy (n, R) float32, latents_labels.npy (n) uint8 when the test set has labels,\n"
     "  and latents.svg: a scatter of mu (R = 2) or of its first two principal components,\n"
-    "  coloured by label\n" CLI_CHECKPOINT_USAGE;
+    "  coloured by label. A categorical (Gumbel-softmax) model: mu is q's probabilities (n, G*K),\n"
+    "  plus latents_code.npy (n, G) uint8 (each group's argmax code) and latents_usage.npy (G, K)\n"
+    "  float32 (each category's share of the images, per group)\n" CLI_CHECKPOINT_USAGE;
 static const char interp_usage[] =
     "usage: clvae interpolate --run RUN_DIR [-n STEPS] [-o PREFIX] [--checkpoint best|last]\n"
     "                         [--set SECTION.KEY=VALUE]...\n"
@@ -57,6 +59,8 @@ int cmd_latents(int argc, char **argv)
         if (!st) {
             printf("%s/latents_mu.npy\n", dir);
             if (c.test.labels) printf("%s/latents_labels.npy\n", dir);
+            if (clvae_model_categorical(&c.m))
+                printf("%s/latents_code.npy\n%s/latents_usage.npy\n", dir, dir);
             printf("%s/latents.svg\n", dir);
         }
         rc = st ? cli_fail(st) : 0;

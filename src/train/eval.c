@@ -42,7 +42,8 @@ int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
     int st = CLVAE_OK, B = m->max_batch;
     float *stage = malloc((size_t)B * ds->dim * sizeof(float));
     float *host = malloc((size_t)B * sizeof(float));
-    double recon = 0, kl[CLVAE_MAX_STOCH] = {0};
+    double recon = 0, recon1 = 0, kl[CLVAE_MAX_STOCH] = {0};
+    bool onehot = clvae_model_categorical(m) && !deterministic;
     if (!stage || !host) {
         st = clvae_error(CLVAE_ERR_NOMEM, "eval: out of host memory");
         goto done;
@@ -55,6 +56,11 @@ int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
         if ((st = add_sum(m, m->loss, b, host, &recon))) goto done;
         for (int l = 0; l < m->T; l++) /* one sample: every layer's kl has b rows */
             if ((st = add_sum(m, m->lat[l].kl, b, host, &kl[l]))) goto done;
+        if (!onehot) continue;
+        m->cat_onehot = true; /* the same draws, decoded one-hot */
+        st = clvae_model_forward(m, b, 1, first / B, CLVAE_STREAM_EPS_EVAL, false);
+        m->cat_onehot = false;
+        if (st || (st = add_sum(m, m->loss, b, host, &recon1))) goto done;
     }
     memset(r, 0, sizeof *r);
     r->n = (long)ds->n;
@@ -65,6 +71,10 @@ int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
         r->kl += r->kl_layer[l];
     }
     r->loss = r->recon + r->kl;
+    r->categorical = clvae_model_categorical(m);
+    r->tau = r->categorical ? clvae_model_eval_tau(m) : 0.0;
+    r->recon_onehot = onehot ? recon1 / (double)ds->n : 0.0;
+    r->loss_onehot = onehot ? r->recon_onehot + r->kl : 0.0;
 done:
     free(stage);
     free(host);
@@ -134,15 +144,32 @@ static int iw_pass_alloc(iw_pass *p, const clvae_model *m, const clvae_dataset *
     return clvae_error(CLVAE_ERR_NOMEM, "iwae: out of host memory");
 }
 
+/* A categorical layer's logits rows (rows, G*K) into probabilities in place, per group (the
+ * mean of its one-hot samples), in a (rows, 2R) layout as the Gaussian heads' means. */
+static void logits_to_means(float *h, int rows, int G, int K)
+{
+    for (int r = rows - 1; r >= 0; r--) /* backwards: row r moves to 2r (never overwrites) */
+        for (int g = 0; g < G; g++) {
+            const float *l = h + (size_t)r * G * K + (size_t)g * K;
+            float *q = h + (size_t)r * 2 * G * K + (size_t)g * K, mx = l[0];
+            double s = 0;
+            for (int k = 1; k < K; k++) mx = l[k] > mx ? l[k] : mx;
+            for (int k = 0; k < K; k++) s += expf(l[k] - mx);
+            for (int k = 0; k < K; k++) q[k] = (float)(expf(l[k] - mx) / s); /* q <= l in place */
+        }
+}
+
 /* Adds q's means of every layer, summed over this pass's kc samples, into mu_sum. */
 static int add_q_means(clvae_model *m, iw_pass *p, int b, int kc)
 {
     int units = p->roff[m->T];
     for (int l = 0; l < m->T; l++) {
-        int R = m->lat[l].R, hrows = l == 0 ? b : kc * b;
-        int st = m->be->ops->download(m->be->ctx, m->lat[l].q.out, p->heads,
-                                      (size_t)hrows * 2 * R * sizeof(float));
+        const clvae_stoch *L = &m->lat[l];
+        int R = L->R, hrows = l == 0 ? b : kc * b, head = L->categorical ? R : 2 * R;
+        int st = m->be->ops->download(m->be->ctx, L->q.out, p->heads,
+                                      (size_t)hrows * head * sizeof(float));
         if (st) return st;
+        if (L->categorical) logits_to_means(p->heads, hrows, L->G, L->K);
         for (int r = 0; r < hrows; r++) {
             double *dst = p->mu_sum + (size_t)(r % b) * units + p->roff[l];
             double w = l == 0 ? kc : 1; /* layer 0's heads are shared by the kc samples */
@@ -191,10 +218,12 @@ int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, clvae_iwae_r
     if (k < 1) return clvae_error(CLVAE_ERR_INPUT, "iwae: need at least one sample, got %d", k);
     int st = iw_pass_alloc(&p, m, ds);
     if (st) return st;
+    m->cat_onehot = true; /* exact categorical samples and densities */
     for (size_t first = 0; first < ds->n && !st; first += p.nb) {
         int b = ds->n - first < (size_t)p.nb ? (int)(ds->n - first) : p.nb;
         st = iw_inputs(m, ds, &p, first, b, k, &total);
     }
+    m->cat_onehot = false;
     if (!st) {
         memset(r, 0, sizeof *r);
         r->n = (long)ds->n;

@@ -14,6 +14,11 @@ typedef struct clvae_eval_result {
     double kl_layer[CLVAE_MAX_STOCH];   /* the top: analytic KL; below: E[log q - log p] */
     int layers;
     long n;
+    /* a categorical top layer: test_loss is the relaxed figure at the eval temperature `tau`
+     * (not a bound); loss_onehot = recon_onehot + kl is the ELBO of the discrete model, the
+     * decoder fed exact one-hot samples of the same Gumbel draws (argmax of logits + g) */
+    bool categorical;
+    double loss_onehot, recon_onehot, tau;
 } clvae_eval_result;
 
 typedef struct clvae_iwae_result {
@@ -27,14 +32,17 @@ typedef struct clvae_iwae_result {
 int clvae_upload_range(clvae_model *m, const clvae_dataset *ds, size_t first, int count,
                        float *stage);
 
-/* Negative ELBO over the whole dataset in chunks of m->max_batch. */
+/* Negative ELBO over the whole dataset in chunks of m->max_batch (and, for a categorical top
+ * layer unless deterministic, the one-hot ELBO too). */
 int clvae_eval_elbo(clvae_model *m, const clvae_dataset *ds, bool deterministic,
                     clvae_eval_result *r);
 
 /* log p(x) >= log (1/k) sum_k p(x, z_k) / q(z_k|x) with the joint weight over all layers,
  * averaged over ds: m->max_batch inputs at a time with m->samples samples per pass, as many
  * passes per input as k needs (any k). E_q[z] of layer l for the active units is the mean of
- * q's mean over the k samples of the layers below (exact for layer 0). */
+ * q's mean over the k samples of the layers below (exact for layer 0). A categorical layer is
+ * sampled one-hot (Gumbel-max, exact categorical densities, uniform prior; Jang et al. 2016)
+ * and its "units" are its G*K probabilities, E_q[z] = softmax(logits) per group. */
 int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, clvae_iwae_result *r);
 
 #endif

@@ -17,20 +17,83 @@
 #define PCA_MAX_ITERS 5000
 #define PCA_TOL 1e-12
 
+/* q = softmax of each group of K logits (G groups per row), in double: E_q[z] of one-hot z. */
+static void group_softmax(const float *l, int G, int K, float *q)
+{
+    for (int g = 0; g < G; g++, l += K, q += K) {
+        float mx = l[0];
+        double s = 0;
+        for (int k = 1; k < K; k++) mx = l[k] > mx ? l[k] : mx;
+        for (int k = 0; k < K; k++) s += exp((double)l[k] - mx);
+        for (int k = 0; k < K; k++) q[k] = (float)(exp((double)l[k] - mx) / s);
+    }
+}
+
 /* Layer l's q heads for samples [first, first+count) of ds (count <= m->max_batch) with z = mu
- * at every layer: mu (count, R_l) into `mu`. stage is (count, D) host scratch, hd (count, 2R_l). */
+ * at every layer: mu (count, R_l) into `mu` (a categorical layer: its probabilities, the mean
+ * of its one-hot samples). stage is (count, D) host scratch, hd (count, 2R_l). */
 static int encode_rows(clvae_model *m, int l, const clvae_dataset *ds, size_t first, int count,
                        float *stage, float *hd, float *mu)
 {
-    int R = m->lat[l].R, st;
+    const clvae_stoch *L = &m->lat[l];
+    int R = L->R, head = L->categorical ? R : 2 * R, st;
     if ((st = clvae_upload_range(m, ds, first, count, stage))) return st;
     if ((st = clvae_model_forward(m, count, 1, 0, CLVAE_STREAM_EPS_EVAL, true))) return st;
-    if ((st = m->be->ops->download(m->be->ctx, m->lat[l].q.out, hd,
-                                   (size_t)count * 2 * R * sizeof(float))))
+    if ((st = m->be->ops->download(m->be->ctx, L->q.out, hd,
+                                   (size_t)count * head * sizeof(float))))
         return st;
     for (int i = 0; i < count; i++)
-        memcpy(mu + (size_t)i * R, hd + (size_t)i * 2 * R, (size_t)R * sizeof(float));
+        if (L->categorical)
+            group_softmax(hd + (size_t)i * R, L->G, L->K, mu + (size_t)i * R);
+        else
+            memcpy(mu + (size_t)i * R, hd + (size_t)i * 2 * R, (size_t)R * sizeof(float));
     return CLVAE_OK;
+}
+
+/* A categorical top layer: latents_code.npy (n, G) uint8, the most probable category of every
+ * group (argmax of q, the first on ties), and latents_usage.npy (G, K) float32, the fraction
+ * of the images whose code in group g is k; logs how many categories each group uses. */
+static int export_codes(const clvae_model *m, const float *q, size_t n, const char *dir)
+{
+    const clvae_stoch *L = &m->lat[m->T - 1];
+    char path[CLVAE_PATH_MAX + 32];
+    int G = L->G, K = L->K, st;
+    unsigned char *code = malloc(n * G);
+    float *usage = calloc((size_t)G * K, sizeof(float));
+    if (!code || !usage) {
+        st = clvae_error(CLVAE_ERR_NOMEM, "latents: out of host memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int g = 0; g < G; g++) {
+            const float *p = q + i * G * K + (size_t)g * K;
+            int best = 0;
+            for (int k = 1; k < K; k++) best = p[k] > p[best] ? k : best;
+            code[i * G + g] = (unsigned char)best;
+            usage[(size_t)g * K + best] += 1.0f / (float)n;
+        }
+    double perplexity = 0;
+    int used = 0;
+    for (int g = 0; g < G; g++) {
+        double h = 0;
+        for (int k = 0; k < K; k++) {
+            float u = usage[(size_t)g * K + k];
+            h -= u > 0 ? u * log(u) : 0;
+            used += u > 0;
+        }
+        perplexity += exp(h) / G;
+    }
+    CLVAE_INFO("categorical codes: %d groups of %d; %.1f categories used per group on average, "
+               "code perplexity %.2f per group", G, K, (double)used / G, perplexity);
+    size_t cshape[2] = {n, (size_t)G}, ushape[2] = {(size_t)G, (size_t)K};
+    snprintf(path, sizeof path, "%s/latents_code.npy", dir);
+    if ((st = clvae_npy_write_u8(path, code, 2, cshape))) goto done;
+    snprintf(path, sizeof path, "%s/latents_usage.npy", dir);
+    st = clvae_npy_write_f32(path, usage, 2, ushape);
+done:
+    free(code);
+    free(usage);
+    return st;
 }
 
 /* mu (ds->n, R_l) of layer l for the whole dataset, chunk by chunk. */
@@ -232,6 +295,7 @@ int clvae_latents_export(clvae_model *m, const clvae_dataset *ds, const char *di
     if (!mu) return clvae_error(CLVAE_ERR_NOMEM, "latents: out of host memory");
     if ((st = encode_all(m, m->T - 1, ds, mu))) goto done;
     if ((st = export_layers(m, ds, dir))) goto done;
+    if (clvae_model_categorical(m) && (st = export_codes(m, mu, ds->n, dir))) goto done;
     snprintf(path, sizeof path, "%s/latents_mu.npy", dir);
     if ((st = clvae_npy_write_f32(path, mu, 2, shape))) goto done;
     if (!ds->labels)

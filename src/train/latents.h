@@ -8,7 +8,10 @@
 /* Runs the encoder (z = mu) over all of ds in chunks of m->max_batch and writes, into `dir`
  * (which must exist): latents_mu.npy (n, R) float32; latents_labels.npy (n) uint8 when ds has
  * labels; latents.svg, a scatter coloured by label of mu itself when R = 2, else of its first two
- * principal components (for R = 1: mu against 0). */
+ * principal components (for R = 1: mu against 0). A categorical (Gumbel-softmax) top layer's
+ * "mu" is q's probabilities (n, G*K); it also writes latents_code.npy (n, G) uint8 (the argmax
+ * code of every group) and latents_usage.npy (G, K) float32 (each category's share of the
+ * images per group). */
 int clvae_latents_export(clvae_model *m, const clvae_dataset *ds, const char *dir);
 
 /* One PNG row of `steps` (>= 2) decoder means for z on the straight line from mu(x_i) to

@@ -83,6 +83,10 @@ int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em)
             cJSON_AddItemToArray(kl, cJSON_CreateNumber(em->kl_layers[l]));
         cJSON_AddNumberToObject(o, "kl_weight", em->kl_weight);
     }
+    if (em->categorical) {
+        cJSON_AddNumberToObject(o, "tau", em->tau);
+        cJSON_AddNumberToObject(o, "test_loss_onehot", em->test_loss_onehot);
+    }
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return clvae_error(CLVAE_ERR_NOMEM, "metrics: out of memory");

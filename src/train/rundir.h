@@ -17,6 +17,8 @@ typedef struct clvae_epoch_metrics {
     const double *kl_layers;   /* test KL per layer, nearest x first */
     const char *objective;     /* "elbo" | "iwae": what train_loss is the negative of */
     double kl_weight;          /* beta after warm-up at the epoch's end */
+    bool categorical;          /* a Gumbel-softmax top layer: tau and test_loss_onehot written */
+    double tau, test_loss_onehot;   /* the last step's temperature; the one-hot test ELBO */
 } clvae_epoch_metrics;
 
 /* mkdir -p output.dir, writes config.ini and (unless resuming) starts an empty metrics.jsonl. */

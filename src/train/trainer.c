@@ -246,7 +246,9 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
                               .backend = res->backend, .layers = ev.layers,
                               .kl_layers = ev.kl_layer,
                               .objective = t->m.objective == CLVAE_OBJ_IWAE ? "iwae" : "elbo",
-                              .kl_weight = clvae_model_kl_weight(&t->m)};
+                              .kl_weight = clvae_model_kl_weight(&t->m),
+                              .categorical = ev.categorical, .tau = ev.tau,
+                              .test_loss_onehot = ev.loss_onehot};
     bool best;
     if ((st = clvae_valid_epoch(&t->valid, &t->m, &best))) return st;
     em.has_valid = t->valid.ds.n > 0;

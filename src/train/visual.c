@@ -145,6 +145,20 @@ static int sample_labels(clvae_model *m, int label, int *n, int *cols)
     return st;
 }
 
+/* z (n, G*K): one-hot codes from the uniform prior of a categorical top layer, category of
+ * group g of row i = philox_below(seed, draw, SAMPLE, i*G + g, K). */
+static void prior_codes(const clvae_model *m, uint64_t draw, int n, float *z)
+{
+    const clvae_stoch *L = &m->lat[m->T - 1];
+    memset(z, 0, (size_t)n * L->R * sizeof(float));
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < L->G; g++) {
+            uint64_t idx = (uint64_t)i * L->G + g;
+            uint32_t k = clvae_philox_below(m->seed, draw, CLVAE_STREAM_SAMPLE, idx, (uint32_t)L->K);
+            z[(size_t)i * L->R + (size_t)g * L->K + k] = 1.0f;
+        }
+}
+
 int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int label, int h, int w,
                          const char *path)
 {
@@ -158,7 +172,10 @@ int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int label, int h,
         st = clvae_error(CLVAE_ERR_NOMEM, "samples: out of memory");
         goto done;
     }
-    clvae_philox_fill_normal(m->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * m->latent);
+    if (clvae_model_categorical(m))
+        prior_codes(m, draw, n, z);
+    else
+        clvae_philox_fill_normal(m->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * m->latent);
     if ((st = m->be->ops->upload(m->be->ctx, m->z, z, (size_t)n * m->latent * sizeof(float)))) goto done;
     /* ancestral sampling: the layers below the top are drawn from their priors */
     if ((st = clvae_model_decode_sampled(m, n, draw))) goto done;
