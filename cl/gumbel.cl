@@ -17,11 +17,13 @@ static inline void clvae_group_lse(__global const float *l, uint K, float *mx, f
 }
 
 /* g, y, z (rows, G*K) from logits (hrows, G*K): Gumbel noise from Philox (or given), the
- * softmax of (logits + g) / tau, and z = y or (hard) the one-hot of its first maximum. */
+ * softmax of (logits + g) / tau, and z = y or (hard) the one-hot of its first maximum; the
+ * noise of local row r is that of row noise_row0 + r (shards). */
 __kernel void clvae_gumbel(__global const float *logits, ulong loff, __global float *g, ulong goff,
                            __global float *y, ulong yoff, __global float *z, ulong zoff,
                            uint rows, uint hrows, uint groups, uint cats, float tau, int hard,
-                           int given, int has_y, ulong seed, ulong step, uint stream)
+                           int given, int has_y, ulong seed, ulong step, uint stream,
+                           uint noise_row0)
 {
     ulong q = get_global_id(0), r = get_global_id(1), K = cats, GK = (ulong)groups * cats;
     if (q >= groups || r >= rows) return;
@@ -32,7 +34,7 @@ __kernel void clvae_gumbel(__global const float *logits, ulong loff, __global fl
     uint arg = 0;
     for (uint k = 0; k < K; k++) {
         if (!given) {
-            float u = clvae_philox_uniform(seed, step, stream, base + k);
+            float u = clvae_philox_uniform(seed, step, stream, ((ulong)noise_row0 + r) * GK + q * K + k);
             gr[k] = -log(-log(u + 1e-20f) + 1e-20f);
         }
         float v = (l[k] + gr[k]) / tau;

@@ -41,8 +41,8 @@ static int case_config(const cJSON *c, clvae_config *cfg)
     if (cat) { /* one categorical layer at the file's constant temperature */
         cfg->model.n_latent_type = 1;
         cfg->model.latent_type[0] = CLVAE_LATENT_CATEGORICAL;
-        cfg->model.cat_groups = cJSON_GetArrayItem(cat, 0)->valueint;
-        cfg->model.cat_cats = cJSON_GetArrayItem(cat, 1)->valueint;
+        cfg->model.categorical[0] = cJSON_GetArrayItem(cat, 0)->valueint;
+        cfg->model.categorical[1] = cJSON_GetArrayItem(cat, 1)->valueint;
         cfg->model.hard = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(jc, "hard"));
         cfg->train.tau = cfg->train.tau_min = tu_json_num(jc, "tau");
     }

@@ -52,8 +52,8 @@ static int setup(clvae_model *m, const cat_case *cc, int batch)
         if (*t == 'g' || *t == 'c')
             cfg.model.latent_type[cfg.model.n_latent_type++] =
                 *t == 'c' ? CLVAE_LATENT_CATEGORICAL : CLVAE_LATENT_GAUSSIAN;
-    cfg.model.cat_groups = cc->G;
-    cfg.model.cat_cats = cc->K;
+    cfg.model.categorical[0] = cc->G;
+    cfg.model.categorical[1] = cc->K;
     cfg.model.hard = cc->hard;
     cfg.model.activation = CLVAE_ACT_TANH;
     cfg.train.tau = cc->tau;

@@ -48,6 +48,21 @@ static void config_for(clvae_config *c, int kind)
     c->train.samples = kind == 1 ? 5 : 2;
     c->model.conditional = kind == 2;
     c->model.classes = kind == 2 ? 10 : 0;
+    if (kind < 3) return;
+    /* Gumbel-softmax top layer 8x8 (R = 64), relaxed below a Gaussian layer / hard alone */
+    c->model.n_latent_type = 2;
+    c->model.latent_type[0] = CLVAE_LATENT_GAUSSIAN;
+    c->model.latent_type[1] = CLVAE_LATENT_CATEGORICAL;
+    c->model.categorical[0] = c->model.categorical[1] = 8;
+    c->model.hard = kind == 4;
+    c->train.tau = 0.9, c->train.tau_min = 0.5, c->train.tau_decay = 0.1;
+    if (kind == 3) return;
+    clvae_config_set(c, "model.latent=1");
+    clvae_config_set(c, "model.encoder=64");
+    clvae_config_set(c, "model.decoder=64");
+    c->model.n_latent_type = 1;
+    c->model.latent_type[0] = CLVAE_LATENT_CATEGORICAL;
+    c->train.samples = 1;
 }
 
 /* Trains the rows [0, G) as shards of sizes[0..n) with two steps (the second after an optimizer
@@ -106,10 +121,11 @@ static void run_free(run *r)
 
 static void check_backend(clvae_backend *be, const clvae_dataset *ds, const clvae_dataset *dsl)
 {
-    static const char *kinds[] = {"VAE", "IWAE K=5 2 layers", "cVAE S=2 2 layers"};
+    static const char *kinds[] = {"VAE", "IWAE K=5 2 layers", "cVAE S=2 2 layers",
+                                  "gauss|gumbel 8x8 S=2", "gumbel 8x8 hard"};
     static const int whole[] = {G}, even[] = {G / 2, G / 2}, uneven[] = {20, 44};
     const char *dev = be->ops->device_name(be->ctx);
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         clvae_config c;
         config_for(&c, kind);
         const clvae_dataset *d = kind == 2 ? dsl : ds;

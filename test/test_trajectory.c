@@ -75,8 +75,8 @@ static void gumbel_config(clvae_config *c, int hidden, bool hard)
     for (int i = 0; i < 2; i++) clvae_config_set(c, set[i]);
     c->model.n_latent_type = 1;
     c->model.latent_type[0] = CLVAE_LATENT_CATEGORICAL;
-    c->model.cat_groups = 10;
-    c->model.cat_cats = 10;
+    c->model.categorical[0] = 10;
+    c->model.categorical[1] = 10;
     c->model.hard = hard;
     c->train.tau = 1.0;
     c->train.tau_min = 0.5;

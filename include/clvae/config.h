@@ -80,7 +80,7 @@ typedef struct clvae_config {
         /* latent_type = gaussian|categorical: one value (every layer) or one per layer */
         clvae_latent_type latent_type[CLVAE_MAX_STOCH];
         int n_latent_type;
-        int cat_groups, cat_cats;       /* categorical = GxK (a categorical layer's G*K units) */
+        int categorical[2];             /* categorical = GxK: {G, K}, a categorical layer's G*K units */
         bool hard;                      /* straight-through Gumbel-softmax */
     } model;
     struct {

@@ -165,8 +165,9 @@ typedef struct clvae_iw_args {
  * first, so no temperature or logit magnitude gives Inf/NaN. */
 
 /* Relaxed sample of every group:
- *   u[i] = clvae_philox_uniform(seed, step, stream, i), i = r * G*K + c (the reparam noise's
- *          element numbering);   g[i] = -log(-log(u + 1e-20) + 1e-20)   (Gumbel(0, 1))
+ *   u[i] = clvae_philox_uniform(seed, step, stream, n), n = (noise_row0 + r) * G*K + c (the
+ *          reparam noise's element numbering; noise_row0: a data-parallel shard's global row
+ *          of local row 0, 0 unsharded);   g[i] = -log(-log(u + 1e-20) + 1e-20)   (Gumbel(0, 1))
  *   y[r, gK + k] = softmax_k((logits[h, gK + k] + g[r, gK + k]) / tau)
  *   z = y, or with `hard` the one-hot of argmax_k y (the first maximum; argmax y = argmax of
  *       logits + g, so that is also the exact Gumbel-max sample of the categorical q).
@@ -182,6 +183,7 @@ typedef struct clvae_gumbel_args {
     clvae_view g;        /* (rows, G*K) written, or read with noise_given */
     clvae_view y;        /* (rows, G*K) relaxed sample, or buf NULL */
     clvae_view z;        /* (rows, G*K) the sample the layer's consumers read */
+    uint32_t noise_row0; /* global row of local row 0 (shards; 0 unsharded) */
 } clvae_gumbel_args;
 
 /* The layer's loss terms, q = softmax(logits) per group:

@@ -119,8 +119,8 @@ static void layout_chain(clvae_model *m, const clvae_config *cfg)
     for (int l = 0; l < T; l++) {
         clvae_stoch *L = &m->lat[l];
         L->categorical = layer_categorical(cfg, l);
-        L->G = L->categorical ? cfg->model.cat_groups : 0;
-        L->K = L->categorical ? cfg->model.cat_cats : 0;
+        L->G = L->categorical ? cfg->model.categorical[0] : 0;
+        L->K = L->categorical ? cfg->model.categorical[1] : 0;
         L->R = L->categorical ? L->G * L->K : cfg->model.latent[l];
         L->q.rows_per_input = l == 0 ? 1 : 0; /* 0: set to S at init */
         if (T == 1) snprintf(prefix, sizeof prefix, "encoder");
@@ -163,10 +163,10 @@ static int check_categorical(const clvae_model *m, const clvae_config *cfg)
                                                  "(layer %d of %d is categorical)", l + 1, m->T);
     }
     if (!any) return CLVAE_OK;
-    if (cfg->model.cat_groups < 1 || cfg->model.cat_cats < 2)
+    if (cfg->model.categorical[0] < 1 || cfg->model.categorical[1] < 2)
         return clvae_error(CLVAE_ERR_CONFIG, "model: a categorical layer needs categorical = GxK "
                                              "with G >= 1 and K >= 2 (have %dx%d)",
-                           cfg->model.cat_groups, cfg->model.cat_cats);
+                           cfg->model.categorical[0], cfg->model.categorical[1]);
     if (cfg->train.objective == CLVAE_OBJ_IWAE)
         return clvae_error(CLVAE_ERR_CONFIG, "model: IWAE training of a categorical layer needs "
                                              "the Concrete density, which clvae does not build");

@@ -114,7 +114,20 @@ static int sample_categorical(clvae_model *m, clvae_stoch *L, clvae_view logits,
                            .seed = m->seed, .step = step, .stream = stream, .logits = logits,
                            .g = L->eps, .z = L->z};
     if (hard) a.y = L->y;
-    TRY(o->gumbel(m->be->ctx, &a));
+    if (!m->shard_batch || deterministic) {
+        TRY(o->gumbel(m->be->ctx, &a));
+    } else { /* a shard: row r = s*b + i draws the noise of global row s*G + row0 + i */
+        int b = m->shard_rows;
+        a.rows = a.hrows = b;
+        for (int s = 0; s < rows / b; s++) {
+            a.noise_row0 = (uint32_t)(s * m->shard_batch + m->shard_row0);
+            a.logits = clvae_view_at(logits, hrows == rows ? (size_t)s * b * L->R : 0);
+            a.g = clvae_view_at(L->eps, (size_t)s * b * L->R);
+            a.z = clvae_view_at(L->z, (size_t)s * b * L->R);
+            if (hard) a.y = clvae_view_at(L->y, (size_t)s * b * L->R);
+            TRY(o->gumbel(m->be->ctx, &a));
+        }
+    }
     clvae_cat_terms_args t = {.rows = rows, .hrows = hrows, .groups = L->G, .cats = L->K,
                               .logits = logits, .kl = L->kl};
     return o->cat_terms(m->be->ctx, &t);

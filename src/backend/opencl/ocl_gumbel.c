@@ -23,7 +23,7 @@ int clvae_ocl_gumbel(void *ctx, const clvae_gumbel_args *a)
     cl_mem lm, gm, ym, zm;
     cl_ulong lo, go, yo, zo, seed = a->seed, step = a->step;
     cl_uint rows = (cl_uint)a->rows, hrows = (cl_uint)a->hrows, G = (cl_uint)a->groups;
-    cl_uint K = (cl_uint)a->cats, stream = a->stream;
+    cl_uint K = (cl_uint)a->cats, stream = a->stream, row0 = a->noise_row0;
     cl_int hard = a->hard, given = a->noise_given, has_y = a->y.buf != NULL;
     float tau = a->tau;
     size_t n = (size_t)a->rows * a->groups * a->cats;
@@ -41,7 +41,8 @@ int clvae_ocl_gumbel(void *ctx, const clvae_gumbel_args *a)
     ocl_arg args[] = {OCL_ARG(lm),    OCL_ARG(lo),    OCL_ARG(gm),   OCL_ARG(go),   OCL_ARG(ym),
                       OCL_ARG(yo),    OCL_ARG(zm),    OCL_ARG(zo),   OCL_ARG(rows), OCL_ARG(hrows),
                       OCL_ARG(G),     OCL_ARG(K),     OCL_ARG(tau),  OCL_ARG(hard), OCL_ARG(given),
-                      OCL_ARG(has_y), OCL_ARG(seed),  OCL_ARG(step), OCL_ARG(stream)};
+                      OCL_ARG(has_y), OCL_ARG(seed),  OCL_ARG(step), OCL_ARG(stream),
+                      OCL_ARG(row0)};
     size_t items[2] = {G, rows};
     return clvae_ocl_launch_nd(c, OCL_K_GUMBEL, op, 2, items, args, OCL_NARGS(args));
 }

@@ -27,7 +27,7 @@ void clvae_ref_gumbel(const clvae_gumbel_args *a, const float *logits, float *g,
                       float *z)
 {
     int G = a->groups, K = a->cats;
-    size_t GK = (size_t)G * K;
+    size_t GK = (size_t)G * K, noise0 = (size_t)a->noise_row0 * GK;
     for (int r = 0; r < a->rows; r++)
         for (int q = 0; q < G; q++) {
             const float *l = logits + (size_t)(r % a->hrows) * GK + (size_t)q * K;
@@ -37,7 +37,8 @@ void clvae_ref_gumbel(const clvae_gumbel_args *a, const float *logits, float *g,
             for (int k = 0; k < K; k++) {
                 if (!a->noise_given)
                     g[base + k] = clvae_gumbel_noise(
-                        clvae_philox_uniform(a->seed, a->step, a->stream, base + k));
+                        clvae_philox_uniform(a->seed, a->step, a->stream,
+                                             noise0 + (size_t)r * GK + (size_t)q * K + k));
                 float v = (l[k] + g[base + k]) / a->tau;
                 if (v > mx) {
                     mx = v;
