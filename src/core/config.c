@@ -230,6 +230,10 @@ void clvae_config_defaults(clvae_config *cfg)
     cfg->model.sigma_x = 1.0;
     cfg->model.beta = 1.0;
     cfg->model.init = CLVAE_INIT_XAVIER;
+    cfg->model.latent_type[0] = CLVAE_LATENT_GAUSSIAN;
+    cfg->model.n_latent_type = 1;
+    cfg->model.categorical[0] = 30;
+    cfg->model.categorical[1] = 10;
     cfg->train.epochs = 10;
     cfg->train.batch = 128;
     cfg->train.optimizer = CLVAE_OPT_ADAM;
@@ -238,6 +242,9 @@ void clvae_config_defaults(clvae_config *cfg)
     cfg->train.seed = 1;
     cfg->train.samples = 1;
     cfg->train.log_every = 50;
+    cfg->train.tau = 1.0;
+    cfg->train.tau_min = 0.5;
+    cfg->train.tau_decay = 3e-5;
     snprintf(cfg->output.dir, sizeof cfg->output.dir, "runs/default");
     cfg->output.checkpoint_every = 1;
 }
@@ -303,6 +310,8 @@ void clvae_cfg_format_value(const clvae_config *cfg, const key_spec *ks, char *b
         }
         break;
     }
+    case K_ENUMS:
+    case K_GXK: clvae_cfg_format_latent(cfg, ks, buf, size); break;
     }
 }
 

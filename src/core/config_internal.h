@@ -13,7 +13,14 @@
 #define MAX_WIDTH 65536
 #define VALUE_MAX 4096
 
-typedef enum { K_STR, K_INT, K_LONG, K_U64, K_DBL, K_BOOL, K_ENUM, K_LIST, K_GROUPS } key_type;
+/* K_ENUMS: a comma list of K_ENUM choices (aux: count field); K_GXK: "GxK" into int[2]. */
+typedef enum {
+    K_STR, K_INT, K_LONG, K_U64, K_DBL, K_BOOL, K_ENUM, K_LIST, K_GROUPS, K_ENUMS, K_GXK
+} key_type;
+
+/* Ranges of categorical = GxK. */
+#define CLVAE_MAX_GROUPS 65536
+#define CLVAE_MAX_CATS 256
 
 /* Range flags of numeric keys. */
 enum { R_LO = 1, R_LO_OPEN = 2, R_HI = 4, R_HI_OPEN = 8 };
@@ -46,5 +53,10 @@ char *clvae_cfg_trim(char *s);
 int clvae_cfg_apply_value(clvae_config *cfg, const key_spec *ks, const char *raw, char *why,
                           size_t why_size);
 void clvae_cfg_format_value(const clvae_config *cfg, const key_spec *ks, char *buf, size_t size);
+/* K_ENUMS and K_GXK (config_latent.c), and the categorical layers' cross-key checks. */
+int clvae_cfg_parse_latent(clvae_config *cfg, const key_spec *ks, const char *v);
+void clvae_cfg_format_latent(const clvae_config *cfg, const key_spec *ks, char *buf, size_t size);
+int clvae_cfg_latent_valid(const clvae_config *cfg, const key_spec *ks);
+int clvae_cfg_validate_latent(const clvae_config *cfg);
 
 #endif

@@ -23,6 +23,7 @@ static const char *const opt_names[] = {"adam", "sgd", NULL};
 static const char *const init_names[] = {"xavier", "he", NULL};
 static const char *const objective_names[] = {"elbo", "iwae", NULL};
 static const char *const binarize_names[] = {"none", "dynamic", "fixed", NULL};
+static const char *const latent_type_names[] = {"gaussian", "categorical", NULL};
 const char *const clvae_cfg_section_names[] = {"device", "data", "model", "train", "output", NULL};
 
 // clang-format off
@@ -34,6 +35,8 @@ const char *const clvae_cfg_section_names[] = {"device", "data", "model", "train
 #define NUM(s, k, t, r, lo, hi, c) {#s, #k, t, OFF(s, k), 0, r, lo, hi, NULL, c}
 #define LIST(s, k, c) {#s, #k, K_LIST, OFF(s, k), OFF(s, n_##k), 0, 0, 0, NULL, c}
 #define GROUPS(s, k, c) {#s, #k, K_GROUPS, OFF(s, k), OFF(s, n_##k), 0, 0, 0, NULL, c}
+#define ENUMS(s, k, n, c) {#s, #k, K_ENUMS, OFF(s, k), OFF(s, n_##k), 0, 0, 0, n, c}
+#define GXK(s, k, c) {#s, #k, K_GXK, OFF(s, k), 0, 0, 0, 0, NULL, c}
 // clang-format on
 
 const key_spec clvae_cfg_keys[] = {
@@ -77,6 +80,12 @@ const key_spec clvae_cfg_keys[] = {
          "(needs data.train_labels and data.test_labels): true | false"),
     NUM(model, classes, K_INT, R_LO, 0, 0,
         "classes C of the one-hot label (0 = from the training labels, max + 1)"),
+    ENUMS(model, latent_type, latent_type_names,
+          "gaussian | categorical (Gumbel-softmax): one value, or one per stochastic layer; only "
+          "the top layer can be categorical (its latent entry is unused: it has G*K units)"),
+    GXK(model, categorical, "a categorical layer's G groups of K categories: GxK (e.g. 30x10)"),
+    BOOL(model, hard, NULL,
+         "straight-through Gumbel-softmax (one-hot forward, relaxed gradient): true | false"),
     NUM(train, epochs, K_INT, R_LO, 0, 0, "passes over the training set"),
     NUM(train, batch, K_INT, R_LO, 1, 0, "minibatch size"),
     ENUM(train, optimizer, opt_names, "adam | sgd"),
@@ -88,6 +97,10 @@ const key_spec clvae_cfg_keys[] = {
          "elbo (average of samples single-sample ELBOs) | iwae (importance-weighted bound)"),
     NUM(train, max_steps, K_LONG, R_LO, 0, 0, "stop after N optimizer steps (0 = no limit)"),
     NUM(train, log_every, K_INT, R_LO, 1, 0, "steps between loss read-backs and progress lines"),
+    NUM(train, tau, K_DBL, R_LO_OPEN, 0, 0,
+        "Gumbel-softmax temperature at step 0: tau_t = max(tau_min, tau * exp(-tau_decay * t))"),
+    NUM(train, tau_min, K_DBL, R_LO_OPEN, 0, 0, "the temperature's floor"),
+    NUM(train, tau_decay, K_DBL, R_LO, 0, 0, "the temperature's decay rate per step"),
     STR(output, dir, "run directory: metrics.jsonl, checkpoint.safetensors, config.ini"),
     NUM(output, checkpoint_every, K_INT, R_LO, 0, 0,
         "epochs between checkpoints (0 = only at the end)"),
@@ -191,6 +204,20 @@ void clvae_cfg_describe(const key_spec *ks, char *buf, size_t size)
                  "1 to %d groups separated by |, each a comma list of at most %d widths in "
                  "[1, %d] (\"\" = no hidden layer), e.g. 200,200 | 100,100",
                  CLVAE_MAX_STOCH, CLVAE_MAX_LAYERS, MAX_WIDTH);
+        break;
+    case K_ENUMS: {
+        char names[256];
+        clvae_cfg_join_names(ks->names, " or ", names, sizeof names);
+        snprintf(extra, sizeof extra,
+                 "%s, or a comma list of 1 to %d of them (one per stochastic layer)", names,
+                 CLVAE_MAX_STOCH);
+        break;
+    }
+    case K_GXK:
+        snprintf(extra, sizeof extra,
+                 "GxK: G groups (an integer in [1, %d]) of K categories (an integer in [2, %d]), "
+                 "e.g. 30x10",
+                 CLVAE_MAX_GROUPS, CLVAE_MAX_CATS);
         break;
     }
     if (ks->type == K_INT || ks->type == K_LONG)

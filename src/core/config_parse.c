@@ -183,6 +183,8 @@ int clvae_cfg_apply_value(clvae_config *cfg, const key_spec *ks, const char *raw
         }
         case K_LIST: rc = parse_sizes(v, (int *)p, (int *)clvae_cfg_field(cfg, ks->aux)); break;
         case K_GROUPS: rc = parse_groups(v, (clvae_widths *)p, (int *)clvae_cfg_field(cfg, ks->aux)); break;
+        case K_ENUMS:
+        case K_GXK: rc = clvae_cfg_parse_latent(cfg, ks, v); break;
         default: rc = parse_number(cfg, ks, v); break;
         }
     }

@@ -41,6 +41,8 @@ static int field_valid(const clvae_config *cfg, const key_spec *ks)
             if (g[i].n < 0 || g[i].n > CLVAE_MAX_LAYERS || !widths_valid(g[i].w, g[i].n)) return 0;
         return 1;
     }
+    case K_ENUMS:
+    case K_GXK: return clvae_cfg_latent_valid(cfg, ks);
     default: return 1;
     }
 }
@@ -93,7 +95,8 @@ static int validate_cross(const clvae_config *cfg)
                            "warm-up weights the ELBO's KL term, which the importance-weighted "
                            "bound does not have; use beta_warmup = 0, or objective = elbo",
                            cfg->model.beta_warmup);
-    return validate_labels(cfg);
+    int st = clvae_cfg_validate_latent(cfg);
+    return st ? st : validate_labels(cfg);
 }
 
 int clvae_config_validate(const clvae_config *cfg)

@@ -180,7 +180,12 @@ int clvae_checkpoint_load_file(clvae_model *m, const char *path, bool with_optim
     }
     if ((st = read_params(f, m, host))) goto done;
     if ((st = clvae_model_set_params(m, host))) goto done;
-    if (with_optimizer) st = read_optimizer(f, m, s);
+    if (with_optimizer) {
+        st = read_optimizer(f, m, s);
+    } else { /* the step alone: schedules (the Gumbel-softmax temperature) of the trained model */
+        long long step;
+        if (clvae_st_meta(f, "step") && !meta_ll(f, "step", &step)) m->step = (uint64_t)step;
+    }
 done:
     free(host);
     clvae_st_close(f);
