@@ -28,7 +28,7 @@ static int parse_enums(const key_spec *ks, const char *v, int *out, int *n_out)
     return 0;
 }
 
-static int gxk_valid(int g, int k)
+static int gxk_valid(long g, long k)
 {
     return g >= 1 && g <= CLVAE_MAX_GROUPS && k >= 2 && k <= CLVAE_MAX_CATS;
 }
@@ -44,7 +44,7 @@ static int parse_gxk(const char *v, int *out)
     if (*end != 'x' && *end != 'X') return -1;
     const char *k0 = end + 1;
     long k = strtol(k0, &end, 10);
-    if (end == k0 || errno || *clvae_cfg_trim(end) || !gxk_valid((int)g, (int)k)) return -1;
+    if (end == k0 || errno || *clvae_cfg_trim(end) || !gxk_valid(g, k)) return -1; /* longs */
     out[0] = (int)g;
     out[1] = (int)k;
     return 0;
