@@ -14,7 +14,9 @@ encoder.logvar, decoder.<i>, decoder.out, decoder.logvar; T > 1 layers: q<t>.*, 
 layer t from layer t+1), decoder.*), conditional models (onehot(label) appended to the first
 layer of every MLP, nn.Linear(in + C, H) on torch.cat([x, onehot(y)], 1); the test labels from
 data.test_labels), and binarized test sets (data.binarize = fixed or dynamic: the test set is
-binarized once with clvae's Philox4x32-10 stream, reproduced here bit for bit).
+binarized once with clvae's Philox4x32-10 stream, reproduced here bit for bit), and a categorical
+(Gumbel-softmax) top layer (its logits head <prefix>.out; with no noise z = softmax(logits / tau)
+at the checkpoint's temperature, the one-hot argmax when hard; KL to the uniform prior).
 Needs python3-torch and python3-numpy (Debian: /usr/bin/python3).
 """
 import configparser
@@ -158,15 +160,18 @@ class MLP(nn.Module):
 class Chain(nn.Module):
     """clvae's chain of T Gaussian stochastic layers under the checkpoint's tensor names."""
 
-    def __init__(self, dim, latents, enc, dec, activation, likelihood, classes):
+    def __init__(self, dim, latents, enc, dec, activation, likelihood, classes, cat=None):
         super().__init__()
         act = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda a: a,
                "softplus": nn.functional.softplus}[activation]
         T = len(latents)
-        self.T, self.likelihood = T, likelihood
+        self.T, self.likelihood, self.cat = T, likelihood, cat
+        if cat:   # a categorical top layer: G groups of K, its logits head "out" (G*K)
+            latents = latents[:-1] + [cat[0] * cat[1]]
         self.q_names = ["encoder"] if T == 1 else [f"q{t + 1}" for t in range(T)]
         for l, name in enumerate(self.q_names):
-            self.add_module(name, MLP(dim if l == 0 else latents[l - 1], enc[l], ["mu", "logvar"],
+            heads = ["out"] if cat and l == T - 1 else ["mu", "logvar"]
+            self.add_module(name, MLP(dim if l == 0 else latents[l - 1], enc[l], heads,
                                       latents[l], classes, act))
         for l in range(T - 1):
             self.add_module(f"p{l + 1}", MLP(latents[l + 1], dec[T - 2 - l], ["mu", "logvar"],
@@ -174,15 +179,32 @@ class Chain(nn.Module):
         heads = ["out", "logvar"] if likelihood == "gaussian-learned" else ["out"]
         self.decoder = MLP(latents[0], dec[T - 1], heads, dim, classes, act)
 
+    def top_categorical(self, logits):
+        """(z, KL to the uniform prior) of the categorical top with no noise, as clvae's
+        deterministic eval: z = softmax(logits / tau) per group (hard: its one-hot argmax)."""
+        G, K, tau, hard = self.cat
+        l = logits.view(-1, G, K)
+        lq = torch.log_softmax(l, -1)
+        kl = (lq.exp() * (lq + math.log(K))).sum((1, 2))
+        z = torch.softmax(l / tau, -1)
+        if hard:
+            z = nn.functional.one_hot(z.argmax(-1), K).to(z.dtype)
+        return z.flatten(1), kl
+
     def neg_elbo(self, x, y1h, sigma_x):
         """Per-sample (nll, kl) with z = mu: the top layer's analytic KL given its input, below
         it log q(z|.) - log p(z|z_above) at z = mu (eps = 0), as clvae's ELBO terms."""
         heads, h = [], x
-        for name in self.q_names:
-            (mu, lv), _ = getattr(self, name)(h, y1h)
-            heads.append((mu, lv))
-            h = mu
-        kl = 0.5 * (heads[-1][0] ** 2 + torch.exp(heads[-1][1]) - heads[-1][1] - 1).sum(1)
+        for l, name in enumerate(self.q_names):
+            out, _ = getattr(self, name)(h, y1h)
+            if self.cat and l == self.T - 1:
+                z, kl = self.top_categorical(out[0])
+                heads.append((z, None))
+            else:
+                heads.append((out[0], out[1]))
+                h = out[0]
+        if not self.cat:
+            kl = 0.5 * (heads[-1][0] ** 2 + torch.exp(heads[-1][1]) - heads[-1][1] - 1).sum(1)
         for l in range(self.T - 1):
             (pmu, plv), _ = getattr(self, f"p{l + 1}")(heads[l + 1][0], y1h)
             mu, lv = heads[l]
@@ -222,6 +244,16 @@ def test_labels(cfg, n):
     return read_labels(path, n)
 
 
+def eval_tau(cfg, step):
+    """The temperature clvae evaluates a checkpoint at: that of its last step (step - 1),
+    max(tau_min, tau * exp(-tau_decay * s)) in double, rounded to float32 (clvae_model_tau)."""
+    tau0 = float(ini_value(cfg, "train", "tau", "1"))
+    tau_min = float(ini_value(cfg, "train", "tau_min", "0.5"))
+    decay = float(ini_value(cfg, "train", "tau_decay", "3e-5"))
+    t = tau0 * math.exp(-decay * max(step - 1, 0))
+    return float(np.float32(t if t > tau_min else tau_min))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -233,19 +265,26 @@ def main():
         x = binarize_test(x_raw, int(ini_value(cfg, "train", "seed", "1")))
     else:
         x = intensities(x_raw)
-    if "categorical" in ini_value(cfg, "model", "latent_type", "gaussian"):
-        sys.exit("torch_eval.py: categorical (Gumbel-softmax) layers are not modelled here yet; "
-                 "only Gaussian stochastic layers")
     latents = widths(ini_value(cfg, "model", "latent"))
+    types = [t.strip() for t in ini_value(cfg, "model", "latent_type", "gaussian").split(",")]
+    cat = None
+    if "categorical" in types:
+        if len(types) == 1:
+            types = types * len(latents)
+        if types.index("categorical") != len(latents) - 1:
+            sys.exit("torch_eval.py: only a categorical top layer is modelled")
+        g, k = (int(v) for v in ini_value(cfg, "model", "categorical").lower().split("x"))
+        cat = (g, k, eval_tau(cfg, int(meta.get("step", "0"))),
+               ini_value(cfg, "model", "hard", "false").lower() in ("true", "yes", "on", "1"))
     groups = lambda key: [widths(g) for g in ini_value(cfg, "model", key).split("|")]
     first = "encoder.0.weight" if len(latents) == 1 else "q1.0.weight"
     enc = groups("encoder")
     if not enc[0]:
-        first = first.replace(".0.", ".mu.")
+        first = first.replace(".0.", ".out." if cat and len(latents) == 1 else ".mu.")
     classes = tensors[first].shape[1] - x.shape[1]
     model = Chain(x.shape[1], latents, enc, groups("decoder"),
                   ini_value(cfg, "model", "activation", "relu"),
-                  ini_value(cfg, "model", "likelihood", "bernoulli"), classes).double()
+                  ini_value(cfg, "model", "likelihood", "bernoulli"), classes, cat).double()
     model.load_state_dict(state_dict_names(tensors), strict=True)   # names and shapes must match
     y = test_labels(cfg, x.shape[0]) if classes else None
     sigma_x = float(ini_value(cfg, "model", "sigma_x", "1"))

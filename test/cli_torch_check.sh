@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-framework check: small clvae runs (reference backend) evaluated by clvae with z = mu and
 # by PyTorch (scripts/torch_eval.py: the checkpoint loaded into nn.Linear layers, float64) must
-# give the same test loss: the one-layer VAE, and a conditional two-layer model on binarized data.
+# give the same test loss: the one-layer VAE, a conditional two-layer model on binarized data, and a
+# Gumbel-softmax top layer.
 . "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_torch_check
 need_data
 need_python torch numpy
@@ -43,5 +44,13 @@ compare vae
   --set output.dir="$TMP/chain" >"$TMP/train.out" 2>"$TMP/train.err" \
   && ok || bad "chain: train failed: $(tail -3 "$TMP/train.err")"
 compare chain
+# a Gumbel-softmax top (6 groups of 4) over a Gaussian layer, conditional, relaxed: the logits
+# head q2.out, z = softmax(logits / tau) at the checkpoint's temperature, the KL to the uniform prior
+"$BIN" train "${common[@]}" -c "$SRC/config/gumbel.ini" --set model.categorical=6x4 \
+  --set "model.latent_type=gaussian,categorical" --set model.latent=8,24 \
+  --set "model.encoder=32 | 16" --set "model.decoder=16 | 32" --set model.conditional=true \
+  --set output.dir="$TMP/gumbel" >"$TMP/train.out" 2>"$TMP/train.err" \
+  && ok || bad "gumbel: train failed: $(tail -3 "$TMP/train.err")"
+compare gumbel
 
 cli_end
