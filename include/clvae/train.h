@@ -21,6 +21,7 @@ typedef struct clvae_train_options {
     const char *resume_dir;     /* NULL = fresh run */
     const char *profile_path;   /* NULL = no trace */
     bool quiet;                 /* no progress output */
+    const char *losses_path;    /* NULL, or a file for one JSON line per loss read-back */
 } clvae_train_options;
 
 /* Trains per cfg; writes the run directory (metrics.jsonl, config.ini, checkpoint). */

@@ -4,6 +4,7 @@
 
 #include "backend/backend.h"
 #include "core/log.h"
+#include "dist/dist.h"
 
 static bool selection_is_explicit(const clvae_config *cfg)
 {
@@ -11,10 +12,8 @@ static bool selection_is_explicit(const clvae_config *cfg)
            cfg->device.type != CLVAE_DEVTYPE_ANY;
 }
 
-int clvae_backend_create(const clvae_config *cfg, clvae_backend *out)
+static int create(const clvae_config *cfg, clvae_backend *out)
 {
-    out->ops = NULL;
-    out->ctx = NULL;
     if (cfg->device.backend == CLVAE_BACKEND_REF) return clvae_ref_backend_create(out);
 #ifdef CLVAE_HAVE_OPENCL
     int st = clvae_opencl_backend_create(cfg, out);
@@ -31,6 +30,16 @@ int clvae_backend_create(const clvae_config *cfg, clvae_backend *out)
     CLVAE_WARN("built without OpenCL; using the reference backend");
 #endif
     return clvae_ref_backend_create(out);
+}
+
+int clvae_backend_create(const clvae_config *cfg, clvae_backend *out)
+{
+    clvae_config local; /* this rank's entries of the [device] comma lists */
+    out->ops = NULL;
+    out->ctx = NULL;
+    int st = clvae_dist_device_config(cfg, clvae_dist_local_rank(), clvae_dist_local_size(),
+                                      &local);
+    return st ? st : create(&local, out);
 }
 
 void clvae_backend_free(clvae_backend *b)

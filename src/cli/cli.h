@@ -18,6 +18,7 @@ typedef struct cli_args {
     const char *resume;        /* --resume RUN_DIR */
     const char *run;           /* --run RUN_DIR */
     const char *profile;       /* --profile FILE.json */
+    const char *losses;        /* --losses FILE.jsonl */
     const char *out;           /* -o FILE */
     const char *checkpoint;    /* --checkpoint best|last (NULL = last) */
     int iw;                    /* --iw K */
@@ -33,7 +34,7 @@ typedef struct cli_args {
 enum {
     OPT_CONFIG = 1, OPT_SET = 2, OPT_RESUME = 4, OPT_RUN = 8, OPT_PROFILE = 16, OPT_OUT = 32,
     OPT_IW = 64, OPT_N = 128, OPT_STEPS = 256, OPT_DETERMINISTIC = 512, OPT_QUIET = 1024,
-    OPT_CHECKPOINT = 2048, OPT_LABEL = 4096
+    OPT_CHECKPOINT = 2048, OPT_LABEL = 4096, OPT_LOSSES = 8192
 };
 
 /* The usage line every command that opens a trained run shows for --checkpoint. */

@@ -7,15 +7,18 @@
 #include <unistd.h>
 
 #include "clvae/status.h"
+#include "dist/dist.h"
 
 int cli_fail(int status)
 {
-    fprintf(stderr, "clvae: error: %s\n", clvae_last_error());
+    if (!clvae_dist_quiet()) /* data-parallel: another rank reports it */
+        fprintf(stderr, "clvae: error: %s\n", clvae_last_error());
     return clvae_exit_code(status);
 }
 
 static int usage_error(const char *usage, const char *fmt, const char *arg)
 {
+    if (clvae_dist_rank() != 0) return 2; /* data-parallel: every rank has the same argv */
     fprintf(stderr, "clvae: error: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n%s", usage);
@@ -42,6 +45,7 @@ static int take_value(const char *opt, const char *val, unsigned acc, cli_args *
     } else if ((acc & OPT_RESUME) && !strcmp(opt, "--resume")) a->resume = val;
     else if ((acc & OPT_RUN) && !strcmp(opt, "--run")) a->run = val;
     else if ((acc & OPT_PROFILE) && !strcmp(opt, "--profile")) a->profile = val;
+    else if ((acc & OPT_LOSSES) && !strcmp(opt, "--losses")) a->losses = val;
     else if ((acc & OPT_OUT) && (!strcmp(opt, "-o") || !strcmp(opt, "--output"))) a->out = val;
     else if ((acc & OPT_CHECKPOINT) && !strcmp(opt, "--checkpoint")) {
         if (strcmp(val, "best") != 0 && strcmp(val, "last") != 0) return -1;
@@ -91,19 +95,27 @@ int cli_parse(int argc, char **argv, unsigned acc, const char *usage, cli_args *
     return 0;
 }
 
-int cli_load_config(const cli_args *a, const char *fallback, clvae_config *cfg)
+static int load_config(const cli_args *a, const char *fallback, clvae_config *cfg)
 {
     int st;
     clvae_config_defaults(cfg);
     const char *path = a->config ? a->config : fallback;
     if (!a->config && path && access(path, F_OK) != 0) {
         /* The built-in defaults are config/default.ini's values (test_config checks this). */
-        fprintf(stderr, "clvae: note: %s not found here; using the built-in defaults\n", path);
+        if (clvae_dist_rank() == 0)
+            fprintf(stderr, "clvae: note: %s not found here; using the built-in defaults\n",
+                    path);
         path = NULL;
     }
-    if (path && (st = clvae_config_load(cfg, path))) return cli_fail(st);
+    if (path && (st = clvae_config_load(cfg, path))) return st;
     for (int i = 0; i < a->n_sets; i++)
-        if ((st = clvae_config_set(cfg, a->sets[i]))) return cli_fail(st);
-    if ((st = clvae_config_validate(cfg))) return cli_fail(st);
-    return 0;
+        if ((st = clvae_config_set(cfg, a->sets[i]))) return st;
+    return clvae_config_validate(cfg);
+}
+
+int cli_load_config(const cli_args *a, const char *fallback, clvae_config *cfg)
+{
+    /* data-parallel: each rank read the file itself; one message, every rank exits */
+    int st = clvae_dist_agree(load_config(a, fallback, cfg));
+    return st ? cli_fail(st) : 0;
 }

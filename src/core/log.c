@@ -19,13 +19,21 @@ static int threshold(void)
     return level;
 }
 
+static int log_rank; /* data-parallel rank of this process: > 0 tags its lines */
+
+void clvae_log_set_rank(int rank)
+{
+    log_rank = rank;
+}
+
 void clvae_log(clvae_log_level level, const char *fmt, ...)
 {
     static const char *prefix[] = {"debug: ", "", "warning: ", "error: "};
     if ((int)level < threshold()) return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "clvae: %s", prefix[level]);
+    if (log_rank > 0) fprintf(stderr, "clvae[rank %d]: %s", log_rank, prefix[level]);
+    else fprintf(stderr, "clvae: %s", prefix[level]);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

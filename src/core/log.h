@@ -10,6 +10,9 @@ void clvae_log(clvae_log_level level, const char *fmt, ...)
 #endif
     ;
 
+/* Lines of a data-parallel rank > 0 read "clvae[rank K]: ..." (rank 0 and single runs: "clvae: "). */
+void clvae_log_set_rank(int rank);
+
 #define CLVAE_DEBUG(...) clvae_log(CLVAE_LOG_DEBUG, __VA_ARGS__)
 #define CLVAE_INFO(...) clvae_log(CLVAE_LOG_INFO, __VA_ARGS__)
 #define CLVAE_WARN(...) clvae_log(CLVAE_LOG_WARN, __VA_ARGS__)

@@ -149,9 +149,10 @@ static double overlap_share(const prof_span *s, size_t n, double *upload_us)
 
 static const char *track_name(clvae_track t)
 {
-    return t == CLVAE_TRACK_COMPUTE    ? "compute queue"
-           : t == CLVAE_TRACK_TRANSFER ? "transfer queue"
-                                       : "host loader";
+    return t == CLVAE_TRACK_COMPUTE     ? "compute queue"
+           : t == CLVAE_TRACK_TRANSFER  ? "transfer queue"
+           : t == CLVAE_TRACK_ALLREDUCE ? "gradient allreduce"
+                                        : "host loader";
 }
 
 static int write_trace(const clvae_profile *p, double origin)
@@ -165,7 +166,7 @@ static int write_trace(const clvae_profile *p, double origin)
             p->be->ops->device_name(p->be->ctx), p->be->ops->name, p->first, p->last - 1);
     fprintf(af.fp, "  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 0, "
                    "\"args\": {\"name\": \"clvae\"}}");
-    for (int t = CLVAE_TRACK_COMPUTE; t <= CLVAE_TRACK_LOADER; t++)
+    for (int t = CLVAE_TRACK_COMPUTE; t <= CLVAE_TRACK_ALLREDUCE; t++)
         fprintf(af.fp,
                 ",\n  {\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
                 "\"args\": {\"name\": \"%s\"}}",

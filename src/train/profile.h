@@ -16,7 +16,8 @@
 typedef enum clvae_track {
     CLVAE_TRACK_COMPUTE = 1,  /* the compute queue: kernels and GEMMs */
     CLVAE_TRACK_TRANSFER = 2, /* the transfer queue: uploads */
-    CLVAE_TRACK_LOADER = 3    /* the host loader thread: gathers */
+    CLVAE_TRACK_LOADER = 3,   /* the host loader thread: gathers */
+    CLVAE_TRACK_ALLREDUCE = 4 /* data-parallel runs: gradient download, MPI sum, upload (host) */
 } clvae_track;
 
 typedef struct clvae_profile clvae_profile;

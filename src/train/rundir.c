@@ -76,6 +76,10 @@ int clvae_rundir_append_metrics(const char *dir, const clvae_epoch_metrics *em)
     cJSON_AddNumberToObject(o, "samples_per_s", em->samples_per_s);
     cJSON_AddStringToObject(o, "device", em->device);
     cJSON_AddStringToObject(o, "backend", em->backend);
+    if (em->ranks > 1) {
+        cJSON_AddNumberToObject(o, "ranks", em->ranks);
+        cJSON_AddNumberToObject(o, "allreduce_share", em->allreduce_share);
+    }
     if (em->objective) cJSON_AddStringToObject(o, "objective", em->objective);
     if (em->kl_layers && em->layers > 0) {
         cJSON *kl = cJSON_AddArrayToObject(o, "kl_layers");

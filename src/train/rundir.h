@@ -19,6 +19,8 @@ typedef struct clvae_epoch_metrics {
     double kl_weight;          /* beta after warm-up at the epoch's end */
     bool categorical;          /* a Gumbel-softmax top layer: tau and test_loss_onehot written */
     double tau, test_loss_onehot;   /* the last step's temperature; the one-hot test ELBO */
+    int ranks;                 /* data-parallel processes (> 1: ranks and allreduce_share written) */
+    double allreduce_share;    /* share of the epoch's training time spent summing gradients */
 } clvae_epoch_metrics;
 
 /* mkdir -p output.dir, writes config.ini and (unless resuming) starts an empty metrics.jsonl. */

@@ -49,6 +49,8 @@ void clvae_sched_options_default(clvae_sched_options *o, const clvae_config *cfg
     }
     o->delay_us = env_long("CLVAE_SCHED_DELAY_US", 0);
     o->fail_at = env_long("CLVAE_SCHED_FAIL_AT", -1);
+    o->shard = 0;
+    o->shards = 1;
 }
 
 static size_t data_bytes(const clvae_dataset *ds)
@@ -207,7 +209,9 @@ int clvae_sched_init(clvae_sched **out, clvae_model *m, const clvae_dataset *ds,
                        .retiring = -1,
                        .overlap = o->overlap,
                        .delay_us = o->delay_us,
-                       .fail_at = o->fail_at};
+                       .fail_at = o->fail_at,
+                       .shard = o->shards > 1 ? o->shard : 0,
+                       .shards = o->shards > 1 ? o->shards : 1};
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->host_spans = o->profile && !clvae_profile_device(o->profile);
@@ -265,7 +269,7 @@ static int device_next(clvae_sched *s, int *b)
 {
     const clvae_backend_ops *o = s->be->ops;
     int rows = sched_rows(s, s->taken);
-    size_t row = s->first + (size_t)s->taken * s->B;
+    size_t row = sched_row0(s, s->taken);
     clvae_view idx = {s->idx, row * sizeof(uint32_t)};
     clvae_profile_step(s->prof, s->seq);
     int st = s->ds->u8 ? o->gather_u8(s->be->ctx, s->home_x, s->data, idx, rows, (int)s->D)

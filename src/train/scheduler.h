@@ -38,6 +38,8 @@ typedef struct clvae_sched_options {
     double device_share;       /* auto: device when the data fits this share of memory */
     size_t host_budget;        /* bytes the training data and staging may take on the host */
     clvae_profile *profile;    /* NULL: no trace */
+    int shard, shards;         /* data-parallel (src/dist/): feed part `shard` of `shards` of every
+                                  batch (rows [r*g/N, (r+1)*g/N) of its g rows); 0 of 1 = all */
     /* Test hooks, also read from the environment by clvae_sched_options_default:
      * CLVAE_SCHED_DELAY_US (loader sleeps per gathered row), CLVAE_SCHED_FAIL_AT (the loader
      * fails gathering that batch, counted from 0 over the run), CLVAE_HOST_MEM_BUDGET (bytes,

@@ -38,6 +38,7 @@ struct clvae_sched {
     /* the epoch's plan */
     uint32_t *perm;        /* (N) copy of the epoch permutation */
     size_t first;          /* row of perm where the plan starts */
+    int shard, shards;     /* this process's part of each batch (options: shard of shards) */
     long n_batches, taken; /* batches in the plan / handed to compute so far */
     long seq, seq_base;    /* batches handed out over the run / when the epoch began */
     /* device residency */
@@ -65,11 +66,24 @@ static inline size_t sched_slot_floats(const clvae_sched *s)
     return s->cond ? s->lab_off + (size_t)s->B : (size_t)s->B * s->D;
 }
 
-/* Rows in batch k of the current plan. */
-static inline int sched_rows(const clvae_sched *s, long k)
+/* Rows of the whole batch k of the current plan (all shards). */
+static inline size_t sched_batch_rows(const clvae_sched *s, long k)
 {
     size_t row = s->first + (size_t)k * s->B, n = s->ds->n;
-    return n - row < (size_t)s->B ? (int)(n - row) : s->B;
+    return n - row < (size_t)s->B ? n - row : (size_t)s->B;
+}
+
+/* This process's part of batch k (a data-parallel shard: rows [r*g/N, (r+1)*g/N) of its g rows;
+ * one shard: all of them): its first row in the permutation and its row count. */
+static inline size_t sched_row0(const clvae_sched *s, long k)
+{
+    return s->first + (size_t)k * s->B + sched_batch_rows(s, k) * s->shard / s->shards;
+}
+
+static inline int sched_rows(const clvae_sched *s, long k)
+{
+    size_t g = sched_batch_rows(s, k);
+    return (int)(g * (s->shard + 1) / s->shards - g * s->shard / s->shards);
 }
 
 /* scheduler_stream.c */

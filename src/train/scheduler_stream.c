@@ -118,7 +118,7 @@ static void *loader_main(void *arg)
         }
         if (s->shutdown || s->err) break;
         long k = s->filled, seq = s->seq_base + k;
-        size_t row0 = s->first + (size_t)k * s->B;
+        size_t row0 = sched_row0(s, k);
         int rows = sched_rows(s, k);
         sl->state = SLOT_FILLING;
         s->busy = true;
@@ -220,7 +220,7 @@ static int serial_next(clvae_sched *s, int *b)
     long k = s->taken;
     int st = retire(s);
     if (st || k >= s->n_batches) return st;
-    st = fill_slot(s, sl, s->first + (size_t)k * s->B, sched_rows(s, k), s->seq);
+    st = fill_slot(s, sl, sched_row0(s, k), sched_rows(s, k), s->seq);
     if (st) return st;
     sl->state = SLOT_IN_USE;
     return hand_out(s, sl, b);

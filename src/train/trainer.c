@@ -1,5 +1,9 @@
 /* The training loop: data, backend and model set-up, epochs of SGVB steps with device-side loss
- * accumulation read back once per logging interval, evaluation, metrics and the run directory. */
+ * accumulation read back once per logging interval, evaluation, metrics and the run directory.
+ * Data-parallel (src/dist/, N ranks under mpirun): every rank trains its B/N rows of each batch,
+ * the gradients are summed after each backward, rank 0 alone writes the run directory; work one
+ * rank does alone ends in clvae_dist_agree, so a failure there is reported once and every rank
+ * exits; a fault inside the loop ends the job through clvae_dist_abort. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +20,7 @@
 #include "core/log.h"
 #include "core/philox.h"
 #include "data/binarize.h"
+#include "dist/dist_model.h"
 #include "model/vae.h"
 #include "train/autotune.h"
 #include "train/eval.h"
@@ -45,6 +50,12 @@ typedef struct trainer {
     long run_samples;     /* samples of this epoch trained by this process (for samples/s) */
     clvae_ckpt_state pos;   /* where training stands: epochs done, next row of the epoch */
     char *config_text;      /* the resolved config.ini, stored in checkpoints */
+    FILE *losses;           /* --losses FILE: one JSON line per loss read-back, or NULL */
+    int rank, ranks;        /* data-parallel: this process, the job's processes (src/dist/) */
+    float *stage;           /* (n_floats + 1) host staging of the gradient sum (ranks > 1) */
+    double allreduce_s;     /* this epoch: seconds summing gradients (download, MPI, upload) */
+    bool stop_agreed;       /* ranks > 1: some rank was signalled; all stop after this step */
+    bool collective;        /* the error is every rank's (agreed): no abort */
 } trainer;
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -93,10 +104,34 @@ static int load_data(trainer *t)
     return clvae_visual_check(c, &t->test);
 }
 
+/* N ranks: each takes B/N rows of every batch; the epoch's last, shorter batch is split as
+ * evenly as the rows allow (every rank at least one row). */
+static int check_split(const trainer *t)
+{
+    const clvae_config *c = t->cfg;
+    long B = c->train.batch, N = t->ranks, last = (long)(t->train.n % (size_t)B);
+    if (N == 1) return CLVAE_OK;
+    if (N > B || B % N)
+        return clvae_error(CLVAE_ERR_CONFIG, "train.batch = %ld cannot be split over %ld ranks: "
+                                             "it is the global batch, each rank takes "
+                                             "train.batch / ranks rows; use a multiple of %ld",
+                           B, N, N);
+    if (last && last < N)
+        return clvae_error(CLVAE_ERR_CONFIG, "the epoch's last batch has %ld rows (%zu training "
+                                             "samples, train.batch = %ld), fewer than the %ld "
+                                             "ranks: change train.batch or data.limit_train",
+                           last, t->train.n, B, N);
+    if (c->data.binarize == CLVAE_BIN_DYNAMIC)
+        return clvae_error(CLVAE_ERR_CONFIG, "data.binarize = dynamic is not supported with more "
+                                             "than one rank yet (its draws follow the local row); "
+                                             "valid with %ld ranks: none, fixed", N);
+    return CLVAE_OK;
+}
+
 static int trainer_open(trainer *t)
 {
     int st, B = t->cfg->train.batch;
-    if ((st = load_data(t))) return st;
+    if ((st = load_data(t)) || (st = check_split(t))) return st;
     if ((st = clvae_backend_create(t->cfg, &t->be))) return st;
     CLVAE_INFO("backend %s, device %s", t->be.ops->name, t->be.ops->device_name(t->be.ctx));
     if ((st = clvae_model_layout(&t->m, t->cfg, (int)t->train.dim))) return st;
@@ -104,14 +139,18 @@ static int trainer_open(trainer *t)
     /* no tuning file yet: tune GEMMs once */
     if ((st = clvae_autotune_first_use(&t->be, t->cfg, &t->m))) return st;
     t->perm = malloc(t->train.n * sizeof(uint32_t));
-    if (!t->perm) return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
+    if (t->ranks > 1) t->stage = malloc((t->m.n_floats + 1) * sizeof(float));
+    if (!t->perm || (t->ranks > 1 && !t->stage))
+        return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
     /* Profiling first: it recreates the queues before the scheduler starts using them. */
-    if (t->opt->profile_path &&
+    if (t->opt->profile_path && t->rank == 0 &&
         (st = clvae_profile_open(&t->prof, &t->be, t->opt->profile_path, 0, CLVAE_PROFILE_STEPS)))
         return st;
     clvae_sched_options so;
     clvae_sched_options_default(&so, t->cfg);
     so.profile = t->prof;
+    so.shard = t->rank;
+    so.shards = t->ranks;
     return clvae_sched_init(&t->sched, &t->m, &t->train, B, &so);
 }
 
@@ -127,7 +166,9 @@ static void trainer_close(trainer *t)
     clvae_valid_free(&t->valid);
     clvae_runlock_release(&t->lock);
     free(t->perm);
+    free(t->stage);
     free(t->config_text);
+    if (t->losses) fclose(t->losses);
 }
 
 /* Writes output.dir/`file` (checkpoint.safetensors, or the best one). */
@@ -151,7 +192,17 @@ static int save_checkpoint(trainer *t)
 static int interrupted(trainer *t)
 {
     int st = t->be.ops->finish(t->be.ctx);
-    if (!st) st = save_checkpoint(t);
+    if (t->ranks > 1) {
+        /* every rank stops after the same step; rank 0 writes and reports */
+        if (!stop_requested) stop_requested = SIGTERM;
+        if (!st && t->rank == 0) st = save_checkpoint(t);
+        if (st) return st;
+        t->collective = true;
+        clvae_dist_set_quiet(t->rank != 0);
+        if (t->rank != 0)
+            return clvae_error(CLVAE_ERR_INTERRUPTED, "interrupted (rank 0 checkpoints)");
+    }
+    if (!st && t->ranks == 1) st = save_checkpoint(t);
     if (st) return st;
     fprintf(stderr, "\nclvae: interrupted at step %llu; checkpoint written to "
                     "%s/checkpoint.safetensors (resume with --resume %s)\n",
@@ -159,13 +210,10 @@ static int interrupted(trainer *t)
     return clvae_error(CLVAE_ERR_INTERRUPTED, "interrupted by signal %d", (int)stop_requested);
 }
 
-/* Reads the device accumulators, checks them, adds them to the epoch totals: the objective's
- * loss (negative ELBO, or the negative importance-weighted bound). */
-static int drain_losses(trainer *t, long samples)
+/* Non-finite loss sums are a numeric error (the last good checkpoint stays). */
+static int check_losses(const trainer *t, const clvae_losses *lp)
 {
-    clvae_losses l;
-    int st = clvae_model_take_all_losses(&t->m, &l);
-    if (st) return st;
+    clvae_losses l = *lp;
     bool iwae = t->m.objective == CLVAE_OBJ_IWAE;
     const char *bad = !isfinite(l.recon) ? "recon" : !isfinite(l.kl) ? "KL"
                       : iwae && !isfinite(l.neg_bound) ? "the IWAE bound" : NULL;
@@ -176,9 +224,56 @@ static int drain_losses(trainer *t, long samples)
                            "is kept)",
                            (unsigned long long)t->m.step, bad,
                            bad[0] == 'r' ? l.recon : bad[0] == 'K' ? l.kl : l.neg_bound);
-    t->epoch_loss_sum += iwae ? l.neg_bound : l.recon + l.kl;
-    t->epoch_samples += samples;
     return CLVAE_OK;
+}
+
+/* Reads the device accumulators (N ranks: each checks its own rows, so a message names the
+ * rank, then the sums over the ranks), checks them, adds them to the epoch totals: the
+ * objective's loss (negative ELBO, or the negative importance-weighted bound). */
+static int drain_losses(trainer *t, long samples)
+{
+    clvae_losses l;
+    int st = clvae_model_take_all_losses(&t->m, &l);
+    if (st) return st;
+    if (t->ranks > 1) {
+        if ((st = clvae_dist_agree(check_losses(t, &l)))) {
+            t->collective = true;
+            return st;
+        }
+        if ((st = clvae_dist_sum_losses(&l))) return st;
+    }
+    if ((st = check_losses(t, &l))) return st;
+    bool iwae = t->m.objective == CLVAE_OBJ_IWAE;
+    double loss = iwae ? l.neg_bound : l.recon + l.kl;
+    t->epoch_loss_sum += loss;
+    t->epoch_samples += samples;
+    if (t->losses)
+        fprintf(t->losses, "{\"step\": %llu, \"samples\": %ld, \"loss\": %.9g, \"recon\": "
+                           "%.9g, \"kl\": %.9g}\n", (unsigned long long)t->m.step, samples,
+                loss / samples, l.recon / samples, l.kl / samples);
+    return CLVAE_OK;
+}
+
+/* One step on this rank's b rows of the batch at `first`: alone, the model's train step; with
+ * N ranks, the gradients of the shard, their sum over the ranks (with the stop flag), the
+ * optimizer. */
+static int train_step(trainer *t, int b, size_t first)
+{
+    if (t->ranks == 1) return clvae_model_train_step(&t->m, b);
+    size_t n = t->train.n, B = (size_t)t->cfg->train.batch;
+    int gb = (int)(n - first < B ? n - first : B), row0 = (int)((size_t)gb * t->rank / t->ranks);
+    long step = (long)t->m.step;
+    int st = clvae_model_train_grads(&t->m, b, row0, gb);
+    if (!st) st = t->be.ops->finish(t->be.ctx); /* the sum's time is not the backward's */
+    float flag = stop_requested ? 1.0f : 0.0f;
+    double t0 = clvae_now();
+    if (!st) st = clvae_dist_sum_grads(&t->m, t->stage, &flag);
+    double t1 = clvae_now();
+    t->allreduce_s += t1 - t0;
+    if (clvae_profile_wants(t->prof, step))
+        clvae_profile_span(t->prof, CLVAE_TRACK_ALLREDUCE, "allreduce", step, t0, t1);
+    t->stop_agreed = flag > 0;
+    return st ? st : clvae_model_apply_grads(&t->m);
 }
 
 static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
@@ -193,6 +288,7 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
         t->epoch_samples = 0;
     }
     t->run_samples = 0;
+    t->allreduce_s = 0;
     /* The scheduler feeds the same shuffled batches whatever the residency (resume: from
      * next_row); next() points m->x at the batch, step_done() lets its slot be reused. */
     if ((st = clvae_sched_epoch_begin(t->sched, t->perm, (size_t)t->pos.next_row))) return st;
@@ -200,13 +296,14 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
         int b;
         if ((st = clvae_sched_next(t->sched, &b))) return st;
         if (b == 0) return clvae_error(CLVAE_ERR_INTERNAL, "scheduler ended the epoch early");
-        if ((st = clvae_model_train_step(&t->m, b))) return st;
+        if ((st = train_step(t, b, first))) return st;
         if ((st = clvae_sched_step_done(t->sched))) return st;
-        since += b;
-        t->run_samples += b;
+        int g = t->ranks > 1 ? (int)(n - first < B ? n - first : B) : b; /* rows of all ranks */
+        since += g;
+        t->run_samples += g;
         step_in_epoch++;
-        t->pos.next_row = (long long)(first + b);
-        if (stop_requested) {
+        t->pos.next_row = (long long)(first + g);
+        if (t->ranks > 1 ? t->stop_agreed : stop_requested != 0) {
             if ((st = drain_losses(t, since))) return st;
             return interrupted(t);
         }
@@ -226,7 +323,8 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
     return CLVAE_OK;
 }
 
-static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result *res)
+/* Rank 0's end of an epoch: evaluation, metrics, images, checkpoints. */
+static int epoch_report(trainer *t, int epoch, double seconds, clvae_train_result *res)
 {
     clvae_eval_result ev;
     int st = clvae_eval_elbo(&t->m, &t->test, false, &ev);
@@ -234,11 +332,7 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
     if (!isfinite(ev.loss))
         return clvae_error(CLVAE_ERR_NUMERIC, "non-finite test loss after epoch %d (recon %g, KL %g)",
                            epoch, ev.recon, ev.kl);
-    res->train_loss = t->epoch_loss_sum / (double)t->epoch_samples;
     res->test_loss = ev.loss;
-    res->epochs = epoch;
-    res->steps = (long long)t->m.step;
-    res->samples_per_s = t->run_samples / seconds;
     clvae_epoch_metrics em = {.epoch = epoch, .step = (long long)t->m.step,
                               .train_loss = res->train_loss, .test_loss = ev.loss,
                               .recon = ev.recon, .kl = ev.kl, .seconds = seconds,
@@ -248,7 +342,8 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
                               .objective = t->m.objective == CLVAE_OBJ_IWAE ? "iwae" : "elbo",
                               .kl_weight = clvae_model_kl_weight(&t->m),
                               .categorical = ev.categorical, .tau = ev.tau,
-                              .test_loss_onehot = ev.loss_onehot};
+                              .test_loss_onehot = ev.loss_onehot,
+                              .ranks = t->ranks, .allreduce_share = t->allreduce_s / seconds};
     bool best;
     if ((st = clvae_valid_epoch(&t->valid, &t->m, &best))) return st;
     em.has_valid = t->valid.ds.n > 0;
@@ -264,6 +359,24 @@ static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result 
                         "%.0f samples/s\n", epoch, res->train_loss, ev.loss, ev.recon, ev.kl,
                 seconds, res->samples_per_s);
     return CLVAE_OK;
+}
+
+/* Work rank 0 did alone (status st there), agreed by every rank. */
+static int rank0_agreed(trainer *t, int st)
+{
+    if (t->ranks == 1) return st;
+    st = clvae_dist_agree(t->rank == 0 ? st : CLVAE_OK);
+    t->collective = st != CLVAE_OK;
+    return st;
+}
+
+static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result *res)
+{
+    res->train_loss = t->epoch_loss_sum / (double)t->epoch_samples;
+    res->epochs = epoch;
+    res->steps = (long long)t->m.step;
+    res->samples_per_s = t->run_samples / seconds;
+    return rank0_agreed(t, t->rank == 0 ? epoch_report(t, epoch, seconds, res) : CLVAE_OK);
 }
 
 /* A fresh run in a directory that holds an earlier run's checkpoint: keep that checkpoint as
@@ -291,6 +404,11 @@ static int start_run(trainer *t)
     if (st) return st;
     snprintf(path, sizeof path, "%s/config.ini", t->cfg->output.dir);
     if (!(t->config_text = clvae_read_text_file(path))) return CLVAE_ERR_IO;
+    const char *lp = t->opt->losses_path;
+    if (lp && !(t->losses = fopen(lp, t->opt->resume_dir ? "a" : "w")))
+        return clvae_error(CLVAE_ERR_IO, "--losses %s: cannot open for writing: %s", lp,
+                           strerror(errno));
+    if (t->losses) setvbuf(t->losses, NULL, _IOLBF, 0); /* whole lines, also when killed */
     if (!t->opt->resume_dir) return set_aside_old_checkpoint(t->cfg->output.dir);
     if ((st = clvae_checkpoint_load(&t->m, t->opt->resume_dir, true, &t->pos))) return st;
     if (t->pos.epoch < 0 || t->pos.next_row < 0 || (size_t)t->pos.next_row > t->train.n)
@@ -321,26 +439,54 @@ static int report_finished(trainer *t, clvae_train_result *res)
     return CLVAE_OK;
 }
 
+/* Every rank continues from rank 0's model, position and partial epoch sums. */
+static int sync_start(trainer *t)
+{
+    if (t->ranks == 1) return CLVAE_OK;
+    double sums[2] = {t->epoch_loss_sum, (double)t->epoch_samples};
+    int st = clvae_dist_bcast_model(&t->m, t->stage);
+    if (!st) st = clvae_dist_bcast(&t->pos, sizeof t->pos);
+    if (!st) st = clvae_dist_bcast(sums, sizeof sums);
+    t->epoch_loss_sum = sums[0];
+    t->epoch_samples = (long)sums[1];
+    return st;
+}
+
+/* Set-up on every rank: rank 0 alone takes the run directory (lock, config.ini, --resume). */
+static int setup(trainer *t, clvae_train_result *res)
+{
+    const clvae_config *cfg = t->cfg;
+    int st = clvae_config_validate(cfg);
+    /* one writer per run directory: an existing one is locked before anything is loaded */
+    if (!st && t->rank == 0) st = clvae_runlock_acquire(cfg->output.dir, false, &t->lock);
+    if (!st) st = trainer_open(t);
+    if (!st) {
+        snprintf(res->device, sizeof res->device, "%s", t->be.ops->device_name(t->be.ctx));
+        snprintf(res->backend, sizeof res->backend, "%s", t->be.ops->name);
+    }
+    if (!st && t->rank == 0) st = start_run(t);
+    if (t->ranks > 1 && (st = clvae_dist_agree(st))) {
+        t->collective = true;
+        return st;
+    }
+    return st ? st : sync_start(t);
+}
+
 int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_train_result *res)
 {
-    trainer t = {.resolved = *cfg, .opt = opt};
+    trainer t = {.resolved = *cfg, .opt = opt, .rank = clvae_dist_rank(),
+                 .ranks = clvae_dist_size()};
     t.cfg = &t.resolved;
     void (*old_int)(int) = SIG_DFL, (*old_term)(int) = SIG_DFL;
     int st;
     memset(res, 0, sizeof *res);
-    if ((st = clvae_config_validate(cfg))) return st;
-    /* one writer per run directory: an existing one is locked before anything is loaded */
-    if ((st = clvae_runlock_acquire(cfg->output.dir, false, &t.lock))) goto done;
-    if ((st = trainer_open(&t))) goto done;
-    snprintf(res->device, sizeof res->device, "%s", t.be.ops->device_name(t.be.ctx));
-    snprintf(res->backend, sizeof res->backend, "%s", t.be.ops->name);
-    if ((st = start_run(&t))) goto done;
+    if ((st = setup(&t, res))) goto done;
     long spe = (long)((t.train.n + cfg->train.batch - 1) / cfg->train.batch);
     old_int = signal(SIGINT, on_signal);
     old_term = signal(SIGTERM, on_signal);
     for (int epoch = t.pos.epoch + 1; epoch <= cfg->train.epochs; epoch++) {
         clvae_progress pg;
-        clvae_progress_begin(&pg, epoch, cfg->train.epochs, spe, opt->quiet);
+        clvae_progress_begin(&pg, epoch, cfg->train.epochs, spe, opt->quiet || t.rank != 0);
         double t0 = clvae_now();
         st = run_epoch(&t, epoch, &pg);
         if (!st) st = t.be.ops->finish(t.be.ctx);
@@ -349,12 +495,15 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
         if ((st = epoch_done(&t, epoch, clvae_now() - t0, res))) goto done;
         if (cfg->train.max_steps && (long)t.m.step >= cfg->train.max_steps) break;
     }
-    if (t.pos.epoch >= cfg->train.epochs && res->epochs == 0) st = report_finished(&t, res);
+    if (t.pos.epoch >= cfg->train.epochs && res->epochs == 0)
+        st = rank0_agreed(&t, t.rank == 0 ? report_finished(&t, res) : CLVAE_OK);
     clvae_sched_free(t.sched); /* the loader must be quiet before the trace is closed */
     t.sched = NULL;
     if (!st) st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
 done:
     if (st == CLVAE_ERR_INTERRUPTED) res->signal = (int)stop_requested;
+    /* a fault on this rank alone: the others may wait in a collective, end them all */
+    else if (st && t.ranks > 1 && !t.collective) clvae_dist_abort(st, NULL);
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
     trainer_close(&t);
