@@ -1,7 +1,8 @@
 /* bench_gemm: GF/s of the configured model's GEMM shapes (and 1024^3) with CLBlast's default
  * parameters, with the device's tuning file applied, and with OpenBLAS's cblas_sgemm, all in
  * one run; prints a table and one JSON line per shape plus a per-step summary.
- *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]...   (run from the repo root) */
+ *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]   (repo root;
+ *   --no-default skips the slow CLBlast-defaults column) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,13 +45,21 @@ static double gflops(const clvae_gemm_shape *s, double ms)
     return ms > 0 ? 2.0 * s->m * s->n * s->k / (ms * 1e6) : 0.0;
 }
 
+static bool skip_default; /* --no-default: only tuned and OpenBLAS (CLBlast's defaults are slow) */
+
 static int parse_args(int argc, char **argv, clvae_config *cfg)
 {
     clvae_config_defaults(cfg);
     int st = CLVAE_OK;
     for (int i = 1; i < argc && !st; i += 2) {
+        if (!strcmp(argv[i], "--no-default")) {
+            skip_default = true;
+            i--;
+            continue;
+        }
         if (i + 1 >= argc || (strcmp(argv[i], "-c") && strcmp(argv[i], "--set"))) {
-            fprintf(stderr, "usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]...\n");
+            fprintf(stderr,
+                    "usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]\n");
             return CLVAE_ERR_USAGE;
         }
         st = !strcmp(argv[i], "-c") ? clvae_config_load(cfg, argv[i + 1])
@@ -203,7 +212,7 @@ static int run(const clvae_config *cfg, row *rows, int n)
 #endif
     }
     st = clvae_opencl_backend_create_untuned(cfg, &be);
-    for (int i = 0; i < n && !st; i++)
+    for (int i = 0; i < n && !st && !skip_default; i++)
         st = time_cl(&be, &rows[i], &rows[i].ms_default, &rows[i].nmse_default);
     bool tuned = !st && clvae_opencl_tuning_reload(&be) == CLVAE_TUNING_APPLIED;
     for (int i = 0; i < n && !st && tuned; i++)

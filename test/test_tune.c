@@ -68,6 +68,9 @@ static clvae_tuning sample_tuning(void)
     memcpy(t.p.x, x, sizeof x);
     memcpy(t.p.d, d, sizeof d);
     t.p.min_indirect = 64;
+    t.p.has_helpers = true; /* copy/pad/transpose parameters of the main set */
+    size_t h[CLVAE_HELPER_NP] = {16, 8, 8, 2, 16, 8, 2, 2, 16, 1, 0, 2, 1, 16, 2};
+    memcpy(t.p.h, h, sizeof h);
     t.default_ms = 80.5;
     t.tuned_ms = 9.25;
     t.n_shapes = 2;
@@ -79,6 +82,8 @@ static clvae_tuning sample_tuning(void)
     t.extra[0] = t.p;
     t.extra[0].x[6] = 64; /* MWG */
     t.extra[0].min_indirect = 0;
+    t.extra[0].has_helpers = false; /* CLBlast's own helper parameters */
+    memset(t.extra[0].h, 0, sizeof t.extra[0].h);
     t.shape_set[1] = 1;
     return t;
 }
@@ -150,6 +155,15 @@ static void test_corrupt_reads(void)
         write_text(path, good, (size_t)n);
         CHECK(p && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA, "a shape's set 3 was accepted");
         if (p) *p = '1';
+    }
+    if (good) { /* helper kernels given in part: "Pad" missing while the others are there */
+        char *p = strstr(good, "\"Pad\":");
+        if (p) p[2] = 'x';
+        write_text(path, good, (size_t)n);
+        CHECK(p && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA &&
+                  strstr(clvae_last_error(), "parameter Pad"),
+              "a file without \"Pad\" beside the other helper kernels: %s", clvae_last_error());
+        if (p) p[2] = 'a';
     }
     if (good) { /* a parameter of the wrong type */
         char *p = strstr(good, "\"MWG\":");

@@ -22,10 +22,11 @@
 #define NMSE_MAX 1e-8      /* a candidate whose result differs more is wrong */
 #define SENTINEL 12345.0f  /* C is filled with this before the checked call */
 #define BATCH_SECONDS 0.02 /* one timing batch lasts about this long */
-#define BATCHES 3          /* the fastest of this many batches counts */
+#define BATCHES 5          /* the fastest of this many batches counts (robust on a busy machine) */
 #define TOP_K 3            /* the best few are timed again before the winner is chosen */
 #define MAX_SEEN 512
 #define MIN_SET_GAIN 0.02 /* a further parameter set must save this share of the step */
+#define HELPER_SHARE 0.8  /* of the budget for phase 1; the rest for the helper kernels */
 #define REJECTED 1 /* eval result: candidate refused, failed or wrong (not an error) */
 
 typedef struct tune_case {
@@ -318,43 +319,74 @@ static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
     return st;
 }
 
-/* Whether another candidate fits: always one; then while the average candidate fits. */
-static bool budget_left(const tune_run *r, double spent_on_candidates)
+/* Whether another candidate fits into `share` of the budget: always one; then while the
+ * average candidate fits. */
+static bool budget_left(const tune_run *r, double spent_on_candidates, double share)
 {
     int done = r->evaluated + r->rejected;
     if (r->o->max_candidates > 0 && done >= r->o->max_candidates) return false;
     if (done == 0) return true;
     double avg = spent_on_candidates / done;
-    return now_s() - r->t0 + avg <= r->o->seconds;
+    return now_s() - r->t0 + avg <= r->o->seconds * share;
 }
 
-static void search(tune_run *r)
+/* Records the outcome of candidate p (st = eval_params's result). */
+static void record(tune_run *r, const clvae_gemm_params *p, int st, const double *ms, double total)
+{
+    if (st) {
+        r->rejected++;
+        CLVAE_DEBUG("tune: candidate rejected: %s", r->why);
+        /* it may be half applied: back to the best verified one, if there is one yet */
+        if (r->n_top > 0) clvae_gemm_params_apply(r->c->dev.id, &r->top[0].p);
+        r->dirty = r->n_top == 0;
+        return;
+    }
+    r->evaluated++;
+    r->dirty = false;
+    top_insert(r, p, ms, total);
+    if (r->n_all < MAX_SEEN) {
+        r->all[r->n_all].p = *p;
+        memcpy(r->all[r->n_all].ms, ms, sizeof r->all[r->n_all].ms);
+        r->all[r->n_all++].total = total;
+    }
+}
+
+/* Phase 1 (HELPER_SHARE of the budget): Xgemm, XgemmDirect and the threshold. */
+static double search(tune_run *r)
 {
     double spent = 0, ms[CLVAE_TUNE_MAX_SHAPES], total = 0;
-    for (int i = 0; budget_left(r, spent); i++) {
+    for (int i = 0; budget_left(r, spent, HELPER_SHARE); i++) {
         clvae_gemm_params p;
         const char *kind = "random";
         next_candidate(r, i, &p, &kind);
         double t = now_s();
         int st = eval_params(r, &p, ms, &total);
         spent += now_s() - t;
-        if (st) {
-            r->rejected++;
-            CLVAE_DEBUG("tune: candidate rejected: %s", r->why);
-            /* it may be half applied: back to the best verified one, if there is one yet */
-            if (r->n_top > 0) clvae_gemm_params_apply(r->c->dev.id, &r->top[0].p);
-            r->dirty = r->n_top == 0;
-        } else {
-            r->evaluated++;
-            r->dirty = false;
-            top_insert(r, &p, ms, total);
-            if (r->n_all < MAX_SEEN) {
-                r->all[r->n_all].p = p;
-                memcpy(r->all[r->n_all].ms, ms, sizeof r->all[r->n_all].ms);
-                r->all[r->n_all++].total = total;
-            }
-        }
+        record(r, &p, st, ms, total);
         progress(r, i, kind, st, total);
+    }
+    return spent;
+}
+
+/* Phase 2 (the rest of the budget): the best configuration with each curated set of the copy,
+ * pad and transpose kernels' parameters (an indirect GEMM's operands in and C out; on PoCL they
+ * took a quarter of the GEMM time with CLBlast's own). CLBlast cannot return to its own helper
+ * parameters within a process, so when none of these wins, this process keeps the last one
+ * tried (the same results: they only move data); the file keeps CLBlast's. */
+static void search_helpers(tune_run *r, double spent)
+{
+    double ms[CLVAE_TUNE_MAX_SHAPES], total = 0;
+    int done = r->evaluated + r->rejected;
+    for (int i = 0; r->n_top > 0 && !r->top[0].p.has_helpers && budget_left(r, spent, 1.0); i++) {
+        clvae_gemm_params p = r->top[0].p;
+        if (!clvae_tune_curated_helpers(&r->lim, i, p.h)) break;
+        p.has_helpers = true;
+        if (!clvae_helpers_legal(p.h, &r->lim) || !mark_seen(r, &p)) continue;
+        double t = now_s();
+        int st = eval_params(r, &p, ms, &total);
+        spent += now_s() - t;
+        record(r, &p, st, ms, total);
+        progress(r, done + i, "helpers", st, total);
     }
     if (r->o->progress && r->tty) fputc('\n', stderr);
 }
@@ -430,6 +462,10 @@ static void choose_sets(tune_run *r, clvae_tuning *t)
             used |= which[i] == j;
         if (used) {
             t->extra[t->n_extra] = sets[j]->p;
+            if (!sets[j]->p.has_helpers && sets[0]->p.has_helpers) { /* one helper set for all */
+                t->extra[t->n_extra].has_helpers = true;
+                memcpy(t->extra[t->n_extra].h, sets[0]->p.h, sizeof sets[0]->p.h);
+            }
             index[j] = ++t->n_extra;
         }
     }
@@ -478,7 +514,7 @@ static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_t
                 "tune: %d GEMM shapes per training step on \"%s\"; CLBlast's defaults "
                 "take %.2f ms/step\n",
                 r->n, r->c->dev.name, r->def_total);
-    search(r);
+    search_helpers(r, search(r));
     retime_top(r);
     finish_result(r, t);
     return CLVAE_OK;

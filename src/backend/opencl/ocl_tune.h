@@ -14,12 +14,14 @@
 
 #define CLVAE_XGEMM_NP 16  /* Xgemm parameters of CLBlast 1.5 */
 #define CLVAE_XGEMMD_NP 10 /* XgemmDirect parameters */
+#define CLVAE_HELPER_NP 15 /* Copy (4), Pad (4), Transpose (4), Padtranspose (3) parameters */
 #define CLVAE_TUNE_MAX_SHAPES 48
 #define CLVAE_TUNE_MAX_SETS 4 /* parameter sets in one tuning file (one program build each) */
 
 /* Parameter names, in the order clvae_gemm_params stores them. */
 extern const char *const clvae_xgemm_names[CLVAE_XGEMM_NP];
 extern const char *const clvae_xgemmd_names[CLVAE_XGEMMD_NP];
+extern const char *const clvae_helper_names[CLVAE_HELPER_NP];
 
 /* One complete CLBlast GEMM configuration for a device. GEMMs with m*n*k < min_indirect^3
  * take the direct kernel (XgemmDirect), the others the indirect one (Xgemm + pad/transpose). */
@@ -28,6 +30,12 @@ typedef struct clvae_gemm_params {
                                   STRN VWM VWN */
     size_t d[CLVAE_XGEMMD_NP]; /* WGD MDIMCD NDIMCD MDIMAD NDIMBD KWID VWMD VWND PADA PADB */
     size_t min_indirect;       /* XGEMM_MIN_INDIRECT_SIZE */
+    /* The indirect GEMM's copy, pad and transpose kernels (its operands in and C out): CLBlast's
+     * own parameters for them unless has_helpers. */
+    bool has_helpers;
+    size_t h[CLVAE_HELPER_NP]; /* COPY_DIMX COPY_DIMY COPY_VW COPY_WPT | PAD_DIMX PAD_DIMY
+                                  PAD_WPTX PAD_WPTY | TRA_DIM TRA_PAD TRA_SHUFFLE TRA_WPT |
+                                  PADTRA_PAD PADTRA_TILE PADTRA_WPT */
 } clvae_gemm_params;
 
 /* What a tuning file holds. One parameter set rarely suits every shape (a tile that fits
@@ -99,6 +107,9 @@ typedef struct clvae_tune_limits {
 void clvae_tune_limits_query(cl_device_id dev, clvae_tune_limits *lim);
 bool clvae_xgemm_legal(const size_t x[CLVAE_XGEMM_NP], const clvae_tune_limits *lim);
 bool clvae_xgemmd_legal(const size_t d[CLVAE_XGEMMD_NP], const clvae_tune_limits *lim);
+bool clvae_helpers_legal(const size_t h[CLVAE_HELPER_NP], const clvae_tune_limits *lim);
+/* The i-th curated set of copy/pad/transpose parameters for this kind of device. */
+bool clvae_tune_curated_helpers(const clvae_tune_limits *lim, int i, size_t h[CLVAE_HELPER_NP]);
 /* The i-th curated configuration for this kind of device (false past the end). */
 bool clvae_tune_curated(const clvae_tune_limits *lim, int i, clvae_gemm_params *p);
 /* A new candidate: a random legal configuration, or (when `best` is given) a neighbour of it

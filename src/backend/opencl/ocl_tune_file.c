@@ -29,6 +29,13 @@ const char *const clvae_xgemm_names[CLVAE_XGEMM_NP] = {
 const char *const clvae_xgemmd_names[CLVAE_XGEMMD_NP] = {
     "WGD", "MDIMCD", "NDIMCD", "MDIMAD", "NDIMBD", "KWID", "VWMD", "VWND", "PADA", "PADB"};
 static const char *const routine_names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
+const char *const clvae_helper_names[CLVAE_HELPER_NP] = {
+    "COPY_DIMX", "COPY_DIMY",   "COPY_VW", "COPY_WPT",   "PAD_DIMX",    "PAD_DIMY",  "PAD_WPTX",
+    "PAD_WPTY",  "TRA_DIM",     "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT",    "PADTRA_PAD", "PADTRA_TILE",
+    "PADTRA_WPT"};
+/* The helper kernels' names and where their parameters start in clvae_gemm_params.h. */
+static const char *const helper_kernels[4] = {"Copy", "Pad", "Transpose", "Padtranspose"};
+static const int helper_first[5] = {0, 4, 8, 12, 15};
 
 const char *clvae_clblast_version(void)
 {
@@ -59,6 +66,9 @@ void clvae_tuning_path(const char *dir, cl_platform_id platform, cl_device_id de
     h = clvae_fnv1a64_str(h, id.clblast);
     snprintf(path, size, "%s/gemm-%016llx.json", dir, (unsigned long long)h);
 }
+
+static const char *get_params(const cJSON *root, const char *kernel, const char *const *names,
+                              int n, size_t *v);
 
 /* ---- writing ---- */
 
@@ -101,6 +111,26 @@ static void add_params(cJSON *o, const clvae_gemm_params *p)
     cJSON_AddItemToObject(o, "XgemmDirect",
                           params_object(clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP));
     cJSON_AddItemToObject(o, "GemmRoutine", params_object(routine_names, &p->min_indirect, 1));
+    for (int k = 0; p->has_helpers && k < 4; k++)
+        cJSON_AddItemToObject(o, helper_kernels[k],
+                              params_object(clvae_helper_names + helper_first[k],
+                                            p->h + helper_first[k],
+                                            helper_first[k + 1] - helper_first[k]));
+}
+
+/* The optional helper-kernel objects of a parameter set: all four or none. */
+static const char *get_helpers(const cJSON *o, clvae_gemm_params *p)
+{
+    int present = 0;
+    for (int k = 0; k < 4; k++)
+        present += cJSON_GetObjectItemCaseSensitive(o, helper_kernels[k]) != NULL;
+    p->has_helpers = present > 0;
+    for (int k = 0; present && k < 4; k++) {
+        const char *bad = get_params(o, helper_kernels[k], clvae_helper_names + helper_first[k],
+                                     helper_first[k + 1] - helper_first[k], p->h + helper_first[k]);
+        if (bad) return bad;
+    }
+    return NULL;
 }
 
 static bool add_extra_sets(cJSON *root, const clvae_tuning *t)
@@ -258,7 +288,8 @@ static const char *get_extra_sets(const cJSON *root, clvae_tuning *t)
         clvae_gemm_params *p = &t->extra[t->n_extra++];
         if ((bad = get_params(o, "Xgemm", clvae_xgemm_names, CLVAE_XGEMM_NP, p->x)) ||
             (bad = get_params(o, "XgemmDirect", clvae_xgemmd_names, CLVAE_XGEMMD_NP, p->d)) ||
-            (bad = get_params(o, "GemmRoutine", routine_names, 1, &p->min_indirect)))
+            (bad = get_params(o, "GemmRoutine", routine_names, 1, &p->min_indirect)) ||
+            (bad = get_helpers(o, p)))
             return bad;
     }
     return NULL;
@@ -291,7 +322,8 @@ static bool parse_tuning(const cJSON *root, clvae_tuning *t, char *why, size_t s
     t->use_defaults = cJSON_IsTrue(ud);
     if (!t->use_defaults && !(bad = get_params(root, "Xgemm", clvae_xgemm_names, 16, t->p.x)) &&
         !(bad = get_params(root, "XgemmDirect", clvae_xgemmd_names, 10, t->p.d)))
-        bad = get_params(root, "GemmRoutine", routine_names, 1, &t->p.min_indirect);
+        if (!(bad = get_params(root, "GemmRoutine", routine_names, 1, &t->p.min_indirect)))
+            bad = get_helpers(root, &t->p);
     if (bad) {
         snprintf(why, size, "missing or invalid parameter %s", bad);
         return false;
@@ -364,6 +396,9 @@ int clvae_gemm_params_apply(cl_device_id dev, const clvae_gemm_params *p)
     int st = override(dev, "Xgemm", clvae_xgemm_names, p->x, CLVAE_XGEMM_NP);
     if (!st) st = override(dev, "XgemmDirect", clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP);
     if (!st) st = override(dev, "GemmRoutine", routine_names, &p->min_indirect, 1);
+    for (int k = 0; !st && p->has_helpers && k < 4; k++)
+        st = override(dev, helper_kernels[k], clvae_helper_names + helper_first[k],
+                      p->h + helper_first[k], (size_t)(helper_first[k + 1] - helper_first[k]));
     return st;
 }
 
@@ -377,14 +412,21 @@ void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size
         used +=
             (size_t)snprintf(buf + used, size - used, " %s=%zu", clvae_xgemmd_names[i], p->d[i]);
     if (used < size)
-        snprintf(buf + used, size - used, " | XGEMM_MIN_INDIRECT_SIZE=%zu", p->min_indirect);
+        used += (size_t)snprintf(buf + used, size - used, " | XGEMM_MIN_INDIRECT_SIZE=%zu",
+                                 p->min_indirect);
+    for (int i = 0; p->has_helpers && i < CLVAE_HELPER_NP && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s=%zu",
+                                 i == 0 || i == 4 || i == 8 || i == 12 ? " | " : " ",
+                                 clvae_helper_names[i], p->h[i]);
 }
 
 static bool sets_legal(const clvae_tuning *t, const clvae_tune_limits *lim)
 {
-    bool ok = clvae_xgemm_legal(t->p.x, lim) && clvae_xgemmd_legal(t->p.d, lim);
+    bool ok = clvae_xgemm_legal(t->p.x, lim) && clvae_xgemmd_legal(t->p.d, lim) &&
+              (!t->p.has_helpers || clvae_helpers_legal(t->p.h, lim));
     for (int j = 0; ok && j < t->n_extra; j++)
-        ok = clvae_xgemm_legal(t->extra[j].x, lim) && clvae_xgemmd_legal(t->extra[j].d, lim);
+        ok = clvae_xgemm_legal(t->extra[j].x, lim) && clvae_xgemmd_legal(t->extra[j].d, lim) &&
+             (!t->extra[j].has_helpers || clvae_helpers_legal(t->extra[j].h, lim));
     return ok;
 }
 

@@ -75,6 +75,22 @@ bool clvae_xgemmd_legal(const size_t d[CLVAE_XGEMMD_NP], const clvae_tune_limits
     return local <= lim->local_mem;
 }
 
+/* The helper kernels as CLBlast 1.5 writes them: vector widths and work per item of 1..16, the
+ * work-group within the device's limits, the transposes' local tiles within local memory. */
+bool clvae_helpers_legal(const size_t h[CLVAE_HELPER_NP], const clvae_tune_limits *lim)
+{
+    for (int i = 0; i < CLVAE_HELPER_NP; i++)
+        if (i != 9 && i != 10 && i != 12 && (h[i] == 0 || h[i] > 64)) return false;
+    if (h[9] > 1 || h[10] > 1 || h[12] > 1 || !is_vec(h[2]) || !is_vec(h[3]) || !is_vec(h[11]) ||
+        !is_vec(h[14]))
+        return false;
+    if (!fits_wg(h[0], h[1], lim) || !fits_wg(h[4], h[5], lim) || !fits_wg(h[8], h[8], lim) ||
+        !fits_wg(h[13], h[13], lim))
+        return false;
+    size_t tra = h[8] * h[11], padtra = h[13] * h[14];
+    return (tra * (tra + h[9]) + padtra * (padtra + h[12])) * sizeof(float) <= lim->local_mem;
+}
+
 /* ---- curated configurations ---- */
 
 typedef struct curated {
@@ -105,12 +121,37 @@ static const curated gpu_list[] = {
     {{0, 1, 16, 2, 8, 8, 64, 8, 8, 64, 1, 1, 0, 0, 2, 2}, {32, 8, 8, 8, 8, 2, 2, 2, 1, 1}, 192},
 };
 
+/* Helper kernels: on CPUs small work-groups, wide vectors and several elements per work-item
+ * (a work-group runs as a loop there); on GPUs CLBlast-like tiles. Tried after the search, on
+ * the best configuration. */
+static const size_t cpu_helpers[][CLVAE_HELPER_NP] = {
+    {8, 8, 16, 4, 8, 8, 4, 4, 8, 0, 0, 4, 0, 8, 4},
+    {4, 4, 16, 8, 4, 4, 8, 8, 4, 0, 0, 8, 0, 4, 8},
+    {16, 8, 8, 2, 16, 8, 2, 2, 16, 1, 0, 2, 1, 16, 2},
+    {8, 8, 4, 1, 8, 8, 1, 1, 8, 1, 1, 1, 1, 8, 1},
+    {32, 16, 8, 2, 32, 8, 2, 2, 8, 0, 0, 8, 0, 8, 8},
+};
+static const size_t gpu_helpers[][CLVAE_HELPER_NP] = {
+    {8, 32, 4, 1, 16, 16, 1, 1, 16, 1, 1, 4, 1, 16, 2},
+    {16, 8, 4, 1, 32, 8, 1, 2, 8, 1, 0, 4, 1, 8, 4},
+};
+
+bool clvae_tune_curated_helpers(const clvae_tune_limits *lim, int i, size_t h[CLVAE_HELPER_NP])
+{
+    int n = lim->cpu ? (int)(sizeof cpu_helpers / sizeof *cpu_helpers)
+                     : (int)(sizeof gpu_helpers / sizeof *gpu_helpers);
+    if (i < 0 || i >= n) return false;
+    memcpy(h, lim->cpu ? cpu_helpers[i] : gpu_helpers[i], sizeof cpu_helpers[0]);
+    return true;
+}
+
 bool clvae_tune_curated(const clvae_tune_limits *lim, int i, clvae_gemm_params *p)
 {
     const curated *list = lim->cpu ? cpu_list : gpu_list;
     int n = lim->cpu ? (int)(sizeof cpu_list / sizeof *cpu_list)
                      : (int)(sizeof gpu_list / sizeof *gpu_list);
     if (i < 0 || i >= n) return false;
+    memset(p, 0, sizeof *p);
     memcpy(p->x, list[i].x, sizeof p->x);
     memcpy(p->d, lim->cpu ? cpu_direct : list[i].d, sizeof p->d);
     p->min_indirect = list[i].min_indirect;
@@ -229,6 +270,7 @@ void clvae_tune_sample(uint64_t *rng, const clvae_tune_limits *lim, const clvae_
         mutate(rng, lim, thresholds, n_thresholds, p);
         return;
     }
+    memset(p, 0, sizeof *p); /* no helpers; padding zero for the hash of tried candidates */
     random_x(rng, lim, p->x);
     random_d(rng, lim, p->d);
     p->min_indirect = n_thresholds > 0 ? thresholds[next_u64(rng) % (uint64_t)n_thresholds] : 0;
