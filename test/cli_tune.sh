@@ -17,6 +17,10 @@ grep -q "tuning file: $f" "$TMP/tune.out" && ok || bad "tune does not name the f
 grep -q "^NT *128 *400 *784" "$TMP/tune.out" && ok || bad "tune table lacks NT 128x400x784"
 grep -q "^tune: \[1\]" "$TMP/tune.err" && ok || bad "no per-candidate progress line on a non-tty"
 
+# A second search starts from the file's sets.
+"$BIN" tune "${cfg[@]}" --set device.cache="$TMP/c1" --seconds 1 --candidates 1 >/dev/null 2>"$TMP/tune2.err" \
+  && grep -q "^tune: \[1\] previous" "$TMP/tune2.err" && ok || bad "a second tune did not start from the file: $(head -3 "$TMP/tune2.err")"
+
 # bench applies it and does not tune again.
 "$BIN" bench "${cfg[@]}" "${small[@]}" --set device.cache="$TMP/c1" --steps 3 >"$TMP/b1.out" 2>"$TMP/b1.err" \
   && ok || bad "bench with the file: $(cat "$TMP/b1.err")"

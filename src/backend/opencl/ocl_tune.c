@@ -53,6 +53,8 @@ typedef struct tune_run {
     double t0, def_ms[CLVAE_TUNE_MAX_SHAPES], def_total;
     scored top[TOP_K]; /* best first */
     scored *all;       /* (MAX_SEEN) every verified candidate, for the per-shape sets */
+    clvae_gemm_params prev[CLVAE_TUNE_MAX_SETS]; /* the device's tuning file's sets, tried first */
+    int n_prev;
     int n_all;
     int n_top, evaluated, rejected, n_seen;
     uint64_t seen[MAX_SEEN], rng;
@@ -257,7 +259,10 @@ static const clvae_gemm_params *shape_best(tune_run *r)
 static void next_candidate(tune_run *r, int i, clvae_gemm_params *p, const char **kind)
 {
     for (int tries = 0; tries < 50; tries++) {
-        if (clvae_tune_curated(&r->lim, i + tries, p)) {
+        if (i + tries < r->n_prev) {
+            *p = r->prev[i + tries];
+            *kind = "previous";
+        } else if (clvae_tune_curated(&r->lim, i + tries - r->n_prev, p)) {
             *kind = "curated";
             if (!clvae_xgemm_legal(p->x, &r->lim) || !clvae_xgemmd_legal(p->d, &r->lim)) continue;
         } else if (r->n_top > 0 && coin(r) % 8 != 0) { /* random ones rarely win on a CPU */
@@ -297,6 +302,30 @@ static void progress(tune_run *r, int i, const char *kind, int st, double total)
 
 /* ---- the search ---- */
 
+/* The sets of the device's current tuning file, so that a search goes on from the last one
+ * (their programs are usually in the driver's cache). */
+static void load_previous(tune_run *r)
+{
+    char path[CLVAE_PATH_MAX + 64], why[1200];
+    clvae_tuning t, want;
+    r->n_prev = 0;
+    if (!r->c->cache_dir[0]) return;
+    clvae_tuning_path(r->c->cache_dir, r->c->dev.platform, r->c->dev.id, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    fclose(f);
+    clvae_tuning_identify(&want, r->c->dev.platform, r->c->dev.id);
+    if (clvae_tuning_read(path, &t) || !clvae_tuning_matches(&t, &want, why, sizeof why) ||
+        t.use_defaults)
+        return;
+    for (int j = -1; j < t.n_extra; j++) {
+        const clvae_gemm_params *p = j < 0 ? &t.p : &t.extra[j];
+        if (clvae_xgemm_legal(p->x, &r->lim) && clvae_xgemmd_legal(p->d, &r->lim) &&
+            (!p->has_helpers || clvae_helpers_legal(p->h, &r->lim)))
+            r->prev[r->n_prev++] = *p;
+    }
+}
+
 static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
 {
     size_t most = 1;
@@ -304,6 +333,7 @@ static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
         return clvae_error(CLVAE_ERR_INTERNAL, "tune: %d shapes (1..%d)", n, CLVAE_TUNE_MAX_SHAPES);
     clvae_tune_limits_query(r->c->dev.id, &r->lim);
     r->nt = clvae_tune_thresholds(shapes, n, r->thresholds, CLVAE_TUNE_MAX_SHAPES + 2);
+    load_previous(r);
     r->rng = r->o->seed ? r->o->seed : 1;
     r->tty = isatty(fileno(stderr));
     for (int i = 0; i < n; i++)

@@ -100,7 +100,8 @@ typedef struct curated {
 /* CPUs: found by searching on PoCL 3.1 (LLVM 15, AVX-512, 2 cores) for the default model's
  * shapes: float16 vectors along M, a few work-items per group, strided access, no local memory,
  * and the indirect kernel for every shape (threshold 0: the direct kernel was 2-5x slower even
- * for the small shapes). The last one suits 8-wide (AVX2) vectors. */
+ * for the small shapes). The fifth suits 8-wide (AVX2) vectors; the last two tile 400 and 784
+ * (the n of the default model's GEMMs, M of CLBlast's column-major call) without padding. */
 /* The direct kernel is compiled into the same program even when no shape uses it: a small one
  * builds 3x faster (about 20 s instead of 70 s per candidate with PoCL). */
 static const size_t cpu_direct[CLVAE_XGEMMD_NP] = {32, 8, 8, 8, 8, 1, 1, 1, 0, 0};
@@ -110,6 +111,8 @@ static const curated cpu_list[] = {
     {{0, 1, 16, 8, 1, 1, 64, 4, 4, 16, 0, 0, 1, 1, 16, 4}, {0}, 0},
     {{0, 1, 32, 8, 4, 4, 128, 4, 4, 32, 0, 0, 1, 1, 16, 8}, {0}, 0},
     {{0, 1, 16, 2, 4, 4, 32, 4, 4, 32, 0, 0, 0, 0, 8, 8}, {0}, 0},
+    {{0, 1, 16, 8, 1, 1, 80, 8, 8, 16, 0, 0, 1, 1, 16, 2}, {0}, 0},
+    {{0, 1, 16, 8, 1, 1, 112, 8, 8, 16, 0, 0, 1, 1, 16, 2}, {0}, 0},
 };
 
 /* GPUs: CLBlast-style tiles in local memory, direct kernel for small products. */
@@ -170,7 +173,8 @@ static uint64_t next_u64(uint64_t *s) /* splitmix64 */
 
 #define PICK(rng, arr) ((arr)[next_u64(rng) % (sizeof(arr) / sizeof((arr)[0]))])
 
-static const size_t v_tile[] = {16, 32, 64, 128}, v_kwg[] = {8, 16, 32}, v_kwi[] = {1, 2, 4, 8, 16};
+/* 48, 80 and 112 tile 400 and 784 (the default model's widths) without padding */
+static const size_t v_tile[] = {16, 32, 48, 64, 80, 112, 128}, v_kwg[] = {8, 16, 32}, v_kwi[] = {1, 2, 4, 8, 16};
 static const size_t v_dim[] = {1, 2, 4, 8, 16, 32}, v_vec[] = {1, 2, 4, 8, 16}, v_bit[] = {0, 1};
 static const size_t v_wgd[] = {16, 32, 64}, v_kwid[] = {1, 2, 4, 8, 16}, v_vecd[] = {1, 2, 4, 8};
 
