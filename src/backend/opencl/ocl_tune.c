@@ -492,10 +492,6 @@ static void choose_sets(tune_run *r, clvae_tuning *t)
             used |= which[i] == j;
         if (used) {
             t->extra[t->n_extra] = sets[j]->p;
-            if (!sets[j]->p.has_helpers && sets[0]->p.has_helpers) { /* one helper set for all */
-                t->extra[t->n_extra].has_helpers = true;
-                memcpy(t->extra[t->n_extra].h, sets[0]->p.h, sizeof sets[0]->p.h);
-            }
             index[j] = ++t->n_extra;
         }
     }
@@ -503,6 +499,23 @@ static void choose_sets(tune_run *r, clvae_tuning *t)
     for (int i = 0; i < r->n; i++) {
         t->shape_set[i] = index[which[i]];
         t->shape_tuned_ms[i] = sets[which[i]]->ms[i];
+    }
+}
+
+/* CLBlast keeps one set of copy/pad/transpose parameters per process (a set without them leaves
+ * the last applied ones), so the sets get the first set's that has them, the way they ran. */
+static void share_helpers(clvae_tuning *t)
+{
+    const clvae_gemm_params *with = t->p.has_helpers ? &t->p : NULL;
+    for (int j = 0; !with && j < t->n_extra; j++)
+        if (t->extra[j].has_helpers) with = &t->extra[j];
+    if (!with || t->use_defaults) return;
+    size_t h[CLVAE_HELPER_NP];
+    memcpy(h, with->h, sizeof h);
+    for (int j = -1; j < t->n_extra; j++) {
+        clvae_gemm_params *p = j < 0 ? &t->p : &t->extra[j];
+        p->has_helpers = true;
+        memcpy(p->h, h, sizeof h);
     }
 }
 
@@ -523,10 +536,9 @@ static void finish_result(tune_run *r, clvae_tuning *t)
         t->shape_tuned_ms[i] = t->use_defaults ? r->def_ms[i] : r->top[0].ms[i];
     }
     if (!t->use_defaults) choose_sets(r, t);
-    if (r->n_top > 0) {
-        t->p = r->top[0].p;
-        clvae_gemm_params_apply(r->c->dev.id, &t->p);
-    }
+    if (r->n_top > 0) t->p = r->top[0].p;
+    share_helpers(t);
+    if (r->n_top > 0) clvae_gemm_params_apply(r->c->dev.id, &t->p);
     t->seconds = now_s() - r->t0;
 }
 
