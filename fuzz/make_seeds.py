@@ -124,6 +124,10 @@ def config_seeds():
     put("config_set", "sets.txt", b"model.latent=32\ntrain.batch = 64\nmodel.encoder=400,200\n"
         b"device.backend=ref\ndata.overlap=no\noutput.dir=\"runs/x\"\ntrain.momentum=0.5\n")
     put("config_set", "one.txt", b"train.lr=1e-2\n")
+    with open(os.path.join(ROOT, "config", "gumbel.ini"), "rb") as f:  # latent_type, GxK keys
+        put("config_ini", "gumbel.ini", f.read())
+    put("config_set", "gumbel.txt", b"model.latent=4,1\nmodel.latent_type = gaussian, categorical\n"
+        b"model.categorical=30X10\nmodel.hard=yes\ntrain.tau_decay=0\ntrain.tau_min=0.25\n")
 
 
 def tuning_seeds():
