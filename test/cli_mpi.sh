@@ -82,16 +82,24 @@ d=$(params "$TMP/one/checkpoint.safetensors" "$TMP/two/checkpoint.safetensors" $
 echo "reference: final parameters max diff $d of the largest (tol $PARAM_TOL)"
 [ "$(grep -c '^final test_loss' "$TMP/two.out")" -eq 1 ] && ok || bad "final line not printed once: $(cat "$TMP/two.out")"
 grep -q '"ranks":2' "$TMP/two/metrics.jsonl" && grep -q '"allreduce_share":' "$TMP/two/metrics.jsonl" && ok || bad "metrics lack ranks/allreduce_share: $(head -1 "$TMP/two/metrics.jsonl")"
+# --profile (rank 0's trace) has the gradient allreduce track: one span per step (10 steps)
+"${MPIRUN[@]}" "$BIN" train "${common[@]}" "${ref[@]}" --set train.epochs=1 --set data.limit_train=640 --set output.dir="$TMP/prof" --profile "$TMP/prof.json" >/dev/null 2>"$TMP/err" || bad "2-rank --profile run: $(cat "$TMP/err")"
+n=$("$PY" -c "import json, sys; t = json.load(open(sys.argv[1]))['traceEvents']; print(sum(e.get('name') == 'allreduce' and e.get('tid') == 4 for e in t), sum(e.get('args', {}).get('name') == 'gradient allreduce' for e in t))" "$TMP/prof.json" 2>&1)
+[ "$n" = "10 1" ] && ok || bad "--profile: allreduce spans and track: '$n', want '10 1'"
 # a 1-rank run started by mpirun -np 1 is the plain run bit for bit
 mpirun -np 1 "$BIN" train "${common[@]}" "${ref[@]}" --set train.epochs=1 --set output.dir="$TMP/np1" --losses "$TMP/np1.jsonl" >/dev/null 2>"$TMP/err" || bad "mpirun -np 1: $(cat "$TMP/err")"
 d=$(compare "$TMP/one.jsonl" "$TMP/np1.jsonl" 1 50 0 2>&1) && ok || bad "mpirun -np 1 differs from the plain run: $d"
 
 # 2. --resume of the 2-rank run's first epoch on 1 rank continues the trajectory: its epoch-2
-#    losses match the uninterrupted runs' within the same bound.
+#    losses match the uninterrupted runs' within the same bound (and 1 rank -> 2 ranks too).
 "${MPIRUN[@]}" "$BIN" train "${common[@]}" "${ref[@]}" --set train.epochs=1 --set output.dir="$TMP/half" --losses "$TMP/half.jsonl" >/dev/null 2>"$TMP/err" || bad "2-rank epoch 1: $(cat "$TMP/err")"
 "$BIN" train --resume "$TMP/half" --set train.epochs=2 --losses "$TMP/half.jsonl" -q >/dev/null 2>"$TMP/err" || bad "1-rank resume: $(cat "$TMP/err")"
 d=$(compare "$TMP/one.jsonl" "$TMP/half.jsonl" 1 100 $LOSS_TOL 2>&1) && ok || bad "2-rank checkpoint resumed on 1 rank: $d"
 d=$(params "$TMP/one/checkpoint.safetensors" "$TMP/half/checkpoint.safetensors" $PARAM_TOL 2>&1) && ok || bad "resumed parameters: $d"
+# ... and the other way: epoch 1 on 1 rank, resumed on 2 ranks
+"$BIN" train "${common[@]}" "${ref[@]}" --set train.epochs=1 --set output.dir="$TMP/up" --losses "$TMP/up.jsonl" 2>"$TMP/err" || bad "1-rank epoch 1: $(cat "$TMP/err")"
+"${MPIRUN[@]}" "$BIN" train --resume "$TMP/up" --set train.epochs=2 --losses "$TMP/up.jsonl" -q >/dev/null 2>"$TMP/err" || bad "2-rank resume: $(cat "$TMP/err")"
+d=$(compare "$TMP/one.jsonl" "$TMP/up.jsonl" 1 100 $LOSS_TOL 2>&1) && ok || bad "1-rank checkpoint resumed on 2 ranks: $d"
 
 # 3. Rank 0 on PoCL, rank 1 on rusticl (llvmpipe) against the reference 1-rank run: the
 #    cross-device bounds of test_trajectory (per-op ulp differences grow under Adam: steps 1-10
