@@ -36,6 +36,9 @@ int clvae_dist_bcast(void *buf, size_t bytes);
 int clvae_dist_sum_f32(float *buf, size_t n);
 int clvae_dist_sum_f64(double *buf, size_t n);
 
+/* Whether v is the same on every rank (true for one rank). */
+int clvae_dist_same_u64(uint64_t v, bool *same);
+
 /* Rank 0 receives every rank's text (each < `each` bytes) into all (size * each), in rank
  * order; all may be NULL on the other ranks. */
 int clvae_dist_gather_text(const char *mine, char *all, size_t each);

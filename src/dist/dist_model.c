@@ -42,6 +42,25 @@ int clvae_dist_sum_grads(clvae_model *m, float *stage, float *flag)
     return st;
 }
 
+int clvae_dist_check_params(clvae_model *m, float *stage)
+{
+    if (clvae_dist_size() == 1) return CLVAE_OK;
+    size_t bytes = m->n_floats * sizeof(float);
+    int st = m->be->ops->download(m->be->ctx, (clvae_view){m->p_buf, 0}, stage, bytes);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the arena's bytes */
+    const unsigned char *b = (const unsigned char *)stage;
+    for (size_t i = 0; !st && i < bytes; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    bool same;
+    int cst = clvae_dist_same_u64(st ? 0 : h, &same); /* every rank calls it, also after a failure */
+    if (st || cst) return st ? st : cst;
+    if (!same)
+        return clvae_error(CLVAE_ERR_INTERNAL, "the ranks' parameters differ after step %llu: the "
+                                               "gradient sums were not the same bits on every "
+                                               "rank (an MPI reduction that is not reproducible)",
+                           (unsigned long long)m->step);
+    return CLVAE_OK;
+}
+
 int clvae_dist_sum_losses(clvae_losses *l)
 {
     if (clvae_dist_size() == 1) return CLVAE_OK;

@@ -10,6 +10,9 @@
 int clvae_dist_bcast_model(clvae_model *m, float *stage);
 /* Sums the gradient arena over the ranks in place (host staging); *flag is summed with it. */
 int clvae_dist_sum_grads(clvae_model *m, float *stage, float *flag);
+/* Checks that every rank holds the same parameter bits (a hash of the arena); a difference is
+ * CLVAE_ERR_INTERNAL on every rank. */
+int clvae_dist_check_params(clvae_model *m, float *stage);
 /* Sums loss accumulators read back on each rank. */
 int clvae_dist_sum_losses(clvae_losses *l);
 

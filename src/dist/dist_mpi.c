@@ -110,6 +110,18 @@ int clvae_dist_sum_f64(double *buf, size_t n)
     return sum(buf, n, sizeof(double), MPI_DOUBLE);
 }
 
+int clvae_dist_same_u64(uint64_t v, bool *same)
+{
+    uint64_t lo = v, hi = v;
+    *same = true;
+    if (g.size == 1) return CLVAE_OK;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce (check)");
+    *same = lo == hi;
+    return CLVAE_OK;
+}
+
 int clvae_dist_gather_text(const char *mine, char *all, size_t each)
 {
     char *buf = calloc(1, each);

@@ -32,6 +32,12 @@ int clvae_dist_sum_f32(float *buf, size_t n) { return CLVAE_OK; }
 int clvae_dist_sum_f64(double *buf, size_t n) { return CLVAE_OK; }
 int clvae_dist_agree(int status) { return status; }
 
+int clvae_dist_same_u64(uint64_t v, bool *same)
+{
+    *same = true;
+    return CLVAE_OK;
+}
+
 int clvae_dist_gather_text(const char *mine, char *all, size_t each)
 {
     snprintf(all, each, "%s", mine);

@@ -372,6 +372,12 @@ static int rank0_agreed(trainer *t, int st)
 
 static int epoch_done(trainer *t, int epoch, double seconds, clvae_train_result *res)
 {
+    /* the optimizer ran on every rank: the same parameters everywhere, checked once an epoch */
+    int st = clvae_dist_agree(clvae_dist_check_params(&t->m, t->stage));
+    if (st) {
+        t->collective = true;
+        return st;
+    }
     res->train_loss = t->epoch_loss_sum / (double)t->epoch_samples;
     res->epochs = epoch;
     res->steps = (long long)t->m.step;
