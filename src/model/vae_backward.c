@@ -119,15 +119,30 @@ int clvae_model_forward_backward(clvae_model *m, int b, uint64_t noise_step, uin
     return forward_backward(m, b, b, noise_step, stream);
 }
 
+/* Dynamic binarization of a shard's b rows as rows row0.. of the whole batch: the op draws by
+ * element index from 0, so the rows go to their global place in the d1 scratch (at least
+ * max_batch x D floats, unused before the backward), the op runs over [0, (row0 + b) D) and the
+ * rows come back with the whole batch's bits (the rows before row0 are drawn for nothing). */
+static int binarize_shard(clvae_model *m, int b, int row0)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    void *c = m->be->ctx;
+    size_t D = (size_t)m->dim, n = (size_t)b * D;
+    if (row0 + b > m->max_batch)
+        return clvae_error(CLVAE_ERR_INTERNAL, "binarize: shard rows %d..%d past the model's %d",
+                           row0, row0 + b, m->max_batch);
+    clvae_view at = clvae_view_at(m->d1, (size_t)row0 * D);
+    TRY(o->copy(c, at, m->x, n));
+    TRY(o->binarize(c, (size_t)(row0 + b) * D, m->seed, m->step, CLVAE_STREAM_BINARIZE, m->d1));
+    return o->copy(c, m->x, at, n);
+}
+
 int clvae_model_train_grads(clvae_model *m, int b, int row0, int gb)
 {
-    if (m->binarize == CLVAE_BIN_DYNAMIC) {
-        if (gb != b) /* the binarize op draws by local element index */
-            return clvae_error(CLVAE_ERR_UNSUPPORTED, "data.binarize = dynamic is not supported "
-                                                      "on a data-parallel shard");
+    if (m->binarize == CLVAE_BIN_DYNAMIC && gb != b && row0 > 0) TRY(binarize_shard(m, b, row0));
+    else if (m->binarize == CLVAE_BIN_DYNAMIC)
         TRY(m->be->ops->binarize(m->be->ctx, (size_t)b * m->dim, m->seed, m->step,
                                  CLVAE_STREAM_BINARIZE, m->x));
-    }
     if (gb != b) {
         m->shard_row0 = row0;
         m->shard_rows = b;

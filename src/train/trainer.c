@@ -121,10 +121,6 @@ static int check_split(const trainer *t)
                                              "samples, train.batch = %ld), fewer than the %ld "
                                              "ranks: change train.batch or data.limit_train",
                            last, t->train.n, B, N);
-    if (c->data.binarize == CLVAE_BIN_DYNAMIC)
-        return clvae_error(CLVAE_ERR_CONFIG, "data.binarize = dynamic is not supported with more "
-                                             "than one rank yet (its draws follow the local row); "
-                                             "valid with %ld ranks: none, fixed", N);
     return CLVAE_OK;
 }
 
