@@ -15,7 +15,7 @@
 
 static const char usage[] =
     "usage: clvae tune [-c FILE] [--set SECTION.KEY=VALUE]... [--seconds S] [--candidates N]\n"
-    "                  [--batches B1,B2,...]\n"
+    "                  [--batches B1,B2,...] [--sets N] [--helpers]\n"
     "  searches CLBlast's GEMM parameters (Xgemm, XgemmDirect, direct/indirect threshold) for the\n"
     "  configured OpenCL device, timing the GEMM shapes of one training step of the configured\n"
     "  model and verifying every candidate against the reference GEMM; writes the tuning file\n"
@@ -25,14 +25,21 @@ static const char usage[] =
     "  --batches LIST  tune the shapes of a training step at each of these batch sizes (default:\n"
     "                  train.batch), weighted per sample, so one file serves them all; shapes\n"
     "                  may get parameter sets of their own (GEMMs of other sizes take the set\n"
-    "                  of the most similar tuned shape)\n";
+    "                  of the most similar tuned shape)\n"
+    "  --sets N        up to N parameter sets, 1..4 (default 1: on PoCL switching sets between\n"
+    "                  GEMMs cost the host more than the sets saved)\n"
+    "  --helpers       also try parameters for the copy/pad/transpose kernels of the indirect\n"
+    "                  GEMM (last 20% of the budget; timed in isolation, so check with bench)\n";
 
 #define MAX_BATCHES 4
+#define CLVAE_TUNE_SETS_MAX 4 /* CLVAE_TUNE_MAX_SETS, also in builds without OpenCL */
 
 typedef struct tune_args {
     double seconds;
     int candidates;
     int batches[MAX_BATCHES], n_batches; /* 0 = train.batch */
+    bool helpers;
+    int sets;
 } tune_args;
 
 /* "128,512,2048" -> t->batches; false when malformed. */
@@ -57,6 +64,22 @@ static int take_tune_options(int *argc, char **argv, tune_args *t)
     int out = 0;
     for (int i = 0; i < *argc; i++) {
         bool secs = !strcmp(argv[i], "--seconds"), cands = !strcmp(argv[i], "--candidates");
+        if (!strcmp(argv[i], "--sets")) {
+            char *end = NULL;
+            long v = i + 1 < *argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (!end || *end || v < 1 || v > CLVAE_TUNE_SETS_MAX) {
+                fprintf(stderr, "clvae: error: --sets needs a whole number 1..%d\n%s",
+                        CLVAE_TUNE_SETS_MAX, usage);
+                return 2;
+            }
+            t->sets = (int)v;
+            i++;
+            continue;
+        }
+        if (!strcmp(argv[i], "--helpers")) {
+            t->helpers = true;
+            continue;
+        }
         if (!strcmp(argv[i], "--batches")) {
             if (i + 1 >= *argc || !parse_batches(argv[i + 1], t)) {
                 fprintf(stderr,
@@ -174,6 +197,8 @@ static int run_tune(const clvae_config *cfg, const tune_args *ta)
         clvae_tune_options o = {.seconds = ta->seconds,
                                 .max_candidates = ta->candidates,
                                 .progress = true,
+                                .helpers = ta->helpers,
+                                .max_sets = ta->sets,
                                 .seed = cfg->train.seed};
         st = clvae_opencl_tune(&be, shapes, n, &o, &result, path, sizeof path);
     }
@@ -194,7 +219,7 @@ int cmd_tune(int argc, char **argv)
 {
     cli_args a;
     clvae_config cfg;
-    tune_args ta = {CLVAE_TUNE_SECONDS, 0, {0}, 0};
+    tune_args ta = {CLVAE_TUNE_SECONDS, 0, {0}, 0, false, 1};
     int rc = take_tune_options(&argc, argv, &ta);
     if (!rc) rc = cli_parse(argc, argv, OPT_CONFIG | OPT_SET, usage, &a);
     if (rc || a.help) return rc;

@@ -320,9 +320,11 @@ static void load_previous(tune_run *r)
         return;
     for (int j = -1; j < t.n_extra; j++) {
         const clvae_gemm_params *p = j < 0 ? &t.p : &t.extra[j];
-        if (clvae_xgemm_legal(p->x, &r->lim) && clvae_xgemmd_legal(p->d, &r->lim) &&
-            (!p->has_helpers || clvae_helpers_legal(p->h, &r->lim)))
-            r->prev[r->n_prev++] = *p;
+        if (clvae_xgemm_legal(p->x, &r->lim) && clvae_xgemmd_legal(p->d, &r->lim)) {
+            r->prev[r->n_prev] = *p; /* without helper parameters: CLBlast could not drop them */
+            r->prev[r->n_prev].has_helpers = false;
+            memset(r->prev[r->n_prev++].h, 0, sizeof p->h);
+        }
     }
 }
 
@@ -385,7 +387,7 @@ static void record(tune_run *r, const clvae_gemm_params *p, int st, const double
 static double search(tune_run *r)
 {
     double spent = 0, ms[CLVAE_TUNE_MAX_SHAPES], total = 0;
-    for (int i = 0; budget_left(r, spent, HELPER_SHARE); i++) {
+    for (int i = 0; budget_left(r, spent, r->o->helpers ? HELPER_SHARE : 1.0); i++) {
         clvae_gemm_params p;
         const char *kind = "random";
         next_candidate(r, i, &p, &kind);
@@ -398,16 +400,20 @@ static double search(tune_run *r)
     return spent;
 }
 
-/* Phase 2 (the rest of the budget): the best configuration with each curated set of the copy,
- * pad and transpose kernels' parameters (an indirect GEMM's operands in and C out; on PoCL they
- * took a quarter of the GEMM time with CLBlast's own). CLBlast cannot return to its own helper
+/* Phase 2 (with o->helpers, the rest of the budget): the best configuration with each curated
+ * set of the copy, pad and transpose kernels' parameters (an indirect GEMM's operands in and C
+ * out; on PoCL they took a quarter of the GEMM time with CLBlast's own). Off by default: on PoCL
+ * the winners of these isolated timings made whole training steps slower (0.6-0.8x), the data
+ * they move being cold there. CLBlast cannot return to its own helper
  * parameters within a process, so when none of these wins, this process keeps the last one
  * tried (the same results: they only move data); the file keeps CLBlast's. */
 static void search_helpers(tune_run *r, double spent)
 {
     double ms[CLVAE_TUNE_MAX_SHAPES], total = 0;
     int done = r->evaluated + r->rejected;
-    for (int i = 0; r->n_top > 0 && !r->top[0].p.has_helpers && budget_left(r, spent, 1.0); i++) {
+    for (int i = 0; r->o->helpers && r->n_top > 0 && !r->top[0].p.has_helpers &&
+                    budget_left(r, spent, 1.0);
+         i++) {
         clvae_gemm_params p = r->top[0].p;
         if (!clvae_tune_curated_helpers(&r->lim, i, p.h)) break;
         p.has_helpers = true;
@@ -463,8 +469,11 @@ static void choose_sets(tune_run *r, clvae_tuning *t)
     const scored *sets[CLVAE_TUNE_MAX_SETS] = {&r->top[0]};
     scored again[CLVAE_TUNE_MAX_SETS];
     int n_sets = 1, which[CLVAE_TUNE_MAX_SHAPES];
+    int max_sets = r->o->max_sets < 1                    ? 1
+                   : r->o->max_sets > CLVAE_TUNE_MAX_SETS ? CLVAE_TUNE_MAX_SETS
+                                                         : r->o->max_sets;
     double total = assign(r, sets, 1, which);
-    while (n_sets < CLVAE_TUNE_MAX_SETS) {
+    while (n_sets < max_sets) {
         int best = -1;
         double best_total = total * (1.0 - MIN_SET_GAIN);
         for (int j = 0; j < r->n_all; j++) {
