@@ -49,6 +49,7 @@ ls "$TMP"/c3/*.bin >/dev/null 2>&1 && bad "CLVAE_NO_CACHE=1 wrote a kernel binar
 "$BIN" tune --set device.backend=ref >/dev/null 2>"$TMP/e1"; [ $? -eq 2 ] && ok || bad "tune with backend=ref should exit 2"
 "$BIN" tune --seconds nope >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "tune --seconds nope should exit 2"
 "$BIN" tune --batches 128,0 >/dev/null 2>"$TMP/e2"; [ $? -eq 2 ] && grep -q "batches" "$TMP/e2" && ok || bad "tune --batches 128,0 should exit 2 naming --batches"
+"$BIN" tune --sets 5 >/dev/null 2>"$TMP/e3"; [ $? -eq 2 ] && grep -q "sets" "$TMP/e3" && ok || bad "tune --sets 5 should exit 2 naming --sets"
 "$BIN" tune --help | grep -q "usage: clvae tune" && ok || bad "tune --help"
 
 cli_end
