@@ -104,6 +104,18 @@ def make_params(likelihood, rs):
     return params
 
 
+def init_state_dict(model, rs, scale=WEIGHT_SCALE):
+    """Sets every tensor of a float64 nn.Module, in state_dict order, to scale * N(0, 1) draws
+    from rs rounded to float32 (the values the C model gets); returns {name: float32 array}."""
+    params = {}
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            v = (scale * rs.standard_normal(tuple(t.shape))).astype(F32)
+            t.copy_(torch.from_numpy(v.astype(np.float64)))
+            params[name] = v
+    return params
+
+
 def linear(t, prefix, h):
     return h @ t[prefix + ".weight"].T + t[prefix + ".bias"]
 

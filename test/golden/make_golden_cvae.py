@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden import F32, check_philox_kat, floats, philox_normal, write_golden  # noqa: E402
+from make_golden import F32, check_philox_kat, floats, init_state_dict, philox_normal, write_golden  # noqa: E402
 
 DIM, BATCH, C = 6, 4, 3
 LABELS = [2, 0, 2, 1]
@@ -97,12 +97,7 @@ class CVAE2(nn.Module):
 def make_case(kind, model, arch, latent, S, numpy_seed):
     rs = np.random.RandomState(numpy_seed)
     model = model.double()
-    params = {}
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            v = (WEIGHT_SCALE * rs.standard_normal(tuple(t.shape))).astype(F32)
-            t.copy_(torch.from_numpy(v.astype(np.float64)))
-            params[name] = v
+    params = init_state_dict(model, rs, WEIGHT_SCALE)
     x = rs.uniform(0.0, 1.0, (BATCH, DIM)).astype(F32)
     eps = []
     for l, r in enumerate(latent):

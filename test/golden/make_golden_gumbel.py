@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden import (F32, M32, check_philox_kat, f32_of, floats, philox4x32_10,  # noqa: E402
-                         u32_to_uniform, write_golden)
+from make_golden import (F32, M32, check_philox_kat, f32_of, floats, init_state_dict,  # noqa: E402
+                         philox4x32_10, u32_to_uniform, write_golden)
 
 DIM, BATCH = 6, 4
 SEED, STEP, STREAM = 1, 0, 2
@@ -68,12 +68,7 @@ class GumbelVAE(nn.Module):
 def make_case(kind, groups, cats, act, S, tau, hard, numpy_seed):
     rs = np.random.RandomState(numpy_seed)
     model = GumbelVAE(groups, cats, torch.tanh if act == "tanh" else torch.relu).double()
-    params = {}
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            v = (WEIGHT_SCALE * rs.standard_normal(tuple(t.shape))).astype(F32)
-            t.copy_(torch.from_numpy(v.astype(np.float64)))
-            params[name] = v
+    params = init_state_dict(model, rs, WEIGHT_SCALE)
     x = rs.uniform(0.0, 1.0, (BATCH, DIM)).astype(F32)
     n = S * BATCH * groups * cats
     g = np.array([gumbel32(philox_uniform(SEED, STEP, STREAM, i)) for i in range(n)], dtype=F32)
