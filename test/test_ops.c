@@ -20,6 +20,7 @@
 #include <clblast_c.h>
 
 #include "backend/opencl/ocl_device.h"
+#include "backend/opencl/ocl_tune.h"
 #include "ops_twin.h"
 
 /* ---- tolerances (normalized MSE vs the reference; 0 = bit-identical) ------------------------ */
@@ -226,6 +227,37 @@ static void test_gemm_indirect(cl_device_id device)
             gemm_one(cases[i], t & 1, t & 2, 1.0f, 0.0f, t == 2 ? 1 : 0);
             gemm_one(cases[i], t & 1, t & 2, -0.5f, 1.0f, t == 1 ? 3 : 0);
         }
+    gemm_op = "gemm";
+}
+
+/* clvae's register-tiled GEMM kernels, forced for every call: each form at edge shapes (m, n
+ * not multiples of the tile, k not a multiple of the vector width, k = 1), every transpose the
+ * form takes, work-groups of 1 and 4 (a group running past n), beta = 0 with NaN in C. */
+static void test_gemm_tiled(void)
+{
+    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1},
+                                           {CLVAE_TILED_OUTER, 8, 1, 16, 4},
+                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1},
+                                           {CLVAE_TILED_DOT, 3, 2, 4, 1},
+                                           {CLVAE_TILED_DOT, 2, 3, 16, 4}};
+    static const gemm_case cases[] = {{37, 29, 130}, {1, 1, 1}, {33, 7, 1}, {130, 20, 7}};
+    char label[64];
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
+        clvae_tiled_format(&variants[v], label + 6, sizeof label - 6);
+        memcpy(label, "gemm: ", 6);
+        gemm_op = label;
+        int side = 1;
+        RUN(clvae_opencl_gemm_force(&E.dev, &variants[v]));
+        for (int t = 0; t < 4; t++) {
+            if (!clvae_tiled_valid(&variants[v], t & 1, t & 2)) continue;
+            for (int i = 0; i < (E.small ? 2 : 4); i++) {
+                gemm_one(cases[i], t & 1, t & 2, 1.0f, 0.0f, t == 3 ? 3 : 0);
+                gemm_one(cases[i], t & 1, t & 2, -0.5f, 1.0f, t == 1 ? 2 : 0);
+            }
+        }
+    }
+    int side = 1;
+    RUN(clvae_opencl_gemm_force(&E.dev, NULL));
     gemm_op = "gemm";
 }
 
@@ -588,6 +620,7 @@ static void run_all(cl_device_id device)
     test_sum_add();
     test_optimizer();
     test_gemm();
+    test_gemm_tiled();
     test_determinism();
     test_stoch_ops();
     test_gumbel_ops();

@@ -85,6 +85,7 @@ static clvae_tuning sample_tuning(void)
     t.extra[0].has_helpers = false; /* CLBlast's own helper parameters */
     memset(t.extra[0].h, 0, sizeof t.extra[0].h);
     t.shape_set[1] = 1;
+    t.shape_tiled[0] = (clvae_tiled){CLVAE_TILED_DOT, 6, 4, 16, 1}; /* NT: the dot form fits */
     return t;
 }
 
@@ -106,6 +107,10 @@ static void test_roundtrip(void)
     CHECK(u.n_extra == 1 && !memcmp(&u.extra[0], &t.extra[0], sizeof t.extra[0]) &&
               u.shape_set[0] == 0 && u.shape_set[1] == 1,
           "per-shape sets differ after the round trip (%d extra)", u.n_extra);
+    CHECK(!memcmp(&u.shape_tiled[0], &t.shape_tiled[0], sizeof t.shape_tiled[0]) &&
+              u.shape_tiled[1].form == CLVAE_TILED_NONE,
+          "tiled kernel choices differ after the round trip (form %d mr %d)",
+          u.shape_tiled[0].form, u.shape_tiled[0].mr);
     char why[1200];
     CHECK(clvae_tuning_matches(&u, &t, why, sizeof why), "matches itself: %s", why);
     clvae_tuning other = t;
@@ -164,6 +169,19 @@ static void test_corrupt_reads(void)
                   strstr(clvae_last_error(), "parameter Pad"),
               "a file without \"Pad\" beside the other helper kernels: %s", clvae_last_error());
         if (p) p[2] = 'a';
+    }
+    if (good) { /* a tiled kernel with 0 rows, then the dot form on a TN shape */
+        char *p = strstr(good, "\"mr\":");
+        char *q = p ? strchr(p, '6') : NULL;
+        if (q) *q = '0';
+        write_text(path, good, (size_t)n);
+        CHECK(q && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA, "a kernel with 0 rows was"
+              " accepted");
+        if (q) *q = '6';
+        clvae_tuning w = sample_tuning();
+        w.shape_tiled[1] = w.shape_tiled[0];
+        CHECK(clvae_tuning_write(path, &w) == 0 && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA,
+              "the dot form for a TN shape was accepted");
     }
     if (good) { /* a parameter of the wrong type */
         char *p = strstr(good, "\"MWG\":");
@@ -391,6 +409,7 @@ static void check_sets(const char *path, const clvae_tuning *good, const clvae_g
     for (int i = 0; i < n; i++) {
         t.shapes[i] = s[i];
         t.shape_set[i] = i % 2;
+        t.shape_tiled[i].form = CLVAE_TILED_NONE; /* every shape on CLBlast */
     }
     CHECK(clvae_tuning_write(path, &t) == 0, "write: %s", clvae_last_error());
     int state = open_state(&be);
@@ -410,6 +429,36 @@ static void check_sets(const char *path, const clvae_tuning *good, const clvae_g
     CHECK(last == 0 && clvae_ocl_gemm_sets_applied(be.ctx) == 1,
           "an untuned shape next to shape 2 ran with set %d, expected 1 (after %d)",
           clvae_ocl_gemm_sets_applied(be.ctx), last);
+    clvae_backend_free(&be);
+}
+
+/* A file giving every shape a tiled kernel (the device's first candidate for its transposes):
+ * applied, every GEMM matches the reference, and an untuned shape next to a tuned one runs. */
+static void check_tiled(const char *path, const clvae_tuning *good, const clvae_gemm_shape *s,
+                        int n)
+{
+    clvae_tuning t = *good;
+    clvae_backend be = {0};
+    clvae_tune_limits lim;
+    if (open_state(&be) < 0) return;
+    clvae_tune_limits_query(((ocl_ctx *)be.ctx)->dev.id, &lim);
+    unsigned vw = ((ocl_ctx *)be.ctx)->vw;
+    clvae_backend_free(&be);
+    for (int i = 0; i < n; i++)
+        CHECK(clvae_tune_tiled_candidate(&lim, vw, s[i].ta, s[i].tb, i % 3, &t.shape_tiled[i]),
+              "a tiled candidate for shape %d", i);
+    CHECK(clvae_tuning_write(path, &t) == 0, "write: %s", clvae_last_error());
+    int state = open_state(&be);
+    CHECK(state == CLVAE_TUNING_APPLIED, "tiled kernels: state %d, expected applied", state);
+    if (state < 0) return;
+    clvae_gemm_shape got[CLVAE_TUNE_MAX_SHAPES];
+    clvae_tiled v[CLVAE_TUNE_MAX_SHAPES];
+    int k = clvae_opencl_tiled_choices(&be, got, v, CLVAE_TUNE_MAX_SHAPES);
+    CHECK(k == n, "%d tiled choices installed, expected %d", k, n);
+    check_gemms(&be, s, n);
+    clvae_gemm_shape near = s[1];
+    near.m += 3;
+    check_gemms(&be, &near, 1);
     clvae_backend_free(&be);
 }
 
@@ -457,6 +506,7 @@ static void test_tiny_tune(void)
     check_gemms(&be, shapes, n);
     clvae_backend_free(&be);
     check_sets(path, &back, shapes, n);
+    check_tiled(path, &back, shapes, n);
 }
 
 int main(void)

@@ -18,10 +18,14 @@ static const char usage[] =
     "                  [--batches B1,B2,...] [--sets N] [--helpers]\n"
     "  searches CLBlast's GEMM parameters (Xgemm, XgemmDirect, direct/indirect threshold) for the\n"
     "  configured OpenCL device, timing the GEMM shapes of one training step of the configured\n"
-    "  model and verifying every candidate against the reference GEMM; writes the tuning file\n"
-    "  into [device] cache, which train, bench and every other command then apply\n"
-    "  --seconds S     time budget (default 120; candidates take seconds each to build)\n"
-    "  --candidates N  stop after N candidates (default: no limit)\n"
+    "  model and verifying every candidate against the reference GEMM; then, shape by shape,\n"
+    "  clvae's own register-tiled kernels (about 20 variants each, verified the same way), which\n"
+    "  replace CLBlast for a shape where they are faster; writes the tuning file into\n"
+    "  [device] cache, which train, bench and every other command then apply\n"
+    "  --seconds S     CLBlast search budget (default 120; candidates take seconds each to\n"
+    "                  build); the tiled kernels take about a minute more on a CPU device\n"
+    "  --candidates N  stop after N CLBlast candidates, and N tiled ones per shape (default:\n"
+    "                  no limit)\n"
     "  --batches LIST  tune the shapes of a training step at each of these batch sizes (default:\n"
     "                  train.batch), weighted per sample, so one file serves them all; shapes\n"
     "                  may get parameter sets of their own (GEMMs of other sizes take the set\n"
@@ -154,15 +158,17 @@ static int model_shapes(const clvae_config *cfg, const tune_args *ta, clvae_gemm
 static void print_result(const clvae_tuning *t, const char *path)
 {
     char params[1024];
-    printf("%-4s %6s %6s %6s %5s %12s %12s %8s %4s\n", "op", "m", "n", "k", "calls",
-           "default GF/s", "tuned GF/s", "speedup", "set");
+    char kernel[48];
+    printf("%-4s %6s %6s %6s %5s %12s %12s %8s %4s  %s\n", "op", "m", "n", "k", "calls",
+           "default GF/s", "tuned GF/s", "speedup", "set", "kernel");
     for (int i = 0; i < t->n_shapes; i++) {
         const clvae_gemm_shape *s = &t->shapes[i];
         double fl = 2.0 * s->m * s->n * s->k * 1e-6; /* MFLOP; / ms = GF/s */
         double d = t->shape_default_ms[i], u = t->shape_tuned_ms[i];
-        printf("%c%c   %6d %6d %6d %5d %12.1f %12.1f %7.1fx %4d\n", s->ta ? 'T' : 'N',
+        clvae_tiled_format(&t->shape_tiled[i], kernel, sizeof kernel);
+        printf("%c%c   %6d %6d %6d %5d %12.1f %12.1f %7.1fx %4d  %s\n", s->ta ? 'T' : 'N',
                s->tb ? 'T' : 'N', s->m, s->n, s->k, s->calls, d > 0 ? fl / d : 0,
-               u > 0 ? fl / u : 0, u > 0 ? d / u : 0, t->shape_set[i]);
+               u > 0 ? fl / u : 0, u > 0 ? d / u : 0, t->shape_set[i], kernel);
     }
     printf("GEMM time per training step: %.3f ms with CLBlast's defaults, %.3f ms tuned "
            "(%.1fx); %d candidates timed, %d rejected, %.0f s\n",

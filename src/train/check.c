@@ -9,6 +9,9 @@
 #include "core/philox.h"
 #include "model/vae.h"
 #include "train/eval.h"
+#ifdef CLVAE_HAVE_OPENCL
+#include "backend/opencl/ocl_tune.h"
+#endif
 
 /* Tolerances on normalized MSE sum((a-b)^2)/sum(a^2) vs the reference, with their reasons:
  * transcendental elementwise ops differ by a few ulp (OpenCL allows 2-5 ulp): 1e-10;
@@ -120,6 +123,47 @@ static int check_gemm(check_ctx *k)
     }
     return CLVAE_OK;
 }
+
+#ifdef CLVAE_HAVE_OPENCL
+/* One GEMM with the device's GEMM forced to tiled variant v (the reference runs its own). */
+static int check_tiled_one(check_ctx *k, const gemm_arg *g, const clvae_tiled *v)
+{
+    char name[96], vname[48];
+    clvae_tiled_format(v, vname, sizeof vname);
+    snprintf(name, sizeof name, "gemm %s %c%c %dx%dx%d", vname, g->ta ? 'T' : 'N',
+             g->tb ? 'T' : 'N', g->m, g->n, g->k);
+    int st = fill_random(k, 0, (size_t)g->m * g->k, -1, 1);
+    if (!st) st = fill_random(k, 1, (size_t)g->k * g->n, -1, 1);
+    if (!st) st = clvae_opencl_gemm_force(k->s[1].be, v);
+    if (!st) st = run_both(k, do_gemm, g);
+    int st2 = clvae_opencl_gemm_force(k->s[1].be, NULL);
+    if (!st) st = st2;
+    if (!st) st = compare(k, 2, (size_t)g->m * g->n, name, TOL_GEMM);
+    return st;
+}
+
+/* clvae's register-tiled GEMM kernels: every variant the device's tuning file chose, at its own
+ * shape, then each form at an edge shape (m, n not multiples of a tile, k with a tail). */
+static int check_gemm_tiled(check_ctx *k)
+{
+    clvae_gemm_shape shapes[CLVAE_TUNE_MAX_SHAPES];
+    clvae_tiled v[CLVAE_TUNE_MAX_SHAPES];
+    int n = clvae_opencl_tiled_choices(k->s[1].be, shapes, v, CLVAE_TUNE_MAX_SHAPES);
+    int st = CLVAE_OK;
+    for (int i = 0; i < n && !st; i++) {
+        gemm_arg g = {shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n, shapes[i].k};
+        if ((size_t)g.m * g.k <= SLOT_FLOATS && (size_t)g.k * g.n <= SLOT_FLOATS &&
+            (size_t)g.m * g.n <= SLOT_FLOATS)
+            st = check_tiled_one(k, &g, &v[i]);
+    }
+    static const clvae_tiled forms[] = {{CLVAE_TILED_OUTER, 5, 2, 4, 1},
+                                        {CLVAE_TILED_DOT, 3, 2, 4, 1}};
+    static const gemm_arg edge[] = {{true, false, 37, 29, 130}, {false, true, 37, 29, 130}};
+    for (int i = 0; i < 2 && !st; i++)
+        st = check_tiled_one(k, &edge[i], &forms[i]);
+    return st;
+}
+#endif
 
 static int do_bias_act(clvae_backend *be, const side *s, const void *p)
 {
@@ -506,6 +550,9 @@ int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, F
     int st = ref->ops->buffer_alloc(ref->ctx, bytes, &k.s[0].buf);
     if (!st) st = dev->ops->buffer_alloc(dev->ctx, bytes, &k.s[1].buf);
     if (!st) st = check_gemm(&k);
+#ifdef CLVAE_HAVE_OPENCL
+    if (!st && clvae_backend_is_opencl(dev)) st = check_gemm_tiled(&k);
+#endif
     if (!st) st = check_activations(&k);
     if (!st) st = check_reparam(&k);
     if (!st) st = check_likelihoods(&k);

@@ -132,6 +132,7 @@ static void ocl_free(void *ctx)
     clvae_ocl_queue_release(c); /* transfer queue, profiling records */
     clvae_ocl_gemm_release(c);
     clvae_ocl_gemm_sets_free(c);
+    clvae_ocl_tiled_free(c);
     if (c->partials) clReleaseMemObject(c->partials);
     for (int k = 0; k < OCL_K_COUNT; k++)
         if (c->kernels[k]) clReleaseKernel(c->kernels[k]);

@@ -155,8 +155,8 @@ const char *clvae_ocl_cache_check_entry(const unsigned char *data, size_t size, 
 }
 
 /* Creates and builds the program from a validated payload; false with `why` set on failure. */
-static bool build_binary(ocl_ctx *c, const unsigned char *bin, size_t n, const char *opts,
-                         char *why, size_t why_size)
+static bool build_binary(const ocl_ctx *c, const unsigned char *bin, size_t n, const char *opts,
+                         cl_program *out, char *why, size_t why_size)
 {
     cl_int err, bin_status = CL_SUCCESS;
     cl_program p =
@@ -174,11 +174,11 @@ static bool build_binary(ocl_ctx *c, const unsigned char *bin, size_t n, const c
         clReleaseProgram(p);
         return false;
     }
-    c->program = p;
+    *out = p;
     return true;
 }
 
-bool clvae_ocl_cache_load(ocl_ctx *c, uint64_t key, const char *opts)
+bool clvae_ocl_cache_load(const ocl_ctx *c, uint64_t key, const char *opts, cl_program *out)
 {
     char path[CLVAE_PATH_MAX + 32], why[160];
     size_t size = 0;
@@ -191,7 +191,7 @@ bool clvae_ocl_cache_load(ocl_ctx *c, uint64_t key, const char *opts)
     if (bad)
         snprintf(why, sizeof why, "%s", bad);
     else
-        ok = build_binary(c, data + BIN_HEADER, size - BIN_HEADER, opts, why, sizeof why);
+        ok = build_binary(c, data + BIN_HEADER, size - BIN_HEADER, opts, out, why, sizeof why);
     free(data);
     if (ok)
         CLVAE_DEBUG("opencl: kernels for \"%s\" loaded from the cache %s", c->dev.name, path);
@@ -202,18 +202,18 @@ bool clvae_ocl_cache_load(ocl_ctx *c, uint64_t key, const char *opts)
 }
 
 /* The program's binary for our one device; NULL when the driver offers none. */
-static unsigned char *program_binary(const ocl_ctx *c, size_t *n)
+static unsigned char *program_binary(cl_program program, size_t *n)
 {
     size_t size = 0;
     *n = 0;
-    if (clGetProgramInfo(c->program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) !=
             CL_SUCCESS ||
         size == 0 || size > BIN_MAX)
         return NULL;
     unsigned char *bin = malloc(size);
     if (!bin) return NULL;
     unsigned char *ptrs[1] = {bin};
-    if (clGetProgramInfo(c->program, CL_PROGRAM_BINARIES, sizeof ptrs, ptrs, NULL) != CL_SUCCESS) {
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof ptrs, ptrs, NULL) != CL_SUCCESS) {
         free(bin);
         return NULL;
     }
@@ -240,12 +240,12 @@ static int write_entry(const char *path, uint64_t key, const unsigned char *bin,
     return err;
 }
 
-void clvae_ocl_cache_store(const ocl_ctx *c, uint64_t key)
+void clvae_ocl_cache_store(const ocl_ctx *c, uint64_t key, cl_program program)
 {
     char path[CLVAE_PATH_MAX + 32];
     size_t n;
     if (!c->cache_dir[0] || !clvae_ocl_cache_enabled()) return;
-    unsigned char *bin = program_binary(c, &n);
+    unsigned char *bin = program_binary(program, &n);
     if (!bin) {
         CLVAE_DEBUG("opencl: \"%s\" offers no program binary; nothing cached", c->dev.name);
         return;

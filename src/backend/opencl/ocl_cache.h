@@ -33,14 +33,15 @@ bool clvae_ocl_cache_enabled(void);
 uint64_t clvae_ocl_program_key(const struct ocl_ctx *c, const char *src, size_t len,
                                const char *opts);
 
-/* Loads <cache>/<key>.bin into c->program and builds it. Returns true on success. A missing
+/* Loads <cache>/<key>.bin into *out and builds it. Returns true on success. A missing
  * entry returns false silently; a corrupt or stale one (bad header, size, checksum, or a
  * create/build failure) is reported with a warning naming the file and returns false, so the
  * caller builds from source and stores a fresh entry. */
-bool clvae_ocl_cache_load(struct ocl_ctx *c, uint64_t key, const char *opts);
+bool clvae_ocl_cache_load(const struct ocl_ctx *c, uint64_t key, const char *opts,
+                          cl_program *out);
 
-/* Writes c->program's binary to <cache>/<key>.bin (tmp file + rename). Failures only warn. */
-void clvae_ocl_cache_store(const struct ocl_ctx *c, uint64_t key);
+/* Writes program's binary to <cache>/<key>.bin (tmp file + rename). Failures only warn. */
+void clvae_ocl_cache_store(const struct ocl_ctx *c, uint64_t key, cl_program program);
 
 /* Bytes of an entry's header; the driver's binary follows it. */
 #define CLVAE_OCL_CACHE_HEADER 48u

@@ -1,5 +1,7 @@
-/* GEMM through CLBlast: row-major SGEMM on (buffer, offset) views with a preallocated
- * temporary buffer, so the indirect path does not allocate device memory on every call. */
+/* The GEMM op: row-major SGEMM on (buffer, offset) views, through clvae's register-tiled
+ * kernels where the tuning file chose one for the shape (ocl_gemm_tiled.c), else CLBlast with
+ * a preallocated temporary buffer, so the indirect path does not allocate device memory on
+ * every call. */
 #include <stdint.h>
 
 #include <clblast_c.h>
@@ -124,6 +126,9 @@ int clvae_ocl_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha
             clvae_ocl_view(c, "gemm", "B", b, tb ? extent(n, k, ldb) : extent(k, n, ldb), &bm, &bo);
     if (st || m == 0 || n == 0) return st;
     if (k == 0) return scale_c(c, &g, cm, co, beta);
+    st = clvae_ocl_tiled_gemm(c, ta, tb, m, n, k, alpha, am, ao, lda, bm, bo, ldb, beta, cm, co,
+                              ldc);
+    if (st != 1) return st; /* 1: this shape runs on CLBlast */
     return run_clblast(c, &g, alpha, beta, am, ao, bm, bo, cm, co);
 }
 

@@ -69,6 +69,7 @@ typedef struct ocl_ctx {
     char cache_dir[CLVAE_PATH_MAX]; /* program binaries and tuning files; "" = none */
     int tuning_state;               /* clvae_tuning_state of the tuning file at creation */
     struct ocl_gemm_sets *gemm_sets; /* per-shape CLBlast parameter sets; NULL = one set */
+    struct ocl_gemm_tiled *tiled;    /* register-tiled GEMM variants and choices (lazy) */
 } ocl_ctx;
 
 /* A kernel argument: size and pointer as clSetKernelArg takes them (value NULL = __local). */
@@ -105,6 +106,10 @@ int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
 /* Builds the program from the #define header, philox.clh and cl/ *.cl (embedded or, with
  * CLVAE_KERNEL_DIR, from disk); prints the build log on failure. ocl_program.c */
 int clvae_ocl_program_build(ocl_ctx *c);
+/* Builds a program from `prelude` (#defines) and the one cl/ file `file` (e.g. a kernel with
+ * compile-time tile sizes), through the same binary cache; `what` names it in messages. */
+int clvae_ocl_program_build_file(const ocl_ctx *c, const char *prelude, const char *file,
+                                 const char *what, cl_program *out);
 /* The float vector width for this device (ocl_program.c). */
 unsigned clvae_ocl_vector_width(const ocl_ctx *c);
 /* Creates every kernel of OCL_K_* and picks its work-group size from the device's limits. */
@@ -114,6 +119,13 @@ int clvae_ocl_kernels_create(ocl_ctx *c);
 int clvae_ocl_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha, clvae_view a,
                    int lda, clvae_view b, int ldb, float beta, clvae_view c, int ldc);
 void clvae_ocl_gemm_release(ocl_ctx *c);
+/* The register-tiled GEMM (ocl_gemm_tiled.c): runs row-major C = alpha op(A) op(B) + beta C
+ * with the variant chosen for this shape; returns 1 (nothing enqueued) when the shape goes to
+ * CLBlast. Offsets are in floats. */
+int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha,
+                         cl_mem a, cl_ulong aoff, int lda, cl_mem b, cl_ulong boff, int ldb,
+                         float beta, cl_mem cm, cl_ulong coff, int ldc);
+void clvae_ocl_tiled_free(ocl_ctx *c);
 int clvae_ocl_fill(void *ctx, clvae_view dst, size_t n, float value);
 int clvae_ocl_bias_act(void *ctx, clvae_act act, int rows, int cols, clvae_view bias, clvae_view y);
 int clvae_ocl_act_bwd(void *ctx, clvae_act act, int rows, int cols, clvae_view y, clvae_view dy);

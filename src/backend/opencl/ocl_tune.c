@@ -28,6 +28,7 @@
 #define MIN_SET_GAIN 0.02 /* a further parameter set must save this share of the step */
 #define HELPER_SHARE 0.8  /* of the budget for phase 1; the rest for the helper kernels */
 #define REJECTED 1 /* eval result: candidate refused, failed or wrong (not an error) */
+#define TILED_MIN_GAIN 0.03 /* a tiled kernel must beat CLBlast by this share on its shape */
 
 typedef struct tune_case {
     clvae_gemm_shape s;
@@ -551,6 +552,72 @@ static void finish_result(tune_run *r, clvae_tuning *t)
     t->seconds = now_s() - r->t0;
 }
 
+/* ---- phase 3: clvae's register-tiled kernels, shape by shape ---- */
+
+/* Times shape i with v forced (form NONE: CLBlast as applied); ms, or INFINITY when v fails or
+ * is wrong. */
+static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify)
+{
+    double sec = INFINITY;
+    clvae_opencl_gemm_force(r->be, v);
+    int st = verify ? check_case(r, &r->cases[i]) : CLVAE_OK;
+    if (!st) st = time_case(r, &r->cases[i], &sec);
+    if (st) {
+        CLVAE_DEBUG("tune: tiled candidate rejected: %s", r->why);
+        return INFINITY;
+    }
+    return sec * 1e3;
+}
+
+/* The tiled candidates on shape i, each verified against the reference; the fastest replaces
+ * CLBlast for the shape when it is TILED_MIN_GAIN faster. Both finalists are timed once more
+ * and keep their faster figure, as the CLBlast winner did. With max_candidates, only that many
+ * candidates per shape (the tests). */
+static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i)
+{
+    const clvae_gemm_shape *s = &r->cases[i].s;
+    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0};
+    const clvae_tiled blast = best;
+    double best_ms = INFINITY;
+    int tried = 0, bad = 0;
+    for (int j = 0; clvae_tune_tiled_candidate(&r->lim, r->c->vw, s->ta, s->tb, j, &v); j++) {
+        if (r->o->max_candidates > 0 && j >= r->o->max_candidates) break;
+        double ms = time_forced(r, i, &v, true);
+        tried++;
+        bad += isinf(ms);
+        if (ms < best_ms) best_ms = ms, best = v;
+    }
+    if (best.form == CLVAE_TILED_NONE) return;
+    double again = time_forced(r, i, &best, false);
+    if (again < best_ms) best_ms = again;
+    if (t->shape_set[i] == 0) { /* the applied set is the shape's own */
+        double cb = time_forced(r, i, &blast, false);
+        if (cb < t->shape_tuned_ms[i]) t->shape_tuned_ms[i] = cb;
+    }
+    bool win = best_ms < t->shape_tuned_ms[i] * (1.0 - TILED_MIN_GAIN);
+    if (r->o->progress) {
+        char name[48];
+        clvae_tiled_format(&best, name, sizeof name);
+        fprintf(stderr, "tune: tiled %c%c %dx%dx%d: best %s %.3f ms, CLBlast %.3f ms -> %s (%d "
+                "candidates, %d rejected)\n", s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, s->n,
+                s->k, name, best_ms, t->shape_tuned_ms[i], win ? "tiled" : "CLBlast", tried, bad);
+    }
+    if (!win) return;
+    t->shape_tiled[i] = best;
+    t->shape_tuned_ms[i] = best_ms;
+}
+
+static void tune_tiled(tune_run *r, clvae_tuning *t)
+{
+    for (int i = 0; i < r->n; i++)
+        tune_tiled_shape(r, t, i);
+    clvae_opencl_gemm_force(r->be, NULL);
+    t->tuned_ms = 0;
+    for (int i = 0; i < r->n; i++)
+        t->tuned_ms += t->shape_tuned_ms[i] * r->cases[i].s.calls;
+    t->seconds = now_s() - r->t0;
+}
+
 static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_tuning *t)
 {
     int st = run_init(r, shapes, n);
@@ -568,6 +635,7 @@ static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_t
     search_helpers(r, search(r));
     retime_top(r);
     finish_result(r, t);
+    tune_tiled(r, t);
     return CLVAE_OK;
 }
 
@@ -589,8 +657,11 @@ int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
     memset(result, 0, sizeof *result);
     path[0] = '\0';
     clvae_ocl_gemm_sets_free(r->c); /* every candidate applies to every shape */
+    clvae_ocl_tiled_install(r->c, NULL);
     int st = tune_body(r, shapes, n, result);
+    clvae_opencl_gemm_force(be, NULL);
     if (!st) st = clvae_ocl_gemm_sets_install(r->c, result);
+    if (!st) st = clvae_ocl_tiled_install(r->c, result);
     bool dirty = r->dirty;
     run_free(r);
     free(r);

@@ -38,6 +38,16 @@ typedef struct clvae_gemm_params {
                                   PADTRA_PAD PADTRA_TILE PADTRA_WPT */
 } clvae_gemm_params;
 
+/* A register-tiled GEMM variant (cl/gemm_tiled.cl): form CLVAE_TILED_NONE means CLBlast. */
+enum { CLVAE_TILED_NONE = 0, CLVAE_TILED_OUTER = 1, CLVAE_TILED_DOT = 2 };
+typedef struct clvae_tiled {
+    int form;
+    int mr; /* rows of C per work-item, 1..16 */
+    int nb; /* outer: vectors of vw columns per work-item; dot: columns; 1..8 */
+    int vw; /* float vector width: 1, 2, 4, 8 or 16 */
+    int lx; /* work-group size along the columns (the other dimension is 1) */
+} clvae_tiled;
+
 /* What a tuning file holds. One parameter set rarely suits every shape (a tile that fits
  * 128x400x784 wastes most of its work on n = 20), so the shapes of the search may each name one
  * of up to CLVAE_TUNE_MAX_SETS sets: set 0 is `p`, set j >= 1 is extra[j - 1]; a GEMM of a shape
@@ -50,6 +60,7 @@ typedef struct clvae_tuning {
     int n_extra;                 /* extra sets (0 with use_defaults or when one set fits all) */
     clvae_gemm_params extra[CLVAE_TUNE_MAX_SETS - 1];
     int shape_set[CLVAE_TUNE_MAX_SHAPES]; /* each shape's set: 0 = p, j = extra[j - 1] */
+    clvae_tiled shape_tiled[CLVAE_TUNE_MAX_SHAPES]; /* a tiled kernel that beat CLBlast, or NONE */
     double default_ms, tuned_ms; /* GEMM time per training step, default and tuned */
     double seconds;              /* the search's wall time */
     int evaluated, rejected;     /* candidates timed; refused, failed or wrong */
@@ -95,6 +106,24 @@ int clvae_ocl_gemm_sets_applied(const struct ocl_ctx *c);
 /* "Xgemm MWG=64 ... | XgemmDirect WGD=32 ... | XGEMM_MIN_INDIRECT_SIZE=128" */
 void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size);
 
+/* ---- register-tiled GEMM kernels (ocl_gemm_tiled.c) ---- */
+
+/* Whether v is a well-formed variant for these transposes (the dot form needs A as stored and
+ * B transposed); the device's work-group limits are checked when it is built. */
+bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb);
+/* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1), or "CLBlast". */
+void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size);
+/* Installs the tiled choices of t's shapes (NULL or none: every GEMM runs on CLBlast). A GEMM
+ * of a shape not in t takes the choice of the nearest shape of the same transposes, when that
+ * one is within a factor of 4 in each dimension; else CLBlast. */
+int clvae_ocl_tiled_install(struct ocl_ctx *c, const clvae_tuning *t);
+/* Runs every GEMM with v (form NONE: CLBlast), whatever the choices say; NULL ends that. For
+ * the tuner, test_ops and clvae check. */
+int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v);
+/* The tiled kernels the tuning file chose, with their shapes (at most max); the count. */
+int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes, clvae_tiled *v,
+                               int max);
+
 /* ---- the search space (ocl_tune_space.c) ---- */
 
 typedef struct clvae_tune_limits {
@@ -112,6 +141,10 @@ bool clvae_helpers_legal(const size_t h[CLVAE_HELPER_NP], const clvae_tune_limit
 bool clvae_tune_curated_helpers(const clvae_tune_limits *lim, int i, size_t h[CLVAE_HELPER_NP]);
 /* The i-th curated configuration for this kind of device (false past the end). */
 bool clvae_tune_curated(const clvae_tune_limits *lim, int i, clvae_gemm_params *p);
+/* The i-th tiled GEMM candidate for these transposes on this kind of device, float vector width
+ * vw being the device's preferred one (false past the end). */
+bool clvae_tune_tiled_candidate(const clvae_tune_limits *lim, unsigned vw, bool ta, bool tb, int i,
+                                clvae_tiled *v);
 /* A new candidate: a random legal configuration, or (when `best` is given) a neighbour of it
  * with one or two parameters changed or another direct/indirect threshold from `thresholds`. */
 void clvae_tune_sample(uint64_t *rng, const clvae_tune_limits *lim, const clvae_gemm_params *best,

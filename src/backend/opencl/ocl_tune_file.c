@@ -83,6 +83,15 @@ static cJSON *params_object(const char *const *names, const size_t *v, int n)
     return o;
 }
 
+/* A shape's register-tiled kernel: "kernel": {"form": "outer", "mr": 8, "nb": 3, ...}. */
+static bool add_tiled(cJSON *o, const clvae_tiled *v)
+{
+    cJSON *k = cJSON_AddObjectToObject(o, "kernel");
+    return k && cJSON_AddStringToObject(k, "form", v->form == CLVAE_TILED_DOT ? "dot" : "outer") &&
+           cJSON_AddNumberToObject(k, "mr", v->mr) && cJSON_AddNumberToObject(k, "nb", v->nb) &&
+           cJSON_AddNumberToObject(k, "vw", v->vw) && cJSON_AddNumberToObject(k, "lx", v->lx);
+}
+
 static bool add_shapes(cJSON *root, const clvae_tuning *t)
 {
     cJSON *arr = cJSON_AddArrayToObject(root, "shapes");
@@ -100,6 +109,8 @@ static bool add_shapes(cJSON *root, const clvae_tuning *t)
         cJSON_AddNumberToObject(o, "tuned_ms", t->shape_tuned_ms[i]);
         if (!t->use_defaults && t->shape_set[i] > 0 && t->shape_set[i] <= t->n_extra)
             cJSON_AddNumberToObject(o, "set", t->shape_set[i]);
+        if (t->shape_tiled[i].form != CLVAE_TILED_NONE && !add_tiled(o, &t->shape_tiled[i]))
+            return false;
     }
     return arr != NULL;
 }
@@ -244,6 +255,25 @@ static const char *get_params(const cJSON *root, const char *kernel, const char 
     return NULL;
 }
 
+/* A shape's optional "kernel" (CLVAE_TILED_NONE without one); false when it is malformed or
+ * does not fit the shape's transposes. */
+static bool get_tiled(const cJSON *o, const clvae_gemm_shape *s, clvae_tiled *v)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "kernel");
+    *v = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 0};
+    if (!k) return true;
+    char form[8];
+    long mr, nb, vw, lx;
+    if (!cJSON_IsObject(k) || !get_string(k, "form", form, sizeof form) ||
+        !get_int(k, "mr", 1, 16, &mr) || !get_int(k, "nb", 1, 8, &nb) ||
+        !get_int(k, "vw", 1, 16, &vw) || !get_int(k, "lx", 1, 1024, &lx))
+        return false;
+    int f = !strcmp(form, "outer") ? CLVAE_TILED_OUTER : !strcmp(form, "dot") ? CLVAE_TILED_DOT : -1;
+    if (f < 0) return false;
+    *v = (clvae_tiled){f, (int)mr, (int)nb, (int)vw, (int)lx};
+    return clvae_tiled_valid(v, s->ta, s->tb);
+}
+
 /* The informational shape list; false when it is malformed. */
 static bool get_shapes(const cJSON *root, clvae_tuning *t)
 {
@@ -270,6 +300,7 @@ static bool get_shapes(const cJSON *root, clvae_tuning *t)
             !get_int(o, "set", 0, CLVAE_TUNE_MAX_SETS - 1, &set))
             return false;
         t->shape_set[i] = (int)set;
+        if (!get_tiled(o, &t->shapes[i], &t->shape_tiled[i])) return false;
     }
     return true;
 }
@@ -437,6 +468,7 @@ void clvae_ocl_tuning_load(ocl_ctx *c)
     clvae_tuning t, want;
     c->tuning_state = CLVAE_TUNING_NONE;
     clvae_ocl_gemm_sets_free(c);
+    clvae_ocl_tiled_install(c, NULL);
     if (!c->cache_dir[0]) return;
     clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
     FILE *probe = fopen(path, "rb");
@@ -453,13 +485,19 @@ void clvae_ocl_tuning_load(ocl_ctx *c)
     } else if (!t.use_defaults && !sets_legal(&t, &lim)) {
         CLVAE_WARN("opencl: ignoring the tuning file %s: its parameters are not valid for \"%s\"",
                    path, c->dev.name);
-    } else if (!t.use_defaults && (clvae_gemm_params_apply(c->dev.id, &t.p) ||
-                                   clvae_ocl_gemm_sets_install(c, &t))) {
+    } else if ((!t.use_defaults && (clvae_gemm_params_apply(c->dev.id, &t.p) ||
+                                    clvae_ocl_gemm_sets_install(c, &t))) ||
+               clvae_ocl_tiled_install(c, &t)) {
         CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, clvae_last_error());
     } else {
         c->tuning_state = CLVAE_TUNING_APPLIED;
-        char sets[64] = "";
-        if (t.n_extra > 0) snprintf(sets, sizeof sets, " (%d parameter sets)", t.n_extra + 1);
+        char sets[96] = "";
+        int tiled = 0;
+        for (int i = 0; i < t.n_shapes; i++)
+            tiled += t.shape_tiled[i].form != CLVAE_TILED_NONE;
+        if (t.n_extra > 0 || tiled > 0)
+            snprintf(sets, sizeof sets, " (%d parameter sets, tiled kernels for %d of %d shapes)",
+                     t.n_extra + 1, tiled, t.n_shapes);
         CLVAE_INFO("opencl: GEMM tuning for \"%s\" from %s%s%s", c->dev.name, path,
                    t.use_defaults ? " (CLBlast's defaults are fastest)" : "", sets);
     }

@@ -307,3 +307,47 @@ int clvae_tune_thresholds(const clvae_gemm_shape *s, int n, size_t *out, int max
     if (count < max) out[count++] = ALL_DIRECT;
     return count;
 }
+
+/* ---- register-tiled GEMM candidates ---- */
+
+/* (mr, nb, vw) with vw 0 = the device's preferred width, -1 = half of it. On a CPU device a
+ * work-item is one tile (work-groups of 1: PoCL runs a group as a loop, nothing to share);
+ * the lists come from timings of the VAE's shapes on PoCL (AVX-512): 6-10 rows by 2-3
+ * vectors for the large ones, 4-wide vectors for n = 20, gathers of B^T for k = 20. */
+typedef struct tiled_pick {
+    int form, mr, nb, vw;
+} tiled_pick;
+
+static const tiled_pick cpu_tiled[] = {
+    {CLVAE_TILED_OUTER, 6, 3, 0},  {CLVAE_TILED_OUTER, 8, 3, 0},  {CLVAE_TILED_OUTER, 8, 2, 0},
+    {CLVAE_TILED_OUTER, 10, 2, 0}, {CLVAE_TILED_OUTER, 6, 2, 0},  {CLVAE_TILED_OUTER, 4, 3, 0},
+    {CLVAE_TILED_OUTER, 12, 2, 0}, {CLVAE_TILED_OUTER, 12, 1, 0}, {CLVAE_TILED_OUTER, 16, 1, 0},
+    {CLVAE_TILED_OUTER, 8, 2, -1}, {CLVAE_TILED_OUTER, 4, 5, 4},  {CLVAE_TILED_OUTER, 8, 5, 4},
+    {CLVAE_TILED_OUTER, 16, 2, 0}, {CLVAE_TILED_DOT, 6, 4, 0},    {CLVAE_TILED_DOT, 4, 4, 0},
+    {CLVAE_TILED_DOT, 4, 6, 0},    {CLVAE_TILED_DOT, 6, 4, -1},   {CLVAE_TILED_DOT, 3, 8, 0},
+    {CLVAE_TILED_DOT, 4, 2, 0},    {CLVAE_TILED_DOT, 4, 4, 4}};
+/* GPUs: small register tiles, 4-wide or scalar, work-groups of 64 along the columns. */
+static const tiled_pick gpu_tiled[] = {
+    {CLVAE_TILED_OUTER, 4, 1, 4}, {CLVAE_TILED_OUTER, 4, 2, 4}, {CLVAE_TILED_OUTER, 8, 1, 4},
+    {CLVAE_TILED_OUTER, 2, 1, 4}, {CLVAE_TILED_OUTER, 4, 4, 1}, {CLVAE_TILED_OUTER, 8, 4, 1},
+    {CLVAE_TILED_DOT, 2, 2, 4},   {CLVAE_TILED_DOT, 4, 4, 4},   {CLVAE_TILED_DOT, 1, 4, 4}};
+
+bool clvae_tune_tiled_candidate(const clvae_tune_limits *lim, unsigned vw, bool ta, bool tb, int i,
+                                clvae_tiled *v)
+{
+    const tiled_pick *list = lim->cpu ? cpu_tiled : gpu_tiled;
+    int n = lim->cpu ? (int)(sizeof cpu_tiled / sizeof *cpu_tiled)
+                     : (int)(sizeof gpu_tiled / sizeof *gpu_tiled);
+    int w = vw >= 1 && vw <= 16 ? (int)vw : 1;
+    size_t lx = lim->cpu ? 1 : 64;
+    if (lx > lim->max_wg) lx = lim->max_wg;
+    if (lx > lim->max_item[0]) lx = lim->max_item[0];
+    for (int j = 0; j < n; j++) {
+        const tiled_pick *t = &list[j];
+        *v = (clvae_tiled){t->form, t->mr, t->nb, t->vw > 0 ? t->vw : t->vw == 0 ? w : (w > 1 ? w / 2 : 1),
+                           lx > 0 ? (int)lx : 1};
+        if (!clvae_tiled_valid(v, ta, tb)) continue;
+        if (i-- == 0) return true;
+    }
+    return false;
+}

@@ -1,0 +1,258 @@
+/* The register-tiled GEMM kernels (cl/gemm_tiled.cl) at run time: one program per variant and
+ * transposes, built on first use through the kernel cache; the per-shape choices from the
+ * tuning file (a shape the tuner did not time takes its nearest tuned neighbour's choice); and
+ * a forced variant for the tuner, test_ops and clvae check. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/opencl/ocl_internal.h"
+#include "backend/opencl/ocl_tune.h"
+#include "core/log.h"
+
+#define MAX_BUILT 96    /* distinct (variant, transposes) programs one context keeps */
+#define NEAR_LOG 1.3863 /* ln 4: how far (per dimension) a tuned shape's choice reaches */
+
+typedef struct tiled_prog {
+    bool ta, tb;
+    clvae_tiled v;
+    cl_program prog;
+    cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
+} tiled_prog;
+
+typedef struct tiled_choice {
+    bool ta, tb;
+    int m, n, k;
+    clvae_tiled v;
+} tiled_choice;
+
+struct ocl_gemm_tiled {
+    tiled_prog built[MAX_BUILT];
+    int n_built;
+    tiled_choice choice[CLVAE_TUNE_MAX_SHAPES]; /* the tuning file's shapes */
+    int n_choices;
+    tiled_choice seen[CLVAE_TUNE_MAX_SHAPES]; /* other shapes met so far, and what they took */
+    int n_seen;
+    bool forced;
+    clvae_tiled force;
+};
+
+bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
+{
+    if (v->form == CLVAE_TILED_NONE) return true;
+    bool vw_ok = v->vw == 1 || v->vw == 2 || v->vw == 4 || v->vw == 8 || v->vw == 16;
+    if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 || v->lx > 1024)
+        return false;
+    if (v->form == CLVAE_TILED_OUTER) return true;
+    return v->form == CLVAE_TILED_DOT && !ta && tb;
+}
+
+void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
+{
+    if (v->form == CLVAE_TILED_NONE) {
+        snprintf(buf, size, "CLBlast");
+        return;
+    }
+    char lx[16] = "";
+    if (v->lx > 1) snprintf(lx, sizeof lx, "/%d", v->lx);
+    snprintf(buf, size, "%s %dx%dx%d%s", v->form == CLVAE_TILED_DOT ? "dot" : "outer", v->mr, v->nb,
+             v->vw, lx);
+}
+
+static struct ocl_gemm_tiled *state(ocl_ctx *c)
+{
+    if (!c->tiled) {
+        c->tiled = calloc(1, sizeof *c->tiled);
+        if (!c->tiled) clvae_error(CLVAE_ERR_NOMEM, "opencl: out of host memory (tiled GEMM)");
+    }
+    return c->tiled;
+}
+
+void clvae_ocl_tiled_free(ocl_ctx *c)
+{
+    struct ocl_gemm_tiled *t = c->tiled;
+    if (!t) return;
+    for (int i = 0; i < t->n_built; i++) {
+        if (t->built[i].kern) clReleaseKernel(t->built[i].kern);
+        if (t->built[i].prog) clReleaseProgram(t->built[i].prog);
+    }
+    free(t);
+    c->tiled = NULL;
+}
+
+static bool same_variant(const clvae_tiled *a, const clvae_tiled *b)
+{
+    return a->form == b->form && a->mr == b->mr && a->nb == b->nb && a->vw == b->vw &&
+           a->lx == b->lx;
+}
+
+/* Builds the program of v for these transposes and checks the work-group size fits. */
+static int build(ocl_ctx *c, tiled_prog *p)
+{
+    char prelude[256], what[96], name[48];
+    clvae_tiled_format(&p->v, name, sizeof name);
+    snprintf(what, sizeof what, "the tiled GEMM %s %c%c", name, p->ta ? 'T' : 'N',
+             p->tb ? 'T' : 'N');
+    snprintf(prelude, sizeof prelude,
+             "#define CLVAE_GEMM_TILED 1\n#define GT_FORM %d\n#define GT_TA %d\n#define GT_TB %d\n"
+             "#define GT_MR %d\n#define GT_NB %d\n#define GT_VW %d\n",
+             p->v.form, p->ta, p->tb, p->v.mr, p->v.nb, p->v.vw);
+    int st = clvae_ocl_program_build_file(c, prelude, "gemm_tiled.cl", what, &p->prog);
+    if (st) return st;
+    cl_int err;
+    p->kern = clCreateKernel(p->prog, "clvae_gemm_tiled", &err);
+    if (err != CL_SUCCESS)
+        return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_tiled)", err);
+    size_t kwg = 0;
+    clGetKernelWorkGroupInfo(p->kern, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
+    if ((size_t)p->v.lx > kwg || (size_t)p->v.lx > c->max_item[0]) {
+        clReleaseKernel(p->kern);
+        p->kern = NULL;
+        return clvae_error(CLVAE_ERR_UNSUPPORTED,
+                           "opencl: %s needs work-groups of %d, \"%s\" allows %zu for it", what,
+                           p->v.lx, c->dev.name, kwg < c->max_item[0] ? kwg : c->max_item[0]);
+    }
+    return CLVAE_OK;
+}
+
+/* The kernel of v for these transposes, built on first use; NULL with the error recorded. */
+static cl_kernel kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v, bool ta,
+                            bool tb, int *st)
+{
+    for (int i = 0; i < t->n_built; i++)
+        if (t->built[i].ta == ta && t->built[i].tb == tb && same_variant(&t->built[i].v, v)) {
+            if (!t->built[i].kern)
+                *st = clvae_error(CLVAE_ERR_DEVICE, "opencl: a tiled GEMM variant failed to build");
+            return t->built[i].kern;
+        }
+    if (t->n_built == MAX_BUILT) {
+        *st = clvae_error(CLVAE_ERR_UNSUPPORTED, "opencl: more than %d tiled GEMM variants",
+                          MAX_BUILT);
+        return NULL;
+    }
+    tiled_prog *p = &t->built[t->n_built++];
+    *p = (tiled_prog){ta, tb, *v, NULL, NULL};
+    *st = build(c, p);
+    return *st ? NULL : p->kern;
+}
+
+static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool tb, int m, int nn,
+                                int k)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i].ta == ta && list[i].tb == tb && list[i].m == m && list[i].n == nn &&
+            list[i].k == k)
+            return &list[i];
+    return NULL;
+}
+
+/* What a shape runs with: its own tuned choice, else the nearest tuned shape's when it is close
+ * enough in every dimension (else CLBlast); remembered. */
+static clvae_tiled choose(struct ocl_gemm_tiled *t, bool ta, bool tb, int m, int n, int k)
+{
+    const tiled_choice *h = find(t->choice, t->n_choices, ta, tb, m, n, k);
+    if (!h) h = find(t->seen, t->n_seen, ta, tb, m, n, k);
+    if (h) return h->v;
+    clvae_tiled v = {CLVAE_TILED_NONE, 0, 0, 0, 0};
+    double best = INFINITY;
+    for (int i = 0; i < t->n_choices; i++) {
+        const tiled_choice *g = &t->choice[i];
+        if (g->ta != ta || g->tb != tb) continue;
+        double dm = fabs(log((double)g->m / m)), dn = fabs(log((double)g->n / n)),
+               dk = fabs(log((double)g->k / k));
+        if (dm > NEAR_LOG || dn > NEAR_LOG || dk > NEAR_LOG || dm + dn + dk >= best) continue;
+        best = dm + dn + dk;
+        v = g->v;
+    }
+    if (t->n_seen < CLVAE_TUNE_MAX_SHAPES)
+        t->seen[t->n_seen++] = (tiled_choice){ta, tb, m, n, k, v};
+    return v;
+}
+
+int clvae_ocl_tiled_install(ocl_ctx *c, const clvae_tuning *tu)
+{
+    struct ocl_gemm_tiled *t = c->tiled;
+    if (t) t->n_choices = t->n_seen = 0;
+    for (int i = 0; tu && i < tu->n_shapes && i < CLVAE_TUNE_MAX_SHAPES; i++) {
+        const clvae_gemm_shape *s = &tu->shapes[i];
+        if (!t && !(t = state(c))) return CLVAE_ERR_NOMEM;
+        t->choice[t->n_choices++] =
+            (tiled_choice){s->ta, s->tb, s->m, s->n, s->k, tu->shape_tiled[i]};
+    }
+    return CLVAE_OK;
+}
+
+int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v)
+{
+    if (!clvae_backend_is_opencl(be)) return CLVAE_OK;
+    ocl_ctx *c = be->ctx;
+    struct ocl_gemm_tiled *t = state(c);
+    if (!t) return CLVAE_ERR_NOMEM;
+    t->forced = v != NULL;
+    if (v) t->force = *v;
+    return CLVAE_OK;
+}
+
+static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n,
+                  const ocl_arg *args, int nargs)
+{
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg(tiled)", err);
+    }
+    size_t cols = v->form == CLVAE_TILED_DOT ? (size_t)v->nb : (size_t)v->nb * v->vw;
+    size_t gx = ((size_t)n + cols - 1) / cols, gy = ((size_t)m + v->mr - 1) / v->mr;
+    size_t global[2] = {(gx + v->lx - 1) / v->lx * v->lx, gy}, local[2] = {(size_t)v->lx, 1};
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, 2, NULL, global, local, 0, NULL,
+                                        OCL_PROF_EVENT(c, ev));
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(tiled)", err);
+    clvae_ocl_prof_compute(c, "gemm", ev);
+    return CLVAE_OK;
+}
+
+int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,
+                         cl_ulong aoff, int lda, cl_mem b, cl_ulong boff, int ldb, float beta,
+                         cl_mem cm, cl_ulong coff, int ldc)
+{
+    struct ocl_gemm_tiled *t = c->tiled;
+    if (!t || (!t->forced && t->n_choices == 0)) return 1;
+    clvae_tiled v = t->forced ? t->force : choose(t, ta, tb, m, n, k);
+    if (v.form == CLVAE_TILED_NONE) return 1;
+    if (!clvae_tiled_valid(&v, ta, tb)) {
+        if (!t->forced) return 1; /* e.g. a dot choice reaching an NN shape */
+        return clvae_error(CLVAE_ERR_INTERNAL, "opencl: the forced tiled GEMM does not fit %c%c",
+                           ta ? 'T' : 'N', tb ? 'T' : 'N');
+    }
+    int st = CLVAE_OK;
+    cl_kernel kern = kernel_for(c, t, &v, ta, tb, &st);
+    if (!kern) {
+        if (t->forced) return st;
+        CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
+        for (int i = 0; i < t->n_choices; i++) /* do not try it again */
+            if (t->choice[i].ta == ta && t->choice[i].tb == tb && same_variant(&t->choice[i].v, &v))
+                t->choice[i].v.form = CLVAE_TILED_NONE;
+        t->n_seen = 0;
+        return 1;
+    }
+    ocl_arg args[] = {OCL_ARG(m),    OCL_ARG(n),   OCL_ARG(k),    OCL_ARG(alpha), OCL_ARG(a),
+                      OCL_ARG(aoff), OCL_ARG(lda), OCL_ARG(b),    OCL_ARG(boff),  OCL_ARG(ldb),
+                      OCL_ARG(beta), OCL_ARG(cm),  OCL_ARG(coff), OCL_ARG(ldc)};
+    return launch(c, kern, &v, m, n, args, OCL_NARGS(args));
+}
+
+int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes, clvae_tiled *v,
+                               int max)
+{
+    if (!clvae_backend_is_opencl(be)) return 0;
+    const struct ocl_gemm_tiled *t = ((const ocl_ctx *)be->ctx)->tiled;
+    int n = 0;
+    for (int i = 0; t && i < t->n_choices && n < max; i++) {
+        const tiled_choice *h = &t->choice[i];
+        if (h->v.form == CLVAE_TILED_NONE) continue;
+        shapes[n] = (clvae_gemm_shape){h->ta, h->tb, h->m, h->n, h->k, 1};
+        v[n++] = h->v;
+    }
+    return n;
+}
