@@ -147,8 +147,23 @@ static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool t
     return NULL;
 }
 
-/* What a shape runs with: its own tuned choice, else the nearest tuned shape's when it is close
- * enough in every dimension (else CLBlast); remembered. */
+/* How far tuned shape g is from (m, n, k): the sum of the log ratios, or INFINITY when a
+ * dimension other than the batch one differs by more than NEAR_LOG. The batch dimension (m of
+ * NN and NT: rows of activations; k of TN: weight gradients sum over rows) may differ freely:
+ * the tiled forms spread it over more work-items at the same per-item cost, so a choice made
+ * at the training batch also fits the last short batch and evaluation's large ones. */
+static double distance(const tiled_choice *g, int m, int n, int k)
+{
+    double d[3] = {fabs(log((double)g->m / m)), fabs(log((double)g->n / n)),
+                   fabs(log((double)g->k / k))};
+    int batch = g->ta && !g->tb ? 2 : !g->ta ? 0 : -1;
+    for (int i = 0; i < 3; i++)
+        if (i != batch && d[i] > NEAR_LOG) return INFINITY;
+    return d[0] + d[1] + d[2];
+}
+
+/* What a shape runs with: its own tuned choice, else the nearest tuned shape's (distance()),
+ * else CLBlast; remembered. */
 static clvae_tiled choose(struct ocl_gemm_tiled *t, bool ta, bool tb, int m, int n, int k)
 {
     const tiled_choice *h = find(t->choice, t->n_choices, ta, tb, m, n, k);
@@ -158,12 +173,8 @@ static clvae_tiled choose(struct ocl_gemm_tiled *t, bool ta, bool tb, int m, int
     double best = INFINITY;
     for (int i = 0; i < t->n_choices; i++) {
         const tiled_choice *g = &t->choice[i];
-        if (g->ta != ta || g->tb != tb) continue;
-        double dm = fabs(log((double)g->m / m)), dn = fabs(log((double)g->n / n)),
-               dk = fabs(log((double)g->k / k));
-        if (dm > NEAR_LOG || dn > NEAR_LOG || dk > NEAR_LOG || dm + dn + dk >= best) continue;
-        best = dm + dn + dk;
-        v = g->v;
+        double d = g->ta == ta && g->tb == tb ? distance(g, m, n, k) : INFINITY;
+        if (d < best) best = d, v = g->v;
     }
     if (t->n_seen < CLVAE_TUNE_MAX_SHAPES)
         t->seen[t->n_seen++] = (tiled_choice){ta, tb, m, n, k, v};

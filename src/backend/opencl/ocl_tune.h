@@ -115,7 +115,8 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb);
 void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size);
 /* Installs the tiled choices of t's shapes (NULL or none: every GEMM runs on CLBlast). A GEMM
  * of a shape not in t takes the choice of the nearest shape of the same transposes, when that
- * one is within a factor of 4 in each dimension; else CLBlast. */
+ * one is within a factor of 4 in each dimension but the batch one (m of NN/NT, k of TN, which
+ * may differ freely); else CLBlast. */
 int clvae_ocl_tiled_install(struct ocl_ctx *c, const clvae_tuning *t);
 /* Runs every GEMM with v (form NONE: CLBlast), whatever the choices say; NULL ends that. For
  * the tuner, test_ops and clvae check. */
