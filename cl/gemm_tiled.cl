@@ -15,6 +15,9 @@
  *                vectors, then summed across lanes (A not transposed, B transposed)
  *   GT_TA, GT_TB  the transposes (0/1)
  *   GT_MR (1..16), GT_NB (1..8), GT_VW (1, 2, 4, 8 or 16)
+ * The grid's dimension 0 runs over column blocks (rows_first = 0) or row blocks (1): a CPU
+ * device takes work-groups in that order, so 1 keeps one column panel of B in cache while every
+ * row block passes (the large-batch shapes), 0 keeps a row block of A while B streams by.
  * The summation order is fixed per variant (k ascending; for dot, lane partial sums then a
  * fixed tree), so a variant gives the same bits on every run. */
 #ifdef CLVAE_GEMM_TILED
@@ -133,10 +136,11 @@ static inline gtv gt_brow(__global const float *b, int ldb, int q, int c0)
 
 __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const float *a,
                                ulong aoff, int lda, __global const float *b, ulong boff, int ldb,
-                               float beta, __global float *c, ulong coff, int ldc)
+                               float beta, __global float *c, ulong coff, int ldc,
+                               int rows_first)
 {
-    const int j0 = (int)get_global_id(0) * (GT_NB * GT_VW);
-    const int i0 = (int)get_global_id(1) * GT_MR;
+    const int j0 = (int)get_global_id(rows_first) * (GT_NB * GT_VW);
+    const int i0 = (int)get_global_id(1 - rows_first) * GT_MR;
     if (j0 >= n || i0 >= m) return;
     a += aoff;
     b += boff;
@@ -222,10 +226,11 @@ static inline float gt_lanes(gtv x)
 
 __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const float *a,
                                ulong aoff, int lda, __global const float *b, ulong boff, int ldb,
-                               float beta, __global float *c, ulong coff, int ldc)
+                               float beta, __global float *c, ulong coff, int ldc,
+                               int rows_first)
 {
-    const int j0 = (int)get_global_id(0) * GT_NB;
-    const int i0 = (int)get_global_id(1) * GT_MR;
+    const int j0 = (int)get_global_id(rows_first) * GT_NB;
+    const int i0 = (int)get_global_id(1 - rows_first) * GT_MR;
     if (j0 >= n || i0 >= m) return;
     a += aoff;
     b += boff;

@@ -232,14 +232,15 @@ static void test_gemm_indirect(cl_device_id device)
 
 /* clvae's register-tiled GEMM kernels, forced for every call: each form at edge shapes (m, n
  * not multiples of the tile, k not a multiple of the vector width, k = 1), every transpose the
- * form takes, work-groups of 1 and 4 (a group running past n), beta = 0 with NaN in C. */
+ * form takes, work-groups of 1 and 4 (a group running past the grid), both grid orders, beta = 0
+ * with NaN in C. */
 static void test_gemm_tiled(void)
 {
-    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1},
-                                           {CLVAE_TILED_OUTER, 8, 1, 16, 4},
-                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1},
-                                           {CLVAE_TILED_DOT, 3, 2, 4, 1},
-                                           {CLVAE_TILED_DOT, 2, 3, 16, 4}};
+    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_OUTER, 8, 1, 16, 4, 1},
+                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0},
+                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1}};
     static const gemm_case cases[] = {{37, 29, 130}, {1, 1, 1}, {33, 7, 1}, {130, 20, 7}};
     char label[64];
     for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {

@@ -85,7 +85,7 @@ static clvae_tuning sample_tuning(void)
     t.extra[0].has_helpers = false; /* CLBlast's own helper parameters */
     memset(t.extra[0].h, 0, sizeof t.extra[0].h);
     t.shape_set[1] = 1;
-    t.shape_tiled[0] = (clvae_tiled){CLVAE_TILED_DOT, 6, 4, 16, 1}; /* NT: the dot form fits */
+    t.shape_tiled[0] = (clvae_tiled){CLVAE_TILED_DOT, 6, 4, 16, 1, 1}; /* NT: the dot form fits */
     return t;
 }
 

@@ -42,7 +42,8 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
 {
     if (v->form == CLVAE_TILED_NONE) return true;
     bool vw_ok = v->vw == 1 || v->vw == 2 || v->vw == 4 || v->vw == 8 || v->vw == 16;
-    if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 || v->lx > 1024)
+    if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
+        v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
         return false;
     if (v->form == CLVAE_TILED_OUTER) return true;
     return v->form == CLVAE_TILED_DOT && !ta && tb;
@@ -81,6 +82,7 @@ void clvae_ocl_tiled_free(ocl_ctx *c)
     c->tiled = NULL;
 }
 
+/* The same program (the grid order is a kernel argument). */
 static bool same_variant(const clvae_tiled *a, const clvae_tiled *b)
 {
     return a->form == b->form && a->mr == b->mr && a->nb == b->nb && a->vw == b->vw &&
@@ -169,7 +171,7 @@ static clvae_tiled choose(struct ocl_gemm_tiled *t, bool ta, bool tb, int m, int
     const tiled_choice *h = find(t->choice, t->n_choices, ta, tb, m, n, k);
     if (!h) h = find(t->seen, t->n_seen, ta, tb, m, n, k);
     if (h) return h->v;
-    clvae_tiled v = {CLVAE_TILED_NONE, 0, 0, 0, 0};
+    clvae_tiled v = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
     double best = INFINITY;
     for (int i = 0; i < t->n_choices; i++) {
         const tiled_choice *g = &t->choice[i];
@@ -214,6 +216,11 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
     }
     size_t cols = v->form == CLVAE_TILED_DOT ? (size_t)v->nb : (size_t)v->nb * v->vw;
     size_t gx = ((size_t)n + cols - 1) / cols, gy = ((size_t)m + v->mr - 1) / v->mr;
+    if (v->rows_first) {
+        size_t t = gx;
+        gx = gy;
+        gy = t;
+    }
     size_t global[2] = {(gx + v->lx - 1) / v->lx * v->lx, gy}, local[2] = {(size_t)v->lx, 1};
     cl_event ev = NULL;
     cl_int err = clEnqueueNDRangeKernel(c->queue, kern, 2, NULL, global, local, 0, NULL,
@@ -249,7 +256,7 @@ int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, floa
     }
     ocl_arg args[] = {OCL_ARG(m),    OCL_ARG(n),   OCL_ARG(k),    OCL_ARG(alpha), OCL_ARG(a),
                       OCL_ARG(aoff), OCL_ARG(lda), OCL_ARG(b),    OCL_ARG(boff),  OCL_ARG(ldb),
-                      OCL_ARG(beta), OCL_ARG(cm),  OCL_ARG(coff), OCL_ARG(ldc)};
+                      OCL_ARG(beta), OCL_ARG(cm),  OCL_ARG(coff), OCL_ARG(ldc), OCL_ARG(v.rows_first)};
     return launch(c, kern, &v, m, n, args, OCL_NARGS(args));
 }
 

@@ -576,7 +576,7 @@ static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify)
 static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i)
 {
     const clvae_gemm_shape *s = &r->cases[i].s;
-    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0};
+    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
     const clvae_tiled blast = best;
     double best_ms = INFINITY;
     int tried = 0, bad = 0;

@@ -45,7 +45,8 @@ typedef struct clvae_tiled {
     int mr; /* rows of C per work-item, 1..16 */
     int nb; /* outer: vectors of vw columns per work-item; dot: columns; 1..8 */
     int vw; /* float vector width: 1, 2, 4, 8 or 16 */
-    int lx; /* work-group size along the columns (the other dimension is 1) */
+    int lx; /* work-group size along grid dimension 0 (the other dimension is 1) */
+    int rows_first; /* 0: grid dimension 0 runs over column blocks; 1: over row blocks */
 } clvae_tiled;
 
 /* What a tuning file holds. One parameter set rarely suits every shape (a tile that fits
@@ -111,7 +112,8 @@ void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size
 /* Whether v is a well-formed variant for these transposes (the dot form needs A as stored and
  * B transposed); the device's work-group limits are checked when it is built. */
 bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb);
-/* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1), or "CLBlast". */
+/* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1; " rows" with rows_first), or
+ * "CLBlast". */
 void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size);
 /* Installs the tiled choices of t's shapes (NULL or none: every GEMM runs on CLBlast). A GEMM
  * of a shape not in t takes the choice of the nearest shape of the same transposes, when that
@@ -143,7 +145,8 @@ bool clvae_tune_curated_helpers(const clvae_tune_limits *lim, int i, size_t h[CL
 /* The i-th curated configuration for this kind of device (false past the end). */
 bool clvae_tune_curated(const clvae_tune_limits *lim, int i, clvae_gemm_params *p);
 /* The i-th tiled GEMM candidate for these transposes on this kind of device, float vector width
- * vw being the device's preferred one (false past the end). */
+ * vw being the device's preferred one (false past the end): every variant of the curated list
+ * in both grid orders. */
 bool clvae_tune_tiled_candidate(const clvae_tune_limits *lim, unsigned vw, bool ta, bool tb, int i,
                                 clvae_tiled *v);
 /* A new candidate: a random legal configuration, or (when `best` is given) a neighbour of it

@@ -342,12 +342,13 @@ bool clvae_tune_tiled_candidate(const clvae_tune_limits *lim, unsigned vw, bool 
     size_t lx = lim->cpu ? 1 : 64;
     if (lx > lim->max_wg) lx = lim->max_wg;
     if (lx > lim->max_item[0]) lx = lim->max_item[0];
-    for (int j = 0; j < n; j++) {
-        const tiled_pick *t = &list[j];
-        *v = (clvae_tiled){t->form, t->mr, t->nb, t->vw > 0 ? t->vw : t->vw == 0 ? w : (w > 1 ? w / 2 : 1),
-                           lx > 0 ? (int)lx : 1};
-        if (!clvae_tiled_valid(v, ta, tb)) continue;
-        if (i-- == 0) return true;
-    }
+    for (int order = 0; order < 2; order++) /* each program is timed in both grid orders */
+        for (int j = 0; j < n; j++) {
+            const tiled_pick *t = &list[j];
+            int tw = t->vw > 0 ? t->vw : t->vw == 0 ? w : (w > 1 ? w / 2 : 1);
+            *v = (clvae_tiled){t->form, t->mr, t->nb, tw, lx > 0 ? (int)lx : 1, order};
+            if (!clvae_tiled_valid(v, ta, tb)) continue;
+            if (i-- == 0) return true;
+        }
     return false;
 }
