@@ -57,8 +57,8 @@ void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
     }
     char lx[16] = "";
     if (v->lx > 1) snprintf(lx, sizeof lx, "/%d", v->lx);
-    snprintf(buf, size, "%s %dx%dx%d%s", v->form == CLVAE_TILED_DOT ? "dot" : "outer", v->mr, v->nb,
-             v->vw, lx);
+    snprintf(buf, size, "%s %dx%dx%d%s%s", v->form == CLVAE_TILED_DOT ? "dot" : "outer", v->mr,
+             v->nb, v->vw, lx, v->rows_first ? " rows" : "");
 }
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
@@ -92,12 +92,14 @@ static bool same_variant(const clvae_tiled *a, const clvae_tiled *b)
 /* Builds the program of v for these transposes and checks the work-group size fits. */
 static int build(ocl_ctx *c, tiled_prog *p)
 {
-    char prelude[256], what[96], name[48];
-    clvae_tiled_format(&p->v, name, sizeof name);
+    char prelude[320], what[96], name[48];
+    clvae_tiled prog = p->v;
+    prog.rows_first = 0; /* a kernel argument: both orders share the program (and its name) */
+    clvae_tiled_format(&prog, name, sizeof name);
     snprintf(what, sizeof what, "the tiled GEMM %s %c%c", name, p->ta ? 'T' : 'N',
              p->tb ? 'T' : 'N');
     snprintf(prelude, sizeof prelude,
-             "#define CLVAE_GEMM_TILED 1\n#define GT_FORM %d\n#define GT_TA %d\n#define GT_TB %d\n"
+             "#pragma OPENCL FP_CONTRACT OFF\n#define CLVAE_GEMM_TILED 1\n#define GT_FORM %d\n#define GT_TA %d\n#define GT_TB %d\n"
              "#define GT_MR %d\n#define GT_NB %d\n#define GT_VW %d\n",
              p->v.form, p->ta, p->tb, p->v.mr, p->v.nb, p->v.vw);
     int st = clvae_ocl_program_build_file(c, prelude, "gemm_tiled.cl", what, &p->prog);
@@ -125,7 +127,9 @@ static cl_kernel kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_ti
     for (int i = 0; i < t->n_built; i++)
         if (t->built[i].ta == ta && t->built[i].tb == tb && same_variant(&t->built[i].v, v)) {
             if (!t->built[i].kern)
-                *st = clvae_error(CLVAE_ERR_DEVICE, "opencl: a tiled GEMM variant failed to build");
+                *st = clvae_error(CLVAE_ERR_DEVICE,
+                                  "opencl: a tiled GEMM variant failed to build or does not fit "
+                                  "the device's work-group limits");
             return t->built[i].kern;
         }
     if (t->n_built == MAX_BUILT) {
@@ -152,8 +156,9 @@ static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool t
 /* How far tuned shape g is from (m, n, k): the sum of the log ratios, or INFINITY when a
  * dimension other than the batch one differs by more than NEAR_LOG. The batch dimension (m of
  * NN and NT: rows of activations; k of TN: weight gradients sum over rows) may differ freely:
- * the tiled forms spread it over more work-items at the same per-item cost, so a choice made
- * at the training batch also fits the last short batch and evaluation's large ones. */
+ * the tiled forms spread m over more work-items at the same per-item cost and take a longer k
+ * in each work-item's loop, so a choice made at the training batch also fits the last short
+ * batch and evaluation's large ones. */
 static double distance(const tiled_choice *g, int m, int n, int k)
 {
     double d[3] = {fabs(log((double)g->m / m)), fabs(log((double)g->n / n)),
@@ -239,7 +244,7 @@ int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, floa
     clvae_tiled v = t->forced ? t->force : choose(t, ta, tb, m, n, k);
     if (v.form == CLVAE_TILED_NONE) return 1;
     if (!clvae_tiled_valid(&v, ta, tb)) {
-        if (!t->forced) return 1; /* e.g. a dot choice reaching an NN shape */
+        if (!t->forced) return 1; /* not reachable from a checked file; CLBlast then */
         return clvae_error(CLVAE_ERR_INTERNAL, "opencl: the forced tiled GEMM does not fit %c%c",
                            ta ? 'T' : 'N', tb ? 'T' : 'N');
     }

@@ -332,23 +332,42 @@ static const tiled_pick gpu_tiled[] = {
     {CLVAE_TILED_OUTER, 2, 1, 4}, {CLVAE_TILED_OUTER, 4, 4, 1}, {CLVAE_TILED_OUTER, 8, 4, 1},
     {CLVAE_TILED_DOT, 2, 2, 4},   {CLVAE_TILED_DOT, 4, 4, 4},   {CLVAE_TILED_DOT, 1, 4, 4}};
 
-bool clvae_tune_tiled_candidate(const clvae_tune_limits *lim, unsigned vw, bool ta, bool tb, int i,
-                                clvae_tiled *v)
+static bool same_tiled(const clvae_tiled *a, const clvae_tiled *b)
 {
-    const tiled_pick *list = lim->cpu ? cpu_tiled : gpu_tiled;
-    int n = lim->cpu ? (int)(sizeof cpu_tiled / sizeof *cpu_tiled)
-                     : (int)(sizeof gpu_tiled / sizeof *gpu_tiled);
-    int w = vw >= 1 && vw <= 16 ? (int)vw : 1;
+    return a->form == b->form && a->mr == b->mr && a->nb == b->nb && a->vw == b->vw &&
+           a->lx == b->lx && a->rows_first == b->rows_first;
+}
+
+/* The j-th entry of the list for width w in grid order `order` (false when it does not fit the
+ * transposes). */
+static bool tiled_entry(const clvae_tune_limits *lim, int w, bool ta, bool tb, int j, int order,
+                        clvae_tiled *v)
+{
+    const tiled_pick *t = lim->cpu ? &cpu_tiled[j] : &gpu_tiled[j];
     size_t lx = lim->cpu ? 1 : 64;
     if (lx > lim->max_wg) lx = lim->max_wg;
     if (lx > lim->max_item[0]) lx = lim->max_item[0];
-    for (int order = 0; order < 2; order++) /* each program is timed in both grid orders */
-        for (int j = 0; j < n; j++) {
-            const tiled_pick *t = &list[j];
-            int tw = t->vw > 0 ? t->vw : t->vw == 0 ? w : (w > 1 ? w / 2 : 1);
-            *v = (clvae_tiled){t->form, t->mr, t->nb, tw, lx > 0 ? (int)lx : 1, order};
-            if (!clvae_tiled_valid(v, ta, tb)) continue;
-            if (i-- == 0) return true;
+    int tw = t->vw > 0 ? t->vw : t->vw == 0 ? w : (w > 1 ? w / 2 : 1);
+    *v = (clvae_tiled){t->form, t->mr, t->nb, tw, lx > 0 ? (int)lx : 1, order};
+    return clvae_tiled_valid(v, ta, tb);
+}
+
+bool clvae_tune_tiled_candidate(const clvae_tune_limits *lim, unsigned vw, bool ta, bool tb, int i,
+                                clvae_tiled *v)
+{
+    int n = lim->cpu ? (int)(sizeof cpu_tiled / sizeof *cpu_tiled)
+                     : (int)(sizeof gpu_tiled / sizeof *gpu_tiled);
+    int w = vw >= 1 && vw <= 16 ? (int)vw : 1;
+    /* each entry in both grid orders, one after the other; an entry equal to an earlier one
+     * (the same widths once the device's width is filled in) is skipped */
+    for (int j = 0; j < n; j++)
+        for (int order = 0; order < 2; order++) {
+            if (!tiled_entry(lim, w, ta, tb, j, order, v)) continue;
+            bool dup = false;
+            clvae_tiled u;
+            for (int e = 0; e < j && !dup; e++)
+                dup = tiled_entry(lim, w, ta, tb, e, order, &u) && same_tiled(&u, v);
+            if (!dup && i-- == 0) return true;
         }
     return false;
 }
