@@ -37,11 +37,8 @@ test: build
 # per run (test_scheduler, test_tune) under ctest -j2; cli_mpi then checks the no-MPI build's
 # exit 2 under mpirun. The MPI ranks themselves were run under ASan by hand (see README).
 # The tracer crash still hit test_scheduler once without MPI (a flaky LSan fault at exit with
-# PoCL and loader threads, not a leak report). Every test's tu_finish and the CLI's main now run
-# the leak check themselves at the end of main (clvae_leak_check_now, src/core/leakcheck.h),
-# while the drivers' threads are idle, instead of at exit where they are torn down; the crash
-# was rare (none in 8 runs of test_scheduler by hand), so whether that cures it is not shown,
-# and a failed case is still run once more: a real ASan, UBSan or leak report fails both runs.
+# PoCL and loader threads, not a leak report), so a failed case is run once more: a real ASan,
+# UBSan or leak report fails both runs.
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0:verify_asan_link_order=0 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -5,7 +5,6 @@
 
 #include "cli/cli.h"
 #include "clvae/status.h"
-#include "core/leakcheck.h"
 #include "core/log.h"
 #include "dist/dist.h"
 
@@ -75,6 +74,5 @@ int main(int argc, char **argv)
     clvae_log_set_rank(clvae_dist_rank());
     int rc = dispatch(argc, argv);
     clvae_dist_finalize();
-    clvae_leak_check_now(); /* sanitizer builds: now, while the drivers' threads are idle */
     return rc;
 }
