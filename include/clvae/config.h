@@ -22,7 +22,11 @@ typedef enum { CLVAE_BACKEND_AUTO, CLVAE_BACKEND_OPENCL, CLVAE_BACKEND_REF } clv
 typedef enum { CLVAE_DEVTYPE_ANY, CLVAE_DEVTYPE_GPU, CLVAE_DEVTYPE_CPU, CLVAE_DEVTYPE_ACCEL } clvae_device_type;
 typedef enum { CLVAE_FORMAT_AUTO, CLVAE_FORMAT_IDX, CLVAE_FORMAT_NPY } clvae_data_format;
 typedef enum { CLVAE_RESIDENCY_AUTO, CLVAE_RESIDENCY_DEVICE, CLVAE_RESIDENCY_STREAM } clvae_residency;
-typedef enum { CLVAE_ACT_RELU, CLVAE_ACT_TANH, CLVAE_ACT_SOFTPLUS, CLVAE_ACT_IDENTITY } clvae_act;
+/* CLVAE_ACT_LEAKY_RELU takes a slope: only the ops that say so accept it (bias_leaky, leaky_bwd,
+ * bn_fwd); bias_act and act_bwd take the four before it. */
+typedef enum {
+    CLVAE_ACT_RELU, CLVAE_ACT_TANH, CLVAE_ACT_SOFTPLUS, CLVAE_ACT_IDENTITY, CLVAE_ACT_LEAKY_RELU
+} clvae_act;
 typedef enum { CLVAE_LIK_BERNOULLI, CLVAE_LIK_GAUSSIAN, CLVAE_LIK_GAUSSIAN_LEARNED } clvae_likelihood;
 typedef enum { CLVAE_OPT_ADAM, CLVAE_OPT_SGD } clvae_optimizer;
 typedef enum { CLVAE_INIT_XAVIER, CLVAE_INIT_HE } clvae_init;

@@ -220,8 +220,71 @@ typedef enum clvae_op {
     CLVAE_OP_FILL, CLVAE_OP_COPY, CLVAE_OP_GATHER_U8, CLVAE_OP_GATHER_F32, CLVAE_OP_GAUSS_TERMS,
     CLVAE_OP_PRIOR_BWD, CLVAE_OP_LATENT_BWD, CLVAE_OP_IW_WEIGHTS, CLVAE_OP_ROW_SCALE,
     CLVAE_OP_BINARIZE, CLVAE_OP_ACT_BWD_COL_SUM, CLVAE_OP_ONEHOT, CLVAE_OP_GUMBEL,
-    CLVAE_OP_CAT_TERMS, CLVAE_OP_CAT_BWD, CLVAE_OP_COUNT
+    CLVAE_OP_CAT_TERMS, CLVAE_OP_CAT_BWD,
+    /* Convolutional nets (see the group below); a backend supports all of them or none. */
+    CLVAE_OP_IM2COL, CLVAE_OP_COL2IM, CLVAE_OP_BATCH_TRANSPOSE, CLVAE_OP_BIAS_LEAKY,
+    CLVAE_OP_LEAKY_BWD, CLVAE_OP_COL_SQ_DEV, CLVAE_OP_BN_FWD, CLVAE_OP_BN_BWD_SUMS, CLVAE_OP_BN_BWD,
+    CLVAE_OP_COUNT
 } clvae_op;
+#define CLVAE_OP_CONV_FIRST CLVAE_OP_IM2COL
+
+/* ---- Convolutional nets ---------------------------------------------------------------------
+ * Feature maps inside the device are NHWC rows: a (B, C, H, W) tensor is stored as (B*H*W, C),
+ * row (b*H + h)*W + w, so gemm, bias_act, act_bwd and col_sum treat a map like a dense layer's
+ * activations (rows, C). Data and checkpoints stay NCHW / OIHW; batch_transpose converts at the
+ * net's edges.
+ *   Conv2d:          cols = im2col(x); y (B*OH*OW, OC) = cols . W^T, W (OC, C*KH*KW) as stored.
+ *                    dW += dy^T . cols (beta 1); dx = col2im(dy . W).
+ *   ConvTranspose2d: cols (B*H*W, OC*KH*KW) = x . W, W (IC, OC*KH*KW) as stored; y = col2im(cols).
+ *                    dx = im2col(dy) . W^T; dW += x^T . im2col(dy).
+ * Geometry: the "image" side holds C channels of H x W (a Conv2d's input, a ConvTranspose2d's
+ * output), the "column" side OH x OW positions (a Conv2d's output, a ConvTranspose2d's input), with
+ * OH = (H + 2*ph - dh*(KH-1) - 1) / sh + 1 (and likewise OW); a ConvTranspose2d's output padding
+ * only makes H larger (H = (OH-1)*sh - 2*ph + dh*(KH-1) + oph + 1). */
+typedef struct clvae_conv_geom {
+    int batch;                      /* B */
+    int channels, height, width;    /* C, H, W of the image side */
+    int out_h, out_w;               /* OH, OW of the column side */
+    int k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+} clvae_conv_geom;
+
+/* BatchNorm2d over NHWC rows x (N, C), N = B*H*W, with PyTorch's semantics. In training the
+ * statistics come from sums (2C) = [sum_r x | sum_r (x - mean)^2] (col_sum, then col_sq_dev;
+ * under MPI each half is summed across ranks before the next step uses it) over `count` rows in
+ * all (= N on one rank):
+ *   mean = sums[c] / count, var = sums[C + c] / count (biased, to normalize),
+ *   running_mean = (1 - momentum) running_mean + momentum mean,
+ *   running_var  = (1 - momentum) running_var + momentum var * count / (count - 1)   (unbiased)
+ * In evaluation (training false) mean and var are the running statistics, nothing is updated.
+ *   invstd (C) = 1 / sqrt(var + eps);  xhat (N, C) = (x - mean) invstd;
+ *   y (N, C) = act(gamma xhat + beta)   (act CLVAE_ACT_LEAKY_RELU uses `slope`)
+ * xhat and invstd are kept for the backward (xhat.buf NULL: not written, evaluation only). */
+typedef struct clvae_bn_fwd_args {
+    int rows, channels;           /* N, C */
+    float count, eps, momentum, slope;
+    bool training;
+    clvae_act act;
+    clvae_view x;                 /* (N, C) */
+    clvae_view sums;              /* (2C), training only */
+    clvae_view gamma, beta;       /* (C) each (the arena's weight, bias) */
+    clvae_view running_mean, running_var;   /* (C) each (non-trained arena entries) */
+    clvae_view invstd;            /* (C) out */
+    clvae_view xhat;              /* (N, C) out, or buf NULL */
+    clvae_view y;                 /* (N, C) out; may not alias x */
+} clvae_bn_fwd_args;
+
+/* Backward of BatchNorm2d in training mode, given dy (N, C) already through the activation:
+ *   bn_bwd_sums: sums (2C) = [sum_r dy xhat | sum_r dy] = [dgamma | dbeta] (local rows; under MPI
+ *                summed across ranks before bn_bwd)
+ *   bn_bwd:      dx = gamma invstd / count * (count dy - dbeta - xhat dgamma)   (the global sums) */
+typedef struct clvae_bn_bwd_args {
+    int rows, channels;           /* N, C */
+    float count;
+    clvae_view dy, xhat;          /* (N, C) */
+    clvae_view gamma, invstd;     /* (C) */
+    clvae_view sums;              /* (2C) [dgamma | dbeta] */
+    clvae_view dx;                /* (N, C) out; may alias dy */
+} clvae_bn_bwd_args;
 
 /* Host scheduler support (optional slots below): a pinned host staging buffer the host writes
  * through a plain pointer, and a ticket that completes when an enqueued command has finished
@@ -351,6 +414,28 @@ typedef struct clvae_backend_ops {
     int (*gumbel)(void *ctx, const clvae_gumbel_args *a);
     int (*cat_terms)(void *ctx, const clvae_cat_terms_args *a);
     int (*cat_bwd)(void *ctx, const clvae_cat_bwd_args *a);
+
+    /* ---- Convolutional nets (optional group, all or none; see the structs above) ---------
+     * cols (B*OH*OW, C*KH*KW): row (b*OH + oh)*OW + ow, column (c*KH + kh)*KW + kw holds
+     * img[b, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw, c] of img (B*H*W, C) NHWC; 0 in the padding. */
+    int (*im2col)(void *ctx, const clvae_conv_geom *g, clvae_view img, clvae_view cols);
+    /* The adjoint of im2col: img (B*H*W, C) = beta * img + the sum of every cols entry that
+     * im2col reads from that pixel (a gather per pixel, no atomics; beta is 0 or 1). */
+    int (*col2im)(void *ctx, const clvae_conv_geom *g, clvae_view cols, float beta,
+                  clvae_view img);
+    /* dst (B, cols, rows) = src (B, rows, cols) transposed per batch item (NCHW <-> NHWC). */
+    int (*batch_transpose)(void *ctx, int batch, int rows, int cols, clvae_view src,
+                           clvae_view dst);
+    /* leaky_relu (slope > 0), as bias_act and act_bwd for the other activations:
+     * y = v > 0 ? v : slope v with v = y + bias[col];  dy *= (y > 0 ? 1 : slope). */
+    int (*bias_leaky)(void *ctx, float slope, int rows, int cols, clvae_view bias, clvae_view y);
+    int (*leaky_bwd)(void *ctx, float slope, int rows, int cols, clvae_view y, clvae_view dy);
+    /* out (cols) = sum over rows of (x[r, c] - sum[c] / count)^2, x (rows, cols), sum (cols). */
+    int (*col_sq_dev)(void *ctx, int rows, int cols, clvae_view x, clvae_view sum, float count,
+                      clvae_view out);
+    int (*bn_fwd)(void *ctx, const clvae_bn_fwd_args *a);
+    int (*bn_bwd_sums)(void *ctx, const clvae_bn_bwd_args *a);
+    int (*bn_bwd)(void *ctx, const clvae_bn_bwd_args *a);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {
