@@ -347,7 +347,7 @@ static void test_device_memory(void)
 
 int main(void)
 {
-    ts_watchdog(TS_WATCHDOG_SECONDS);
+    ts_watchdog();
     srand(1);
     for (int ocl = 0; ocl < 2; ocl++) {
         test_same_losses(ocl, false, false);

@@ -125,7 +125,7 @@ static void check_trace(const char *path)
 int main(void)
 {
     clvae_backend be;
-    ts_watchdog(TS_WATCHDOG_SECONDS);
+    ts_watchdog();
     if (!ts_backend(&be, true)) return TU_SKIP;
     if (!be.ops->profile_enable) {
         printf("SKIP: backend %s cannot profile\n", be.ops->name);
