@@ -117,7 +117,8 @@ static void decode_one(decode_job *j, size_t i)
     clvae_image im = {0};
     clvae_resize r;
     int rc = read_file(path, &buf, &len, err, sizeof err);
-    if (!rc) rc = clvae_image_decode(buf, len, j->o->channels == 1 ? 1 : 0, 0, &im, err, sizeof err);
+    if (!rc) rc = clvae_image_decode(buf, len, j->o->channels == 1 ? 1 : 0, j->o->max_pixels, &im,
+                                      err, sizeof err);
     free(buf);
     if (rc) {
         snprintf(msg, sizeof msg, "%s: %s", path, err);
@@ -186,7 +187,7 @@ static int output_size(const clvae_folder_list *l, const clvae_folder_opts *o, i
         size_t len = 0;
         clvae_image im = {0};
         int rc = read_file(l->e[i].path, &buf, &len, err, sizeof err);
-        if (!rc) rc = clvae_image_decode(buf, len, 1, 0, &im, err, sizeof err);
+        if (!rc) rc = clvae_image_decode(buf, len, 1, o->max_pixels, &im, err, sizeof err);
         free(buf);
         if (rc == -2) return clvae_error(CLVAE_ERR_NOMEM, "%s: %s", l->e[i].path, err);
         if (rc && !o->skip_bad) return clvae_error(CLVAE_ERR_DATA, "%s: %s", l->e[i].path, err);
@@ -280,8 +281,8 @@ static int job_finish(decode_job *j, const char *root, int cmax, clvae_dataset *
     int C;
     ds->n = compact(j, cmax, &C, ds->labels);
     if (ds->n == 0)
-        return clvae_error(CLVAE_ERR_DATA, "%s: none of the %zu files could be decoded", root,
-                           l->n);
+        return clvae_error(CLVAE_ERR_DATA, "%s: none of the %zu files could be decoded; the "
+                           "first: %s", root, l->n, j->err);
     ds->rows = j->h, ds->cols = j->w, ds->channels = C;
     ds->dim = (size_t)C * j->h * j->w;
     uint8_t *p = realloc(j->out, ds->n * ds->dim);

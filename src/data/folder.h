@@ -34,6 +34,7 @@ typedef struct clvae_folder_opts {
     int crop_h, crop_w; /* center_crop; 0 = none */
     int channels;       /* 0 auto, 1, 3 */
     bool skip_bad;
+    size_t max_pixels;  /* per image, 0 = CLVAE_IMAGE_MAX_PIXELS (the fuzz harness lowers it) */
     const char *cache_dir; /* NULL or "": no decode cache */
 } clvae_folder_opts;
 
