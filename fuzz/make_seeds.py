@@ -172,6 +172,7 @@ def image_seeds(img):
              ("rgba16.png", np.concatenate([rgb, rgb[..., :1]], -1).astype(np.uint16) * 257, 6, 16)]
     for name, px, color, depth in cases:
         png_write(os.path.join(tmp, name), px, color, depth)
+    png_write(os.path.join(tmp, "rgb-interlaced.png"), rgb, 2, 8, interlace=True)
     Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=4).save(
         os.path.join(tmp, "palette-trns.png"), transparency=0)
     Image.fromarray(g).save(os.path.join(tmp, "grey.jpg"), quality=80)

@@ -4,7 +4,7 @@
 usage: folder_ref.py OUT_DIR
 
 OUT_DIR/images/{bag,coat}/*: PNG (8- and 16-bit grey, 1-bit grey, grey+alpha, palette, RGB,
-RGBA 16-bit, several sizes) and JPEG (grey, RGB, progressive, CMYK) files; two classes, sorted
+RGBA 16-bit, Adam7-interlaced RGB, several sizes) and JPEG (grey, RGB, progressive, CMYK) files; two classes, sorted
 names bag = 0, coat = 1. OUT_DIR/ref_<case>.npy: the uint8 (n, C, H, W) array clvae should load
 for each case of CASES (same listing order: classes sorted, files sorted), OUT_DIR/tie_<case>.npy
 (1 where the unrounded value lies within 1e-9 of k + 0.5: either rounding is right there),
@@ -39,11 +39,10 @@ def fmnist(n):
     return np.frombuffer(d[16:], np.uint8).reshape(n, 28, 28)
 
 
-def png_write(path, px, color, depth, palette=None):
-    """A plain PNG writer: px (h, w[, c]) of the given colour type and bit depth."""
-    h, w = px.shape[:2]
+def png_rows(px, depth):
+    """Filter-0 scanlines of px (h, w[, c]) at the bit depth."""
     raw = b""
-    for y in range(h):
+    for y in range(px.shape[0]):
         row = px[y]
         if depth == 16:
             data = row.astype(">u2").tobytes()
@@ -53,11 +52,25 @@ def png_write(path, px, color, depth, palette=None):
         else:
             data = row.astype(np.uint8).tobytes()
         raw += b"\0" + data
+    return raw
+
+
+ADAM7 = [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1)]
+
+
+def png_write(path, px, color, depth, palette=None, interlace=False):
+    """A plain PNG writer: px (h, w[, c]) of the given colour type and bit depth, Adam7 or not."""
+    h, w = px.shape[:2]
+    if interlace:  # the seven passes' sub-images one after another (empty ones have no rows)
+        raw = b"".join(png_rows(px[y0::dy, x0::dx], depth) for y0, x0, dy, dx in ADAM7
+                       if px[y0::dy, x0::dx].size)
+    else:
+        raw = png_rows(px, depth)
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, int(interlace)))
     if palette is not None:
         out += chunk(b"PLTE", palette.astype(np.uint8).tobytes())
     out += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
@@ -105,6 +118,9 @@ def write_folder(root, imgs):
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 40000, np.uint16)], axis=-1)
     png_write(os.path.join(root, "bag", "f_rgba16.png"), rgba, 6, 16)
     add("bag", "f_rgba16.png", np.floor(rgb * 255.0 / 65535 + 0.5).astype(np.uint8), 0)
+    rgb = colourize(upsize(imgs[next(k)], 31, 29))
+    png_write(os.path.join(root, "bag", "g_interlaced.png"), rgb, 2, 8, interlace=True)
+    add("bag", "g_interlaced.png", rgb, 0)
     rgb = colourize(imgs[next(k)])
     p = Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16)
     p.save(os.path.join(root, "coat", "a_palette.png"))
@@ -165,7 +181,7 @@ def reference(files, size, crop, channels):
 def main():
     out = sys.argv[1]
     root = os.path.join(out, "images")
-    files = write_folder(root, fmnist(12))
+    files = write_folder(root, fmnist(13))
     np.save(os.path.join(out, "labels.npy"), np.array([f[2] for f in files], np.uint8))
     for name, (size, crop, channels) in CASES.items():
         ref, ties = reference(files, size, crop, channels)
