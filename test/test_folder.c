@@ -190,7 +190,7 @@ static void expect_error(const char *dir, const char *size, const char *crop, co
 
 static void test_folder_errors(void)
 {
-    char empty[700], cls[700], cmd[2200];
+    char empty[700], cls[700], cmd[8192];
     snprintf(empty, sizeof empty, "%s/empty", g_dir);
     snprintf(cls, sizeof cls, "%s/emptyclass", g_dir);
     snprintf(cmd, sizeof cmd, "rm -rf %s %s && mkdir -p %s %s/a %s/b && cp %s/coat/b_grey.jpg %s/a/",
@@ -285,7 +285,7 @@ static void test_decoder_rejects(void)
 
 int main(void)
 {
-    char cmd[1400];
+    char cmd[4096];
     snprintf(g_dir, sizeof g_dir, "%s", tu_tmp_path("folder"));
     snprintf(g_images, sizeof g_images, "%s/images", g_dir);
     snprintf(g_cache, sizeof g_cache, "%s/cache", g_dir);

@@ -35,6 +35,7 @@ typedef struct decode_job {
     pthread_mutex_t lock;
     size_t err_index;  /* lowest failing index (under lock) */
     int err_status;
+    bool err_hard;     /* that failure cannot be skipped (crop, size, memory) */
     char err[1024];
     double t0, last_print;
 } decode_job;
@@ -78,6 +79,7 @@ static void fail(decode_job *j, size_t i, int status, bool hard, const char *msg
     if (!j->err_status || i < j->err_index) {
         j->err_index = i;
         j->err_status = status;
+        j->err_hard = hard;
         snprintf(j->err, sizeof j->err, "%s", msg);
     }
     pthread_mutex_unlock(&j->lock);
@@ -217,7 +219,7 @@ static int check_memory(const char *root, size_t n, size_t stride, int cmax, int
 
 /* Drops skipped rows and settles the channels: C = 3 when asked or (auto) any image had colour,
  * grey rows then replicated into 3 planes; else the rows are compacted to 1 plane. */
-static size_t compact(decode_job *j, int cmax, int *C, uint8_t *labels)
+static size_t compact(decode_job *j, int *C, uint8_t *labels)
 {
     size_t n = j->l->n, kept = 0, plane = (size_t)j->h * j->w;
     bool any_colour = false;
@@ -237,7 +239,6 @@ static size_t compact(decode_job *j, int cmax, int *C, uint8_t *labels)
         if (labels) labels[kept] = (uint8_t)j->l->e[i].label;
         kept++;
     }
-    (void)cmax;
     return kept;
 }
 
@@ -265,21 +266,23 @@ static int job_init(decode_job *j, const clvae_folder_list *l, const clvae_folde
 }
 
 /* After the workers: the first hard error, or the skipped files' warning; fills ds. */
-static int job_finish(decode_job *j, const char *root, int cmax, clvae_dataset *ds)
+static int job_finish(decode_job *j, const char *root, clvae_dataset *ds)
 {
     const clvae_folder_list *l = j->l;
     size_t bad = 0;
     for (size_t i = 0; i < l->n; i++) bad += j->state[i] == IMG_BAD;
     if (j->err_status && (atomic_load(&j->stop) || !j->o->skip_bad))
         return clvae_error(j->err_status, "%s%s", j->err,
-                           j->o->skip_bad ? "" : " (data.on_bad_image = skip skips such files)");
+                           j->o->skip_bad || j->err_hard
+                               ? ""
+                               : " (data.on_bad_image = skip skips such files)");
     if (bad)
         CLVAE_WARN("%s: skipped %zu of %zu files that are not decodable images (data.on_bad_image "
                    "= skip); the first: %s", root, bad, l->n, j->err);
     if (l->n_classes && !(ds->labels = malloc(l->n)))
         return clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory", root);
     int C;
-    ds->n = compact(j, cmax, &C, ds->labels);
+    ds->n = compact(j, &C, ds->labels);
     if (ds->n == 0)
         return clvae_error(CLVAE_ERR_DATA, "%s: none of the %zu files could be decoded; the "
                            "first: %s", root, l->n, j->err);
@@ -300,7 +303,7 @@ int clvae_folder_decode(const clvae_folder_list *l, const char *root, const clva
     int st = job_init(&j, l, o, root, cmax);
     if (!st) {
         run_workers(&j, threads);
-        st = job_finish(&j, root, cmax, ds);
+        st = job_finish(&j, root, ds);
         pthread_mutex_destroy(&j.lock);
     }
     if (!st)
