@@ -13,8 +13,9 @@ static void check_loaded(const clvae_dataset *ds, int with_labels, long limit)
     fuzz_check(ds->n > 0 && ds->dim > 0, "loaded data set is empty");
     fuzz_check(limit <= 0 || ds->n <= (size_t)limit, "limit not applied");
     fuzz_check((ds->u8 != NULL) != (ds->f32 != NULL), "exactly one of u8 / f32 must be set");
-    fuzz_check(ds->rows > 0 && ds->cols > 0 && (size_t)ds->rows * (size_t)ds->cols == ds->dim,
-               "rows * cols != dim");
+    fuzz_check(ds->rows > 0 && ds->cols > 0 && ds->channels >= 1 && ds->channels <= 4 &&
+                   (size_t)ds->channels * ds->rows * ds->cols == ds->dim,
+               "channels * rows * cols != dim");
     fuzz_check(!with_labels || ds->labels != NULL, "labels asked for but not loaded");
     if (ds->labels) {
         int max = 0;

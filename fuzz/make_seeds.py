@@ -3,7 +3,7 @@
 
 Small real files of every format the readers take: the first rows of Debian's Fashion-MNIST
 (IDX raw and gzip), NPY files written by numpy itself (every dtype, shape and order people
-use), label files, a tiny checkpoint written by `clvae train`, config files, a tuning file in
+use), label files, PNG and JPEG images of every colour type, a tiny checkpoint written by `clvae train`, config files, a tuning file in
 the format `clvae tune` writes and a kernel-cache entry in the layout of ocl_cache.c.
 
 usage: fuzz/make_seeds.py BUILD_DIR   (needs python3-numpy, dataset-fashion-mnist, BUILD_DIR/clvae)
@@ -156,6 +156,41 @@ def fnv1a64(data):
     return h
 
 
+def image_seeds(img):
+    """PNG of every colour type and depth and JPEG grey/RGB/progressive/CMYK/EXIF, 8x6 pixels."""
+    sys.path.insert(0, os.path.join(ROOT, "test"))
+    from folder_ref import png_write  # the test folder's plain PNG writer (any type and depth)
+    from PIL import Image
+    g = img[0, 10:18, 10:16]
+    rgb = np.stack([g, 255 - g, g // 2], -1).astype(np.uint8)
+    tmp = tempfile.mkdtemp()
+    cases = [("grey8.png", g, 0, 8), ("grey16.png", g.astype(np.uint16) * 257, 0, 16),
+             ("grey1.png", (g > 100).astype(np.uint8), 0, 1), ("grey4.png", g >> 4, 0, 4),
+             ("greyalpha.png", np.stack([g, g], -1), 4, 8), ("rgb.png", rgb, 2, 8),
+             ("rgb16.png", rgb.astype(np.uint16) * 257, 2, 16),
+             ("rgba.png", np.concatenate([rgb, rgb[..., :1]], -1), 6, 8),
+             ("rgba16.png", np.concatenate([rgb, rgb[..., :1]], -1).astype(np.uint16) * 257, 6, 16)]
+    for name, px, color, depth in cases:
+        png_write(os.path.join(tmp, name), px, color, depth)
+    png_write(os.path.join(tmp, "rgb-interlaced.png"), rgb, 2, 8, interlace=True)
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=4).save(
+        os.path.join(tmp, "palette-trns.png"), transparency=0)
+    Image.fromarray(g).save(os.path.join(tmp, "grey.jpg"), quality=80)
+    Image.fromarray(rgb).save(os.path.join(tmp, "rgb.jpg"), quality=80)
+    Image.fromarray(rgb).save(os.path.join(tmp, "progressive.jpg"), quality=80, progressive=True)
+    Image.fromarray(rgb).convert("CMYK").save(os.path.join(tmp, "cmyk.jpg"), quality=80)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 (ignored by the reader)
+    Image.fromarray(rgb).save(os.path.join(tmp, "exif-orientation.jpg"), quality=80, exif=exif)
+    for name in sorted(os.listdir(tmp)):
+        put("image", name, open(os.path.join(tmp, name), "rb").read())
+        os.remove(os.path.join(tmp, name))
+    os.rmdir(tmp)
+    small = img[:2, 10:14, 10:14]
+    put("npy", "u8-n-h-w-3.npy", npy(np.stack([small] * 3, -1)))
+    put("npy", "u8-n-3-h-w.npy", npy(np.stack([small] * 3, 1)))
+
+
 def cache_seeds():
     payload = b"\x7fELF-like driver binary" * 4
     key = 0x998e56b00e185538
@@ -174,6 +209,7 @@ def main():
     config_seeds()
     tuning_seeds()
     cache_seeds()
+    image_seeds(img)
 
 
 if __name__ == "__main__":

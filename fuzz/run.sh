@@ -30,7 +30,7 @@ fi
 max_len() {
   case "$1" in
     safetensors) echo 131072 ;;
-    idx|npy) echo 65536 ;;
+    idx|npy|image) echo 65536 ;;
     *) echo 16384 ;;
   esac
 }

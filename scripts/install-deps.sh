@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages clvae needs. Two sets:
 #   run   what building and training need (make run): compiler, CMake, OpenCL (ICD loader,
-#         headers, PoCL for a CPU device), CLBlast, inih, cJSON, zlib, libpng and the default
+#         headers, PoCL for a CPU device), CLBlast, inih, cJSON, zlib, libpng, libjpeg-turbo and the default
 #         data set (dataset-fashion-mnist)
 #   test  run plus what the test suite and benchmarks use (make test): more OpenCL drivers
 #         (Mesa rusticl, Oclgrind, clinfo), OpenBLAS, python3-numpy and python3-torch (golden
-#         files, the PyTorch cross-checks), Open MPI (data-parallel training and its tests;
+#         files, the PyTorch cross-checks), python3-pil (the image-folder reference), Open MPI (data-parallel training and its tests;
 #         without libopenmpi-dev clvae builds for one process)
 # Usage: install-deps.sh [run|test]   (default test: everything)
 #        install-deps.sh --list run|test   prints the set, one package a line, installs nothing
@@ -17,13 +17,13 @@ RUN_PACKAGES=(
   build-essential cmake pkg-config
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
   libclblast-dev
-  libinih-dev libcjson-dev zlib1g-dev libpng-dev
+  libinih-dev libcjson-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev
   dataset-fashion-mnist
 )
 TEST_PACKAGES=(
   clinfo mesa-opencl-icd oclgrind
   libopenblas-dev
-  python3-torch python3-numpy
+  python3-torch python3-numpy python3-pil
   clang libclang-rt-14-dev
   openmpi-bin libopenmpi-dev
 )

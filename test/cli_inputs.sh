@@ -31,7 +31,7 @@ bad = tr.astype(np.int32); bad[7, 3, 4] = 300
 np.save(f"{out}/bad_range.npy", bad)
 neg = tr.astype(np.int16); neg[2, 0, 1] = -1
 np.save(f"{out}/bad_neg.npy", neg)
-np.save(f"{out}/rgb.npy", np.zeros((4, 8, 8, 3), np.uint8))
+np.save(f"{out}/rgb.npy", np.zeros((4, 8, 8, 6), np.uint8))
 PYEOF
 
 common=(-c "$SRC/config/default.ini" --set device.backend=ref --set train.epochs=1 -q
@@ -92,7 +92,7 @@ expect2 range "bad_range.npy: value 300 at sample 7, feature 88 (int32 '<i4') is
   --set data.train="$TMP/bad_range.npy" --set data.test="$TMP/te_u8.npy"
 expect2 neg "bad_neg.npy: value -1 at sample 2, feature 1 (int16 '<i2') is outside 0..255" \
   --set data.train="$TMP/bad_neg.npy" --set data.test="$TMP/te_u8.npy"
-expect2 rgb "rgb.npy: unsupported image shape with 4 dimensions and several channels" \
+expect2 rgb "rgb.npy: unsupported image shape with 4 dimensions and no channel dimension of 1..4" \
   --set data.train="$TMP/rgb.npy" --set data.test="$TMP/te_u8.npy"
 
 # 5. One copy in memory: 20000 float64 images (125 MB on disk, 63 MB as float32) raise the peak
@@ -134,15 +134,15 @@ grids_are shape56 56 14
 # 200 features: no grids, one note, metrics and loss.svg as usual; image_shape makes them images.
 train_on d200 tr_d200.npy te_d200.npy && ok || bad "d200 train exited $?: $(tail -3 "$TMP/d200.err")"
 [ ! -e "$TMP/d200/samples.png" ] && [ ! -e "$TMP/d200/reconstructions.png" ] && ok || bad "d200 has grids"
-[ "$(grep -c "note: .*200 features per sample and no image shape" "$TMP/d200.err")" = 1 ] && ok \
+[ "$(grep -c "note: .*200 features per sample and no grey or RGB image shape" "$TMP/d200.err")" = 1 ] && ok \
   || bad "d200: not one note: $(cat "$TMP/d200.err")"
 [ -s "$TMP/d200/loss.svg" ] && [ "$(wc -l < "$TMP/d200/metrics.jsonl")" = 1 ] && ok || bad "d200 metrics/loss.svg"
 "$BIN" sample --run "$TMP/d200" >/dev/null 2>"$TMP/d200s.err"; rc=$?
-[ $rc -eq 2 ] && grep -q "200 features per sample are not an image.*data.image_shape=HxW" "$TMP/d200s.err" \
+[ $rc -eq 2 ] && grep -q "200 features per sample are not a grey or RGB image.*data.image_shape=HxW" "$TMP/d200s.err" \
   && ok || bad "sample on d200: exit $rc: $(cat "$TMP/d200s.err")"
 "$BIN" sample --run "$TMP/d200" --set data.image_shape=10x20 -o "$TMP/d200.png" >/dev/null 2>&1 \
   && [ "$(png_wh "$TMP/d200.png")" = "$((8 * 20 + 18)) $((8 * 10 + 18))" ] && ok || bad "sample with image_shape=10x20"
-expect2 badshape "[data] image_shape = 28x29: must be auto, none or HxW with H * W = 784" \
+expect2 badshape "[data] image_shape = 28x29: must be auto, none, HxW or HxWxC with H * W * C = 784" \
   --set data.train="$TMP/tr_u8.npy" --set data.test="$TMP/te_u8.npy" --set data.image_shape=28x29
 
 cli_end

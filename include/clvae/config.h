@@ -60,7 +60,11 @@ typedef struct clvae_config {
         long limit_train;   /* limit_train = N: use only the first N training images (0 = all) */
         long limit_test;    /* limit_test = N: use only the first N test images (0 = all) */
         double valid;       /* valid = N rows (>= 1) or a fraction (< 1) held out for validation */
-        char image_shape[32];   /* image_shape = auto | HxW | none (grids) */
+        char image_shape[32];   /* image_shape = auto | HxW | HxWxC | none */
+        char image_size[32];    /* image folders: image_size = HxW resize ("" = keep the size) */
+        char center_crop[32];   /* image folders: center_crop = HxW before the resize ("" = none) */
+        int channels;           /* image folders: channels = auto | 1 | 3 (index into those names) */
+        int on_bad_image;       /* image folders: on_bad_image = error (0) | skip (1) */
         clvae_binarize binarize;   /* binarize = none | dynamic | fixed */
     } data;
     struct {

@@ -13,16 +13,17 @@ static const char sample_usage[] =
     "usage: clvae sample --run RUN_DIR [-n N] [--label C] [-o FILE.png|FILE.npy]\n"
     "                    [--checkpoint best|last] [--set SECTION.KEY=VALUE]...\n"
     "  decoder means for N draws z ~ N(0, I) (a categorical model: one-hot codes from the uniform\n"
-    "  prior) as a PNG grid (default 64, RUN_DIR/samples.png),\n"
-    "  or as an (N, D) float32 array with -o FILE.npy. A conditional model draws one grid row\n"
-    "  per class (N / C samples each, default 10), or N samples of class C with --label C\n"
+    "  prior) as a PNG grid (default 64, RUN_DIR/samples.png; RGB for 3-channel data), or as an\n"
+    "  (N, D) float32 array with -o FILE.npy (D = C*H*W, each row in NCHW order). A conditional\n"
+    "  model draws one grid row per class (N / C samples each, default 10), or N samples of class C with --label C\n"
     CLI_CHECKPOINT_USAGE;
 static const char recon_usage[] =
     "usage: clvae reconstruct --run RUN_DIR [-n N] [-o FILE.png|FILE.npy]\n"
     "                         [--checkpoint best|last] [--set SECTION.KEY=VALUE]...\n"
     "  the first N test images (default 20) above their reconstructions (z = mu), as a PNG grid\n"
-    "  (default RUN_DIR/reconstructions.png), or the (N, D) float32 reconstruction means with\n"
-    "  -o FILE.npy; a conditional model reconstructs with the true labels\n" CLI_CHECKPOINT_USAGE;
+    "  (default RUN_DIR/reconstructions.png; RGB for 3-channel data), or the (N, D) float32\n"
+    "  reconstruction means (NCHW rows) with -o FILE.npy; a conditional model reconstructs with\n"
+    "  the true labels\n" CLI_CHECKPOINT_USAGE;
 
 static int run_images(int argc, char **argv, bool samples)
 {

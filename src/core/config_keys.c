@@ -23,6 +23,8 @@ static const char *const opt_names[] = {"adam", "sgd", NULL};
 static const char *const init_names[] = {"xavier", "he", NULL};
 static const char *const objective_names[] = {"elbo", "iwae", NULL};
 static const char *const binarize_names[] = {"none", "dynamic", "fixed", NULL};
+static const char *const channels_names[] = {"auto", "1", "3", NULL};
+static const char *const bad_image_names[] = {"error", "skip", NULL};
 static const char *const latent_type_names[] = {"gaussian", "categorical", NULL};
 const char *const clvae_cfg_section_names[] = {"device", "data", "model", "train", "output", NULL};
 
@@ -47,7 +49,7 @@ const key_spec clvae_cfg_keys[] = {
     BOOL(device, autotune, autotune_names,
          "first-use (tune GEMMs when no tuning file exists) | off"),
     STR(device, cache, "kernel and tuning cache (\"\" = $XDG_CACHE_HOME/clvae)"),
-    STR(data, train, "training images: IDX or NPY, raw or .gz"),
+    STR(data, train, "training images: IDX or NPY, raw or .gz, or a folder of PNG/JPEG images"),
     STR(data, test, "test images"),
     STR(data, train_labels,
         "training labels: auto (the built-in labels with the built-in data, else none) | PATH "
@@ -60,7 +62,12 @@ const key_spec clvae_cfg_keys[] = {
     NUM(data, limit_test, K_LONG, R_LO, 0, 0, "use only the first N test images (0 = all)"),
     NUM(data, valid, K_DBL, R_LO, 0, 0,
         "validation rows held out of the training set: N rows, or a fraction < 1 (0 = none)"),
-    STR(data, image_shape, "image height x width for the grids: auto (from the file) | HxW | none"),
+    STR(data, image_shape, "image shape: auto (from the data) | HxW | HxWxC | none"),
+    STR(data, image_size, "image folders: resize every image to HxW (\"\" = all the same size)"),
+    STR(data, center_crop, "image folders: crop HxW at the centre before resizing (\"\" = none)"),
+    ENUM(data, channels, channels_names, "image folders: auto (3 when any file has colour) | 1 | 3"),
+    ENUM(data, on_bad_image, bad_image_names,
+         "image folders: error (exit 2 naming the file) | skip (count them in one warning)"),
     ENUM(data, binarize, binarize_names,
          "none | dynamic (a Bernoulli draw per pixel each time a row is drawn) | fixed (once)"),
     GROUPS(model, encoder, "inference MLPs' hidden widths, one group per stochastic layer, "

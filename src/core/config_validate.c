@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clvae/data.h"
 #include "clvae/status.h"
 #include "config_internal.h"
 
@@ -56,6 +57,9 @@ static int validate_labels(const clvae_config *cfg)
         const char *images = test ? cfg->data.test : cfg->data.train;
         const char *builtin = test ? CLVAE_BUILTIN_TEST : CLVAE_BUILTIN_TRAIN;
         bool none = !*labels || (strcmp(labels, CLVAE_LABELS_AUTO) == 0 && strcmp(images, builtin) != 0);
+        bool split = test && (!*images || strcmp(images, builtin) == 0); /* test from train */
+        if (clvae_data_is_folder(split ? cfg->data.train : images))
+            none = false; /* an image folder: labels from its class subfolders */
         if (none)
             return clvae_error(CLVAE_ERR_CONFIG,
                                "config: [model] conditional = true needs [data] %s: it is %s; "

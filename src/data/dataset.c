@@ -90,22 +90,40 @@ static int read_header(gzFile gz, const char *path, clvae_data_format format, in
                        path, m[0], m[1], m[2], m[3], labels ? 0x801u : 0x803u);
 }
 
-/* (n, d), (n, h, w), (n, h, w, 1) or (n, 1, h, w): sets ds->dim, rows, cols. */
-static int image_shape(const char *path, const clvae_array_header *h, clvae_dataset *ds)
+/* The channel dimension of a 4-D image array: channels last (n, h, w, c) when c is 1 or 3, else
+ * channels first (n, c, h, w) when c is 1 or 3, else the same with c <= 4 (last first); 3 or 1
+ * = its index, 0 = neither. */
+static int channel_axis(const size_t *s)
+{
+    if (s[3] == 1 || s[3] == 3) return 3;
+    if (s[1] == 1 || s[1] == 3) return 1;
+    if (s[3] >= 1 && s[3] <= 4) return 3;
+    if (s[1] >= 1 && s[1] <= 4) return 1;
+    return 0;
+}
+
+/* (n, d), (n, h, w), (n, h, w, c) or (n, c, h, w): sets ds->dim, rows, cols, channels and
+ * *nhwc (the file's rows need a transpose to NCHW). */
+static int image_shape(const char *path, const clvae_array_header *h, clvae_dataset *ds,
+                       bool *nhwc)
 {
     const size_t *s = h->shape;
-    size_t rows = 1, cols;
+    size_t rows = 1, cols, ch = 1;
+    int axis = h->ndim == 4 ? channel_axis(s) : 0;
+    *nhwc = false;
     if (h->ndim == 2) {
         cols = s[1];
-    } else if (h->ndim == 3 || (h->ndim == 4 && (s[3] == 1 || s[1] == 1))) {
-        int first = h->ndim == 4 && s[3] != 1 ? 2 : 1; /* (n, 1, h, w): skip the channel */
+    } else if (h->ndim == 3 || axis) {
+        int first = axis == 1 ? 2 : 1; /* (n, c, h, w): skip the channel */
         rows = s[first];
         cols = s[first + 1];
+        ch = axis ? s[axis] : 1;
+        *nhwc = axis == 3 && ch > 1;
     } else {
         return clvae_error(CLVAE_ERR_DATA,
                            "%s: unsupported image shape with %d dimensions%s; images must be "
-                           "(n, d), (n, h, w), (n, h, w, 1) or (n, 1, h, w)",
-                           path, h->ndim, h->ndim == 4 ? " and several channels" : "");
+                           "(n, d), (n, h, w), (n, h, w, c) or (n, c, h, w) with c <= 4",
+                           path, h->ndim, h->ndim == 4 ? " and no channel dimension of 1..4" : "");
     }
     if (rows > INT_MAX || cols > INT_MAX)
         return clvae_error(CLVAE_ERR_DATA, "%s: unsupported image shape %zu x %zu", path, rows,
@@ -113,13 +131,33 @@ static int image_shape(const char *path, const clvae_array_header *h, clvae_data
     if (s[0] == 0 || rows * cols == 0)
         return clvae_error(CLVAE_ERR_DATA, "%s: empty data set: %zu samples of %zu x %zu", path,
                            s[0], rows, cols);
-    if (rows * cols > SIZE_MAX / sizeof(double) / s[0])
-        return clvae_error(CLVAE_ERR_DATA, "%s: data set too large: %zu x %zu x %zu", path, s[0],
-                           rows, cols);
+    if (rows * cols * ch > SIZE_MAX / sizeof(double) / s[0])
+        return clvae_error(CLVAE_ERR_DATA, "%s: data set too large: %zu x %zu x %zu x %zu", path,
+                           s[0], ch, rows, cols);
     ds->rows = (int)rows;
     ds->cols = (int)cols;
-    ds->dim = rows * cols;
+    ds->channels = (int)ch;
+    ds->dim = rows * cols * ch;
     return CLVAE_OK;
+}
+
+/* Rows stored (h, w, c) become (c, h, w) in place, one row at a time through `tmp` (dim). */
+static void nhwc_to_nchw(clvae_dataset *ds, void *tmp)
+{
+    size_t hw = (size_t)ds->rows * ds->cols, C = (size_t)ds->channels;
+    for (size_t i = 0; i < ds->n; i++) {
+        if (ds->u8) {
+            uint8_t *row = ds->u8 + i * ds->dim, *t = tmp; // (h*w, c) -> (c, h*w)
+            memcpy(t, row, ds->dim);
+            for (size_t p = 0; p < hw; p++)
+                for (size_t c = 0; c < C; c++) row[c * hw + p] = t[p * C + c];
+        } else {
+            float *row = ds->f32 + i * ds->dim, *t = tmp;
+            memcpy(t, row, ds->dim * sizeof(float));
+            for (size_t p = 0; p < hw; p++)
+                for (size_t c = 0; c < C; c++) row[c * hw + p] = t[p * C + c];
+        }
+    }
 }
 
 /* Physical memory in bytes (0 when unknown). */
@@ -242,11 +280,13 @@ int clvae_dataset_load(clvae_dataset *ds, const char *path, const char *labels_p
     gzFile gz = NULL, gzl = NULL;
     clvae_array_header h = {0}, hl = {0};
     long long size = -1, size_l = -1;
+    bool nhwc = false;
+    void *tmp = NULL;
     int status;
     memset(ds, 0, sizeof *ds);
     if ((status = open_source(path, "image", &gz, &size))) goto cleanup;
     if ((status = read_header(gz, path, format, 0, &h))) goto cleanup;
-    if ((status = image_shape(path, &h, ds))) goto cleanup;
+    if ((status = image_shape(path, &h, ds, &nhwc))) goto cleanup;
     if (labels_path && *labels_path) { /* check labels before reading all the images */
         if ((status = open_source(labels_path, "label", &gzl, &size_l))) goto cleanup;
         if ((status = read_header(gzl, labels_path, format, 1, &hl))) goto cleanup;
@@ -254,8 +294,16 @@ int clvae_dataset_load(clvae_dataset *ds, const char *path, const char *labels_p
     }
     ds->n = limit > 0 && (size_t)limit < h.shape[0] ? (size_t)limit : h.shape[0];
     if ((status = read_images(gz, size, path, &h, ds))) goto cleanup;
+    if (nhwc) { /* clvae keeps NCHW rows */
+        if (!(tmp = malloc(ds->dim * sizeof(float)))) {
+            status = clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory", path);
+            goto cleanup;
+        }
+        nhwc_to_nchw(ds, tmp);
+    }
     if (gzl && (status = read_labels(gzl, size_l, labels_path, &hl, ds))) goto cleanup;
 cleanup:
+    free(tmp);
     if (gz) gzclose(gz);
     if (gzl) gzclose(gzl);
     if (status) clvae_dataset_free(ds);

@@ -1,17 +1,20 @@
-/* Which label files a config names ("auto" labels follow the data: the built-in Fashion-MNIST
+/* Which label files a config names (an image folder's labels are its class subfolders; "auto" labels follow the data: the built-in Fashion-MNIST
  * labels only go with the built-in images; a user's own data trains without labels), and the
- * range check of a conditional model's labels. */
+ * range check of a conditional model's labels); image folders go to src/data/folder_load.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include "clvae/data.h"
 #include "clvae/status.h"
+#include "data/folder.h"
 
 const char *clvae_data_labels_path(const clvae_config *c, bool test)
 {
     const char *labels = test ? c->data.test_labels : c->data.train_labels;
     const char *images = test ? c->data.test : c->data.train;
     const char *builtin = test ? CLVAE_BUILTIN_TEST : CLVAE_BUILTIN_TRAIN;
+    if (test && clvae_folder_test_split(c)) images = c->data.train;
+    if (clvae_data_is_folder(images)) return images; /* labels from the class subfolders */
     if (!*labels) return NULL;
     if (strcmp(labels, CLVAE_LABELS_AUTO) != 0) return labels;
     if (strcmp(images, builtin) == 0)
@@ -23,6 +26,10 @@ int clvae_dataset_load_cfg(clvae_dataset *ds, const clvae_config *c, bool test, 
 {
     const char *path = test ? c->data.test : c->data.train;
     const char *lp = labels ? clvae_data_labels_path(c, test) : NULL;
+    if (clvae_data_is_folder(c->data.train) && (!test || clvae_folder_test_split(c)))
+        return clvae_folder_load(ds, c, test, test ? c->data.limit_test : c->data.limit_train);
+    if (clvae_data_is_folder(path))
+        return clvae_folder_load(ds, c, test, c->data.limit_test);
     return clvae_dataset_load(ds, path, lp, c->data.format,
                               test ? c->data.limit_test : c->data.limit_train);
 }
@@ -44,7 +51,9 @@ int clvae_labels_check(const clvae_dataset *ds, const char *path, int classes)
 int clvae_dataset_load_train(clvae_dataset *ds, clvae_config *cfg, long limit)
 {
     const char *lp = cfg->model.conditional ? clvae_data_labels_path(cfg, false) : NULL;
-    int st = clvae_dataset_load(ds, cfg->data.train, lp, cfg->data.format, limit);
+    int st = clvae_data_is_folder(cfg->data.train)
+                 ? clvae_folder_load(ds, cfg, false, limit)
+                 : clvae_dataset_load(ds, cfg->data.train, lp, cfg->data.format, limit);
     if (st || !cfg->model.conditional) return st;
     if (cfg->model.classes == 0) cfg->model.classes = ds->n_classes;
     return clvae_labels_check(ds, lp, cfg->model.classes);

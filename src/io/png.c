@@ -1,4 +1,4 @@
-/* PNG grid writer and grayscale reader on libpng (setjmp error handling kept in small helpers). */
+/* PNG grid writer (grey or RGB) and grayscale reader on libpng (setjmp error handling kept in small helpers). */
 #include "io/png.h"
 
 #include <errno.h>
@@ -21,25 +21,29 @@ static unsigned char to_u8(float v)
     return (unsigned char)lrintf(v * 255.0f);
 }
 
-/* Fills the grid canvas (border everywhere, then each image into its cell). */
-static void fill_grid(unsigned char *canvas, int gw, const float *images, int n, int h, int w,
-                      int cols, int pad)
+/* Fills the grid canvas (border everywhere, then each image into its cell): images are
+ * (n, ch, h, w) planes, the canvas (gh, gw, ch) interleaved. */
+static void fill_grid(unsigned char *canvas, int gw, const float *images, int n, int ch, int h,
+                      int w, int cols, int pad)
 {
+    size_t hw = (size_t)h * (size_t)w;
     for (int i = 0; i < n; i++) {
         int r = i / cols, c = i % cols;
-        const float *img = images + (size_t)i * (size_t)h * (size_t)w;
+        const float *img = images + (size_t)i * ch * hw;
         size_t y0 = (size_t)pad + (size_t)r * (size_t)(h + pad);
         size_t x0 = (size_t)pad + (size_t)c * (size_t)(w + pad);
         for (int y = 0; y < h; y++) {
-            unsigned char *row = canvas + (y0 + (size_t)y) * (size_t)gw + x0;
+            unsigned char *row = canvas + ((y0 + (size_t)y) * (size_t)gw + x0) * ch;
             for (int x = 0; x < w; x++)
-                row[x] = to_u8(img[(size_t)y * (size_t)w + x]);
+                for (int k = 0; k < ch; k++)
+                    row[(size_t)x * ch + k] = to_u8(img[k * hw + (size_t)y * (size_t)w + x]);
         }
     }
 }
 
-/* Encodes gw x gh 8-bit gray rows to `fp`; returns 0 on success, -1 on a libpng error. */
-static int encode_gray(FILE *fp, unsigned char *canvas, int gw, int gh, png_bytep *rows)
+/* Encodes gw x gh 8-bit gray (ch 1) or RGB (ch 3) rows to `fp`; 0 on success, -1 on a libpng
+ * error. */
+static int encode_grid(FILE *fp, unsigned char *canvas, int gw, int gh, int ch, png_bytep *rows)
 {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -52,9 +56,10 @@ static int encode_gray(FILE *fp, unsigned char *canvas, int gw, int gh, png_byte
         return -1;
     }
     for (int y = 0; y < gh; y++)
-        rows[y] = canvas + (size_t)y * (size_t)gw;
+        rows[y] = canvas + (size_t)y * (size_t)gw * ch;
     png_init_io(png, fp);
-    png_set_IHDR(png, info, (png_uint_32)gw, (png_uint_32)gh, 8, PNG_COLOR_TYPE_GRAY,
+    png_set_IHDR(png, info, (png_uint_32)gw, (png_uint_32)gh, 8,
+                 ch == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     png_write_image(png, rows);
@@ -66,9 +71,16 @@ static int encode_gray(FILE *fp, unsigned char *canvas, int gw, int gh, png_byte
 int clvae_png_write_grid(const char *path, const float *images, int n, int h, int w, int cols,
                          int pad)
 {
-    if (n <= 0 || h <= 0 || w <= 0 || pad < 0 || !images)
-        return clvae_error(CLVAE_ERR_INTERNAL, "%s: bad PNG grid arguments n=%d h=%d w=%d pad=%d",
-                           path, n, h, w, pad);
+    return clvae_png_write_grid_c(path, images, n, 1, h, w, cols, pad);
+}
+
+int clvae_png_write_grid_c(const char *path, const float *images, int n, int ch, int h, int w,
+                           int cols, int pad)
+{
+    if (n <= 0 || h <= 0 || w <= 0 || pad < 0 || !images || (ch != 1 && ch != 3))
+        return clvae_error(CLVAE_ERR_INTERNAL,
+                           "%s: bad PNG grid arguments n=%d c=%d h=%d w=%d pad=%d", path, n, ch,
+                           h, w, pad);
     if (cols <= 0) cols = (int)ceil(sqrt((double)n));
     if (cols > n) cols = n;
     int rows_n = (n + cols - 1) / cols;
@@ -77,18 +89,18 @@ int clvae_png_write_grid(const char *path, const float *images, int n, int h, in
     if (gw > PNG_MAX_SIDE || gh > PNG_MAX_SIDE)
         return clvae_error(CLVAE_ERR_INTERNAL, "%s: PNG grid %lldx%lld is too large", path, gw, gh);
     clvae_atomic_file af = {0};
-    unsigned char *canvas = malloc((size_t)gw * (size_t)gh);
+    unsigned char *canvas = malloc((size_t)gw * (size_t)gh * ch);
     png_bytep *rows = malloc((size_t)gh * sizeof *rows);
     int st = CLVAE_OK;
     if (!canvas || !rows) {
         st = clvae_error(CLVAE_ERR_NOMEM, "%s: out of memory for a %lldx%lld grid", path, gw, gh);
         goto cleanup;
     }
-    memset(canvas, CLVAE_PNG_BORDER, (size_t)gw * (size_t)gh);
-    fill_grid(canvas, (int)gw, images, n, h, w, cols, pad);
+    memset(canvas, CLVAE_PNG_BORDER, (size_t)gw * (size_t)gh * ch);
+    fill_grid(canvas, (int)gw, images, n, ch, h, w, cols, pad);
     st = clvae_atomic_open(&af, path);
     if (st) goto cleanup;
-    if (encode_gray(af.fp, canvas, (int)gw, (int)gh, rows) != 0) {
+    if (encode_grid(af.fp, canvas, (int)gw, (int)gh, ch, rows) != 0) {
         clvae_atomic_abort(&af);
         st = clvae_error(CLVAE_ERR_IO, "%s: PNG encoding failed", path);
         goto cleanup;

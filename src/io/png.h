@@ -1,4 +1,4 @@
-/* PNG image grids (8-bit grayscale, libpng): sample/reconstruction sheets, and a test decoder. */
+/* PNG image grids (8-bit grey or RGB, libpng): sample/reconstruction sheets, and a test decoder. */
 #ifndef CLVAE_IO_PNG_H
 #define CLVAE_IO_PNG_H
 
@@ -12,6 +12,11 @@
  * CLVAE_ERR_NOMEM. */
 int clvae_png_write_grid(const char *path, const float *images, int n, int h, int w, int cols,
                          int pad);
+
+/* The same for `ch`-channel images (n, ch, h, w) in NCHW planes: ch = 1 writes 8-bit grey
+ * (colour type 0), ch = 3 8-bit RGB (colour type 2). */
+int clvae_png_write_grid_c(const char *path, const float *images, int n, int ch, int h, int w,
+                           int cols, int pad);
 
 /* Decodes any PNG to 8-bit grayscale; *pixels (w*h bytes, row-major) is malloc'd by the call.
  * Errors: CLVAE_ERR_IO (cannot open), CLVAE_ERR_DATA (not a valid PNG), CLVAE_ERR_NOMEM. */

@@ -331,7 +331,7 @@ int clvae_visual_interpolation(clvae_model *m, const clvae_dataset *ds, int i, i
             z[(size_t)k * R + r] = (1.0f - t) * ends[r] + t * ends[R + r];
     }
     if ((st = decode_means(m, z, steps, ds, i, img))) goto done; /* image i's label throughout */
-    st = clvae_png_write_grid(path, img, steps, h, w, steps, 2);
+    st = clvae_png_write_grid_c(path, img, steps, m->dim / (h * w), h, w, steps, 2);
 done:
     free(ends);
     free(z);
@@ -359,7 +359,7 @@ int clvae_visual_traversal(clvae_model *m, const clvae_dataset *ds, int index, i
             zk[r] = -range + 2.0f * range * (float)k / (float)(n_steps - 1);
         }
     if ((st = decode_means(m, z, rows, ds, index, img))) goto done;
-    st = clvae_png_write_grid(path, img, rows, h, w, n_steps, 2);
+    st = clvae_png_write_grid_c(path, img, rows, m->dim / (h * w), h, w, n_steps, 2);
 done:
     free(mu);
     free(z);

@@ -2,7 +2,6 @@
  * directory and the CLI. A conditional model's samples take one row per class, or one class. */
 #include "train/visual.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,51 +18,23 @@
 #include "train/checkpoint.h"
 #include "train/eval.h"
 
-/* "28x28" -> 28, 28; anything else (signs, spaces, trailing text, zero) -> -1. */
-static int parse_hxw(const char *v, int *h, int *w)
-{
-    char *end;
-    if (!isdigit((unsigned char)*v)) return -1;
-    long a = strtol(v, &end, 10);
-    if ((*end != 'x' && *end != 'X') || !isdigit((unsigned char)end[1])) return -1;
-    long b = strtol(end + 1, &end, 10);
-    if (*end || a < 1 || b < 1 || a > 1 << 20 || b > 1 << 20) return -1;
-    *h = (int)a;
-    *w = (int)b;
-    return 0;
-}
-
 int clvae_image_shape(const clvae_config *c, const clvae_dataset *ds, int *h, int *w)
 {
-    const char *v = c->data.image_shape;
-    *h = *w = 0;
-    if (strcasecmp(v, "none") == 0) return 0;
-    if (strcasecmp(v, "auto") == 0 || !*v) {
-        if (ds->rows > 1) { /* IDX (n, h, w), NPY (n, h, w) or (n, h, w, 1) */
-            *h = ds->rows;
-            *w = ds->cols;
-            return 1;
-        }
-        int s = (int)lround(sqrt((double)ds->dim)); /* (n, d): a square when d is one */
-        if ((size_t)s * s != ds->dim) return 0;
-        *h = *w = s;
-        return 1;
+    int ch, st = clvae_data_image_chw(c, ds, &ch, h, w);
+    if (st == 1 && ch != 1 && ch != 3) { /* grids are grey or RGB */
+        *h = *w = 0;
+        return 0;
     }
-    if (parse_hxw(v, h, w) || (size_t)*h * (size_t)*w != ds->dim)
-        return clvae_error(CLVAE_ERR_CONFIG,
-                           "config: [data] image_shape = %s: must be auto, none or HxW with H * W "
-                           "= %zu (the data's features per sample), e.g. %s",
-                           v, ds->dim, ds->dim == 784 ? "28x28" : "1x<features>");
-    return 1;
+    return st;
 }
 
 int clvae_visual_check(const clvae_config *c, const clvae_dataset *ds)
 {
     int h, w, st = clvae_image_shape(c, ds, &h, &w);
     if (st == 0)
-        CLVAE_INFO("note: %s: %zu features per sample and no image shape (data.image_shape = %s):"
-                   " no samples.png or reconstructions.png grids; set data.image_shape = HxW "
-                   "for them",
+        CLVAE_INFO("note: %s: %zu features per sample and no grey or RGB image shape "
+                   "(data.image_shape = %s): no samples.png or reconstructions.png grids; set "
+                   "data.image_shape = HxW or HxWx3 for them",
                    c->data.test, ds->dim, c->data.image_shape);
     return st < 0 ? st : CLVAE_OK;
 }
@@ -73,8 +44,9 @@ int clvae_visual_image_command(const clvae_config *c, const clvae_dataset *ds, i
     int st = clvae_image_shape(c, ds, h, w);
     if (st == 0)
         return clvae_error(CLVAE_ERR_INPUT,
-                           "%s: %zu features per sample are not an image (data.image_shape = %s); "
-                           "pictures need --set data.image_shape=HxW with H * W = %zu",
+                           "%s: %zu features per sample are not a grey or RGB image "
+                           "(data.image_shape = %s); pictures need --set data.image_shape=HxW "
+                           "(or HxWx3) with H * W (* 3) = %zu",
                            c->data.test, ds->dim, c->data.image_shape, ds->dim);
     return st < 0 ? st : CLVAE_OK;
 }
@@ -118,7 +90,7 @@ static int write_means(const clvae_model *m, const char *path, const float *img,
 {
     size_t shape[2] = {(size_t)n, (size_t)m->dim};
     if (clvae_visual_is_npy(path)) return clvae_npy_write_f32(path, img, 2, shape);
-    return clvae_png_write_grid(path, img, n, h, w, cols, 2);
+    return clvae_png_write_grid_c(path, img, n, m->dim / (h * w), h, w, cols, 2);
 }
 
 /* A conditional model's sample labels: every row `label`, or (label < 0) one row of the grid
@@ -220,7 +192,7 @@ int clvae_visual_reconstructions(clvae_model *m, const clvae_dataset *ds, int n,
         memcpy(grid + top, x + (size_t)i * m->dim, m->dim * sizeof(float));
         memcpy(grid + top + (size_t)cols * m->dim, rec + (size_t)i * m->dim, m->dim * sizeof(float));
     }
-    st = clvae_png_write_grid(path, grid, rows * 2 * cols, h, w, cols, 2);
+    st = clvae_png_write_grid_c(path, grid, rows * 2 * cols, m->dim / (h * w), h, w, cols, 2);
 done:
     free(x);
     free(out);

@@ -6,9 +6,9 @@
 #include "clvae/data.h"
 #include "model/vae.h"
 
-/* Image height/width for the grids from data.image_shape: auto = the file's (n, h, w) shape,
- * else a square when the features are a square number; HxW (H * W = features); none. Returns 1
- * for an image, 0 for data that is not one, or CLVAE_ERR_CONFIG for a bad image_shape. */
+/* Image height/width for the grids from data.image_shape (clvae_data_image_chw): returns 1 for
+ * a grey or RGB image (its channels are m->dim / (h * w) wherever a model writes grids), 0 for
+ * data that is not one, or CLVAE_ERR_CONFIG for a bad image_shape. */
 int clvae_image_shape(const clvae_config *c, const clvae_dataset *ds, int *h, int *w);
 
 /* At training start: a bad image_shape is an error; data that is not an image gets one note. */
