@@ -204,6 +204,13 @@ int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
         return clvae_error(CLVAE_ERR_CONFIG, "config: [model] conditional = true needs the "
                                              "number of classes (model.classes, or labels to "
                                              "take it from)");
+    for (int g = 0; g < cfg->model.n_encoder + cfg->model.n_decoder; g++) {
+        const clvae_widths *w = g < cfg->model.n_encoder ? &cfg->model.encoder[g]
+                                                         : &cfg->model.decoder[g - cfg->model.n_encoder];
+        for (int i = 0; i < w->n; i++)
+            if (w->item[i].kind != CLVAE_ITEM_DENSE)
+                return clvae_error(CLVAE_ERR_CONFIG, "model: conv layers are not built yet");
+    }
     int st = check_categorical(m, cfg);
     if (st) return st;
     m->hard = cfg->model.hard;
