@@ -54,14 +54,15 @@ static int conv_word(clvae_item *it, const char *w, unsigned *seen, char *why, s
     }
     const char *l = strchr(letters, tolower((unsigned char)w[0]));
     if (!w[0] || !l) return snprintf(why, n, "unknown word \"%s\"", w), -1;
-    int i = (int)(l - letters), *dst[] = {it->k, it->s, it->p, it->o, it->d};
-    if (*seen & (1u << i)) return snprintf(why, n, "\"%s\" repeats %c", w, *l), -1;
-    *seen |= 1u << i;
-    int r = parse_pair(w + 1, i == 2 || i == 3 ? 0 : 1, dst[i]);
+    int i = (int)(l - letters), *dst[] = {it->k, it->s, it->p, it->o, it->d}, v[2];
+    int r = parse_pair(w + 1, i == 2 || i == 3 ? 0 : 1, v);
     if (r == -2)
         return snprintf(why, n, "\"%s\": a zero or negative size (%s)", w,
                         i == 2 || i == 3 ? "padding is >= 0" : "must be >= 1"), -1;
     if (r) return snprintf(why, n, "unknown word \"%s\"", w), -1;
+    if (*seen & (1u << i)) return snprintf(why, n, "\"%s\" repeats %c", w, *l), -1;
+    *seen |= 1u << i;
+    dst[i][0] = v[0], dst[i][1] = v[1];
     return 0;
 }
 
