@@ -142,6 +142,9 @@ typedef struct clvae_model {
      * shard_rows rows start at global row shard_row0 of a batch of shard_batch rows (0: not
      * sharded) */
     int shard_row0, shard_rows, shard_batch;
+    /* Synchronized BatchNorm of a sharded step: sums n floats in place over every process (the
+     * same bits on each; src/dist/ sets clvae_dist_sum_f32), NULL for one process. */
+    int (*bn_sum)(float *buf, size_t n);
 } clvae_model;
 
 /* Loss sums read back from the device (per data row sums since the last read). */

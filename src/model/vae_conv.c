@@ -2,6 +2,7 @@
  * and an activation. Parameter-table entries and shapes, the activation layout, forward and
  * backward as backend ops: one im2col over the whole batch and one GEMM per pass and layer. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/vae_internal.h"
@@ -178,17 +179,42 @@ static int act_fwd(clvae_model *m, clvae_act act, float slope, int rows, int col
     return o->bias_act(m->be->ctx, act, rows, cols, b, y);
 }
 
+/* Synchronized BatchNorm: in a sharded training step every process sums v (n floats) over all
+ * of them (through the host); otherwise nothing. */
+static int bn_reduce(clvae_model *m, clvae_view v, size_t n)
+{
+    if (!m->bn_sum || !m->shard_batch) return CLVAE_OK;
+    float *host = malloc(n * sizeof(float)); /* (n) */
+    if (!host) return clvae_error(CLVAE_ERR_NOMEM, "batch norm: out of host memory");
+    int st = m->be->ops->download(m->be->ctx, v, host, n * sizeof(float));
+    if (!st) st = m->bn_sum(host, n);
+    if (!st) st = m->be->ops->upload(m->be->ctx, v, host, n * sizeof(float));
+    free(host);
+    return st;
+}
+
+/* The rows BatchNorm's statistics cover: this process's n, or in a sharded step the whole
+ * batch's (every net runs on rows proportional to the shard's batch rows). */
+static float bn_count(const clvae_model *m, int n)
+{
+    if (!m->bn_sum || !m->shard_batch) return (float)n;
+    return (float)((double)n * m->shard_batch / m->shard_rows);
+}
+
 /* BatchNorm2d of z into y: batch statistics (training; running ones updated) or running ones. */
 static int bn_fwd(clvae_model *m, const clvae_conv_layer *L, int n, bool training)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
     int C = L->out_c;
+    float count = bn_count(m, n);
     if (training) {
         TRY(o->col_sum(c, n, C, L->z, L->sums));
-        TRY(o->col_sq_dev(c, n, C, L->z, L->sums, (float)n, clvae_view_at(L->sums, (size_t)C)));
+        TRY(bn_reduce(m, L->sums, (size_t)C));
+        TRY(o->col_sq_dev(c, n, C, L->z, L->sums, count, clvae_view_at(L->sums, (size_t)C)));
+        TRY(bn_reduce(m, clvae_view_at(L->sums, (size_t)C), (size_t)C));
     }
-    clvae_bn_fwd_args a = {.rows = n, .channels = C, .count = (float)n, .eps = BN_EPS,
+    clvae_bn_fwd_args a = {.rows = n, .channels = C, .count = count, .eps = BN_EPS,
                            .momentum = BN_MOMENTUM, .slope = L->slope, .training = training,
                            .act = L->act, .x = L->z, .gamma = pv(m, L->bn_w),
                            .beta = pv(m, L->bn_w + (size_t)C), .running_mean = pv(m, L->bn_rm),
@@ -256,11 +282,17 @@ static int act_bn_bwd(clvae_model *m, const clvae_conv_layer *L, int n, clvae_vi
         TRY(o->act_bwd(c, L->act, n, C, L->y, d));
     else if (L->act != CLVAE_ACT_IDENTITY)
         return o->act_bwd_col_sum(c, L->act, n, C, L->y, d, gv(m, L->b));
-    if (L->bn) {
-        clvae_bn_bwd_args a = {.rows = n, .channels = C, .count = (float)n, .dy = d,
+    if (L->bn) { /* sums = [dgamma | dbeta]: this process's into the gradient arena (summed
+                    over processes with the other gradients), every process's for dx */
+        clvae_bn_bwd_args a = {.rows = n, .channels = C, .count = bn_count(m, n), .dy = d,
                                .xhat = L->xhat, .gamma = pv(m, L->bn_w), .invstd = L->invstd,
-                               .sums = gv(m, L->bn_w), .dx = d}; /* sums = [dgamma | dbeta] */
+                               .sums = gv(m, L->bn_w), .dx = d};
         TRY(o->bn_bwd_sums(c, &a));
+        if (m->bn_sum && m->shard_batch) {
+            TRY(o->copy(c, L->sums, a.sums, 2 * (size_t)C));
+            TRY(bn_reduce(m, L->sums, 2 * (size_t)C));
+            a.sums = L->sums;
+        }
         TRY(o->bn_bwd(c, &a));
     }
     return o->col_sum(c, n, C, d, gv(m, L->b));
