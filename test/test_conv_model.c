@@ -299,6 +299,9 @@ int main(void)
     check_family("iwae, 2 layers, conditional", iwae, 6);
     const char *gumbel[] = {"model.latent_type=categorical", "model.categorical=2x3", "train.samples=1"};
     check_family("gumbel-softmax top", gumbel, 3);
+    /* gaussian-learned: decoder_out has 2C channels, [mean maps | log-variance maps] */
+    const char *learned[] = {"model.likelihood=gaussian-learned", "train.samples=1"};
+    check_family("gaussian-learned (2C output maps)", learned, 2);
     clvae_backend_free(&be);
     return tu_finish("test_conv_model");
 }
