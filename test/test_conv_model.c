@@ -17,6 +17,7 @@
 #include "core/philox.h"
 #include "fdcheck.h"
 #include "model/vae.h"
+#include "model/vae_shapes.h"
 #include "testutil.h"
 
 #define B 3
@@ -285,6 +286,14 @@ int main(void)
     if (!st) st = clvae_model_init(&m, &be, B, S, true);
     CHECK(!st, "init: %s", clvae_last_error());
     if (!st) {
+        /* the tuner's shape list holds the conv GEMMs: encoder.0's forward (B*3*3, 3, 2*9) */
+        clvae_gemm_shape shapes[64];
+        int ns = clvae_model_gemm_shapes(&m, B, S, shapes, 64), found = 0;
+        for (int i = 0; i < ns; i++)
+            found |= !shapes[i].ta && shapes[i].tb && shapes[i].m == B * 9 && shapes[i].n == 3 &&
+                     shapes[i].k == 18;
+        CHECK(ns > 0 && found, "gemm shapes of a conv model: %d, conv forward %s", ns,
+              found ? "found" : "missing");
         check_names(&m);
         check_gradient(&m);
         check_running_stats(&m);
