@@ -67,7 +67,7 @@ for n, f in ((64, 'train'), (32, 'test')):
 " && ok || bad "writing 64x64 NPY"
 "$BIN" train -c "$SRC/config/conv-vanilla64.ini" --set device.backend=ref \
   --set data.train="$TMP/train64.npy" --set data.test="$TMP/test64.npy" --set train.epochs=1 \
-  --set train.batch=32 --set data.train_labels= --set data.test_labels= -q \
+  --set train.batch=32 --set data.limit_train=32 --set data.train_labels= --set data.test_labels= -q \
   --set output.dir="$TMP/vanilla64" >"$TMP/v.out" 2>"$TMP/v.err" \
   && ok || bad "vanilla64: train failed: $(tail -3 "$TMP/v.err")"
 compare vanilla64 "$TMP/vanilla64" 32 --train-npy "$TMP/train64.npy" --test-npy "$TMP/test64.npy"
