@@ -97,6 +97,19 @@ torch_eval "$TMP/fam_iw"
   --set output.dir="$TMP/fam_g" >/dev/null 2>"$TMP/err" && ok || bad "gumbel run failed: $(cat "$TMP/err")"
 torch_eval "$TMP/fam_g"
 
+# A rectangular image (NPY (n, 20, 12)) with data.image_shape = auto: the data's own shape.
+"$PY" -c "
+import numpy as np; r = np.random.default_rng(1)
+for n, f in ((64, 'tr'), (32, 'te')):
+    np.save('$TMP/rect_%s.npy' % f, ((r.random((n, 20, 12)) < 0.5) * 255).astype(np.uint8))
+" && ok || bad "writing 20x12 NPY"
+"$BIN" train -c "$SRC/config/default.ini" --set device.backend=ref --set data.train="$TMP/rect_tr.npy" \
+  --set data.test="$TMP/rect_te.npy" --set data.train_labels= --set data.test_labels= \
+  --set "model.encoder=conv 8 k3 s2 p1, 32" --set "model.decoder=8x10x6, convt 4 k3 s2 p1 o1" \
+  --set "model.decoder_out=conv k3 p1" --set train.epochs=1 --set train.batch=32 -q \
+  --set output.dir="$TMP/rect" >/dev/null 2>"$TMP/err" && ok || bad "20x12 run failed: $(cat "$TMP/err")"
+torch_eval "$TMP/rect"
+
 # Mid-epoch resume of dcgan28-bn (dynamic binarization, BN running statistics): bit for bit.
 same_tensors() {
   "$PY" - "$1" "$2" <<'PYEOF'
