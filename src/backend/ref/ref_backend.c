@@ -31,8 +31,7 @@ static const char *ref_device_name(void *ctx)
 
 static bool ref_supports(void *ctx, clvae_op op)
 {
-    /* The conv group is not implemented on the reference backend yet. */
-    return op < CLVAE_OP_CONV_FIRST;
+    return op < CLVAE_OP_COUNT;
 }
 
 static int ref_buffer_alloc(void *ctx, size_t bytes, clvae_buffer **out)
@@ -266,6 +265,67 @@ static int ref_cat_bwd(void *ctx, const clvae_cat_bwd_args *a)
     return CLVAE_OK;
 }
 
+static int ref_im2col(void *ctx, const clvae_conv_geom *g, clvae_view img, clvae_view cols)
+{
+    clvae_ref_im2col(g, at(img), at(cols));
+    return CLVAE_OK;
+}
+
+static int ref_col2im(void *ctx, const clvae_conv_geom *g, clvae_view cols, float beta,
+                      clvae_view img)
+{
+    clvae_ref_col2im(g, at(cols), beta, at(img));
+    return CLVAE_OK;
+}
+
+static int ref_batch_transpose(void *ctx, int batch, int rows, int cols, clvae_view src,
+                               clvae_view dst)
+{
+    clvae_ref_batch_transpose(batch, rows, cols, at(src), at(dst));
+    return CLVAE_OK;
+}
+
+static int ref_bias_leaky(void *ctx, float slope, int rows, int cols, clvae_view bias,
+                          clvae_view y)
+{
+    clvae_ref_bias_leaky(slope, rows, cols, at(bias), at(y));
+    return CLVAE_OK;
+}
+
+static int ref_leaky_bwd(void *ctx, float slope, int rows, int cols, clvae_view y, clvae_view dy)
+{
+    clvae_ref_leaky_bwd(slope, rows, cols, at(y), at(dy));
+    return CLVAE_OK;
+}
+
+static int ref_col_sq_dev(void *ctx, int rows, int cols, clvae_view x, clvae_view sum,
+                          float count, clvae_view out)
+{
+    clvae_ref_col_sq_dev(rows, cols, at(x), at(sum), count, at(out));
+    return CLVAE_OK;
+}
+
+static int ref_bn_fwd(void *ctx, const clvae_bn_fwd_args *a)
+{
+    clvae_ref_bn_fwd(a, at(a->x), a->training ? at(a->sums) : NULL, at(a->gamma), at(a->beta),
+                     at(a->running_mean), at(a->running_var), at(a->invstd), at_opt(a->xhat),
+                     at(a->y));
+    return CLVAE_OK;
+}
+
+static int ref_bn_bwd_sums(void *ctx, const clvae_bn_bwd_args *a)
+{
+    clvae_ref_bn_bwd_sums(a, at(a->dy), at(a->xhat), at(a->sums));
+    return CLVAE_OK;
+}
+
+static int ref_bn_bwd(void *ctx, const clvae_bn_bwd_args *a)
+{
+    clvae_ref_bn_bwd(a, at(a->dy), at(a->xhat), at(a->gamma), at(a->invstd), at(a->sums),
+                     at(a->dx));
+    return CLVAE_OK;
+}
+
 /* Host scheduler slots: everything is host memory and every op is synchronous, so staging is
  * malloc, an upload is a memcpy on the calling (loader) thread and every ticket is complete. */
 struct clvae_staging {
@@ -372,6 +432,15 @@ static const clvae_backend_ops ref_ops = {
     .gumbel = ref_gumbel,
     .cat_terms = ref_cat_terms,
     .cat_bwd = ref_cat_bwd,
+    .im2col = ref_im2col,
+    .col2im = ref_col2im,
+    .batch_transpose = ref_batch_transpose,
+    .bias_leaky = ref_bias_leaky,
+    .leaky_bwd = ref_leaky_bwd,
+    .col_sq_dev = ref_col_sq_dev,
+    .bn_fwd = ref_bn_fwd,
+    .bn_bwd_sums = ref_bn_bwd_sums,
+    .bn_bwd = ref_bn_bwd,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)

@@ -44,6 +44,22 @@ void clvae_ref_cat_bwd(const clvae_cat_bwd_args *a, const float *logits, const f
 /* Gumbel(0, 1) noise -log(-log(u + 1e-20) + 1e-20) of a uniform u (the peer's expression). */
 float clvae_gumbel_noise(float u);
 
+/* Convolutional nets (ref_conv.c); see backend.h. xhat may be NULL (evaluation). */
+void clvae_ref_im2col(const clvae_conv_geom *g, const float *img, float *cols);
+void clvae_ref_col2im(const clvae_conv_geom *g, const float *cols, float beta, float *img);
+void clvae_ref_batch_transpose(int batch, int rows, int cols, const float *src, float *dst);
+void clvae_ref_bias_leaky(float slope, int rows, int cols, const float *bias, float *y);
+void clvae_ref_leaky_bwd(float slope, int rows, int cols, const float *y, float *dy);
+void clvae_ref_col_sq_dev(int rows, int cols, const float *x, const float *sum, float count,
+                          float *out);
+void clvae_ref_bn_fwd(const clvae_bn_fwd_args *a, const float *x, const float *sums,
+                      const float *gamma, const float *beta, float *rmean, float *rvar,
+                      float *invstd, float *xhat, float *y);
+void clvae_ref_bn_bwd_sums(const clvae_bn_bwd_args *a, const float *dy, const float *xhat,
+                           float *sums);
+void clvae_ref_bn_bwd(const clvae_bn_bwd_args *a, const float *dy, const float *xhat,
+                      const float *gamma, const float *invstd, const float *sums, float *dx);
+
 /* Normalized MSE sum((ref-got)^2) / sum(ref^2) (ggml's measure; the plain sum when ref is all
  * zero): how every device result is compared with the reference. */
 double clvae_nmse(const float *ref, const float *got, size_t n);
