@@ -10,6 +10,11 @@ void clvae_log(clvae_log_level level, const char *fmt, ...)
 #endif
     ;
 
+/* Library use (clvae_set_log): from now on only messages at `level` or above are logged, to
+ * fn(user, level, line) or, when fn is NULL, to stderr; level CLVAE_LOG_ERROR + 1 logs nothing. */
+typedef void (*clvae_log_sink)(void *user, int level, const char *line);
+void clvae_log_route(int level, clvae_log_sink fn, void *user);
+
 /* Lines of a data-parallel rank > 0 read "clvae[rank K]: ..." (rank 0 and single runs: "clvae: "). */
 void clvae_log_set_rank(int rank);
 
