@@ -40,10 +40,15 @@ void clvae_log_set_rank(int rank)
     log_rank = rank;
 }
 
+bool clvae_log_enabled(clvae_log_level level)
+{
+    return (int)level >= (routed ? route_level : threshold());
+}
+
 void clvae_log(clvae_log_level level, const char *fmt, ...)
 {
     static const char *prefix[] = {"debug: ", "", "warning: ", "error: "};
-    if ((int)level < (routed ? route_level : threshold())) return;
+    if (!clvae_log_enabled(level)) return;
     va_list ap;
     va_start(ap, fmt);
     if (routed && route_fn) {

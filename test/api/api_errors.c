@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <clvae/clvae.h>
 
@@ -154,6 +155,51 @@ static void bad_arrays(clvae_context *ctx, const char *dir)
     clvae_vae_free(v);
 }
 
+static void on_log(void *user, int level, const char *line)
+{
+    if (level >= CLVAE_LOG_LEVEL_INFO && strstr(line, "backend")) (*(int *)user)++;
+}
+
+/* Logging: silent by default (nothing on stderr during a fit), a callback when asked. */
+static void log_routing(clvae_context *ctx, const char *dir)
+{
+    static uint8_t x[32 * 8];
+    const char *sets[] = {"model.encoder=4", "model.decoder=4", "model.latent=2",
+                          "train.epochs=1", "train.batch=8"};
+    clvae_array a = {.data = x, .dtype = CLVAE_DTYPE_U8, .ndim = 2, .shape = {32, 8}};
+    char path[512];
+    int lines = 0, saved = dup(2);
+    snprintf(path, sizeof path, "%s/api_errors_stderr.txt", dir);
+    FILE *err = fopen(path, "w+");
+    clvae_vae *v = NULL;
+    expect_ok(clvae_vae_create(ctx, NULL, sets, 5, &v), "create (log test)");
+    if (!err || saved < 0 || !v) {
+        failures++;
+        fprintf(stderr, "FAIL: log test set-up\n");
+        goto done;
+    }
+    fflush(stderr);
+    dup2(fileno(err), 2);
+    int st = clvae_vae_fit(v, &a, NULL, NULL, NULL); /* default: no log output at all */
+    fflush(stderr);
+    dup2(saved, 2);
+    expect_ok(st, "fit with the default (silent) log");
+    checks++;
+    if (ftell(err) != 0 || fseek(err, 0, SEEK_END) != 0 || ftell(err) != 0) {
+        failures++;
+        fprintf(stderr, "FAIL: the library wrote %ld bytes to stderr (see %s)\n", ftell(err), path);
+    }
+    expect_ok(clvae_set_log(CLVAE_LOG_LEVEL_INFO, on_log, &lines), "set_log(info, callback)");
+    expect_ok(clvae_vae_fit(v, &a, NULL, NULL, NULL), "fit with a log callback");
+    checks++;
+    if (lines < 1) failures++, fprintf(stderr, "FAIL: the log callback saw no backend line\n");
+    expect_ok(clvae_set_log(CLVAE_LOG_LEVEL_OFF, NULL, NULL), "set_log(off)");
+done:
+    if (err) fclose(err);
+    if (saved >= 0) close(saved);
+    clvae_vae_free(v);
+}
+
 int main(void)
 {
     const char *dir = getenv("CLVAE_TMP") ? getenv("CLVAE_TMP") : "/tmp";
@@ -166,6 +212,7 @@ int main(void)
     bad_configs(ctx);
     bad_checkpoints(ctx, dir);
     bad_arrays(ctx, dir);
+    log_routing(ctx, dir);
     /* a device selection is checked when a model is created (as a config value) */
     expect_ok(clvae_context_create("no such device at all", &bad), "context (any name)");
     if (bad && !clvae_vae_create(bad, NULL, sets, 1, &v)) {
