@@ -239,6 +239,25 @@ static int read_file(const char *path, unsigned char **out, size_t *size)
     return CLVAE_OK;
 }
 
+/* The checkpoint must be able to hold the layout's parameters (file_size bytes): a config in
+ * a damaged file never makes the model allocate more than the file could fill. The batch of
+ * the inference passes is the config's train.batch (as `clvae eval`: the same ELBO noise)
+ * unless its activations would pass 256 MiB, then smaller (results per row do not change). */
+static int bounded_batch(const clvae_model *m, int batch, size_t file_size, const char *path,
+                         int *out)
+{
+    double per_row = (double)m->dim;
+    if ((double)m->n_floats * sizeof(float) > (double)file_size)
+        return clvae_error(CLVAE_ERR_CHECKPOINT, "%s: %zu bytes cannot hold the %zu parameters "
+                                                 "its config describes", path, file_size,
+                           m->n_floats);
+    for (int i = 0; i < m->n_params; i++)
+        if (!m->params[i].is_bias) per_row += 4.0 * m->params[i].rows; /* activations, grads */
+    double cap = (256.0 * 1024 * 1024) / (sizeof(float) * per_row);
+    *out = batch < 1 ? 1 : (batch > cap ? (cap < 1 ? 1 : (int)cap) : batch);
+    return CLVAE_OK;
+}
+
 int api_open_trained(clvae_vae *vae, const clvae_config *trained, int dim, const char *path)
 {
     unsigned char *bytes = NULL;
@@ -249,8 +268,14 @@ int api_open_trained(clvae_vae *vae, const clvae_config *trained, int dim, const
     api_close_trained(vae);
     vae->trained = *trained;
     if (!(st = clvae_backend_create(trained, &vae->be))) {
-        if (!(st = clvae_model_layout(&vae->m, trained, dim)))
-            st = clvae_model_init(&vae->m, &vae->be, trained->train.batch, 1, false);
+        int batch = 0;
+        if ((st = clvae_model_layout(&vae->m, trained, dim)) && st != CLVAE_ERR_NOMEM) {
+            char msg[2048];
+            snprintf(msg, sizeof msg, "%s", clvae_last_error());
+            st = clvae_error(CLVAE_ERR_CHECKPOINT, "%s: %s", path, msg);
+        }
+        if (!st) st = bounded_batch(&vae->m, trained->train.batch, size, path, &batch);
+        if (!st) st = clvae_model_init(&vae->m, &vae->be, batch, 1, false);
         if (!st) st = clvae_checkpoint_load_file(&vae->m, path, false, &pos);
         if (st) {
             clvae_model_free(&vae->m);
@@ -268,15 +293,18 @@ int api_open_trained(clvae_vae *vae, const clvae_config *trained, int dim, const
     return CLVAE_OK;
 }
 
-/* D of a checkpoint: decoder.out's bias has D rows, 2D for a learned-variance Gaussian. */
-static int checkpoint_dim(const clvae_st_file *f, const clvae_config *c, const char *path, int *dim)
+/* D of a checkpoint: decoder.out's bias has D rows (a learned-variance Gaussian keeps its
+ * variances in decoder.logvar). */
+static int checkpoint_dim(const clvae_st_file *f, const char *path, int *dim)
 {
     const clvae_st_tensor *t = clvae_st_find(f, "decoder.out.bias");
     if (!t || t->ndim != 1 || t->shape[0] < 1)
         return clvae_error(CLVAE_ERR_CHECKPOINT, "%s: no decoder.out.bias tensor of shape (D): "
                                                  "not a clvae checkpoint", path);
     long long d = (long long)t->shape[0];
-    if (c->model.likelihood == CLVAE_LIK_GAUSSIAN_LEARNED) d /= 2;
+    if (d < 1 || d > (1LL << 24))
+        return clvae_error(CLVAE_ERR_CHECKPOINT, "%s: decoder.out.bias gives %lld features per "
+                                                 "sample, not in 1..2^24", path, d);
     *dim = (int)d;
     return CLVAE_OK;
 }
@@ -303,9 +331,15 @@ int clvae_vae_load(clvae_context *ctx, const char *checkpoint_path, clvae_vae **
     }
     v->ctx = ctx;
     clvae_config_defaults(&v->cfg);
-    if ((st = api_config_from_text(&v->cfg, text))) goto done;
+    if ((st = api_config_from_text(&v->cfg, text)) || (st = clvae_config_validate(&v->cfg))) {
+        char msg[2048];
+        snprintf(msg, sizeof msg, "%s", clvae_last_error());
+        st = clvae_error(CLVAE_ERR_CHECKPOINT, "%s: the config in its metadata: %s",
+                         checkpoint_path, msg);
+        goto done;
+    }
     if ((st = api_apply_device(ctx, &v->cfg))) goto done;
-    if ((st = checkpoint_dim(f, &v->cfg, checkpoint_path, &dim))) goto done;
+    if ((st = checkpoint_dim(f, checkpoint_path, &dim))) goto done;
     v->epochs = epoch ? atoi(epoch) : 0;
     st = api_open_trained(v, &v->cfg, dim, checkpoint_path);
 done:
