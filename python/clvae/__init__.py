@@ -128,6 +128,26 @@ class VAE:
             path = os.fspath(config).encode() if config is not None else None
             _check(lib.clvae_vae_create(self._ctx.h, path, arr, len(sets), ctypes.byref(self._h)))
 
+    # -- scikit-learn's estimator protocol (clone, grid search) --
+    _PARAMS = ("config", "set", "device", "config_text")
+
+    def get_params(self, deep=True):
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params):
+        """Changes hyperparameters; the model is created again (unfitted)."""
+        bad = set(params) - set(self._PARAMS)
+        if bad:
+            raise ValueError(f"unknown parameters {sorted(bad)}; valid: {self._PARAMS}")
+        merged = dict(self.get_params(), **params)
+        self.close()
+        self.__init__(**merged)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
+        return f"clvae.VAE({args})"
+
     # -- lifetime --
     def close(self):
         """Frees the C model now (also done when the object is collected)."""

@@ -93,6 +93,17 @@ def test_arrays_not_copied():
     assert D.dtype == np.float32
 
 
+def test_estimator_params():
+    vae = clvae.VAE(set=SMALL, device=DEVICE)
+    p = vae.get_params()
+    assert p["set"] == SMALL and p["device"] == DEVICE
+    twin = clvae.VAE(**p)  # what sklearn.base.clone does
+    assert twin.get_params() == p and "model.latent" in repr(twin)
+    assert vae.set_params(set=dict(SMALL, **{"model.latent": 3})).latent_dim_ == 3
+    with pytest.raises(ValueError):
+        vae.set_params(nonsense=1)
+
+
 def test_devices():
     ds = clvae.devices()
     assert ds[0]["backend"] == "ref"
