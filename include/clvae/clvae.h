@@ -142,6 +142,23 @@ typedef struct clvae_fit_result {
 CLVAE_API int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
                             const clvae_fit_options *opt, clvae_fit_result *res);
 
+/* ---- training in steps or epochs ---- */
+typedef struct clvae_trainer clvae_trainer;
+
+/* A trainer of vae on x (n, ...) with labels (NULL: none): x, labels and opt's arrays are
+ * borrowed and must stay valid and unchanged until clvae_trainer_free; vae must outlive it.
+ * x must have the fitted model's width. */
+CLVAE_API int clvae_trainer_create(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
+                                   const clvae_fit_options *opt, clvae_trainer **out);
+/* Trains `epochs` more epochs, or (epochs = 0) `steps` more optimizer steps (an epoch may end
+ * part-way), from where the model stands (fresh parameters if it has none yet), as
+ * `clvae train --resume` does: runs split into any calls give the parameters of one
+ * uninterrupted run, bit for bit. Each call sets the trainer up again (the data copied once,
+ * the device opened, the checkpoint read back): for control between steps, not for speed. */
+CLVAE_API int clvae_trainer_run(clvae_trainer *tr, int epochs, int64_t steps,
+                                clvae_fit_result *res);
+CLVAE_API void clvae_trainer_free(clvae_trainer *tr);
+
 /* ---- using a trained model (labels: (n), needed by a conditional model, else ignored) ---- */
 /* The posterior's mean and log-variance of the top layer: mu, logvar (n, latent); logvar may
  * be NULL. */

@@ -11,6 +11,7 @@
 #include "api/api_internal.h"
 #include "clvae/train.h"
 #include "core/philox.h"
+#include "io/safetensors.h"
 #include "train/eval.h"
 #include "train/visual.h"
 
@@ -90,22 +91,24 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
-/* Trains in dir; on success opens the run's checkpoint as the model's parameters. */
-static int fit_in(clvae_vae *vae, const char *dir, const clvae_dataset *train,
-                  const clvae_dataset *test, const clvae_fit_options *opt, clvae_fit_result *res)
+/* Trains in dir (resume: from the model's checkpoint, written there first); on success opens
+ * the run's checkpoint as the model's parameters. */
+static int fit_in(clvae_vae *vae, clvae_config *cfg, const char *dir, bool resume,
+                  const clvae_dataset *train, const clvae_dataset *test,
+                  const clvae_fit_options *opt, clvae_fit_result *res)
 {
-    clvae_config cfg = vae->cfg, trained;
+    clvae_config trained;
     clvae_train_result r;
     char path[CLVAE_PATH_MAX + 32];
-    fit_call fc = {.opt = opt, .epochs = cfg.train.epochs};
+    fit_call fc = {.opt = opt, .epochs = cfg->train.epochs};
     clvae_train_options to = {.quiet = true, .no_signals = true, .train_data = train,
-                              .test_data = test};
+                              .test_data = test, .resume_dir = resume ? dir : NULL};
     if (opt && opt->progress) {
         to.progress = on_progress;
         to.progress_user = &fc;
     }
-    snprintf(cfg.output.dir, sizeof cfg.output.dir, "%s", dir);
-    int st = clvae_train(&cfg, &to, &r);
+    snprintf(cfg->output.dir, sizeof cfg->output.dir, "%s", dir);
+    int st = clvae_train(cfg, &to, &r);
     if (st) return st;
     clvae_config_defaults(&trained);
     snprintf(path, sizeof path, "%s/config.ini", dir);
@@ -121,12 +124,62 @@ static int fit_in(clvae_vae *vae, const char *dir, const clvae_dataset *train,
     return CLVAE_OK;
 }
 
+/* The fitted model's checkpoint and resolved config in dir (the run directory of a resume),
+ * and where it stands: epochs completed, optimizer steps taken. */
+static int write_resume_dir(clvae_vae *vae, const char *dir, int *epoch, long long *step)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    clvae_st_file *f = NULL;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    FILE *out = fopen(path, "wb");
+    if (!out) return clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
+    bool ok = fwrite(vae->ckpt, 1, vae->ckpt_size, out) == vae->ckpt_size;
+    if (fclose(out) != 0 || !ok) return clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
+    int st = clvae_st_open(path, &f);
+    if (st) return st;
+    const char *e = clvae_st_meta(f, "epoch"), *s = clvae_st_meta(f, "step");
+    *epoch = e ? atoi(e) : 0;
+    *step = s ? atoll(s) : 0;
+    clvae_st_close(f);
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    return clvae_config_write(&vae->trained, path);
+}
+
+/* Trains vae on train: with epochs = steps = 0 a fit from fresh parameters for the config's
+ * train.epochs (and train.max_steps); else `epochs` more epochs or `steps` more steps from
+ * where the model stands (fresh parameters when it has none), through --resume. */
+static int train_run(clvae_vae *vae, const clvae_dataset *train, const clvae_dataset *test,
+                     int epochs, long long steps, const clvae_fit_options *opt,
+                     clvae_fit_result *res)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[CLVAE_PATH_MAX];
+    bool more = epochs > 0 || steps > 0, resume = more && vae->fitted;
+    clvae_config cfg = resume ? vae->trained : vae->cfg;
+    int done_epochs = 0, st = CLVAE_OK;
+    long long done_steps = 0;
+    if (res) memset(res, 0, sizeof *res);
+    snprintf(dir, sizeof dir, "%s/clvae-fit-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return clvae_error(CLVAE_ERR_IO, "cannot create a run directory in %s",
+                           tmp && tmp[0] ? tmp : "/tmp");
+    if (resume) st = write_resume_dir(vae, dir, &done_epochs, &done_steps);
+    if (!st && more) {
+        long long spe = (long long)((train->n + cfg.train.batch - 1) / cfg.train.batch);
+        long long target = done_steps + steps, last = steps > 0 ? (target + spe - 1) / spe : 0;
+        cfg.train.max_steps = steps > 0 ? (long)target : 0;
+        cfg.train.epochs = steps > 0 ? (int)(last > done_epochs ? last : done_epochs + 1)
+                                     : done_epochs + epochs;
+    }
+    if (!st) st = fit_in(vae, &cfg, dir, resume, train, test, opt, res);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return st;
+}
+
 int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
                   const clvae_fit_options *opt, clvae_fit_result *res)
 {
     clvae_dataset train, test;
-    const char *tmp = getenv("TMPDIR");
-    char dir[CLVAE_PATH_MAX];
     int st = api_need(vae, "clvae_vae_fit: vae");
     if (!st) st = api_wrap(x, labels, 0, "clvae_vae_fit: x", &train);
     if (!st && opt && opt->test)
@@ -136,14 +189,58 @@ int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
     if (vae->cfg.model.conditional && !labels)
         return clvae_error(CLVAE_ERR_INPUT, "clvae_vae_fit: model.conditional = true needs the "
                                             "labels");
-    if (res) memset(res, 0, sizeof *res);
-    snprintf(dir, sizeof dir, "%s/clvae-fit-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        return clvae_error(CLVAE_ERR_IO, "clvae_vae_fit: cannot create a run directory in %s",
-                           tmp && tmp[0] ? tmp : "/tmp");
-    st = fit_in(vae, dir, &train, opt && opt->test ? &test : NULL, opt, res);
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return st;
+    return train_run(vae, &train, opt && opt->test ? &test : NULL, 0, 0, opt, res);
+}
+
+/* ---- trainer: training in steps or epochs ---- */
+
+struct clvae_trainer {
+    clvae_vae *vae;
+    clvae_dataset train, test;  /* borrowed views of the caller's arrays */
+    bool has_test;
+    clvae_fit_options opt;
+};
+
+int clvae_trainer_create(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
+                         const clvae_fit_options *opt, clvae_trainer **out)
+{
+    clvae_trainer t = {.vae = vae};
+    int st = api_need(out, "clvae_trainer_create: out");
+    if (!st) *out = NULL;
+    if (!st) st = api_need(vae, "clvae_trainer_create: vae");
+    if (!st)
+        st = api_wrap(x, labels, vae->fitted ? vae->m.dim : 0, "clvae_trainer_create: x", &t.train);
+    if (!st && opt && opt->test)
+        st = api_wrap(opt->test, opt->test_labels, (long long)t.train.dim,
+                      "clvae_trainer_create: test", &t.test);
+    if (!st && vae->cfg.model.conditional && !labels)
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_create: model.conditional = true needs "
+                                          "the labels");
+    if (st) return st;
+    t.has_test = opt && opt->test;
+    if (opt) t.opt = *opt;
+    if (!(*out = malloc(sizeof t))) return clvae_error(CLVAE_ERR_NOMEM, "out of memory");
+    **out = t;
+    return CLVAE_OK;
+}
+
+int clvae_trainer_run(clvae_trainer *tr, int epochs, int64_t steps, clvae_fit_result *res)
+{
+    int st = api_need(tr, "clvae_trainer_run: trainer");
+    if (!st && ((epochs > 0) == (steps > 0) || epochs < 0 || steps < 0))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: epochs = %d, steps = %lld: give "
+                                          "exactly one of them, > 0", epochs, (long long)steps);
+    if (!st && steps > (1LL << 40))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: steps = %lld is too many",
+                         (long long)steps);
+    if (st) return st;
+    return train_run(tr->vae, &tr->train, tr->has_test ? &tr->test : NULL, epochs, steps,
+                     &tr->opt, res);
+}
+
+void clvae_trainer_free(clvae_trainer *tr)
+{
+    free(tr);
 }
 
 /* ---- inference ---- */

@@ -151,6 +151,18 @@ static void bad_arrays(clvae_context *ctx, const char *dir)
     expect_error(clvae_vae_decode(v, NULL, 1, NULL, out), E, "decode: z NULL");
     snprintf(path, sizeof path, "%s/no/such/dir/model.safetensors", dir);
     expect_error(clvae_vae_save(v, path), CLVAE_ERR_IO, "save: unwritable path");
+    clvae_trainer *tr = NULL;
+    expect_error(clvae_trainer_create(NULL, &a, NULL, NULL, &tr), E, "trainer_create(vae NULL)");
+    expect_error(clvae_trainer_create(v, &wrong, NULL, NULL, &tr), E, "trainer_create: wrong width");
+    expect_error(clvae_trainer_create(v, &a, NULL, NULL, NULL), E, "trainer_create(out NULL)");
+    expect_error(clvae_trainer_run(NULL, 1, 0, NULL), E, "trainer_run(NULL)");
+    expect_ok(clvae_trainer_create(v, &a, NULL, NULL, &tr), "trainer_create");
+    expect_error(clvae_trainer_run(tr, 1, 1, NULL), E, "trainer_run: epochs and steps");
+    expect_error(clvae_trainer_run(tr, 0, 0, NULL), E, "trainer_run: neither");
+    expect_error(clvae_trainer_run(tr, -1, 0, NULL), E, "trainer_run: epochs -1");
+    expect_ok(clvae_trainer_run(tr, 0, 3, NULL), "trainer_run: 3 steps");
+    clvae_trainer_free(tr);
+    clvae_trainer_free(NULL);
     expect_ok(clvae_vae_elbo(v, &a, NULL, &d), "elbo after the errors");
     clvae_vae_free(v);
 }
