@@ -187,14 +187,8 @@ class VAE:
         return self._info().device.decode()
 
     # -- training --
-    def fit(self, X, y=None, X_test=None, y_test=None, progress=None):
-        """Trains from fresh parameters on X (labels y for a conditional model), exactly as
-        `clvae train` would on the same rows; progress(epoch, epochs, step, loss) may return
-        True to stop. Returns self."""
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+    def _fit_options(self, X_test, y_test, progress, keep):
         opt = _lib.FitOptions()
-        keep = []
         if X_test is not None:
             Xt, at = _x_array(X_test)
             _, ytp = _labels(y_test, Xt.shape[0])
@@ -216,15 +210,19 @@ class VAE:
                 return 1
 
         opt.progress = _lib.PROGRESS_FN(on_progress)
-        res = _lib.FitResult()
+        keep.append(opt.progress)
+        return opt, stop
+
+    @staticmethod
+    def _cancellable(call, stop):
+        """Runs call() with Ctrl-C turned into a cancel request (main thread only)."""
         old = None
         if threading.current_thread() is threading.main_thread():
             def on_sigint(signum, frame):
                 stop["sigint"] = True
             old = signal.signal(signal.SIGINT, on_sigint)
         try:
-            st = lib.clvae_vae_fit(self._handle(), ctypes.byref(a), yp, ctypes.byref(opt),
-                                   ctypes.byref(res))
+            st = call()
         finally:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
@@ -233,8 +231,46 @@ class VAE:
         if stop["error"] is not None:
             raise stop["error"]
         _check(st)
+
+    def _record(self, res):
         self.train_loss_, self.test_loss_ = res.train_loss, res.test_loss
         self.epochs_, self.steps_ = res.epochs, res.steps
+
+    def fit(self, X, y=None, X_test=None, y_test=None, progress=None):
+        """Trains from fresh parameters on X (labels y for a conditional model), exactly as
+        `clvae train` would on the same rows; progress(epoch, epochs, step, loss) may return
+        True to stop. Returns self."""
+        X, a = _x_array(X)
+        _, yp = _labels(y, X.shape[0])
+        keep = []
+        opt, stop = self._fit_options(X_test, y_test, progress, keep)
+        res = _lib.FitResult()
+        self._cancellable(lambda: lib.clvae_vae_fit(self._handle(), ctypes.byref(a), yp,
+                                                    ctypes.byref(opt), ctypes.byref(res)), stop)
+        self._record(res)
+        return self
+
+    def partial_fit(self, X, y=None, epochs=None, steps=None, X_test=None, y_test=None,
+                    progress=None):
+        """Trains `epochs` more epochs or `steps` more optimizer steps (one of them; default one
+        epoch) from where the model stands, as `clvae train --resume`: calls that add up to a
+        run give that run's parameters bit for bit. Returns self."""
+        if epochs is None and steps is None:
+            epochs = 1
+        X, a = _x_array(X)
+        y_arr, yp = _labels(y, X.shape[0])
+        keep = []
+        opt, stop = self._fit_options(X_test, y_test, progress, keep)
+        tr = ctypes.c_void_p()
+        _check(lib.clvae_trainer_create(self._handle(), ctypes.byref(a), yp, ctypes.byref(opt),
+                                        ctypes.byref(tr)))
+        res = _lib.FitResult()
+        try:
+            self._cancellable(lambda: lib.clvae_trainer_run(tr, int(epochs or 0), int(steps or 0),
+                                                            ctypes.byref(res)), stop)
+        finally:
+            lib.clvae_trainer_free(tr)
+        self._record(res)
         return self
 
     # -- using the model --

@@ -102,6 +102,10 @@ _declare("clvae_vae_free", None, c_void_p)
 _declare("clvae_vae_get_info", c_int, c_void_p, ctypes.POINTER(VaeInfo))
 _declare("clvae_vae_fit", c_int, c_void_p, P_Array, P_u8, ctypes.POINTER(FitOptions),
          ctypes.POINTER(FitResult))
+_declare("clvae_trainer_create", c_int, c_void_p, P_Array, P_u8, ctypes.POINTER(FitOptions),
+         ctypes.POINTER(c_void_p))
+_declare("clvae_trainer_run", c_int, c_void_p, c_int, c_int64, ctypes.POINTER(FitResult))
+_declare("clvae_trainer_free", None, c_void_p)
 _declare("clvae_vae_encode", c_int, c_void_p, P_Array, P_u8, P_float, P_float)
 _declare("clvae_vae_decode", c_int, c_void_p, P_float, c_int64, P_u8, P_float)
 _declare("clvae_vae_sample", c_int, c_void_p, c_int64, c_int, c_uint64, P_float)
