@@ -114,6 +114,68 @@ def checkpoint_seeds(build):
         struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors))
 
 
+def loader_seeds(build):
+    """The checkpoint harness (clvae_vae_load): small checkpoints of several model kinds written
+    by `clvae train` on 16-feature NPY data (adam and sgd moments, conditional, learned-variance
+    Gaussian, two stochastic layers, stopped mid-epoch), plus the Fashion-MNIST one."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((24, 16)) < 0.4).astype(np.uint8) * 255
+    y = (np.arange(24) % 3).astype(np.uint8)
+    kinds = {
+        "adam": [],
+        "sgd-gaussian-learned": ["train.optimizer=sgd", "train.momentum=0.9",
+                                 "model.likelihood=gaussian-learned"],
+        "conditional": ["model.conditional=true"],
+        "two-layers": ["model.latent=2,1", "model.encoder=4 | 3", "model.decoder=3 | 4"],
+        "mid-epoch": ["train.max_steps=2"],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "x.npy"), "wb") as f:
+            f.write(npy(x))
+        with open(os.path.join(tmp, "y.npy"), "wb") as f:
+            f.write(npy(y))
+        for name, extra in kinds.items():
+            run = os.path.join(tmp, name)
+            sets = ["device.backend=ref", "model.encoder=4", "model.decoder=4", "model.latent=2",
+                    "data.train=" + os.path.join(tmp, "x.npy"),
+                    "data.test=" + os.path.join(tmp, "x.npy"),
+                    "data.train_labels=" + os.path.join(tmp, "y.npy"),
+                    "data.test_labels=" + os.path.join(tmp, "y.npy"), "train.epochs=1",
+                    "train.batch=8", "output.dir=" + run] + extra
+            cmd = [os.path.join(build, "clvae"), "train"]
+            for kv in sets:
+                cmd += ["--set", kv]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(os.path.join(run, "checkpoint.safetensors"), "rb") as f:
+                put("checkpoint", name + ".safetensors", f.read())
+    with open(os.path.join(CORPUS, "safetensors", "tiny-checkpoint.safetensors"), "rb") as f:
+        put("checkpoint", "fashion-mnist.safetensors", f.read())
+    # regression inputs: a valid container whose config or tensors lie
+    with open(os.path.join(CORPUS, "checkpoint", "adam.safetensors"), "rb") as f:
+        good = f.read()
+    n = struct.unpack("<Q", good[:8])[0]
+    head, body = json.loads(good[8:8 + n]), good[8 + n:]
+
+    def crasher(name, edit):
+        h = json.loads(json.dumps(head))
+        edit(h)
+        text = json.dumps(h).encode()
+        text += b" " * (-len(text) % 8)
+        d = os.path.join(ROOT, "fuzz", "crashers", "checkpoint")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + body)
+
+    meta = "__metadata__"
+    crasher("config-huge-widths", lambda h: h[meta].update(
+        config=h[meta]["config"].replace("encoder = 4", "encoder = 65536,65536")))
+    crasher("config-huge-batch", lambda h: h[meta].update(
+        config=h[meta]["config"].replace("batch = 8", "batch = 1000000000")))
+    crasher("config-bad-key", lambda h: h[meta].update(config="[model]\nnosuchkey = 1\n"))
+    crasher("config-missing", lambda h: h[meta].pop("config"))
+    crasher("bias-claims-2g-features", lambda h: h["decoder.out.bias"].update(shape=[1 << 31]))
+
+
 def config_seeds():
     with open(os.path.join(ROOT, "config", "default.ini"), "rb") as f:
         put("config_ini", "default.ini", f.read())
@@ -206,6 +268,7 @@ def main():
     npy_seeds(img)
     label_seeds(img)
     checkpoint_seeds(build)
+    loader_seeds(build)
     config_seeds()
     tuning_seeds()
     cache_seeds()

@@ -29,7 +29,7 @@ fi
 # Largest input per harness: a few times the largest seed (the checkpoint seed is 50 KB).
 max_len() {
   case "$1" in
-    safetensors) echo 131072 ;;
+    safetensors|checkpoint) echo 131072 ;;
     idx|npy|image) echo 65536 ;;
     *) echo 16384 ;;
   esac

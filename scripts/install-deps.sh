@@ -5,8 +5,9 @@
 #         data set (dataset-fashion-mnist)
 #   test  run plus what the test suite and benchmarks use (make test): more OpenCL drivers
 #         (Mesa rusticl, Oclgrind, clinfo), OpenBLAS, python3-numpy and python3-torch (golden
-#         files, the PyTorch cross-checks), python3-pil (the image-folder reference), Open MPI (data-parallel training and its tests;
-#         without libopenmpi-dev clvae builds for one process)
+#         files, the PyTorch cross-checks), python3-pil (the image-folder reference), python3-pytest
+#         and python3-pip (the Python package's tests and its pip install), Open MPI (data-parallel
+#         training and its tests; without libopenmpi-dev clvae builds for one process)
 # Usage: install-deps.sh [run|test]   (default test: everything)
 #        install-deps.sh --list run|test   prints the set, one package a line, installs nothing
 # Idempotent: when everything is present it only checks and returns. Without root it prints the
@@ -23,7 +24,7 @@ RUN_PACKAGES=(
 TEST_PACKAGES=(
   clinfo mesa-opencl-icd oclgrind
   libopenblas-dev
-  python3-torch python3-numpy python3-pil
+  python3-torch python3-numpy python3-pil python3-pytest python3-pip
   clang libclang-rt-14-dev
   openmpi-bin libopenmpi-dev
 )

@@ -2,6 +2,8 @@
 #ifndef CLVAE_STATUS_H
 #define CLVAE_STATUS_H
 
+#include "clvae/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,10 +27,10 @@ typedef enum clvae_status {
 } clvae_status;
 
 /* A short static description of a status code. */
-const char *clvae_status_str(int status);
+CLVAE_API const char *clvae_status_str(int status);
 
 /* The detailed message of the last error on this thread (file, line, key, what is valid). */
-const char *clvae_last_error(void);
+CLVAE_API const char *clvae_last_error(void);
 
 /* Records a detailed message for the last error and returns `status` (printf-style). */
 int clvae_error(int status, const char *fmt, ...)

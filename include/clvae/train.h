@@ -22,6 +22,13 @@ typedef struct clvae_train_options {
     const char *profile_path;   /* NULL = no trace */
     bool quiet;                 /* no progress output */
     const char *losses_path;    /* NULL, or a file for one JSON line per loss read-back */
+    /* The library's fit (src/api/): the training and test sets from memory instead of the
+     * config's files (copied, with their labels; data.limit_* do not apply), no signal
+     * handlers, and a progress call every loss read-back: non-zero cancels like SIGINT. */
+    const struct clvae_dataset *train_data, *test_data;
+    bool no_signals;
+    int (*progress)(void *user, int epoch, long long step, double train_loss);
+    void *progress_user;
 } clvae_train_options;
 
 /* Trains per cfg; writes the run directory (metrics.jsonl, config.ini, checkpoint). */

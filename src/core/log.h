@@ -2,6 +2,8 @@
 #ifndef CLVAE_CORE_LOG_H
 #define CLVAE_CORE_LOG_H
 
+#include <stdbool.h>
+
 typedef enum { CLVAE_LOG_DEBUG, CLVAE_LOG_INFO, CLVAE_LOG_WARN, CLVAE_LOG_ERROR } clvae_log_level;
 
 void clvae_log(clvae_log_level level, const char *fmt, ...)
@@ -9,6 +11,14 @@ void clvae_log(clvae_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* Library use (clvae_set_log): from now on only messages at `level` or above are logged, to
+ * fn(user, level, line) or, when fn is NULL, to stderr; level CLVAE_LOG_ERROR + 1 logs nothing. */
+/* Whether a message at `level` would be logged (progress output follows the same setting). */
+bool clvae_log_enabled(clvae_log_level level);
+
+typedef void (*clvae_log_sink)(void *user, int level, const char *line);
+void clvae_log_route(int level, clvae_log_sink fn, void *user);
 
 /* Lines of a data-parallel rank > 0 read "clvae[rank K]: ..." (rank 0 and single runs: "clvae: "). */
 void clvae_log_set_rank(int rank);

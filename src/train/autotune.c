@@ -18,13 +18,13 @@ int clvae_autotune_first_use(clvae_backend *be, const clvae_config *cfg, const c
         clvae_opencl_tuning_state(be) == CLVAE_TUNING_APPLIED)
         return CLVAE_OK;
     clvae_opencl_tuning_file(be, path, sizeof path);
-    fprintf(stderr,
-            "clvae: tuning GEMMs for \"%s\" on first use (about %.0f s; `clvae tune` searches "
-            "longer, [device] autotune = off skips this)\n",
-            be->ops->device_name(be->ctx), CLVAE_TUNE_FIRST_USE_SECONDS);
+    CLVAE_INFO("tuning GEMMs for \"%s\" on first use (about %.0f s; `clvae tune` searches "
+               "longer, [device] autotune = off skips this)",
+               be->ops->device_name(be->ctx), CLVAE_TUNE_FIRST_USE_SECONDS);
     int n = clvae_model_gemm_shapes(m, m->max_batch, m->samples, shapes, CLVAE_TUNE_MAX_SHAPES);
-    clvae_tune_options o = {
-        .seconds = CLVAE_TUNE_FIRST_USE_SECONDS, .progress = true, .seed = cfg->train.seed};
+    clvae_tune_options o = {.seconds = CLVAE_TUNE_FIRST_USE_SECONDS,
+                            .progress = clvae_log_enabled(CLVAE_LOG_INFO), /* library: off */
+                            .seed = cfg->train.seed};
     int st = clvae_opencl_tune(be, shapes, n, &o, &result, path, sizeof path);
     if (st == CLVAE_ERR_DEVICE) return st;
     if (st) {
@@ -32,8 +32,8 @@ int clvae_autotune_first_use(clvae_backend *be, const clvae_config *cfg, const c
                    clvae_last_error());
         return CLVAE_OK;
     }
-    fprintf(stderr, "clvae: GEMMs take %.2f ms per step (CLBlast's defaults: %.2f ms)%s%s\n",
-            result.tuned_ms, result.default_ms, path[0] ? "; tuning saved to " : "", path);
+    CLVAE_INFO("GEMMs take %.2f ms per step (CLBlast's defaults: %.2f ms)%s%s", result.tuned_ms,
+               result.default_ms, path[0] ? "; tuning saved to " : "", path);
     return CLVAE_OK;
 }
 #else

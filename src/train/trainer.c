@@ -56,6 +56,7 @@ typedef struct trainer {
     double allreduce_s;     /* this epoch: seconds summing gradients (download, MPI, upload) */
     bool stop_agreed;       /* ranks > 1: some rank was signalled; all stop after this step */
     bool collective;        /* the error is every rank's (agreed): no abort */
+    bool cancel;            /* the progress callback asked to stop (library fit) */
 } trainer;
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -81,13 +82,37 @@ static int resolve_classes(trainer *t)
     return st;
 }
 
+/* An owned copy of an in-memory dataset (the trainer splits and binarizes its sets in place). */
+static int copy_dataset(clvae_dataset *dst, const clvae_dataset *src)
+{
+    size_t n = src->n * src->dim;
+    *dst = *src;
+    dst->u8 = src->u8 ? malloc(n) : NULL;
+    dst->f32 = src->f32 ? malloc(n * sizeof(float)) : NULL;
+    dst->labels = src->labels ? malloc(src->n) : NULL;
+    if ((src->u8 && !dst->u8) || (src->f32 && !dst->f32) || (src->labels && !dst->labels))
+        return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory copying the data");
+    if (src->u8) memcpy(dst->u8, src->u8, n);
+    if (src->f32) memcpy(dst->f32, src->f32, n * sizeof(float));
+    if (src->labels) memcpy(dst->labels, src->labels, src->n);
+    return CLVAE_OK;
+}
+
+static int load_set(trainer *t, bool test)
+{
+    const clvae_dataset *mem = test ? t->opt->test_data : t->opt->train_data;
+    clvae_dataset *ds = test ? &t->test : &t->train;
+    if (t->opt->train_data) return copy_dataset(ds, mem ? mem : t->opt->train_data);
+    return clvae_dataset_load_cfg(ds, t->cfg, test, true);
+}
+
 static int load_data(trainer *t)
 {
     const clvae_config *c = t->cfg;
-    int st = clvae_dataset_load_cfg(&t->train, c, false, true);
+    int st = load_set(t, false);
     if (!st) st = clvae_valid_split(c, &t->train, &t->valid);
     if (st) return st;
-    if ((st = clvae_dataset_load_cfg(&t->test, c, true, true))) return st;
+    if ((st = load_set(t, true))) return st;
     if (t->train.dim != t->test.dim)
         return clvae_error(CLVAE_ERR_DATA, "%s has %zu features per sample but %s has %zu",
                            c->data.train, t->train.dim, c->data.test, t->test.dim);
@@ -201,6 +226,9 @@ static int interrupted(trainer *t)
     }
     if (!st && t->ranks == 1) st = save_checkpoint(t);
     if (st) return st;
+    if (t->cancel)
+        return clvae_error(CLVAE_ERR_INTERRUPTED, "training cancelled by the progress callback "
+                                                  "at step %llu", (unsigned long long)t->m.step);
     fprintf(stderr, "\nclvae: interrupted at step %llu; checkpoint written to "
                     "%s/checkpoint.safetensors (resume with --resume %s)\n",
             (unsigned long long)t->m.step, t->cfg->output.dir, t->cfg->output.dir);
@@ -300,7 +328,7 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
         t->run_samples += g;
         step_in_epoch++;
         t->pos.next_row = (long long)(first + g);
-        if (t->ranks > 1 ? t->stop_agreed : stop_requested != 0) {
+        if (t->ranks > 1 ? t->stop_agreed : stop_requested != 0 || t->cancel) {
             if ((st = drain_losses(t, since))) return st;
             return interrupted(t);
         }
@@ -309,6 +337,10 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
             since = 0;
             clvae_progress_update(pg, step_in_epoch, t->epoch_loss_sum / t->epoch_samples,
                                   t->epoch_samples);
+            if (t->opt->progress &&
+                t->opt->progress(t->opt->progress_user, epoch, (long long)t->m.step,
+                                 t->epoch_loss_sum / t->epoch_samples))
+                t->cancel = true;
         }
         if (c->train.max_steps && (long)t->m.step >= c->train.max_steps) break;
     }
@@ -485,8 +517,10 @@ int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_t
     memset(res, 0, sizeof *res);
     if ((st = setup(&t, res))) goto done;
     long spe = (long)((t.train.n + cfg->train.batch - 1) / cfg->train.batch);
-    old_int = signal(SIGINT, on_signal);
-    old_term = signal(SIGTERM, on_signal);
+    if (!opt->no_signals) {
+        old_int = signal(SIGINT, on_signal);
+        old_term = signal(SIGTERM, on_signal);
+    }
     for (int epoch = t.pos.epoch + 1; epoch <= cfg->train.epochs; epoch++) {
         clvae_progress pg;
         clvae_progress_begin(&pg, epoch, cfg->train.epochs, spe, opt->quiet || t.rank != 0);
@@ -507,8 +541,10 @@ done:
     if (st == CLVAE_ERR_INTERRUPTED) res->signal = (int)stop_requested;
     /* a fault on this rank alone: the others may wait in a collective, end them all */
     else if (st && t.ranks > 1 && !t.collective) clvae_dist_abort(st, NULL);
-    signal(SIGINT, old_int);
-    signal(SIGTERM, old_term);
+    if (!opt->no_signals) {
+        signal(SIGINT, old_int);
+        signal(SIGTERM, old_term);
+    }
     trainer_close(&t);
     return st;
 }

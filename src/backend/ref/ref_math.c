@@ -38,6 +38,13 @@ static void transpose_into(const float *x, int ld, int rows, int cols, float *ds
         for (int j = 0; j < cols; j++) dst[(size_t)i * cols + j] = x[(size_t)j * ld + i];
 }
 
+/* The portable build (no -march) still uses the host's vector units here: GCC clones for
+ * AVX-512 and AVX2, picked at load time. Each element of c is the same sequence of multiplies
+ * and adds at any vector width (no FMA contraction, no reassociation): the results are
+ * bit-identical to the plain and -march=native builds. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 void clvae_ref_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
                     const float *b, int ldb, float beta, float *c, int ldc, float *tmp)
 {

@@ -1,0 +1,424 @@
+/* The C API's training and inference on arrays (include/clvae/clvae.h): fit runs the CLI's
+ * trainer (clvae_train) on the arrays in a private run directory, then opens its checkpoint;
+ * encode/decode/sample/reconstruct/ELBO/IWAE run the model's forward passes in batches. */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api_internal.h"
+#include "clvae/train.h"
+#include "core/philox.h"
+#include "io/safetensors.h"
+#include "train/eval.h"
+#include "train/visual.h"
+
+int api_wrap(const clvae_array *x, const uint8_t *labels, long long want_dim, const char *what,
+             clvae_dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    int st = api_need(x, what);
+    if (!st) st = api_need(x->data, "the array's data");
+    if (st) return st;
+    if (x->dtype != CLVAE_DTYPE_U8 && x->dtype != CLVAE_DTYPE_F32)
+        return clvae_error(CLVAE_ERR_INPUT, "%s: dtype %d is not CLVAE_DTYPE_U8 (1) or "
+                                            "CLVAE_DTYPE_F32 (2)", what, (int)x->dtype);
+    if (x->ndim != 2 && x->ndim != 4)
+        return clvae_error(CLVAE_ERR_INPUT, "%s: %d dimensions; expected (n, D) or (n, C, H, W)",
+                           what, x->ndim);
+    long long dim = 1;
+    for (int i = 0; i < x->ndim; i++) {
+        if (x->shape[i] < 1 || x->shape[i] > (1LL << 31))
+            return clvae_error(CLVAE_ERR_INPUT, "%s: shape[%d] = %lld is not in 1..2^31", what, i,
+                               (long long)x->shape[i]);
+        if (i) dim *= x->shape[i];
+    }
+    if (dim > (1LL << 31))
+        return clvae_error(CLVAE_ERR_INPUT, "%s: %lld features per row", what, dim);
+    if (want_dim > 0 && dim != want_dim)
+        return clvae_error(CLVAE_ERR_INPUT, "%s has %lld features per row; the model was trained "
+                                            "on %lld", what, dim, want_dim);
+    ds->n = (size_t)x->shape[0];
+    ds->dim = (size_t)dim;
+    bool gray = x->ndim == 4 && x->shape[1] == 1;
+    ds->rows = gray ? (int)x->shape[2] : 1;
+    ds->cols = gray ? (int)x->shape[3] : (int)dim;
+    if (x->dtype == CLVAE_DTYPE_U8) ds->u8 = (uint8_t *)x->data; /* borrowed, read only */
+    else ds->f32 = (float *)x->data;
+    if (labels) {
+        ds->labels = (uint8_t *)labels;
+        for (size_t i = 0; i < ds->n; i++)
+            if (labels[i] + 1 > ds->n_classes) ds->n_classes = labels[i] + 1;
+    }
+    return CLVAE_OK;
+}
+
+static int need_fitted(const clvae_vae *vae, const char *call)
+{
+    if (!vae) return clvae_error(CLVAE_ERR_INPUT, "%s: vae is NULL", call);
+    if (!vae->fitted)
+        return clvae_error(CLVAE_ERR_INPUT, "%s: the model has no parameters yet (fit or load it "
+                                            "first)", call);
+    return CLVAE_OK;
+}
+
+static int need_labels(const clvae_vae *vae, const uint8_t *labels, const char *call)
+{
+    if (vae->m.classes > 0 && !labels)
+        return clvae_error(CLVAE_ERR_INPUT, "%s: the model is conditional (%d classes): pass the "
+                                            "labels", call, vae->m.classes);
+    return CLVAE_OK;
+}
+
+/* ---- fit ---- */
+
+typedef struct fit_call {
+    const clvae_fit_options *opt;
+    int epochs;
+} fit_call;
+
+static int on_progress(void *user, int epoch, long long step, double loss)
+{
+    fit_call *fc = user;
+    clvae_progress_info p = {.epoch = epoch, .epochs = fc->epochs, .step = step, .train_loss = loss};
+    return fc->opt->progress(fc->opt->user, &p);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* Trains in dir (resume: from the model's checkpoint, written there first); on success opens
+ * the run's checkpoint as the model's parameters. */
+static int fit_in(clvae_vae *vae, clvae_config *cfg, const char *dir, bool resume,
+                  const clvae_dataset *train, const clvae_dataset *test,
+                  const clvae_fit_options *opt, clvae_fit_result *res)
+{
+    clvae_config trained;
+    clvae_train_result r;
+    char path[CLVAE_PATH_MAX + 32];
+    fit_call fc = {.opt = opt, .epochs = cfg->train.epochs};
+    clvae_train_options to = {.quiet = true, .no_signals = true, .train_data = train,
+                              .test_data = test, .resume_dir = resume ? dir : NULL};
+    if (opt && opt->progress) {
+        to.progress = on_progress;
+        to.progress_user = &fc;
+    }
+    snprintf(cfg->output.dir, sizeof cfg->output.dir, "%s", dir);
+    int st = clvae_train(cfg, &to, &r);
+    if (st) return st;
+    clvae_config_defaults(&trained);
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    if ((st = clvae_config_load(&trained, path))) return st;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    if ((st = api_open_trained(vae, &trained, (int)train->dim, path))) return st;
+    vae->epochs = r.epochs;
+    if (res) {
+        *res = (clvae_fit_result){.train_loss = r.train_loss, .test_loss = r.test_loss,
+                                  .epochs = r.epochs, .steps = r.steps,
+                                  .samples_per_s = r.samples_per_s};
+    }
+    return CLVAE_OK;
+}
+
+/* The fitted model's checkpoint and resolved config in dir (the run directory of a resume),
+ * and where it stands: epochs completed, optimizer steps taken. */
+static int write_resume_dir(clvae_vae *vae, const char *dir, int *epoch, long long *step)
+{
+    char path[CLVAE_PATH_MAX + 32];
+    clvae_st_file *f = NULL;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    FILE *out = fopen(path, "wb");
+    if (!out) return clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
+    bool ok = fwrite(vae->ckpt, 1, vae->ckpt_size, out) == vae->ckpt_size;
+    if (fclose(out) != 0 || !ok) return clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
+    int st = clvae_st_open(path, &f);
+    if (st) return st;
+    const char *e = clvae_st_meta(f, "epoch"), *s = clvae_st_meta(f, "step");
+    *epoch = e ? atoi(e) : 0;
+    *step = s ? atoll(s) : 0;
+    clvae_st_close(f);
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    return clvae_config_write(&vae->trained, path);
+}
+
+/* Trains vae on train: with epochs = steps = 0 a fit from fresh parameters for the config's
+ * train.epochs (and train.max_steps); else `epochs` more epochs or `steps` more steps from
+ * where the model stands (fresh parameters when it has none), through --resume. */
+static int train_run(clvae_vae *vae, const clvae_dataset *train, const clvae_dataset *test,
+                     int epochs, long long steps, const clvae_fit_options *opt,
+                     clvae_fit_result *res)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[CLVAE_PATH_MAX];
+    bool more = epochs > 0 || steps > 0, resume = more && vae->fitted;
+    clvae_config cfg = resume ? vae->trained : vae->cfg;
+    int done_epochs = 0, st = CLVAE_OK;
+    long long done_steps = 0;
+    if (res) memset(res, 0, sizeof *res);
+    snprintf(dir, sizeof dir, "%s/clvae-fit-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return clvae_error(CLVAE_ERR_IO, "cannot create a run directory in %s",
+                           tmp && tmp[0] ? tmp : "/tmp");
+    if (resume) st = write_resume_dir(vae, dir, &done_epochs, &done_steps);
+    if (!st && more) {
+        long long spe = (long long)((train->n + cfg.train.batch - 1) / cfg.train.batch);
+        long long target = done_steps + steps, last = steps > 0 ? (target + spe - 1) / spe : 0;
+        cfg.train.max_steps = steps > 0 ? (long)target : 0;
+        cfg.train.epochs = steps > 0 ? (int)(last > done_epochs ? last : done_epochs + 1)
+                                     : done_epochs + epochs;
+    }
+    if (!st) st = fit_in(vae, &cfg, dir, resume, train, test, opt, res);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return st;
+}
+
+int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
+                  const clvae_fit_options *opt, clvae_fit_result *res)
+{
+    clvae_dataset train, test;
+    int st = api_need(vae, "clvae_vae_fit: vae");
+    if (!st) st = api_wrap(x, labels, 0, "clvae_vae_fit: x", &train);
+    if (!st && opt && opt->test)
+        st = api_wrap(opt->test, opt->test_labels, (long long)train.dim, "clvae_vae_fit: test",
+                      &test);
+    if (st) return st;
+    if (vae->cfg.model.conditional && !labels)
+        return clvae_error(CLVAE_ERR_INPUT, "clvae_vae_fit: model.conditional = true needs the "
+                                            "labels");
+    return train_run(vae, &train, opt && opt->test ? &test : NULL, 0, 0, opt, res);
+}
+
+/* ---- trainer: training in steps or epochs ---- */
+
+struct clvae_trainer {
+    clvae_vae *vae;
+    clvae_dataset train, test;  /* borrowed views of the caller's arrays */
+    bool has_test;
+    clvae_fit_options opt;
+};
+
+int clvae_trainer_create(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
+                         const clvae_fit_options *opt, clvae_trainer **out)
+{
+    clvae_trainer t = {.vae = vae};
+    int st = api_need(out, "clvae_trainer_create: out");
+    if (!st) *out = NULL;
+    if (!st) st = api_need(vae, "clvae_trainer_create: vae");
+    if (!st)
+        st = api_wrap(x, labels, vae->fitted ? vae->m.dim : 0, "clvae_trainer_create: x", &t.train);
+    if (!st && opt && opt->test)
+        st = api_wrap(opt->test, opt->test_labels, (long long)t.train.dim,
+                      "clvae_trainer_create: test", &t.test);
+    if (!st && vae->cfg.model.conditional && !labels)
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_create: model.conditional = true needs "
+                                          "the labels");
+    if (st) return st;
+    t.has_test = opt && opt->test;
+    if (opt) t.opt = *opt;
+    if (!(*out = malloc(sizeof t))) return clvae_error(CLVAE_ERR_NOMEM, "out of memory");
+    **out = t;
+    return CLVAE_OK;
+}
+
+int clvae_trainer_run(clvae_trainer *tr, int epochs, int64_t steps, clvae_fit_result *res)
+{
+    int st = api_need(tr, "clvae_trainer_run: trainer");
+    if (!st && ((epochs > 0) == (steps > 0) || epochs < 0 || steps < 0))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: epochs = %d, steps = %lld: give "
+                                          "exactly one of them, > 0", epochs, (long long)steps);
+    if (!st && steps > (1LL << 40))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: steps = %lld is too many",
+                         (long long)steps);
+    if (st) return st;
+    return train_run(tr->vae, &tr->train, tr->has_test ? &tr->test : NULL, epochs, steps,
+                     &tr->opt, res);
+}
+
+void clvae_trainer_free(clvae_trainer *tr)
+{
+    free(tr);
+}
+
+/* ---- inference ---- */
+
+/* Forward pass (z = mu at every layer) on rows [first, first + b) of ds. */
+static int forward_rows(clvae_vae *vae, const clvae_dataset *ds, size_t first, int b, float *stage)
+{
+    clvae_model *m = &vae->m;
+    int st = clvae_upload_range(m, ds, first, b, stage);
+    return st ? st : clvae_model_forward(m, b, 1, 0, CLVAE_STREAM_EPS_EVAL, true);
+}
+
+/* The host scratch of one batch: stage (B, D), out (B, max(dim_out, 2R)). */
+static int scratch(clvae_vae *vae, float **stage, float **out)
+{
+    clvae_model *m = &vae->m;
+    size_t B = (size_t)m->max_batch, w = (size_t)(m->dim_out > 2 * m->latent ? m->dim_out
+                                                                            : 2 * m->latent);
+    *stage = malloc(B * (size_t)m->dim * sizeof(float));
+    *out = malloc(B * w * sizeof(float));
+    if (*stage && *out) return CLVAE_OK;
+    free(*stage);
+    free(*out);
+    return clvae_error(CLVAE_ERR_NOMEM, "out of host memory");
+}
+
+int clvae_vae_encode(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, float *mu,
+                     float *logvar)
+{
+    clvae_dataset ds;
+    float *stage, *hd;
+    int st = need_fitted(vae, "clvae_vae_encode");
+    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_encode: x", &ds);
+    if (!st) st = api_need(mu, "clvae_vae_encode: mu");
+    if (!st) st = need_labels(vae, labels, "clvae_vae_encode");
+    if (!st && vae->m.lat[vae->m.T - 1].categorical)
+        st = clvae_error(CLVAE_ERR_UNSUPPORTED, "clvae_vae_encode: the top layer is categorical "
+                                                "(no Gaussian mean/log-variance)");
+    if (st || (st = scratch(vae, &stage, &hd))) return st;
+    clvae_model *m = &vae->m;
+    const clvae_stoch *L = &m->lat[m->T - 1];
+    int R = L->R;
+    for (size_t first = 0; first < ds.n && !st; first += (size_t)m->max_batch) {
+        int b = (int)(ds.n - first < (size_t)m->max_batch ? ds.n - first : (size_t)m->max_batch);
+        if ((st = forward_rows(vae, &ds, first, b, stage))) break;
+        st = m->be->ops->download(m->be->ctx, L->q.out, hd, (size_t)b * 2 * R * sizeof(float));
+        for (int i = 0; i < b && !st; i++) { /* heads: (b, 2R) = [mu | logvar] */
+            memcpy(mu + (first + i) * R, hd + (size_t)i * 2 * R, (size_t)R * sizeof(float));
+            if (logvar)
+                memcpy(logvar + (first + i) * R, hd + (size_t)i * 2 * R + R, (size_t)R * sizeof(float));
+        }
+    }
+    free(stage);
+    free(hd);
+    return st;
+}
+
+int clvae_vae_reconstruct(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, float *out)
+{
+    clvae_dataset ds;
+    float *stage, *o;
+    int st = need_fitted(vae, "clvae_vae_reconstruct");
+    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_reconstruct: x", &ds);
+    if (!st) st = api_need(out, "clvae_vae_reconstruct: out");
+    if (!st) st = need_labels(vae, labels, "clvae_vae_reconstruct");
+    if (st || (st = scratch(vae, &stage, &o))) return st;
+    clvae_model *m = &vae->m;
+    for (size_t first = 0; first < ds.n && !st; first += (size_t)m->max_batch) {
+        int b = (int)(ds.n - first < (size_t)m->max_batch ? ds.n - first : (size_t)m->max_batch);
+        if ((st = forward_rows(vae, &ds, first, b, stage))) break;
+        st = m->be->ops->download(m->be->ctx, m->o, o, (size_t)b * m->dim_out * sizeof(float));
+        if (!st) clvae_output_means(m, o, b, out + first * (size_t)m->dim);
+    }
+    free(stage);
+    free(o);
+    return st;
+}
+
+/* Decoder means of the top latents z (rows, R) already on the host, in batches. */
+static int decode_rows(clvae_vae *vae, const float *z, int64_t n, const uint8_t *labels,
+                       int label, uint64_t draw, bool sampled, float *out)
+{
+    clvae_model *m = &vae->m;
+    float *stage, *o;
+    int st = scratch(vae, &stage, &o);
+    if (st) return st;
+    for (int64_t first = 0; first < n && !st; first += m->max_batch) {
+        int b = (int)(n - first < m->max_batch ? n - first : m->max_batch);
+        st = m->be->ops->upload(m->be->ctx, m->z, z + first * m->latent,
+                                (size_t)b * m->latent * sizeof(float));
+        if (!st && m->classes > 0)
+            st = labels ? clvae_model_set_labels(m, labels + first, b)
+                        : clvae_model_fill_labels(m, label, b);
+        if (!st) st = sampled ? clvae_model_decode_sampled(m, b, draw) : clvae_model_decode(m, b);
+        if (!st)
+            st = m->be->ops->download(m->be->ctx, m->o, o, (size_t)b * m->dim_out * sizeof(float));
+        if (!st) clvae_output_means(m, o, b, out + first * m->dim);
+    }
+    free(stage);
+    free(o);
+    return st;
+}
+
+int clvae_vae_decode(clvae_vae *vae, const float *z, int64_t n, const uint8_t *labels, float *out)
+{
+    int st = need_fitted(vae, "clvae_vae_decode");
+    if (!st) st = api_need(z, "clvae_vae_decode: z");
+    if (!st) st = api_need(out, "clvae_vae_decode: out");
+    if (!st && n < 1) st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_decode: n = %lld < 1", (long long)n);
+    if (!st) st = need_labels(vae, labels, "clvae_vae_decode");
+    if (!st && vae->m.classes > 0)
+        for (int64_t i = 0; i < n && !st; i++)
+            if (labels[i] >= vae->m.classes)
+                st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_decode: labels[%lld] = %d is not in "
+                                                  "0..%d", (long long)i, labels[i], vae->m.classes - 1);
+    return st ? st : decode_rows(vae, z, n, labels, 0, 0, false, out);
+}
+
+int clvae_vae_sample(clvae_vae *vae, int64_t n, int label, uint64_t draw, float *out)
+{
+    int st = need_fitted(vae, "clvae_vae_sample");
+    if (!st) st = api_need(out, "clvae_vae_sample: out");
+    if (!st && (n < 1 || n > (1LL << 31)))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_sample: n = %lld is not in 1..2^31", (long long)n);
+    if (!st && vae->m.classes > 0 && (label < 0 || label >= vae->m.classes))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_sample: label %d is not in 0..%d (the model "
+                                          "is conditional)", label, vae->m.classes - 1);
+    if (!st && vae->m.lat[vae->m.T - 1].categorical)
+        st = clvae_error(CLVAE_ERR_UNSUPPORTED, "clvae_vae_sample: a categorical top layer is "
+                                                "sampled by `clvae sample`, not yet by the API");
+    if (st) return st;
+    float *z = malloc((size_t)n * vae->m.latent * sizeof(float));
+    if (!z) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_sample: out of memory");
+    clvae_philox_fill_normal(vae->m.seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * vae->m.latent);
+    st = decode_rows(vae, z, n, NULL, label, draw, true, out);
+    free(z);
+    return st;
+}
+
+int clvae_vae_elbo(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, double *neg_elbo)
+{
+    clvae_dataset ds;
+    clvae_eval_result r;
+    int st = need_fitted(vae, "clvae_vae_elbo");
+    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_elbo: x", &ds);
+    if (!st) st = api_need(neg_elbo, "clvae_vae_elbo: neg_elbo");
+    if (!st) st = need_labels(vae, labels, "clvae_vae_elbo");
+    if (!st) st = clvae_eval_elbo(&vae->m, &ds, false, &r);
+    if (!st) *neg_elbo = r.loss;
+    return st;
+}
+
+int clvae_vae_iwae(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, int k,
+                   double *loglik)
+{
+    clvae_dataset ds;
+    clvae_iwae_result r;
+    clvae_model iw = {0};
+    int st = need_fitted(vae, "clvae_vae_iwae");
+    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_iwae: x", &ds);
+    if (!st) st = api_need(loglik, "clvae_vae_iwae: loglik");
+    if (!st && (k < 1 || k > 1000000))
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_iwae: k = %d is not in 1..1000000", k);
+    if (!st) st = need_labels(vae, labels, "clvae_vae_iwae");
+    if (st) return st;
+    /* a second model on the same device sized for k samples per input (as `clvae eval --iw`:
+     * at most 4096 samples and 16384 rows a pass), with the trained parameters */
+    int samples = k < 4096 ? k : 4096, batch = 16384 / samples;
+    float *p = malloc(vae->m.n_floats * sizeof(float));
+    if (!p) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_iwae: out of memory");
+    st = clvae_model_layout(&iw, &vae->trained, vae->m.dim);
+    if (!st) st = clvae_model_init(&iw, &vae->be, batch, samples, false);
+    if (!st) st = clvae_model_get_params(&vae->m, p);
+    if (!st) st = clvae_model_set_params(&iw, p);
+    iw.step = vae->m.step;
+    if (!st) st = clvae_eval_iwae(&iw, &ds, k, &r);
+    if (!st) *loglik = r.loglik;
+    clvae_model_free(&iw);
+    free(p);
+    return st;
+}
