@@ -290,7 +290,7 @@ static void test_round_trip(void)
     c.data.overlap = false;
     c.data.residency = CLVAE_RESIDENCY_STREAM;
     c.data.limit_test = 123;
-    c.model.encoder[0] = (clvae_widths){3, {512, 256, 1}};
+    c.model.encoder[0] = (clvae_widths){.n = 3, .w = {512, 256, 1}};
     c.model.decoder[0] = (clvae_widths){0};
     c.model.likelihood = CLVAE_LIK_GAUSSIAN;
     c.model.sigma_x = 0.1;

@@ -450,8 +450,8 @@ static void check_model(const model_case *mc)
     clvae_config cfg;
     clvae_model m = {0};
     clvae_config_defaults(&cfg);
-    cfg.model.encoder[0] = (clvae_widths){1, {5}};
-    cfg.model.decoder[0] = (clvae_widths){1, {4}};
+    cfg.model.encoder[0] = (clvae_widths){.n = 1, .w = {5}};
+    cfg.model.decoder[0] = (clvae_widths){.n = 1, .w = {4}};
     cfg.model.latent[0] = 3;
     cfg.model.activation = mc->act;
     cfg.model.likelihood = mc->lik;

@@ -91,8 +91,8 @@ static int ts_model_cond(clvae_model *m, clvae_backend *be, int dim, int batch, 
     clvae_config_defaults(&cfg);
     cfg.model.conditional = classes > 0;
     cfg.model.classes = classes;
-    cfg.model.encoder[0] = (clvae_widths){1, {hidden}};
-    cfg.model.decoder[0] = (clvae_widths){1, {hidden}};
+    cfg.model.encoder[0] = (clvae_widths){.n = 1, .w = {hidden}};
+    cfg.model.decoder[0] = (clvae_widths){.n = 1, .w = {hidden}};
     cfg.model.latent[0] = latent;
     cfg.train.batch = batch;
     cfg.train.seed = 7;

@@ -36,8 +36,8 @@ typedef struct run {
 static void config_for(clvae_config *c, int kind)
 {
     clvae_config_defaults(c);
-    c->model.encoder[0] = (clvae_widths){1, {64}};
-    c->model.decoder[0] = (clvae_widths){1, {64}};
+    c->model.encoder[0] = (clvae_widths){.n = 1, .w = {64}};
+    c->model.decoder[0] = (clvae_widths){.n = 1, .w = {64}};
     c->train.batch = G;
     if (kind == 0) return;
     clvae_config_set(c, "model.latent=16,8");

@@ -31,8 +31,8 @@ static const char *LABELS = "/usr/share/datasets/fashion-mnist/train-labels-idx1
 static void small_config(clvae_config *c, int hidden)
 {
     clvae_config_defaults(c);
-    c->model.encoder[0] = (clvae_widths){1, {hidden}};
-    c->model.decoder[0] = (clvae_widths){1, {hidden}};
+    c->model.encoder[0] = (clvae_widths){.n = 1, .w = {hidden}};
+    c->model.decoder[0] = (clvae_widths){.n = 1, .w = {hidden}};
     c->train.batch = 64;
 }
 

@@ -34,10 +34,26 @@ typedef enum { CLVAE_OBJ_ELBO, CLVAE_OBJ_IWAE } clvae_objective;
 typedef enum { CLVAE_BIN_NONE, CLVAE_BIN_DYNAMIC, CLVAE_BIN_FIXED } clvae_binarize;
 typedef enum { CLVAE_LATENT_GAUSSIAN, CLVAE_LATENT_CATEGORICAL } clvae_latent_type;
 
-/* The hidden widths of one MLP, input side first. */
+/* One item of an encoder / decoder list (contract.md "Wave 3"): a dense width, a CxHxW view (a
+ * dense layer of C*H*W units read as C maps of H x W), or a Conv2d / ConvTranspose2d layer.
+ * All-zero is a plain dense item. Pairs are (h, w). */
+typedef enum { CLVAE_ITEM_DENSE, CLVAE_ITEM_VIEW, CLVAE_ITEM_CONV, CLVAE_ITEM_CONVT } clvae_item_kind;
+typedef struct clvae_item {
+    clvae_item_kind kind;
+    int channels;               /* conv/convt: output channels (decoder_out: 0 = the image's); view: C */
+    int view_h, view_w;         /* view: H, W */
+    int k[2], s[2], p[2], o[2], d[2];   /* kernel, stride, padding, output padding, dilation */
+    bool bn;                    /* BatchNorm2d after the conv, before the activation */
+    bool has_act;               /* an activation word overrides model.activation */
+    int act;                    /* clvae_act when has_act */
+} clvae_item;
+
+/* The hidden layers of one net, input side first: w[i] is a dense layer's width (a view's
+ * C*H*W, a conv layer's output channels); item[i] says which kind it is. */
 typedef struct clvae_widths {
     int n;
     int w[CLVAE_MAX_LAYERS];
+    clvae_item item[CLVAE_MAX_LAYERS];
 } clvae_widths;
 
 typedef struct clvae_config {
@@ -74,6 +90,10 @@ typedef struct clvae_config {
         clvae_widths decoder[CLVAE_MAX_STOCH];
         int n_decoder;
         clvae_act activation;
+        double leaky_slope;             /* negative slope of activation leaky_relu */
+        /* the layer that outputs the likelihood's parameters: dense (kind DENSE, the default) or
+         * a conv / convt item whose channels are the image's */
+        clvae_item decoder_out;
         clvae_likelihood likelihood;
         double sigma_x;
         double beta;

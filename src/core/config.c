@@ -219,13 +219,14 @@ void clvae_config_defaults(clvae_config *cfg)
     cfg->data.residency = CLVAE_RESIDENCY_AUTO;
     cfg->data.overlap = true;
     snprintf(cfg->data.image_shape, sizeof cfg->data.image_shape, "auto");
-    cfg->model.encoder[0] = (clvae_widths){1, {400}};
+    cfg->model.encoder[0] = (clvae_widths){.n = 1, .w = {400}};
     cfg->model.n_encoder = 1;
-    cfg->model.decoder[0] = (clvae_widths){1, {400}};
+    cfg->model.decoder[0] = (clvae_widths){.n = 1, .w = {400}};
     cfg->model.n_decoder = 1;
     cfg->model.latent[0] = 20;
     cfg->model.n_latent = 1;
     cfg->model.activation = CLVAE_ACT_RELU;
+    cfg->model.leaky_slope = 0.01;
     cfg->model.likelihood = CLVAE_LIK_BERNOULLI;
     cfg->model.sigma_x = 1.0;
     cfg->model.beta = 1.0;
@@ -267,6 +268,18 @@ static void format_widths(const int *w, int n, char *buf, size_t size)
         used += (size_t)snprintf(buf + used, size - used, "%s%d", i ? "," : "", w[i]);
 }
 
+/* "conv 32 k4 s2 p1, 64"; "" (quoted) when empty. */
+static void format_items(const clvae_widths *g, char *buf, size_t size)
+{
+    size_t used = 0;
+    snprintf(buf, size, "%s", g->n > 0 ? "" : "\"\"");
+    for (int i = 0; i < g->n && i < CLVAE_MAX_LAYERS && used < size; i++) {
+        char one[256];
+        clvae_cfg_format_item(&g->item[i], g->w[i], one, sizeof one);
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", one);
+    }
+}
+
 void clvae_cfg_format_value(const clvae_config *cfg, const key_spec *ks, char *buf, size_t size)
 {
     const void *p = clvae_cfg_field(cfg, ks->off);
@@ -296,6 +309,12 @@ void clvae_cfg_format_value(const clvae_config *cfg, const key_spec *ks, char *b
         break;
     }
     case K_LIST: format_widths(p, *(const int *)clvae_cfg_field(cfg, ks->aux), buf, size); break;
+    case K_ITEM: {
+        const clvae_item *it = p;
+        if (it->kind == CLVAE_ITEM_DENSE) snprintf(buf, size, "dense");
+        else clvae_cfg_format_item(it, it->channels, buf, size);
+        break;
+    }
     case K_GROUPS: {
         const clvae_widths *g = p;
         int n = *(const int *)clvae_cfg_field(cfg, ks->aux);
@@ -303,7 +322,7 @@ void clvae_cfg_format_value(const clvae_config *cfg, const key_spec *ks, char *b
         buf[0] = '\0';
         for (int i = 0; i < n && i < CLVAE_MAX_STOCH && used < size; i++) {
             char one[VALUE_MAX];
-            format_widths(g[i].w, g[i].n, one, sizeof one);
+            format_items(&g[i], one, sizeof one);
             /* an empty group inside a list is written as nothing: "| 100" */
             used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? " | " : "",
                                      g[i].n || n == 1 ? one : "");

@@ -6,6 +6,7 @@
 #ifndef CLVAE_CONFIG_INTERNAL_H
 #define CLVAE_CONFIG_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "clvae/config.h"
@@ -13,9 +14,10 @@
 #define MAX_WIDTH 65536
 #define VALUE_MAX 4096
 
-/* K_ENUMS: a comma list of K_ENUM choices (aux: count field); K_GXK: "GxK" into int[2]. */
+/* K_GROUPS: encoder / decoder item lists, K_ITEM: decoder_out (config_net.c).
+ * K_ENUMS: a comma list of K_ENUM choices (aux: count field); K_GXK: "GxK" into int[2]. */
 typedef enum {
-    K_STR, K_INT, K_LONG, K_U64, K_DBL, K_BOOL, K_ENUM, K_LIST, K_GROUPS, K_ENUMS, K_GXK
+    K_STR, K_INT, K_LONG, K_U64, K_DBL, K_BOOL, K_ENUM, K_LIST, K_GROUPS, K_ENUMS, K_GXK, K_ITEM
 } key_type;
 
 /* Ranges of categorical = GxK. */
@@ -58,5 +60,13 @@ int clvae_cfg_parse_latent(clvae_config *cfg, const key_spec *ks, const char *v)
 void clvae_cfg_format_latent(const clvae_config *cfg, const key_spec *ks, char *buf, size_t size);
 int clvae_cfg_latent_valid(const clvae_config *cfg, const key_spec *ks);
 int clvae_cfg_validate_latent(const clvae_config *cfg);
+/* Encoder / decoder items and decoder_out (config_net.c): parsers write a reason into why. */
+int clvae_cfg_parse_groups(const char *v, clvae_widths *groups, int *n_out, char *why, size_t n);
+int clvae_cfg_parse_out_item(const char *v, clvae_item *out, char *why, size_t n);
+void clvae_cfg_format_item(const clvae_item *it, int width, char *buf, size_t size);
+int clvae_cfg_item_valid(const clvae_item *it, int width, bool out_item);
+int clvae_cfg_validate_net(const clvae_config *cfg);
+/* "64x7x7" -> {64, 7, 7}: 0, or -1 when it is not three positive sizes joined by x. */
+int clvae_parse_view(const char *v, int d[3]);
 
 #endif

@@ -17,7 +17,7 @@ static const char *const devtype_names[] = {"any", "gpu", "cpu", "accelerator", 
 static const char *const autotune_names[] = {"off", "first-use", NULL};
 static const char *const format_names[] = {"auto", "idx", "npy", NULL};
 static const char *const residency_names[] = {"auto", "device", "stream", NULL};
-static const char *const act_names[] = {"relu", "tanh", "softplus", "identity", NULL};
+static const char *const act_names[] = {"relu", "tanh", "softplus", "identity", "leaky_relu", NULL};
 static const char *const lik_names[] = {"bernoulli", "gaussian", "gaussian-learned", NULL};
 static const char *const opt_names[] = {"adam", "sgd", NULL};
 static const char *const init_names[] = {"xavier", "he", NULL};
@@ -37,6 +37,7 @@ const char *const clvae_cfg_section_names[] = {"device", "data", "model", "train
 #define GROUPS(s, k, c) {#s, #k, K_GROUPS, OFF(s, k), OFF(s, n_##k), 0, 0, 0, NULL, c}
 #define ENUMS(s, k, n, c) {#s, #k, K_ENUMS, OFF(s, k), OFF(s, n_##k), 0, 0, 0, n, c}
 #define GXK(s, k, c) {#s, #k, K_GXK, OFF(s, k), 0, 0, 0, 0, NULL, c}
+#define ITEM(s, k, c) {#s, #k, K_ITEM, OFF(s, k), 0, 0, 0, 0, NULL, c}
 // clang-format on
 
 const key_spec clvae_cfg_keys[] = {
@@ -63,12 +64,14 @@ const key_spec clvae_cfg_keys[] = {
     STR(data, image_shape, "image height x width for the grids: auto (from the file) | HxW | none"),
     ENUM(data, binarize, binarize_names,
          "none | dynamic (a Bernoulli draw per pixel each time a row is drawn) | fixed (once)"),
-    GROUPS(model, encoder, "inference MLPs' hidden widths, one group per stochastic layer, "
-                           "x side first (e.g. 200,200 | 100,100; \"\" = none)"),
-    GROUPS(model, decoder, "generative MLPs' hidden widths, one group per stochastic layer: "
-                           "top first, the last group maps layer 1 to x"),
+    GROUPS(model, encoder, "inference nets' hidden layers, one group per stochastic layer, "
+                           "x side first (e.g. 200,200 | 100,100; \"\" = none); the first group "
+                           "may start with conv layers (conv 32 k4 s2 p1 bn, ...)"),
+    GROUPS(model, decoder, "generative nets' hidden layers, one group per stochastic layer: "
+                           "top first, the last group maps layer 1 to x and may end in a CxHxW "
+                           "view and convt / conv layers (64x7x7, convt 32 k4 s2 p1)"),
     LIST(model, latent, "latent sizes, one per stochastic layer, the layer nearest x first"),
-    ENUM(model, activation, act_names, "relu | tanh | softplus | identity"),
+    ENUM(model, activation, act_names, "relu | tanh | softplus | identity | leaky_relu"),
     ENUM(model, likelihood, lik_names, "bernoulli | gaussian | gaussian-learned"),
     NUM(model, sigma_x, K_DBL, R_LO_OPEN, 0, 0, "decoder std-dev for likelihood = gaussian"),
     NUM(model, beta, K_DBL, R_LO, 0, 0, "KL weight (beta-VAE; 1 = plain ELBO)"),
@@ -86,6 +89,10 @@ const key_spec clvae_cfg_keys[] = {
     GXK(model, categorical, "a categorical layer's G groups of K categories: GxK (e.g. 30x10)"),
     BOOL(model, hard, NULL,
          "straight-through Gumbel-softmax (one-hot forward, relaxed gradient): true | false"),
+    ITEM(model, decoder_out, "the layer that outputs the likelihood's parameters: dense | "
+                             "convt [C] k.. s.. p.. o.. | conv [C] k.. (after decoder maps; C = "
+                             "the image's channels)"),
+    NUM(model, leaky_slope, K_DBL, R_LO_OPEN, 0, 0, "negative slope of leaky_relu (PyTorch's 0.01)"),
     NUM(train, epochs, K_INT, R_LO, 0, 0, "passes over the training set"),
     NUM(train, batch, K_INT, R_LO, 1, 0, "minibatch size"),
     ENUM(train, optimizer, opt_names, "adam | sgd"),
@@ -201,9 +208,16 @@ void clvae_cfg_describe(const key_spec *ks, char *buf, size_t size)
         break;
     case K_GROUPS:
         snprintf(extra, sizeof extra,
-                 "1 to %d groups separated by |, each a comma list of at most %d widths in "
-                 "[1, %d] (\"\" = no hidden layer), e.g. 200,200 | 100,100",
+                 "1 to %d groups separated by |, each a comma list of at most %d items: a width "
+                 "in [1, %d], a CxHxW view with an optional activation, or conv C / convt C "
+                 "then kK or kKHxKW (kernel), sS, pP, oP (convt), dD, bn and an activation "
+                 "(\"\" = no hidden layer), e.g. 200,200 | 100,100 or conv 32 k4 s2 p1, 64",
                  CLVAE_MAX_STOCH, CLVAE_MAX_LAYERS, MAX_WIDTH);
+        break;
+    case K_ITEM:
+        snprintf(extra, sizeof extra,
+                 "dense, or conv / convt with an optional channel count and the words kK or "
+                 "kKHxKW, sS, pP, oP (convt), dD, e.g. convt k4 s2 p1");
         break;
     case K_ENUMS: {
         char names[256];

@@ -100,26 +100,6 @@ static int parse_list(const char *v, int max, int *widths, int *n_out)
     return 0;
 }
 
-/* "200,200 | 100,100" -> two groups; every group may be empty ("" or "| 100"). */
-static int parse_groups(const char *v, clvae_widths *groups, int *n_out)
-{
-    clvae_widths tmp[CLVAE_MAX_STOCH] = {0}; /* unused entries zero: configs compare bytewise */
-    char buf[VALUE_MAX];
-    int n = 0;
-    snprintf(buf, sizeof buf, "%s", v);
-    for (char *p = buf, *bar;; p = bar + 1) {
-        bar = strchr(p, '|');
-        if (bar) *bar = '\0';
-        if (n == CLVAE_MAX_STOCH || parse_list(p, CLVAE_MAX_LAYERS, tmp[n].w, &tmp[n].n))
-            return -1;
-        n++;
-        if (!bar) break;
-    }
-    memcpy(groups, tmp, sizeof tmp);
-    *n_out = n;
-    return 0;
-}
-
 /* latent = 100,50: one size per stochastic layer, at least one. */
 static int parse_sizes(const char *v, int *sizes, int *n_out)
 {
@@ -168,6 +148,7 @@ int clvae_cfg_apply_value(clvae_config *cfg, const key_spec *ks, const char *raw
     char v[VALUE_MAX];
     void *p = clvae_cfg_field(cfg, ks->off);
     int rc = normalize_value(raw, v, sizeof v);
+    why[0] = '\0';
     if (rc == 0) {
         switch (ks->type) {
         case K_STR:
@@ -182,12 +163,21 @@ int clvae_cfg_apply_value(clvae_config *cfg, const key_spec *ks, const char *raw
             break;
         }
         case K_LIST: rc = parse_sizes(v, (int *)p, (int *)clvae_cfg_field(cfg, ks->aux)); break;
-        case K_GROUPS: rc = parse_groups(v, (clvae_widths *)p, (int *)clvae_cfg_field(cfg, ks->aux)); break;
+        case K_GROUPS:
+            rc = clvae_cfg_parse_groups(v, (clvae_widths *)p, (int *)clvae_cfg_field(cfg, ks->aux),
+                                        why, why_size);
+            break;
+        case K_ITEM: rc = clvae_cfg_parse_out_item(v, (clvae_item *)p, why, why_size); break;
         case K_ENUMS:
         case K_GXK: rc = clvae_cfg_parse_latent(cfg, ks, v); break;
         default: rc = parse_number(cfg, ks, v); break;
         }
     }
-    if (rc) clvae_cfg_describe(ks, why, why_size);
+    if (rc) {
+        char reason[1024], valid[1024];
+        snprintf(reason, sizeof reason, "%s", why);
+        clvae_cfg_describe(ks, valid, sizeof valid);
+        snprintf(why, why_size, "%s%s%s", reason, reason[0] ? "; " : "", valid);
+    }
     return rc;
 }

@@ -38,11 +38,16 @@ static int field_valid(const clvae_config *cfg, const key_spec *ks)
         int n = *(const int *)clvae_cfg_field(cfg, ks->aux);
         if (n < 1 || n > CLVAE_MAX_STOCH) return 0;
         for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             if (g[i].n < 0 || g[i].n > CLVAE_MAX_LAYERS || !widths_valid(g[i].w, g[i].n)) return 0;
+            for (int j = 0; j < g[i].n; j++)
+                if (!clvae_cfg_item_valid(&g[i].item[j], g[i].w[j], false)) return 0;
+        }
         return 1;
     }
     case K_ENUMS:
     case K_GXK: return clvae_cfg_latent_valid(cfg, ks);
+    case K_ITEM: return clvae_cfg_item_valid(p, 0, true);
     default: return 1;
     }
 }
@@ -96,6 +101,7 @@ static int validate_cross(const clvae_config *cfg)
                            "bound does not have; use beta_warmup = 0, or objective = elbo",
                            cfg->model.beta_warmup);
     int st = clvae_cfg_validate_latent(cfg);
+    if (!st) st = clvae_cfg_validate_net(cfg);
     return st ? st : validate_labels(cfg);
 }
 

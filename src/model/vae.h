@@ -21,17 +21,30 @@
 
 #include "backend/backend.h"
 #include "clvae/config.h"
+#include "model/vae_conv.h"
 
 #define CLVAE_MAX_PARAMS (3 * CLVAE_MAX_STOCH * (2 * CLVAE_MAX_LAYERS + 4))
 #define CLVAE_ACC_FLOATS (4 + CLVAE_MAX_STOCH) /* [recon, kl, -bound, unused, kl per layer] */
 
-/* One named tensor in the parameter arena, shaped like PyTorch nn.Linear: weight (out, in). */
+/* How a parameter starts: fan-based random weights (init = xavier | he), zeros, ones; the
+ * STAT kinds are BatchNorm's running statistics, which the optimizer never changes (their
+ * gradient stays 0, so Adam and SGD leave them bit for bit) and the forward pass updates. */
+typedef enum {
+    CLVAE_PINIT_WEIGHT, CLVAE_PINIT_ZERO, CLVAE_PINIT_ONE, CLVAE_PINIT_STAT_ZERO,
+    CLVAE_PINIT_STAT_ONE
+} clvae_pinit;
+
+/* One named tensor in the parameter arena, shaped like PyTorch's: nn.Linear weight (out, in),
+ * Conv2d weight (out, in, kh, kw), ConvTranspose2d weight (in, out, kh, kw), vectors (out). */
 typedef struct clvae_param {
     char name[96];
-    int rows, cols;       /* (out, in) for weights, (out, 1) for biases */
+    int rows, cols;       /* (out, in) for weights, (out, 1) for biases; conv: (dim 0, the rest) */
     size_t offset;        /* in floats, into every arena (params, grads, m, v) */
     int fan_in, fan_out;
-    bool is_bias;
+    bool is_bias;         /* a vector (zeros, ones or statistics) */
+    clvae_pinit init;
+    int ndim;             /* of the checkpoint tensor: 1 (vectors), 2 (Linear), 4 (conv) */
+    size_t shape[4];
 } clvae_param;
 
 /* A dense layer: y (rows, out) = act(x (rows, in) W^T + b); offsets in floats. A conditioned
@@ -44,8 +57,9 @@ typedef struct clvae_layer {
     clvae_act act;
 } clvae_layer;
 
-/* An MLP: hidden layers, then the head. rows_per_input: 1 when it runs on B rows, S on S*B. */
+/* A net: map layers (conv), hidden dense layers, then the head (or the map layers end it). rows_per_input: 1 when it runs on B rows, S on S*B. */
 typedef struct clvae_mlp {
+    clvae_convnet conv;       /* map layers: before the dense ones (encoder), or ending the net */
     int n_hidden;
     clvae_layer hidden[CLVAE_MAX_LAYERS], head;
     int rows_per_input;
@@ -75,6 +89,10 @@ typedef enum clvae_terms {
 typedef struct clvae_model {
     /* architecture */
     int dim, dim_out;          /* D; D or 2D (gaussian-learned) */
+    int img_c, img_h, img_w;   /* the image x is (C, H, W), NCHW rows; 0: not an image */
+    float slope;               /* leaky_relu's negative slope */
+    bool has_conv, has_bn;
+    bool training;             /* the pass in progress: batch norm from batch statistics */
     int T;                     /* stochastic layers */
     clvae_stoch lat[CLVAE_MAX_STOCH];
     clvae_mlp dec;             /* z_0 -> likelihood parameters (S*B rows) */
@@ -124,6 +142,9 @@ typedef struct clvae_model {
      * shard_rows rows start at global row shard_row0 of a batch of shard_batch rows (0: not
      * sharded) */
     int shard_row0, shard_rows, shard_batch;
+    /* Synchronized BatchNorm of a sharded step: sums n floats in place over every process (the
+     * same bits on each; src/dist/ sets clvae_dist_sum_f32), NULL for one process. */
+    int (*bn_sum)(float *buf, size_t n);
 } clvae_model;
 
 /* Loss sums read back from the device (per data row sums since the last read). */
@@ -132,8 +153,16 @@ typedef struct clvae_losses {
     double kl_layer[CLVAE_MAX_STOCH];
 } clvae_losses;
 
-/* Builds the parameter table from the config for input dimension `dim`. No device work. */
+/* Builds the parameter table from the config for input dimension `dim`. No device work. The
+ * image shape of conv layers comes from data.image_shape (HxW, HxWxC; auto: a square of one
+ * channel, or of three); clvae_model_layout_image takes it from the caller (chw NULL or C = 0:
+ * not an image). */
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim);
+int clvae_model_layout_image(clvae_model *m, const clvae_config *cfg, int dim, const int chw[3]);
+
+/* Adds a tensor of rows x cols floats to the table (vae_layout.c); PyTorch's 1-D / 2-D shape. */
+clvae_param *clvae_model_add_param(clvae_model *m, const char *name, int rows, int cols,
+                                   int fan_in, int fan_out, clvae_pinit init);
 
 /* Allocates arenas on `be` for up to max_batch rows x samples, initializes parameters from
  * Philox (Xavier-uniform or He-normal weights, zero biases) and zeroes optimizer state. */

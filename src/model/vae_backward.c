@@ -98,7 +98,10 @@ static int forward_backward(clvae_model *m, int b, int gb, uint64_t noise_step, 
     float kw = clvae_model_kl_weight(m);
     row_weights c = {{0}, kw / (float)(S * gb)};
     m->tau_now = clvae_model_tau(m, m->step);
-    TRY(clvae_model_forward_core(m, b, S, noise_step, stream, false));
+    m->training = true; /* batch norm from the batch's statistics, updating the running ones */
+    int st = clvae_model_forward_core(m, b, S, noise_step, stream, false);
+    m->training = false;
+    TRY(st);
     TRY(clvae_model_likelihood(m, b, S, true, iwae ? 1.0f : 1.0f / (float)(S * gb)));
     TRY(clvae_model_layer_terms(m, b, S, iwae ? CLVAE_TERMS_MC : CLVAE_TERMS_ELBO));
     if (iwae) {

@@ -22,8 +22,8 @@
 #include "core/philox.h"
 #include "model/vae.h"
 
-static void add_param(clvae_model *m, const char *name, int rows, int cols, int fan_in,
-                      int fan_out, bool is_bias)
+clvae_param *clvae_model_add_param(clvae_model *m, const char *name, int rows, int cols,
+                                   int fan_in, int fan_out, clvae_pinit init)
 {
     clvae_param *p = &m->params[m->n_params++];
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -32,8 +32,20 @@ static void add_param(clvae_model *m, const char *name, int rows, int cols, int 
     p->offset = m->n_floats;
     p->fan_in = fan_in;
     p->fan_out = fan_out;
-    p->is_bias = is_bias;
+    p->is_bias = init != CLVAE_PINIT_WEIGHT;
+    p->init = init;
+    p->ndim = p->is_bias ? 1 : 2;
+    p->shape[0] = (size_t)rows;
+    p->shape[1] = (size_t)cols;
     m->n_floats += (size_t)rows * cols;
+    return p;
+}
+
+static void add_param(clvae_model *m, const char *name, int rows, int cols, int fan_in,
+                      int fan_out, bool is_bias)
+{
+    clvae_model_add_param(m, name, rows, cols, fan_in, fan_out,
+                          is_bias ? CLVAE_PINIT_ZERO : CLVAE_PINIT_WEIGHT);
 }
 
 /* A plain layer: weight then bias; cond one-hot input columns after the in of x. */
@@ -76,19 +88,75 @@ static void add_heads(clvae_model *m, clvae_layer *l, const char *prefix, const 
     add_param(m, name, out, 1, k, out, true);
 }
 
-/* Hidden layers "<prefix>.<i>" of widths w, from `in` (the first also from the model's
- * one-hot); returns the last width. */
-static int add_hidden(clvae_model *m, clvae_mlp *n, const char *prefix, const clvae_widths *w,
-                      int in, clvae_act act)
+/* Dense hidden layers "<prefix>.<index>" of items [first, last) of w, from `in` (the first also
+ * from the model's one-hot); an item's activation word overrides act. Returns the last width. */
+static int add_dense(clvae_model *m, clvae_mlp *n, const char *prefix, const clvae_widths *w,
+                     int first, int last, int index, int in, clvae_act act)
 {
     char name[80];
-    n->n_hidden = w->n;
-    for (int i = 0; i < w->n; i++) {
-        snprintf(name, sizeof name, "%s.%d", prefix, i);
-        add_layer(m, &n->hidden[i], name, in, i == 0 ? m->classes : 0, w->w[i], act);
+    n->n_hidden = last - first;
+    for (int i = first; i < last; i++) {
+        const clvae_item *it = &w->item[i];
+        snprintf(name, sizeof name, "%s.%d", prefix, index + i - first);
+        add_layer(m, &n->hidden[i - first], name, in, i == first ? m->classes : 0, w->w[i],
+                  it->has_act ? (clvae_act)it->act : act);
         in = w->w[i];
     }
     return in;
+}
+
+/* Hidden layers "<prefix>.<i>" of widths w, from `in`; returns the last width. */
+static int add_hidden(clvae_model *m, clvae_mlp *n, const char *prefix, const clvae_widths *w,
+                      int in, clvae_act act)
+{
+    return add_dense(m, n, prefix, w, 0, w->n, 0, in, act);
+}
+
+/* The first inference net: its leading conv items on the image, then dense layers on the maps
+ * flattened (NCHW). Returns the dense part's output width, or a negative status. */
+static int add_q_hidden(clvae_model *m, clvae_mlp *n, const char *prefix, const clvae_widths *w,
+                        int in, clvae_act act)
+{
+    int k = 0, index = 0;
+    while (k < w->n && w->item[k].kind != CLVAE_ITEM_DENSE) k++;
+    if (k == 0) return add_hidden(m, n, prefix, w, in, act);
+    int c = m->img_c, h = m->img_h, wd = m->img_w;
+    int st = clvae_conv_layout(m, &n->conv, "encoder", prefix, &index, w->item, k, false, &c, &h,
+                               &wd, act, m->slope);
+    if (st) return st;
+    return add_dense(m, n, prefix, w, k, w->n, index, c * h * wd, act);
+}
+
+/* The decoder: dense layers (the last a CxHxW view), then its conv items and decoder_out as
+ * map layers ending the net, whose output must be the image; or dense as before. */
+static int add_decoder(clvae_model *m, const clvae_config *cfg, const clvae_widths *w, int in)
+{
+    clvae_mlp *n = &m->dec;
+    int k = 0;
+    while (k < w->n && w->item[k].kind != CLVAE_ITEM_CONV && w->item[k].kind != CLVAE_ITEM_CONVT) k++;
+    add_dense(m, n, "decoder", w, 0, k, 0, in, cfg->model.activation);
+    if (k == 0 || w->item[k - 1].kind != CLVAE_ITEM_VIEW)
+        return clvae_error(CLVAE_ERR_CONFIG, "config: [model] decoder_out is a conv layer: the "
+                           "decoder's last group must end in a CxHxW view and conv items");
+    const clvae_item *view = &w->item[k - 1];
+    clvae_item items[CLVAE_MAX_LAYERS + 1];
+    int n_items = w->n - k, index = k, c = view->channels, h = view->view_h, wd = view->view_w;
+    memcpy(items, w->item + k, (size_t)n_items * sizeof items[0]);
+    items[n_items] = cfg->model.decoder_out;
+    int want_c = m->dim_out / (m->img_h * m->img_w); /* gaussian-learned: [mean | log var] maps */
+    if (!items[n_items].channels) items[n_items].channels = want_c;
+    n->conv.at_output = true;
+    int st = clvae_conv_layout(m, &n->conv, "decoder", "decoder", &index, items, n_items + 1,
+                               true, &c, &h, &wd, cfg->model.activation, m->slope);
+    if (st) return st;
+    if (c != want_c || h != m->img_h || wd != m->img_w)
+        return clvae_error(CLVAE_ERR_CONFIG, "config: [model] decoder / decoder_out: the "
+                           "decoder's output is %dx%dx%d (CxHxW) but the image is %dx%dx%d%s",
+                           c, h, wd, want_c, m->img_h, m->img_w,
+                           want_c != m->img_c ? " (twice the image's channels: mean and log "
+                                                "variance of likelihood = gaussian-learned)" : "");
+    n->head = (clvae_layer){.in = 0, .out = m->dim_out, .act = CLVAE_ACT_IDENTITY};
+    return CLVAE_OK;
 }
 
 /* The one-hot columns of an MLP's head: all of them when it has no hidden layer. */
@@ -97,11 +165,14 @@ static int head_cond(const clvae_model *m, const clvae_mlp *n)
     return n->n_hidden == 0 ? m->classes : 0;
 }
 
-static void add_gaussian_mlp(clvae_model *m, clvae_mlp *n, const char *prefix,
-                             const clvae_widths *w, int in, int R, clvae_act act)
+/* first: the net reads x (its leading conv items run on the image). */
+static int add_gaussian_mlp(clvae_model *m, clvae_mlp *n, const char *prefix,
+                            const clvae_widths *w, int in, int R, clvae_act act, bool first)
 {
-    in = add_hidden(m, n, prefix, w, in, act);
+    in = first ? add_q_hidden(m, n, prefix, w, in, act) : add_hidden(m, n, prefix, w, in, act);
+    if (in < 0) return in;
     add_heads(m, &n->head, prefix, "mu", "logvar", in, head_cond(m, n), R);
+    return CLVAE_OK;
 }
 
 /* latent_type of layer l (one value applies to every layer). */
@@ -112,8 +183,9 @@ static bool layer_categorical(const clvae_config *cfg, int l)
     return cfg->model.latent_type[n == 1 ? 0 : l] == CLVAE_LATENT_CATEGORICAL;
 }
 
-static void layout_chain(clvae_model *m, const clvae_config *cfg)
+static int layout_chain(clvae_model *m, const clvae_config *cfg)
 {
+    int st;
     char prefix[32];
     int T = m->T;
     for (int l = 0; l < T; l++) {
@@ -127,12 +199,14 @@ static void layout_chain(clvae_model *m, const clvae_config *cfg)
         else snprintf(prefix, sizeof prefix, "q%d", l + 1);
         int in = l == 0 ? m->dim : m->lat[l - 1].R;
         if (L->categorical) {
-            int h = add_hidden(m, &L->q, prefix, &cfg->model.encoder[l], in, cfg->model.activation);
+            int h = l == 0 ? add_q_hidden(m, &L->q, prefix, &cfg->model.encoder[l], in, cfg->model.activation)
+                           : add_hidden(m, &L->q, prefix, &cfg->model.encoder[l], in, cfg->model.activation);
+            if (h < 0) return h;
             snprintf(prefix + strlen(prefix), sizeof prefix - strlen(prefix), ".out");
             add_layer(m, &L->q.head, prefix, h, head_cond(m, &L->q), L->R, CLVAE_ACT_IDENTITY);
-        } else {
-            add_gaussian_mlp(m, &L->q, prefix, &cfg->model.encoder[l], in, L->R,
-                             cfg->model.activation);
+        } else if ((st = add_gaussian_mlp(m, &L->q, prefix, &cfg->model.encoder[l], in, L->R,
+                                          cfg->model.activation, l == 0))) {
+            return st;
         }
     }
     for (int l = T - 2; l >= 0; l--) {
@@ -140,14 +214,17 @@ static void layout_chain(clvae_model *m, const clvae_config *cfg)
         L->has_prior = true;
         snprintf(prefix, sizeof prefix, "p%d", l + 1);
         add_gaussian_mlp(m, &L->p, prefix, &cfg->model.decoder[T - 2 - l], m->lat[l + 1].R, L->R,
-                         cfg->model.activation);
+                         cfg->model.activation, false);
     }
+    if (cfg->model.decoder_out.kind != CLVAE_ITEM_DENSE)
+        return add_decoder(m, cfg, &cfg->model.decoder[T - 1], m->lat[0].R);
     int in = add_hidden(m, &m->dec, "decoder", &cfg->model.decoder[T - 1], m->lat[0].R, cfg->model.activation);
     if (m->likelihood == CLVAE_LIK_GAUSSIAN_LEARNED)
         add_heads(m, &m->dec.head, "decoder", "out", "logvar", in, head_cond(m, &m->dec), m->dim);
     else
         add_layer(m, &m->dec.head, "decoder.out", in, head_cond(m, &m->dec), m->dim,
                   CLVAE_ACT_IDENTITY);
+    return CLVAE_OK;
 }
 
 /* What the chain supports for categorical layers (the config's validation says the same to
@@ -177,7 +254,73 @@ static int check_categorical(const clvae_model *m, const clvae_config *cfg)
     return CLVAE_OK;
 }
 
+/* Whether the config has map layers (then x must be an image). */
+static bool config_has_conv(const clvae_config *cfg)
+{
+    if (cfg->model.decoder_out.kind != CLVAE_ITEM_DENSE) return true;
+    for (int i = 0; i < cfg->model.encoder[0].n; i++)
+        if (cfg->model.encoder[0].item[i].kind != CLVAE_ITEM_DENSE) return true;
+    return false;
+}
+
+/* The image shape of conv layers: x is (C, H, W), NCHW rows of C*H*W = dim values. */
+static int set_image(clvae_model *m, const clvae_config *cfg, int dim, const int chw[3])
+{
+    if (!config_has_conv(cfg)) return CLVAE_OK;
+    if (!chw || chw[0] < 1)
+        return clvae_error(CLVAE_ERR_CONFIG, "config: [model] encoder / decoder_out: conv layers "
+                           "on data without an image shape (%d features per sample, "
+                           "data.image_shape = %s): set data.image_shape = HxW or HxWxC", dim,
+                           cfg->data.image_shape);
+    if ((long)chw[0] * chw[1] * chw[2] != dim)
+        return clvae_error(CLVAE_ERR_CONFIG, "config: [data] image_shape = %s: %dx%dx%d is not "
+                           "the data's %d features per sample", cfg->data.image_shape, chw[1],
+                           chw[2], chw[0], dim);
+    m->img_c = chw[0], m->img_h = chw[1], m->img_w = chw[2];
+    m->has_conv = true;
+    return CLVAE_OK;
+}
+
+/* data.image_shape without the data: HxW (C = 1), HxWxC, none, or auto: a one-channel square,
+ * else a three-channel one (the data's own (n, h, w[, c]) shape needs the caller:
+ * clvae_model_layout_image). chw[0] = 0: not an image. */
+static void image_from_config(const clvae_config *cfg, int dim, int chw[3])
+{
+    const char *v = cfg->data.image_shape;
+    int h, w, c = 1, used = 0;
+    chw[0] = chw[1] = chw[2] = 0;
+    if (sscanf(v, "%dx%d%n", &h, &w, &used) == 2 && (!v[used] || sscanf(v + used, "x%d%n", &c, &used) == 1)) {
+        if (h > 0 && w > 0 && c > 0) chw[0] = c, chw[1] = h, chw[2] = w;
+        return;
+    }
+    if (strcmp(v, "auto") != 0 && *v) return;
+    for (c = 1; c <= 3; c += 2) {
+        int s = (int)lround(sqrt((double)dim / c));
+        if (s > 0 && (long)s * s * c == dim) {
+            chw[0] = c, chw[1] = chw[2] = s;
+            return;
+        }
+    }
+}
+
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
+{
+    int chw[3];
+    image_from_config(cfg, dim, chw);
+    return clvae_model_layout_image(m, cfg, dim, chw);
+}
+
+/* Whether any layer of the model normalizes: BN's statistics need the batch in one place. */
+static bool model_has_bn(const clvae_model *m)
+{
+    const clvae_mlp *nets[] = {&m->lat[0].q, &m->dec};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < nets[i]->conv.n; j++)
+            if (nets[i]->conv.l[j].bn) return true;
+    return false;
+}
+
+int clvae_model_layout_image(clvae_model *m, const clvae_config *cfg, int dim, const int chw[3])
 {
     memset(m, 0, sizeof *m);
     if (cfg->model.n_latent < 1 || cfg->model.n_latent > CLVAE_MAX_STOCH ||
@@ -210,7 +353,10 @@ int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
     m->tau0 = (float)cfg->train.tau;
     m->tau_min = (float)cfg->train.tau_min;
     m->tau_decay = cfg->train.tau_decay;
-    layout_chain(m, cfg);
+    m->slope = (float)cfg->model.leaky_slope;
+    if ((st = set_image(m, cfg, dim, chw))) return st;
+    if ((st = layout_chain(m, cfg))) return st;
+    m->has_bn = model_has_bn(m);
     m->latent = m->lat[m->T - 1].R;
     return CLVAE_OK;
 }
@@ -223,7 +369,11 @@ int clvae_model_find_param(const clvae_model *m, const char *name)
 }
 
 /* Philox init: weights Xavier-uniform U(-a, a), a = sqrt(6 / (fan_in + fan_out)), or He-normal
- * N(0, 2 / fan_in); biases zero. Parameter i draws from (seed, step = i, stream INIT). */
+ * N(0, 2 / fan_in); biases zero. Parameter i draws from (seed, step = i, stream INIT). Conv
+ * weights take the same two schemes with PyTorch's fans (Conv2d: fan_in = in * kh * kw, fan_out
+ * = out * kh * kw; ConvTranspose2d: its weight's dim 1 and dim 0 times kh * kw, as
+ * torch.nn.init computes them); BatchNorm's weight and running variance start at one, its
+ * bias and running mean at zero, as PyTorch's. */
 static void init_host_params(const clvae_model *m, clvae_init init, float *p)
 {
     for (int i = 0; i < m->n_params; i++) {
@@ -231,7 +381,8 @@ static void init_host_params(const clvae_model *m, clvae_init init, float *p)
         float *w = p + pr->offset;
         size_t n = (size_t)pr->rows * pr->cols;
         if (pr->is_bias) {
-            memset(w, 0, n * sizeof(float));
+            bool one = pr->init == CLVAE_PINIT_ONE || pr->init == CLVAE_PINIT_STAT_ONE;
+            for (size_t j = 0; j < n; j++) w[j] = one ? 1.0f : 0.0f;
             continue;
         }
         for (size_t j = 0; j < n; j++) {
@@ -280,11 +431,17 @@ static void take(arena_cursor *c, clvae_view *v, size_t count)
     c->off += (count + 15) & ~(size_t)15; /* 64-byte aligned sub-buffers */
 }
 
+static void take_cursor(void *c, clvae_view *v, size_t count)
+{
+    take(c, v, count);
+}
+
 static void take_mlp(arena_cursor *c, clvae_mlp *n, size_t rows)
 {
     for (int i = 0; i < n->n_hidden; i++) take(c, &n->h[i], rows * n->hidden[i].out);
     take(c, &n->out, rows * n->head.out);
     take(c, &n->dout, rows * n->head.out);
+    clvae_conv_take(&n->conv, rows, n->out, take_cursor, c);
 }
 
 /* Lays out the activation arena: returns its size in floats and sets every view's offset. */
@@ -370,6 +527,20 @@ static int check_ops(const clvae_model *m, clvae_backend *be)
         return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the gumbel/cat_terms/cat_bwd "
                                              "ops that model.latent_type = categorical needs",
                            be->ops->name);
+    bool leaky = m->lat[0].q.conv.n || m->dec.conv.n; /* conv nets need the whole group */
+    for (int l = 0; l < m->T && !leaky; l++) {
+        const clvae_mlp *nets[] = {&m->lat[l].q, &m->lat[l].p, l == 0 ? &m->dec : &m->lat[l].q};
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < nets[i]->n_hidden; j++)
+                leaky = leaky || nets[i]->hidden[j].act == CLVAE_ACT_LEAKY_RELU;
+    }
+    for (clvae_op op = CLVAE_OP_CONV_FIRST; leaky && op < CLVAE_OP_COUNT; op++)
+        if (!be->ops->supports(be->ctx, op))
+            return clvae_error(CLVAE_ERR_DEVICE,
+                               "the %s backend on \"%s\" lacks the convolutional-net ops (im2col, "
+                               "col2im, batch norm, leaky_relu) that conv layers and "
+                               "activation = leaky_relu need; use [device] backend = ref",
+                               be->ops->name, be->ops->device_name(be->ctx));
     if (m->binarize == CLVAE_BIN_DYNAMIC && !be->ops->supports(be->ctx, CLVAE_OP_BINARIZE))
         return clvae_error(CLVAE_ERR_DEVICE, "the %s backend lacks the binarize op that "
                                              "data.binarize = dynamic needs",

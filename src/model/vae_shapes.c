@@ -67,6 +67,16 @@ NOOP(onehot, int r, int b, int k, clvae_view l, clvae_view o)
 NOOP(gumbel, const clvae_gumbel_args *a)
 NOOP(cat_terms, const clvae_cat_terms_args *a)
 NOOP(cat_bwd, const clvae_cat_bwd_args *a)
+NOOP(copy, clvae_view d, clvae_view s, size_t n)
+NOOP(im2col, const clvae_conv_geom *g, clvae_view img, clvae_view cols)
+NOOP(col2im, const clvae_conv_geom *g, clvae_view cols, float beta, clvae_view img)
+NOOP(batch_transpose, int b, int r, int c, clvae_view s, clvae_view d)
+NOOP(bias_leaky, float s, int r, int c, clvae_view b, clvae_view y)
+NOOP(leaky_bwd, float s, int r, int c, clvae_view y, clvae_view dy)
+NOOP(col_sq_dev, int r, int c, clvae_view x, clvae_view s, float n, clvae_view o)
+NOOP(bn_fwd, const clvae_bn_fwd_args *a)
+NOOP(bn_bwd_sums, const clvae_bn_bwd_args *a)
+NOOP(bn_bwd, const clvae_bn_bwd_args *a)
 
 static const clvae_backend_ops rec_ops = {
     .name = "gemm-recorder", .buffer_alloc = rec_alloc, .buffer_free = rec_free,
@@ -77,6 +87,10 @@ static const clvae_backend_ops rec_ops = {
     .prior_bwd = rec_prior_bwd, .latent_bwd = rec_latent_bwd, .iw_weights = rec_iw_weights,
     .row_scale = rec_row_scale, .binarize = rec_binarize, .onehot = rec_onehot,
     .gumbel = rec_gumbel, .cat_terms = rec_cat_terms, .cat_bwd = rec_cat_bwd,
+    .copy = rec_copy, .im2col = rec_im2col, .col2im = rec_col2im,
+    .batch_transpose = rec_batch_transpose, .bias_leaky = rec_bias_leaky,
+    .leaky_bwd = rec_leaky_bwd, .col_sq_dev = rec_col_sq_dev, .bn_fwd = rec_bn_fwd,
+    .bn_bwd_sums = rec_bn_bwd_sums, .bn_bwd = rec_bn_bwd,
 };
 
 int clvae_model_gemm_shapes(const clvae_model *m, int batch, int samples, clvae_gemm_shape *out,

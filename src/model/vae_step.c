@@ -28,6 +28,8 @@ static int layer_fwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
     if (l->cond)
         TRY(o->gemm(c, false, true, rows, l->out, l->cond, 1.0f, m->onehot, l->cond,
                     pv(m, l->w + l->in), ld, 1.0f, y, l->out));
+    if (l->act == CLVAE_ACT_LEAKY_RELU)
+        return o->bias_leaky(c, m->slope, rows, l->out, pv(m, l->b), y);
     return o->bias_act(c, l->act, rows, l->out, pv(m, l->b), y);
 }
 
@@ -51,15 +53,34 @@ static int layer_bwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
                    dx_beta, dx, l->in);
 }
 
-/* n->out (rows, head.out) from x (rows, hidden[0].in). */
+/* n->out (rows, head.out) from x (rows, the net's input): map layers first (the encoder's),
+ * the dense layers, then the head or the map layers that end the net (the decoder's). */
 static int mlp_fwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x)
 {
     clvae_view h = x;
+    if (n->conv.n && !n->conv.at_output) {
+        TRY(clvae_conv_fwd(m, &n->conv, rows, x, n->out, m->training));
+        h = n->conv.flat;
+    }
     for (int i = 0; i < n->n_hidden; i++) {
         TRY(layer_fwd(m, &n->hidden[i], rows, h, n->h[i]));
         h = n->h[i];
     }
+    if (n->conv.n && n->conv.at_output) return clvae_conv_fwd(m, &n->conv, rows, h, n->out, m->training);
     return layer_fwd(m, &n->head, rows, h, n->out);
+}
+
+/* dy (rows, cols) *= act'(.) through y; db = its column sums when db.buf is set (then true). */
+static int dense_act_bwd(clvae_model *m, clvae_act act, int rows, int cols, clvae_view y,
+                         clvae_view dy, clvae_view db)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    if (act == CLVAE_ACT_LEAKY_RELU) {
+        TRY(o->leaky_bwd(m->be->ctx, m->slope, rows, cols, y, dy));
+        return db.buf ? o->col_sum(m->be->ctx, rows, cols, dy, db) : CLVAE_OK;
+    }
+    if (db.buf) return o->act_bwd_col_sum(m->be->ctx, act, rows, cols, y, dy, db);
+    return o->act_bwd(m->be->ctx, act, rows, cols, y, dy);
 }
 
 /* From n->dout back to the input: dx (rows, in) written, or accumulated, or (buf NULL) not.
@@ -69,25 +90,39 @@ int clvae_model_mlp_bwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, cl
                         bool accumulate)
 {
     const clvae_backend_ops *o = m->be->ops;
-    clvae_view dy = n->dout, spare[2] = {m->d1, m->d2};
-    bool fused = o->act_bwd_col_sum != NULL, db_done = false;
-    int k = 0;
-    for (int i = n->n_hidden; i >= 0; i--) {
+    clvae_view dy = n->dout, spare[2] = {m->d1, m->d2}, none = {0};
+    bool fused = o->act_bwd_col_sum != NULL, db_done = false, pre = n->conv.n && !n->conv.at_output;
+    int k = 0, top = n->n_hidden;
+    clvae_view x0 = x;
+    if (n->conv.n && n->conv.at_output) { /* the map layers end the net: back to the view */
+        TRY(clvae_conv_bwd(m, &n->conv, rows, n->h[n->n_hidden - 1], n->dout, n->conv.dflat));
+        top = n->n_hidden - 1;
+        dy = n->conv.dflat;
+        const clvae_layer *v = &n->hidden[top];
+        TRY(dense_act_bwd(m, v->act, rows, v->out, n->h[top], dy, fused ? gv(m, v->b) : none));
+        db_done = fused || v->act == CLVAE_ACT_LEAKY_RELU;
+    }
+    if (pre) { /* the dense part reads the flattened maps; its input gradient goes to them */
+        x = n->conv.flat;
+        dx = n->conv.dflat;
+        accumulate = false;
+    }
+    for (int i = top; i >= 0; i--) {
         const clvae_layer *l = i == n->n_hidden ? &n->head : &n->hidden[i];
         clvae_view in = i == 0 ? x : n->h[i - 1];
         clvae_view d = i == 0 ? dx : spare[k];
         TRY(layer_bwd(m, l, rows, in, dy, d, i == 0 && accumulate ? 1.0f : 0.0f, db_done));
         db_done = false;
-        if (i > 0 && fused) {
-            TRY(o->act_bwd_col_sum(m->be->ctx, n->hidden[i - 1].act, rows, l->in, in, d,
-                                   gv(m, n->hidden[i - 1].b)));
-            db_done = true;
-        } else if (i > 0) {
-            TRY(o->act_bwd(m->be->ctx, n->hidden[i - 1].act, rows, l->in, in, d));
+        if (i > 0) {
+            const clvae_layer *below = &n->hidden[i - 1];
+            bool fuse = fused || below->act == CLVAE_ACT_LEAKY_RELU;
+            TRY(dense_act_bwd(m, below->act, rows, l->in, in, d, fuse ? gv(m, below->b) : none));
+            db_done = fuse;
         }
         dy = d;
         k ^= 1;
     }
+    if (pre) return clvae_conv_bwd(m, &n->conv, rows, x0, n->conv.dflat, none);
     return CLVAE_OK;
 }
 
@@ -224,6 +259,7 @@ int clvae_model_forward_terms(clvae_model *m, int b, int samples, uint64_t noise
                               uint32_t stream, bool deterministic, clvae_terms terms)
 {
     m->tau_now = clvae_model_eval_tau(m);
+    m->training = false; /* batch norm from its running statistics */
     TRY(clvae_model_forward_core(m, b, samples, noise_step, stream, deterministic));
     TRY(clvae_model_likelihood(m, b, samples, false, 0.0f));
     return clvae_model_layer_terms(m, b, samples, terms);
@@ -239,6 +275,7 @@ int clvae_model_forward(clvae_model *m, int b, int samples, uint64_t noise_step,
 /* The top layer's latents in m->z (rows) down through the priors to the decoder output. */
 static int decode_top(clvae_model *m, int rows, bool sampled, uint64_t draw)
 {
+    m->training = false;
     TRY(make_onehot(m, rows, rows));
     for (int l = m->T - 2; l >= 0; l--) {
         clvae_stoch *L = &m->lat[l];

@@ -41,8 +41,7 @@ static int add_params(clvae_st_writer *w, const clvae_model *m, const float *p)
 {
     for (int i = 0; i < m->n_params; i++) {
         const clvae_param *pr = &m->params[i];
-        size_t shape[2] = {(size_t)pr->rows, (size_t)pr->cols};
-        int st = clvae_st_writer_add(w, pr->name, CLVAE_ST_F32, pr->is_bias ? 1 : 2, shape,
+        int st = clvae_st_writer_add(w, pr->name, CLVAE_ST_F32, pr->ndim, pr->shape,
                                      p + pr->offset);
         if (st) return st;
     }
@@ -120,9 +119,8 @@ static int read_params(const clvae_st_file *f, const clvae_model *m, float *host
 {
     for (int i = 0; i < m->n_params; i++) {
         const clvae_param *pr = &m->params[i];
-        size_t shape[2] = {(size_t)pr->rows, (size_t)pr->cols};
         const void *data;
-        int st = clvae_st_expect(f, pr->name, CLVAE_ST_F32, pr->is_bias ? 1 : 2, shape, &data);
+        int st = clvae_st_expect(f, pr->name, CLVAE_ST_F32, pr->ndim, pr->shape, &data);
         if (st) return st;
         memcpy(host + pr->offset, data, (size_t)pr->rows * pr->cols * sizeof(float));
     }

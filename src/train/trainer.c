@@ -132,6 +132,7 @@ static int trainer_open(trainer *t)
     CLVAE_INFO("backend %s, device %s", t->be.ops->name, t->be.ops->device_name(t->be.ctx));
     if ((st = clvae_model_layout(&t->m, t->cfg, (int)t->train.dim))) return st;
     if ((st = clvae_model_init(&t->m, &t->be, B, t->cfg->train.samples, true))) return st;
+    if (t->ranks > 1) t->m.bn_sum = clvae_dist_sum_f32; /* synchronized BatchNorm */
     /* no tuning file yet: tune GEMMs once */
     if ((st = clvae_autotune_first_use(&t->be, t->cfg, &t->m))) return st;
     t->perm = malloc(t->train.n * sizeof(uint32_t));
