@@ -582,11 +582,14 @@ static int do_conv(clvae_backend *be, const side *s, const void *p)
     return st;
 }
 
-/* p: 0 = batch_transpose (16, 3, 4096) slot 0 -> 1; 1 = bias_leaky (6272, 64) slot 0 with bias
+/* p: 0 = batch_transpose (16, 3, 4096) slot 0 -> 1 and back 1 -> 2; 1 = bias_leaky (6272, 64) slot 0 with bias
  * slot 3, then leaky_bwd of dy slot 4 (slope 0.2). */
 static int do_conv_elem(clvae_backend *be, const side *s, const void *p)
 {
-    if (!*(const int *)p) return be->ops->batch_transpose(be->ctx, 16, 3, 4096, slot(s, 0), slot(s, 1));
+    if (!*(const int *)p) { /* NCHW -> NHWC, then back (its backward) */
+        int st = be->ops->batch_transpose(be->ctx, 16, 3, 4096, slot(s, 0), slot(s, 1));
+        return st ? st : be->ops->batch_transpose(be->ctx, 16, 4096, 3, slot(s, 1), slot(s, 2));
+    }
     int st = be->ops->bias_leaky(be->ctx, 0.2f, 6272, 64, slot(s, 3), slot(s, 0));
     return st ? st : be->ops->leaky_bwd(be->ctx, 0.2f, 6272, 64, slot(s, 0), slot(s, 4));
 }
@@ -618,6 +621,7 @@ static int check_conv(check_ctx *k)
         if (!st) st = fill_random(k, 4, 6272 * 64, -1, 1);
         if (!st) st = run_both(k, do_conv_elem, &e);
         if (!st && !e) st = compare(k, 1, 16 * 3 * 4096, "batch_transpose B16 3x4096", TOL_EXACT);
+        if (!st && !e) st = compare(k, 2, 16 * 3 * 4096, "batch_transpose B16 4096x3", TOL_EXACT);
         if (!st && e) st = compare(k, 0, 6272 * 64, "bias_leaky 6272x64 slope 0.2", TOL_EXACT);
         if (!st && e) st = compare(k, 4, 6272 * 64, "leaky_bwd 6272x64 slope 0.2", TOL_EXACT);
     }
