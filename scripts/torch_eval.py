@@ -16,7 +16,12 @@ layer of every MLP, nn.Linear(in + C, H) on torch.cat([x, onehot(y)], 1); the te
 data.test_labels), and binarized test sets (data.binarize = fixed or dynamic: the test set is
 binarized once with clvae's Philox4x32-10 stream, reproduced here bit for bit), and a categorical
 (Gumbel-softmax) top layer (its logits head <prefix>.out; with no noise z = softmax(logits / tau)
-at the checkpoint's temperature, the one-hot argmax when hard; KL to the uniform prior).
+at the checkpoint's temperature, the one-hot argmax when hard; KL to the uniform prior), and
+conv nets (model.encoder's leading conv / convt items on the image, model.decoder's CxHxW view
+and conv items with decoder_out: nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d in eval mode,
+leaky_relu with model.leaky_slope; every layer with parameters takes the next index, as clvae
+names them; the image shape from data.image_shape, auto: a 1- or 3-channel square, or the NPY
+file's (n, h, w[, c]) / (n, c, h, w) shape).
 Needs python3-torch and python3-numpy (Debian: /usr/bin/python3).
 """
 import configparser
@@ -70,6 +75,11 @@ def read_images(path, limit):
     if data[:6] == b"\x93NUMPY":
         import io
         arr = np.load(io.BytesIO(data))
+        if arr.ndim == 4 and arr.shape[3] <= 4:     # (n, h, w, c): clvae holds NCHW rows
+            arr = arr.transpose(0, 3, 1, 2)
+        global IMAGE_CHW
+        if arr.ndim >= 3:
+            IMAGE_CHW = (1,) + arr.shape[1:] if arr.ndim == 3 else arr.shape[1:]
         arr = arr.reshape(arr.shape[0], -1)
         x = arr.astype(np.float32) if arr.dtype.kind == "f" else arr.astype(np.uint8)
     else:
@@ -89,6 +99,7 @@ def intensities(x_raw):
     return x_raw.astype(np.float64)
 
 
+IMAGE_CHW = None   # (C, H, W) of NPY test data with an image shape
 LOG2PI = math.log(2 * math.pi)
 BUILTIN_DIR = "/usr/share/datasets/fashion-mnist/"   # clvae's built-in data (config.h)
 STREAM_BINARIZE_TEST = 7                             # cl/philox.clh
@@ -134,25 +145,116 @@ def read_labels(path, n):
     return y[:n].astype(np.int64)
 
 
-class MLP(nn.Module):
-    """Hidden nn.Linear layers "<i>" and heads (e.g. mu, logvar); onehot(y) joins the first
-    layer's input (the heads' when there is no hidden layer)."""
+SLOPE = [0.01]   # model.leaky_slope
+ACTS = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda a: a,
+        "softplus": nn.functional.softplus,
+        "leaky_relu": lambda a: nn.functional.leaky_relu(a, SLOPE[0])}
 
-    def __init__(self, d_in, hidden, heads, d_out, classes, act):
+
+def parse_item(text):
+    """One encoder / decoder item: {"kind": dense|view|conv|convt, "w": units or channels, ...}."""
+    words = text.split()
+    it = {"kind": "dense", "bn": False, "act": None, "k": (0, 0), "s": (1, 1), "p": (0, 0),
+          "o": (0, 0), "d": (1, 1), "w": 0}
+    if words[0] in ("conv", "convt"):
+        it["kind"] = words[0]
+        rest = words[1:]
+        if rest and rest[0].isdigit():
+            it["w"], rest = int(rest[0]), rest[1:]
+        for w in rest:
+            if w == "bn":
+                it["bn"] = True
+            elif w[0] in "kspod" and w[1:2].isdigit():
+                v = [int(a) for a in w[1:].lower().split("x")]
+                it[w[0]] = (v[0], v[-1])
+            else:
+                it["act"] = w
+    elif "x" in words[0].lower():
+        c, h, w = (int(a) for a in words[0].lower().split("x"))
+        it.update(kind="view", w=c * h * w, view=(c, h, w), act=words[1] if len(words) > 1 else None)
+    else:
+        it["w"] = int(words[0])
+    return it
+
+
+def items(text):
+    return [parse_item(t.strip()) for t in text.split(",") if t.strip()]
+
+
+def conv_out(it, a, n):
+    span = it["d"][a] * (it["k"][a] - 1)
+    if it["kind"] == "convt":
+        return (n - 1) * it["s"][a] - 2 * it["p"][a] + span + it["o"][a] + 1
+    return (n + 2 * it["p"][a] - span - 1) // it["s"][a] + 1
+
+
+class MLP(nn.Module):
+    """A clvae net: leading conv items on the image (image = (C, H, W)), hidden nn.Linear layers
+    (onehot(y) joins the first one's input, the heads' when there is none), then the heads (e.g.
+    mu, logvar) or, for a decoder with decoder_out (out_item), its view and conv layers to
+    "out". Every layer with parameters takes the next index in data-flow order."""
+
+    def __init__(self, d_in, hidden, heads, d_out, classes, act, image=None, out_item=None):
         super().__init__()
-        self.act, self.classes, self.n_hidden, self.heads = act, classes, len(hidden), heads
-        layers, width = {}, d_in
-        for i, w in enumerate(hidden):
-            layers[str(i)], width = nn.Linear(width + (classes if i == 0 else 0), w), w
-        for h in heads:
-            layers[h] = nn.Linear(width + (classes if not hidden else 0), d_out)
+        self.act, self.classes, self.heads = act, classes, heads
+        layers, width, idx, self.pre, self.dense, self.post = {}, d_in, 0, [], [], []
+        hidden = [h if isinstance(h, dict) else {"kind": "dense", "w": h, "act": None} for h in hidden]
+        chw, i = image, 0
+        while i < len(hidden) and hidden[i]["kind"] in ("conv", "convt"):
+            idx, chw = self.add_map(layers, self.pre, hidden[i], idx, chw, str(idx))
+            i += 1
+        if self.pre:
+            self.image, width = image, chw[0] * chw[1] * chw[2]
+        self.first_dense_in = width
+        while i < len(hidden) and hidden[i]["kind"] in ("dense", "view"):
+            it = hidden[i]
+            layers[str(idx)] = nn.Linear(width + (classes if not self.dense else 0), it["w"])
+            self.dense.append((str(idx), it["act"]))
+            width, idx, i = it["w"], idx + 1, i + 1
+            if it["kind"] == "view":
+                chw = self.view = it["view"]
+        for it in hidden[i:] + ([out_item] if out_item else []):
+            name = "out" if it is out_item else str(idx)
+            idx, chw = self.add_map(layers, self.post, it, idx, chw, name)
+        if not out_item:
+            for h in heads:
+                layers[h] = nn.Linear(width + (classes if not self.dense else 0), d_out)
         self.layers = nn.ModuleDict(layers)
 
+    def add_map(self, layers, ops, it, idx, chw, name):
+        c, h, w = chw
+        cls = nn.Conv2d if it["kind"] == "conv" else nn.ConvTranspose2d
+        extra = {"output_padding": it["o"]} if it["kind"] == "convt" else {}
+        layers[name] = cls(c, it["w"], it["k"], it["s"], it["p"], dilation=it["d"], **extra)
+        idx += name != "out"
+        bn = None
+        if it["bn"]:
+            bn, idx = str(idx), idx + 1
+            layers[bn] = nn.BatchNorm2d(it["w"])
+        ops.append((name, bn, it["act"] if it["act"] or name == "out" else None))
+        return idx, (it["w"], conv_out(it, 0, h), conv_out(it, 1, w))
+
+    def fn(self, name):
+        return self.act if name is None else ACTS[name]
+
     def forward(self, h, y1h):
-        for i in range(self.n_hidden):
+        if self.pre:
+            h = h.reshape(-1, *self.image)
+            for name, bn, act in self.pre:
+                h = self.layers[name](h)
+                h = self.fn(act)(self.layers[bn](h) if bn else h)
+            h = h.flatten(1)
+        for i, (name, act) in enumerate(self.dense):
             h = torch.cat([h, y1h], 1) if i == 0 and self.classes else h
-            h = self.act(self.layers[str(i)](h))
-        if self.n_hidden == 0 and self.classes:
+            h = self.fn(act)(self.layers[name](h))
+        if self.post:
+            h = h.reshape(-1, *self.view)
+            for name, bn, act in self.post:
+                h = self.layers[name](h)
+                h = self.layers[bn](h) if bn else h
+                h = h if name == "out" and act is None else self.fn(act)(h)
+            return [h.flatten(1)], h
+        if not self.dense and self.classes:
             h = torch.cat([h, y1h], 1)
         return [self.layers[k](h) for k in self.heads], h
 
@@ -160,10 +262,10 @@ class MLP(nn.Module):
 class Chain(nn.Module):
     """clvae's chain of T Gaussian stochastic layers under the checkpoint's tensor names."""
 
-    def __init__(self, dim, latents, enc, dec, activation, likelihood, classes, cat=None):
+    def __init__(self, dim, latents, enc, dec, activation, likelihood, classes, cat=None,
+                 image=None, out_item=None):
         super().__init__()
-        act = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda a: a,
-               "softplus": nn.functional.softplus}[activation]
+        act = ACTS[activation]
         T = len(latents)
         self.T, self.likelihood, self.cat = T, likelihood, cat
         if cat:   # a categorical top layer: G groups of K, its logits head "out" (G*K)
@@ -172,12 +274,13 @@ class Chain(nn.Module):
         for l, name in enumerate(self.q_names):
             heads = ["out"] if cat and l == T - 1 else ["mu", "logvar"]
             self.add_module(name, MLP(dim if l == 0 else latents[l - 1], enc[l], heads,
-                                      latents[l], classes, act))
+                                      latents[l], classes, act, image if l == 0 else None))
         for l in range(T - 1):
             self.add_module(f"p{l + 1}", MLP(latents[l + 1], dec[T - 2 - l], ["mu", "logvar"],
                                              latents[l], classes, act))
         heads = ["out", "logvar"] if likelihood == "gaussian-learned" else ["out"]
-        self.decoder = MLP(latents[0], dec[T - 1], heads, dim, classes, act)
+        self.decoder = MLP(latents[0], dec[T - 1], heads, dim, classes, act, None, out_item)
+        self.split = out_item is not None and likelihood == "gaussian-learned"   # [mean | logvar] maps
 
     def top_categorical(self, logits):
         """(z, KL to the uniform prior) of the categorical top with no noise, as clvae's
@@ -212,6 +315,8 @@ class Chain(nn.Module):
             log_p = -0.5 * (LOG2PI + plv + (mu - pmu) ** 2 * torch.exp(-plv)).sum(1)
             kl = kl + log_q - log_p
         outs, _ = self.decoder(heads[0][0], y1h)
+        if self.split:
+            outs = list(outs[0].chunk(2, 1))
         o = outs[0]
         if self.likelihood == "bernoulli":
             nll = nn.functional.binary_cross_entropy_with_logits(o, x, reduction="none").sum(1)
@@ -254,6 +359,22 @@ def eval_tau(cfg, step):
     return float(np.float32(t if t > tau_min else tau_min))
 
 
+def image_chw(cfg, dim):
+    """data.image_shape: HxW (C = 1), HxWxC, or auto: the NPY file's shape, else a 1- or
+    3-channel square (as clvae_model_layout)."""
+    v = ini_value(cfg, "data", "image_shape", "auto").lower()
+    if "x" in v:
+        d = [int(a) for a in v.split("x")]
+        return (d[2] if len(d) == 3 else 1, d[0], d[1])
+    if IMAGE_CHW and int(np.prod(IMAGE_CHW)) == dim:
+        return tuple(int(a) for a in IMAGE_CHW)
+    for c in (1, 3):
+        s = int(round(math.sqrt(dim / c)))
+        if s * s * c == dim:
+            return (c, s, s)
+    return None
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -276,15 +397,27 @@ def main():
         g, k = (int(v) for v in ini_value(cfg, "model", "categorical").lower().split("x"))
         cat = (g, k, eval_tau(cfg, int(meta.get("step", "0"))),
                ini_value(cfg, "model", "hard", "false").lower() in ("true", "yes", "on", "1"))
-    groups = lambda key: [widths(g) for g in ini_value(cfg, "model", key).split("|")]
-    first = "encoder.0.weight" if len(latents) == 1 else "q1.0.weight"
-    enc = groups("encoder")
-    if not enc[0]:
-        first = first.replace(".0.", ".out." if cat and len(latents) == 1 else ".mu.")
-    classes = tensors[first].shape[1] - x.shape[1]
-    model = Chain(x.shape[1], latents, enc, groups("decoder"),
+    groups = lambda key: [items(g) for g in ini_value(cfg, "model", key).split("|")]
+    enc, dec = groups("encoder"), groups("decoder")
+    SLOPE[0] = float(ini_value(cfg, "model", "leaky_slope", "0.01"))
+    out_text = ini_value(cfg, "model", "decoder_out", "dense")
+    out_item = None if out_text == "dense" else parse_item(out_text)
+    image = image_chw(cfg, x.shape[1])
+    if out_item and not out_item["w"]:
+        lik = ini_value(cfg, "model", "likelihood", "bernoulli")
+        out_item["w"] = image[0] * (2 if lik == "gaussian-learned" else 1)
+    # the one-hot's width: the first dense layer's (or head's) inputs beyond its features
+    prefix = "encoder" if len(latents) == 1 else "q1"
+    probe = MLP(x.shape[1], enc[0], ["mu"], 1, 0, torch.relu, image)
+    first = f"{prefix}.{len(probe.pre) + sum(1 for op in probe.pre if op[1])}.weight"
+    if not any(it["kind"] == "dense" for it in enc[0]):
+        first = f"{prefix}.{'out' if cat and len(latents) == 1 else 'mu'}.weight"
+    classes = tensors[first].shape[1] - probe.first_dense_in
+    model = Chain(x.shape[1], latents, enc, dec,
                   ini_value(cfg, "model", "activation", "relu"),
-                  ini_value(cfg, "model", "likelihood", "bernoulli"), classes, cat).double()
+                  ini_value(cfg, "model", "likelihood", "bernoulli"), classes, cat, image,
+                  out_item).double()
+    model.eval()   # BatchNorm2d: running statistics, as clvae eval
     model.load_state_dict(state_dict_names(tensors), strict=True)   # names and shapes must match
     y = test_labels(cfg, x.shape[0]) if classes else None
     sigma_x = float(ini_value(cfg, "model", "sigma_x", "1"))

@@ -4,12 +4,13 @@
 # load_state_dict(strict=True)) and its test loss at z = mu agrees with `clvae eval
 # --deterministic` (BatchNorm in eval mode: running statistics); a dcgan28-bn run resumed
 # mid-epoch equals an uninterrupted one bit for bit (running statistics included); bad conv
-# configs are exit 2 with nothing written into the run directory.
+# configs are exit 2 with nothing written into the run directory; scripts/torch_eval.py agrees on conv
+# runs (the family too); synchronized BatchNorm under mpirun -np 2 trains as one rank.
 . "${CLVAE_SRC:?}/test/cli_common.bash"; cli_begin cli_conv
 need_data
 need_python torch numpy
-PEER=${CLVAE_SRC}/../shared/peer/torch_conv.py
-[ -f "$PEER" ] || PEER=/work/shared/peer/torch_conv.py
+PEER=${CLVAE_SRC}/../shared/peer/torch_conv.py   # the workspace's peer (bench/*.sh use it too)
+[ -f "$PEER" ] || { echo "note: $PEER absent: no strict-load checks against the peer"; PEER=; }
 
 # The checkpoint's parameter tensors alone (the peer loads every tensor of the file, and
 # optimizer.m / optimizer.v are not the model's).
@@ -31,6 +32,7 @@ PYEOF
 # compare ARCH RUN N: clvae eval --deterministic and the peer's --load --deterministic agree.
 compare() {
   local arch=$1 run=$2 n=$3 c t
+  [ -n "$PEER" ] || return 0
   "$BIN" eval --run "$run" --deterministic --set data.limit_test="$n" >"$run.eval" 2>"$run.err" \
     && ok || bad "$arch: clvae eval failed: $(cat "$run.err")"
   params_only "$run/checkpoint.safetensors" "$run/params.safetensors" && ok || bad "$arch: params_only"
@@ -65,10 +67,48 @@ for n, f in ((64, 'train'), (32, 'test')):
 " && ok || bad "writing 64x64 NPY"
 "$BIN" train -c "$SRC/config/conv-vanilla64.ini" --set device.backend=ref \
   --set data.train="$TMP/train64.npy" --set data.test="$TMP/test64.npy" --set train.epochs=1 \
-  --set train.batch=32 --set data.train_labels= --set data.test_labels= -q \
+  --set train.batch=32 --set data.limit_train=32 --set data.train_labels= --set data.test_labels= -q \
   --set output.dir="$TMP/vanilla64" >"$TMP/v.out" 2>"$TMP/v.err" \
   && ok || bad "vanilla64: train failed: $(tail -3 "$TMP/v.err")"
 compare vanilla64 "$TMP/vanilla64" 32 --train-npy "$TMP/train64.npy" --test-npy "$TMP/test64.npy"
+
+# scripts/torch_eval.py (float64, the net rebuilt from the checkpoint's config) on conv runs,
+# including the family: a two-layer conditional IWAE-trained model whose first segment is conv
+# with BatchNorm (dynamic binarization: the test set binarized as clvae does), a Gumbel top.
+torch_eval() { # RUN
+  local c t
+  c=$("$BIN" eval --run "$1" --deterministic 2>"$TMP/te.err" | sed -n 's/.*"test_loss": \([0-9.eE+-]*\).*/\1/p')
+  t=$("$PY" "$SRC/scripts/torch_eval.py" "$1" 2>"$TMP/te.err" | sed -n 's/.*"test_loss": \([0-9.eE+-]*\).*/\1/p')
+  echo "torch_eval $(basename "$1"): clvae $c   pytorch (float64) $t"
+  # as cli_torch_check: float32 against float64, measured <= 1e-8 relative here; bound 1e-4
+  awk -v a="$c" -v b="$t" 'BEGIN{if (a == "" || b == "") exit 1; d=(a-b)/b; if(d<0)d=-d; exit !(d <= 1e-4)}' \
+    && ok || bad "torch_eval $1: clvae $c vs torch $t ($(tail -2 "$TMP/te.err"))"
+}
+torch_eval "$TMP/dcgan28-bn"
+torch_eval "$TMP/vanilla64"
+fam=(-c "$SRC/config/conv-dcgan28-bn.ini" --set device.backend=ref --set data.limit_train=128
+     --set data.limit_test=64 --set train.batch=32 --set train.epochs=1 -q)
+"$BIN" train "${fam[@]}" --set train.objective=iwae --set train.samples=3 --set model.latent=16,8 \
+  --set "model.encoder=conv 32 k4 s2 p1 bn, conv 64 k4 s2 p1 bn, 64 | 32" \
+  --set "model.decoder=32 | 64x7x7, convt 32 k4 s2 p1 bn" --set model.conditional=true \
+  --set output.dir="$TMP/fam_iw" >/dev/null 2>"$TMP/err" && ok || bad "family run failed: $(cat "$TMP/err")"
+torch_eval "$TMP/fam_iw"
+"$BIN" train "${fam[@]}" --set model.latent_type=categorical --set model.categorical=4x5 \
+  --set output.dir="$TMP/fam_g" >/dev/null 2>"$TMP/err" && ok || bad "gumbel run failed: $(cat "$TMP/err")"
+torch_eval "$TMP/fam_g"
+
+# A rectangular image (NPY (n, 20, 12)) with data.image_shape = auto: the data's own shape.
+"$PY" -c "
+import numpy as np; r = np.random.default_rng(1)
+for n, f in ((64, 'tr'), (32, 'te')):
+    np.save('$TMP/rect_%s.npy' % f, ((r.random((n, 20, 12)) < 0.5) * 255).astype(np.uint8))
+" && ok || bad "writing 20x12 NPY"
+"$BIN" train -c "$SRC/config/default.ini" --set device.backend=ref --set data.train="$TMP/rect_tr.npy" \
+  --set data.test="$TMP/rect_te.npy" --set data.train_labels= --set data.test_labels= \
+  --set "model.encoder=conv 8 k3 s2 p1, 32" --set "model.decoder=8x10x6, convt 4 k3 s2 p1 o1" \
+  --set "model.decoder_out=conv k3 p1" --set train.epochs=1 --set train.batch=32 -q \
+  --set output.dir="$TMP/rect" >/dev/null 2>"$TMP/err" && ok || bad "20x12 run failed: $(cat "$TMP/err")"
+torch_eval "$TMP/rect"
 
 # Mid-epoch resume of dcgan28-bn (dynamic binarization, BN running statistics): bit for bit.
 same_tensors() {

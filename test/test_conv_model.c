@@ -17,6 +17,7 @@
 #include "core/philox.h"
 #include "fdcheck.h"
 #include "model/vae.h"
+#include "model/vae_shapes.h"
 #include "testutil.h"
 
 #define B 3
@@ -274,6 +275,49 @@ static void check_family(const char *name, const char *const *sets, int n_sets)
     clvae_model_free(&m);
 }
 
+/* A backend without the fused act_bwd_col_sum runs act_bwd (or leaky_bwd) then col_sum: the same
+ * gradients bit for bit (dense leaky_relu layers, the view's activation, conv layers). */
+static void check_unfused(void)
+{
+    const char *enc = "conv 3 k3 s2 p1 bn, conv 4 k2x3 p1x0, 5", *dec = "6, 2x3x3, convt 3 k3 s2 p2 o1 d2 bn";
+    clvae_config cfg;
+    clvae_model m[2];
+    static clvae_backend_ops unfused;
+    unfused = *be.ops;
+    unfused.act_bwd_col_sum = NULL;
+    clvae_backend plain = {&unfused, be.ctx};
+    float x[B * 60], *g[2] = {NULL, NULL}, *p = NULL;
+    fill_uniform(x, B * 60, 0, 1);
+    for (int k = 0; k < 2; k++) {
+        int st = setup(&m[k], &cfg, enc, dec, OUT, "6x5x2");
+        if (!st) {
+            cfg.model.activation = CLVAE_ACT_LEAKY_RELU;
+            st = clvae_model_layout(&m[k], &cfg, 60);
+        }
+        if (!st) st = clvae_model_init(&m[k], k ? &plain : &be, B, S, true);
+        CHECK(!st, "unfused setup: %s", clvae_last_error());
+        if (st) return;
+        g[k] = malloc(m[k].n_floats * sizeof(float));
+        if (!p) {
+            p = malloc(m[k].n_floats * sizeof(float));
+            clvae_model_get_params(&m[k], p);
+            fill_uniform(p, m[k].n_floats, -0.5, 0.5); /* biases too; BN variances stay > 0 */
+            for (int i = 0; i < m[k].n_params; i++)
+                if (m[k].params[i].init == CLVAE_PINIT_STAT_ONE)
+                    fill_uniform(p + m[k].params[i].offset, (size_t)m[k].params[i].rows, 0.5, 1.5);
+        }
+        clvae_model_set_params(&m[k], p);
+        be.ops->upload(be.ctx, m[k].x, x, sizeof x);
+        clvae_model_forward_backward(&m[k], B, STEP, CLVAE_STREAM_EPS_TRAIN);
+        clvae_model_get_grads(&m[k], g[k]);
+    }
+    CHECK(!memcmp(g[0], g[1], m[0].n_floats * sizeof(float)),
+          "gradients with and without act_bwd_col_sum differ");
+    free(g[0]), free(g[1]), free(p);
+    clvae_model_free(&m[0]);
+    clvae_model_free(&m[1]);
+}
+
 int main(void)
 {
     int st = clvae_ref_backend_create(&be);
@@ -285,12 +329,21 @@ int main(void)
     if (!st) st = clvae_model_init(&m, &be, B, S, true);
     CHECK(!st, "init: %s", clvae_last_error());
     if (!st) {
+        /* the tuner's shape list holds the conv GEMMs: encoder.0's forward (B*3*3, 3, 2*9) */
+        clvae_gemm_shape shapes[64];
+        int ns = clvae_model_gemm_shapes(&m, B, S, shapes, 64), found = 0;
+        for (int i = 0; i < ns; i++)
+            found |= !shapes[i].ta && shapes[i].tb && shapes[i].m == B * 9 && shapes[i].n == 3 &&
+                     shapes[i].k == 18;
+        CHECK(ns > 0 && found, "gemm shapes of a conv model: %d, conv forward %s", ns,
+              found ? "found" : "missing");
         check_names(&m);
         check_gradient(&m);
         check_running_stats(&m);
         clvae_model_free(&m);
     }
     check_shape_errors();
+    check_unfused();
     /* IWAE (S*B rows through the decoder's BatchNorm), a hierarchical model whose first
      * segment is conv with a conditional one-hot joining the first dense layers, a Gumbel top */
     const char *iwae[] = {"train.objective=iwae", "model.latent=3,2", "model.encoder=conv 3 k3 s2 p1 bn, conv 4 k2x3 p1x0, 5 | 4",
@@ -299,6 +352,9 @@ int main(void)
     check_family("iwae, 2 layers, conditional", iwae, 6);
     const char *gumbel[] = {"model.latent_type=categorical", "model.categorical=2x3", "train.samples=1"};
     check_family("gumbel-softmax top", gumbel, 3);
+    /* gaussian-learned: decoder_out has 2C channels, [mean maps | log-variance maps] */
+    const char *learned[] = {"model.likelihood=gaussian-learned", "train.samples=1"};
+    check_family("gaussian-learned (2C output maps)", learned, 2);
     clvae_backend_free(&be);
     return tu_finish("test_conv_model");
 }

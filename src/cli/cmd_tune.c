@@ -143,7 +143,7 @@ static int model_shapes(const clvae_config *cfg, const tune_args *ta, clvae_gemm
     clvae_config rc = *cfg; /* a conditional model's classes = 0: from all its labels */
     bool all = rc.model.conditional && rc.model.classes == 0;
     int st = clvae_dataset_load_train(&ds, &rc, all ? 0 : 1);
-    if (!st) st = clvae_model_layout(&m, &rc, (int)ds.dim);
+    if (!st) st = clvae_model_layout_data(&m, &rc, &ds);
     int one[1] = {cfg->train.batch}, largest = 1;
     const int *b = ta->n_batches ? ta->batches : one;
     int nb = ta->n_batches ? ta->n_batches : 1;

@@ -21,6 +21,7 @@
 
 #include "backend/backend.h"
 #include "clvae/config.h"
+#include "clvae/data.h"
 #include "model/vae_conv.h"
 
 #define CLVAE_MAX_PARAMS (3 * CLVAE_MAX_STOCH * (2 * CLVAE_MAX_LAYERS + 4))
@@ -159,6 +160,9 @@ typedef struct clvae_losses {
  * not an image). */
 int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim);
 int clvae_model_layout_image(clvae_model *m, const clvae_config *cfg, int dim, const int chw[3]);
+/* The same for the data set the model reads: data.image_shape = auto takes the data's own
+ * rows x cols (IDX, NPY (n, h, w[, c])) with ds->dim / (rows * cols) channels. */
+int clvae_model_layout_data(clvae_model *m, const clvae_config *cfg, const clvae_dataset *ds);
 
 /* Adds a tensor of rows x cols floats to the table (vae_layout.c); PyTorch's 1-D / 2-D shape. */
 clvae_param *clvae_model_add_param(clvae_model *m, const char *name, int rows, int cols,

@@ -310,6 +310,17 @@ int clvae_model_layout(clvae_model *m, const clvae_config *cfg, int dim)
     return clvae_model_layout_image(m, cfg, dim, chw);
 }
 
+int clvae_model_layout_data(clvae_model *m, const clvae_config *cfg, const clvae_dataset *ds)
+{
+    int chw[3], dim = (int)ds->dim;
+    const char *v = cfg->data.image_shape;
+    size_t px = (size_t)ds->rows * (size_t)ds->cols;
+    image_from_config(cfg, dim, chw);
+    if ((strcmp(v, "auto") == 0 || !*v) && ds->rows > 1 && px && ds->dim % px == 0)
+        chw[0] = (int)(ds->dim / px), chw[1] = ds->rows, chw[2] = ds->cols;
+    return clvae_model_layout_image(m, cfg, dim, chw);
+}
+
 /* Whether any layer of the model normalizes: BN's statistics need the batch in one place. */
 static bool model_has_bn(const clvae_model *m)
 {

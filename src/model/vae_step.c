@@ -99,8 +99,8 @@ int clvae_model_mlp_bwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, cl
         top = n->n_hidden - 1;
         dy = n->conv.dflat;
         const clvae_layer *v = &n->hidden[top];
-        TRY(dense_act_bwd(m, v->act, rows, v->out, n->h[top], dy, fused ? gv(m, v->b) : none));
         db_done = fused || v->act == CLVAE_ACT_LEAKY_RELU;
+        TRY(dense_act_bwd(m, v->act, rows, v->out, n->h[top], dy, db_done ? gv(m, v->b) : none));
     }
     if (pre) { /* the dense part reads the flattened maps; its input gradient goes to them */
         x = n->conv.flat;

@@ -56,7 +56,7 @@ static int bench_open(clvae_config *cfg, const clvae_bench_options *o, long warm
         return clvae_error(CLVAE_ERR_INPUT, "bench: batch %d is larger than the %zu samples", B,
                            c->train.n);
     if ((st = clvae_backend_create(cfg, &c->be))) return st;
-    if ((st = clvae_model_layout(&c->m, cfg, (int)c->train.dim))) return st;
+    if ((st = clvae_model_layout_data(&c->m, cfg, &c->train))) return st;
     if ((st = clvae_model_init(&c->m, &c->be, B, cfg->train.samples, true))) return st;
     /* no tuning file yet: tune GEMMs once */
     if ((st = clvae_autotune_first_use(&c->be, cfg, &c->m))) return st;

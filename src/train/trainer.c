@@ -130,7 +130,7 @@ static int trainer_open(trainer *t)
     if ((st = load_data(t)) || (st = check_split(t))) return st;
     if ((st = clvae_backend_create(t->cfg, &t->be))) return st;
     CLVAE_INFO("backend %s, device %s", t->be.ops->name, t->be.ops->device_name(t->be.ctx));
-    if ((st = clvae_model_layout(&t->m, t->cfg, (int)t->train.dim))) return st;
+    if ((st = clvae_model_layout_data(&t->m, t->cfg, &t->train))) return st;
     if ((st = clvae_model_init(&t->m, &t->be, B, t->cfg->train.samples, true))) return st;
     if (t->ranks > 1) t->m.bn_sum = clvae_dist_sum_f32; /* synchronized BatchNorm */
     /* no tuning file yet: tune GEMMs once */
