@@ -36,31 +36,55 @@ __kernel void clvae_im2col(__global const float *img, ulong ioff, __global float
     }
 }
 
+/* The first tap k of one axis that reads image coordinate i, and its column position o:
+ * t = i + p - k*d kept as o*s + m (0 <= m < s) and stepped by -d without dividing (one
+ * division per call); the tap is valid when m == 0. At most ks (= s / gcd(s, d)) steps: k = KH
+ * (none) past that or once t < 0. */
+static inline uint clvae_first_tap(uint i, uint p, uint d, uint s, uint ks, uint K, int *o)
+{
+    int q = (int)((i + p) / s), m = (int)(i + p) - q * (int)s;
+    int qd = (int)(d / s), rd = (int)(d - (uint)qd * s);
+    for (uint k = 0; k < K && k < ks && q >= 0; k++) {
+        if (m == 0) {
+            *o = q;
+            return k;
+        }
+        q -= qd;
+        m -= rd;
+        if (m < 0) {
+            m += (int)s;
+            q -= 1;
+        }
+    }
+    return K;
+}
+
 /* img[b, ih, iw, c] = beta * img + the sum over the taps (kh, kw) of the column entries that
  * im2col fills from this pixel: oh = (ih + ph - kh*dh) / sh when that divides exactly and lies
- * in [0, OH), likewise ow. Taps in order kh, kw; beta 0 never reads img. Work-item
- * (c, iw, b*H + ih); `rows` = B*H. */
+ * in [0, OH), likewise ow. Only the valid taps are visited: the first one per axis
+ * (clvae_first_tap), then every ks-th (ks = s / gcd(s, d)) with o falling by os = d ks / s,
+ * until o < 0. Taps in order kh, kw; beta 0 never reads img. Work-item (c, iw, b*H + ih);
+ * `rows` = B*H. */
 __kernel void clvae_col2im(__global const float *cols, ulong coff, __global float *img,
-                           ulong ioff, uint rows, float beta, CLVAE_GEOM_ARGS)
+                           ulong ioff, uint rows, float beta, CLVAE_GEOM_ARGS, uint ksh,
+                           uint osh, uint ksw, uint osw)
 {
     uint c = get_global_id(0), iw = get_global_id(1), bh = get_global_id(2);
     if (c >= C || iw >= W || bh >= rows) return;
     uint b = bh / H, ih = bh - b * H;
     ulong taps = (ulong)KH * KW, K = (ulong)C * taps;
     __global const float *src = cols + coff + (ulong)b * OH * OW * K + c * taps;
+    int oh0 = 0, ow0 = 0;
+    uint kh0 = clvae_first_tap(ih, ph, dh, sh, ksh, KH, &oh0);
+    uint kw0 = clvae_first_tap(iw, pw, dw, sw, ksw, KW, &ow0);
     float s = 0.0f;
-    for (uint kh = 0; kh < KH; kh++) {
-        int th = (int)(ih + ph) - (int)(kh * dh);
-        if (th < 0) break; /* th falls with kh */
-        uint oh = (uint)th / sh;
-        if (oh * sh != (uint)th || oh >= OH) continue;
-        for (uint kw = 0; kw < KW; kw++) {
-            int tw = (int)(iw + pw) - (int)(kw * dw);
-            if (tw < 0) break;
-            uint ow = (uint)tw / sw;
-            if (ow * sw != (uint)tw || ow >= OW) continue;
-            s += src[((ulong)oh * OW + ow) * K + kh * KW + kw];
-        }
+    int oh = oh0;
+    for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
+        if (oh >= (int)OH) continue;
+        __global const float *r = src + (ulong)oh * OW * K + kh * KW;
+        int ow = ow0;
+        for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw)
+            if (ow < (int)OW) s += r[(ulong)ow * K + kw];
     }
     ulong at = ioff + ((ulong)bh * W + iw) * C + c;
     img[at] = beta == 0.0f ? s : beta * img[at] + s;

@@ -140,6 +140,20 @@ int clvae_ocl_im2col(void *ctx, const clvae_conv_geom *g, clvae_view img, clvae_
     return clvae_ocl_launch_nd(c, OCL_K_IM2COL, op, 3, items, args, OCL_NARGS(args));
 }
 
+/* Along one axis the taps that read an image coordinate recur every ks = s / gcd(s, d) taps,
+ * their column positions falling by os = d ks / s (exact). */
+static void tap_step(int s, int d, cl_uint *ks, cl_uint *os)
+{
+    int a = s, b = d;
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    *ks = (cl_uint)(s / a);
+    *os = (cl_uint)(d / a);
+}
+
 int clvae_ocl_col2im(void *ctx, const clvae_conv_geom *g, clvae_view cols, float beta,
                      clvae_view img)
 {
@@ -155,9 +169,12 @@ int clvae_ocl_col2im(void *ctx, const clvae_conv_geom *g, clvae_view cols, float
     if (!st) st = clvae_ocl_view(c, op, "img", img, img_floats(g), &im, &io);
     if (st) return st;
     geom_u u = geom_args(g);
-    cl_uint rows = (cl_uint)g->batch * (cl_uint)g->height;
-    ocl_arg args[] = {OCL_ARG(cm),   OCL_ARG(co),   OCL_ARG(im), OCL_ARG(io),
-                      OCL_ARG(rows), OCL_ARG(beta), GEOM_ARGS(u)};
+    cl_uint rows = (cl_uint)g->batch * (cl_uint)g->height, ksh, osh, ksw, osw;
+    tap_step(g->stride_h, g->dil_h, &ksh, &osh);
+    tap_step(g->stride_w, g->dil_w, &ksw, &osw);
+    ocl_arg args[] = {OCL_ARG(cm),   OCL_ARG(co),   OCL_ARG(im),  OCL_ARG(io),  OCL_ARG(rows),
+                      OCL_ARG(beta), GEOM_ARGS(u),  OCL_ARG(ksh), OCL_ARG(osh), OCL_ARG(ksw),
+                      OCL_ARG(osw)};
     size_t items[3] = {(size_t)g->channels, (size_t)g->width, rows};
     return clvae_ocl_launch_nd(c, OCL_K_COL2IM, op, 3, items, args, OCL_NARGS(args));
 }
