@@ -53,6 +53,14 @@ for op in gauss_terms prior_bwd.dz latent_bwd iw_weights.w row_scale binarize; d
         exit 1
     fi
 done
+# The conv-net kernels (cl/conv.cl, cl/bn.cl; the reductions' two stages run at 130 rows).
+for op in im2col col2im 'col2im(beta1)' batch_transpose bias_leaky leaky_bwd col_sq_dev \
+    bn_fwd.y bn_bwd_sums bn_bwd; do
+    if ! grep -q "^$op  *oclgrind.* ok" "$tmp/stdout"; then
+        echo "FAIL: test_ops ran no $op case on the Oclgrind device"
+        exit 1
+    fi
+done
 if ! grep -q "^iw_weights  *oclgrind.*group == serial, bit-identical ok" "$tmp/stdout"; then
     echo "FAIL: test_ops did not compare the two iw_weights layouts on the Oclgrind device"
     exit 1

@@ -55,6 +55,8 @@ void compare(const twin *t, const char *op, const char *shape, double tol);
 void test_stoch_ops(void);
 /* The categorical-layer op tests (ops_gumbel.c), on E.dev. */
 void test_gumbel_ops(void);
+/* The convolutional-net op tests (ops_conv.c), on E.dev. */
+void test_conv_ops(void);
 
 #define RUN(call)                                                                                  \
     do {                                                                                           \

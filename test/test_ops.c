@@ -629,10 +629,11 @@ static void run_all(cl_device_id device)
     test_stoch_ops();
     test_gumbel_ops();
     test_onehot();
+    test_conv_ops();
     test_gemm_indirect(device); /* last: the override stays for this device */
     int side = 1;
     RUN(E.dev.ops->finish(E.dev.ctx));
-    for (int op = 0; op < CLVAE_OP_CONV_FIRST; op++)
+    for (int op = 0; op < CLVAE_OP_COUNT; op++)
         CHECK(E.dev.ops->supports(E.dev.ctx, op), "op %d unsupported on %s", op, E.label);
 }
 

@@ -13,7 +13,8 @@
 #include "backend/opencl/ocl_tune.h"
 #endif
 
-/* Tolerances on normalized MSE sum((a-b)^2)/sum(a^2) vs the reference, with their reasons:
+/* Tolerances on normalized MSE sum((a-b)^2)/sum(a^2) vs the reference, with their reasons
+ * (batch norm: its 1/sqrt and divides are TOL_ELEM's few ulp; bn_bwd cancels as TOL_GRAD):
  * transcendental elementwise ops differ by a few ulp (OpenCL allows 2-5 ulp): 1e-10;
  * GEMM sums in another order (K up to 784, maybe FMA): 1e-8; gradients that cancel
  * (sigmoid(l) - x): 1e-8; pure IEEE add/mul ops: 1e-12. */
@@ -21,6 +22,9 @@
 #define TOL_GEMM 1e-8
 #define TOL_GRAD 1e-8
 #define TOL_EXACT 1e-12
+/* Float sums of a few terms (col2im's taps) or chunked column reductions over up to 6272 rows
+ * (col_sq_dev, bn_bwd_sums) vs the reference's double sums: ~sqrt(n) ulp, nmse ~1e-14. */
+#define TOL_SUM 1e-10
 
 typedef struct side {
     clvae_backend *be;
@@ -58,13 +62,14 @@ static int fill_random(check_ctx *k, int i, size_t n, float lo, float hi)
     return st;
 }
 
-/* Compares slot i (n floats) between the sides and prints a table row. */
-static int compare(check_ctx *k, int i, size_t n, const char *op, double tol)
+/* Compares n floats at float offset `off` of slot i between the sides and prints a table row. */
+static int compare_at(check_ctx *k, int i, size_t off, size_t n, const char *op, double tol)
 {
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
     int st = a && b ? CLVAE_OK : clvae_error(CLVAE_ERR_NOMEM, "check: out of memory");
-    if (!st) st = k->s[0].be->ops->download(k->s[0].be->ctx, slot(&k->s[0], i), a, n * 4);
-    if (!st) st = k->s[1].be->ops->download(k->s[1].be->ctx, slot(&k->s[1], i), b, n * 4);
+    clvae_view va = clvae_view_at(slot(&k->s[0], i), off), vb = clvae_view_at(slot(&k->s[1], i), off);
+    if (!st) st = k->s[0].be->ops->download(k->s[0].be->ctx, va, a, n * 4);
+    if (!st) st = k->s[1].be->ops->download(k->s[1].be->ctx, vb, b, n * 4);
     if (!st) {
         int bad = 0;
         for (size_t j = 0; j < n; j++) bad |= !isfinite(b[j]);
@@ -78,6 +83,12 @@ static int compare(check_ctx *k, int i, size_t n, const char *op, double tol)
     free(a);
     free(b);
     return st;
+}
+
+/* Compares slot i (n floats) between the sides and prints a table row. */
+static int compare(check_ctx *k, int i, size_t n, const char *op, double tol)
+{
+    return compare_at(k, i, 0, n, op, tol);
 }
 
 typedef int (*op_fn)(clvae_backend *be, const side *s, const void *arg);
@@ -543,6 +554,145 @@ static int check_gumbel(check_ctx *k)
     return st;
 }
 
+/* ---- convolutional nets: im2col/col2im at two model geometries, transpose, leaky, BN ------- */
+
+/* dcgan28's second Conv2d (32 -> 64, 4x4 stride 2 pad 1) at batch 32, and vanilla64's last
+ * ConvTranspose2d (3x3 stride 2 pad 1 output padding 1: 32x32 -> 64x64, 32 channels) at
+ * batch 2. Slots: img 0, cols 1 (im2col), dcols 2, col2im 3 (beta 0) and onto img (beta 1). */
+static const clvae_conv_geom conv_geoms[] = {{32, 32, 14, 14, 7, 7, 4, 4, 2, 2, 1, 1, 1, 1},
+                                             {2, 32, 64, 64, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1}};
+static const char *conv_names[] = {"dcgan28 conv2 B32", "vanilla64 convT5 B2"};
+
+static size_t geom_img(const clvae_conv_geom *g)
+{
+    return (size_t)g->batch * g->height * g->width * g->channels;
+}
+
+static size_t geom_cols(const clvae_conv_geom *g)
+{
+    return (size_t)g->batch * g->out_h * g->out_w * g->channels * g->k_h * g->k_w;
+}
+
+static int do_conv(clvae_backend *be, const side *s, const void *p)
+{
+    const clvae_conv_geom *g = p;
+    int st = be->ops->im2col(be->ctx, g, slot(s, 0), slot(s, 1));
+    if (!st) st = be->ops->col2im(be->ctx, g, slot(s, 2), 0.0f, slot(s, 3));
+    if (!st) st = be->ops->col2im(be->ctx, g, slot(s, 2), 1.0f, slot(s, 0));
+    return st;
+}
+
+/* p: 0 = batch_transpose (16, 3, 4096) slot 0 -> 1 and back 1 -> 2; 1 = bias_leaky (6272, 64) slot 0 with bias
+ * slot 3, then leaky_bwd of dy slot 4 (slope 0.2). */
+static int do_conv_elem(clvae_backend *be, const side *s, const void *p)
+{
+    if (!*(const int *)p) { /* NCHW -> NHWC, then back (its backward) */
+        int st = be->ops->batch_transpose(be->ctx, 16, 3, 4096, slot(s, 0), slot(s, 1));
+        return st ? st : be->ops->batch_transpose(be->ctx, 16, 4096, 3, slot(s, 1), slot(s, 2));
+    }
+    int st = be->ops->bias_leaky(be->ctx, 0.2f, 6272, 64, slot(s, 3), slot(s, 0));
+    return st ? st : be->ops->leaky_bwd(be->ctx, 0.2f, 6272, 64, slot(s, 0), slot(s, 4));
+}
+
+static int check_conv(check_ctx *k)
+{
+    static const clvae_op ops[] = {CLVAE_OP_IM2COL, CLVAE_OP_COL2IM, CLVAE_OP_BATCH_TRANSPOSE,
+                                   CLVAE_OP_BIAS_LEAKY, CLVAE_OP_LEAKY_BWD};
+    static const char *names[] = {"im2col", "col2im", "batch_transpose", "bias_leaky", "leaky_bwd"};
+    for (int i = 0; i < 5; i++)
+        if (!supported(k, ops[i], names[i])) return CLVAE_OK;
+    int st = CLVAE_OK;
+    char name[96];
+    for (int i = 0; i < 2 && !st; i++) {
+        const clvae_conv_geom *g = &conv_geoms[i];
+        st = fill_random(k, 0, geom_img(g), -1, 1);
+        if (!st) st = fill_random(k, 2, geom_cols(g), -1, 1);
+        if (!st) st = run_both(k, do_conv, g);
+        snprintf(name, sizeof name, "im2col %s", conv_names[i]);
+        if (!st) st = compare(k, 1, geom_cols(g), name, TOL_EXACT);
+        snprintf(name, sizeof name, "col2im %s", conv_names[i]);
+        if (!st) st = compare(k, 3, geom_img(g), name, TOL_SUM);
+        snprintf(name, sizeof name, "col2im beta1 %s", conv_names[i]);
+        if (!st) st = compare(k, 0, geom_img(g), name, TOL_SUM);
+    }
+    for (int e = 0; e < 2 && !st; e++) {
+        st = fill_random(k, 0, 6272 * 64, -2, 2);
+        if (!st) st = fill_random(k, 3, 64, -1, 1);
+        if (!st) st = fill_random(k, 4, 6272 * 64, -1, 1);
+        if (!st) st = run_both(k, do_conv_elem, &e);
+        if (!st && !e) st = compare(k, 1, 16 * 3 * 4096, "batch_transpose B16 3x4096", TOL_EXACT);
+        if (!st && !e) st = compare(k, 2, 16 * 3 * 4096, "batch_transpose B16 4096x3", TOL_EXACT);
+        if (!st && e) st = compare(k, 0, 6272 * 64, "bias_leaky 6272x64 slope 0.2", TOL_EXACT);
+        if (!st && e) st = compare(k, 4, 6272 * 64, "leaky_bwd 6272x64 slope 0.2", TOL_EXACT);
+    }
+    return st;
+}
+
+/* BatchNorm2d over N = 6272 rows (batch 32 of 14x14 maps), C = 64. Slots: x 0, y 1, xhat 2,
+ * dy 4, dx 5; slot 3 holds sums [0, 2C), gamma, beta, running mean, running var, invstd (C
+ * each, in that order). The training sums come from col_sum and col_sq_dev on each side. */
+#define BN_N 6272
+#define BN_C 64
+
+static int do_bn_fwd(clvae_backend *be, const side *s, const void *p)
+{
+    bool training = *(const int *)p;
+    clvae_view v = slot(s, 3);
+    int st = CLVAE_OK;
+    if (training) st = be->ops->col_sum(be->ctx, BN_N, BN_C, slot(s, 0), v);
+    if (!st && training)
+        st = be->ops->col_sq_dev(be->ctx, BN_N, BN_C, slot(s, 0), v, (float)BN_N,
+                                 clvae_view_at(v, BN_C));
+    clvae_bn_fwd_args a = {.rows = BN_N, .channels = BN_C, .count = (float)BN_N, .eps = 1e-5f,
+                           .momentum = 0.1f, .slope = 0.2f, .training = training,
+                           .act = training ? CLVAE_ACT_LEAKY_RELU : CLVAE_ACT_RELU,
+                           .x = slot(s, 0), .sums = training ? v : none,
+                           .gamma = clvae_view_at(v, 2 * BN_C), .beta = clvae_view_at(v, 3 * BN_C),
+                           .running_mean = clvae_view_at(v, 4 * BN_C),
+                           .running_var = clvae_view_at(v, 5 * BN_C),
+                           .invstd = clvae_view_at(v, 6 * BN_C), .xhat = training ? slot(s, 2) : none,
+                           .y = slot(s, 1)};
+    return st ? st : be->ops->bn_fwd(be->ctx, &a);
+}
+
+static int do_bn_bwd(clvae_backend *be, const side *s, const void *p)
+{
+    (void)p;
+    clvae_view v = slot(s, 3);
+    clvae_bn_bwd_args a = {.rows = BN_N, .channels = BN_C, .count = (float)BN_N, .dy = slot(s, 4),
+                           .xhat = slot(s, 2), .gamma = clvae_view_at(v, 2 * BN_C),
+                           .invstd = clvae_view_at(v, 6 * BN_C), .sums = v, .dx = slot(s, 5)};
+    int st = be->ops->bn_bwd_sums(be->ctx, &a);
+    return st ? st : be->ops->bn_bwd(be->ctx, &a);
+}
+
+static int check_bn(check_ctx *k)
+{
+    static const char *modes[] = {"eval relu", "train leaky"};
+    if (!supported(k, CLVAE_OP_COL_SQ_DEV, "col_sq_dev") || !supported(k, CLVAE_OP_BN_FWD, "bn_fwd") ||
+        !supported(k, CLVAE_OP_BN_BWD_SUMS, "bn_bwd_sums") || !supported(k, CLVAE_OP_BN_BWD, "bn_bwd"))
+        return CLVAE_OK;
+    int st = fill_random(k, 0, BN_N * BN_C, -3, 5);
+    if (!st) st = fill_random(k, 3, 7 * BN_C, 0.5f, 1.5f); /* running var > 0 */
+    char name[96];
+    for (int training = 0; training < 2 && !st; training++) {
+        st = run_both(k, do_bn_fwd, &training);
+        if (!st && training) st = compare_at(k, 3, BN_C, BN_C, "col_sq_dev 6272x64", TOL_SUM);
+        snprintf(name, sizeof name, "bn_fwd 6272x64 %s y", modes[training]);
+        if (!st) st = compare(k, 1, BN_N * BN_C, name, TOL_ELEM);
+        snprintf(name, sizeof name, "bn_fwd 6272x64 %s invstd", modes[training]);
+        if (!st) st = compare_at(k, 3, 6 * BN_C, BN_C, name, TOL_ELEM);
+        if (!st && training) st = compare(k, 2, BN_N * BN_C, "bn_fwd 6272x64 train xhat", TOL_ELEM);
+        if (!st && training)
+            st = compare_at(k, 3, 4 * BN_C, 2 * BN_C, "bn_fwd 6272x64 train running stats", TOL_ELEM);
+    }
+    if (!st) st = fill_random(k, 4, BN_N * BN_C, -1, 1);
+    if (!st) st = run_both(k, do_bn_bwd, NULL);
+    if (!st) st = compare_at(k, 3, 0, 2 * BN_C, "bn_bwd_sums 6272x64", TOL_SUM);
+    if (!st) st = compare(k, 5, BN_N * BN_C, "bn_bwd 6272x64", TOL_GRAD);
+    return st;
+}
+
 int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, FILE *out,
                     clvae_check_counts *c)
 {
@@ -565,6 +715,8 @@ int clvae_check_ops(clvae_backend *ref, clvae_backend *dev, const char *label, F
     if (!st) st = check_row_scale_binarize(&k);
     if (!st) st = check_onehot(&k);
     if (!st) st = check_gumbel(&k);
+    if (!st) st = check_conv(&k);
+    if (!st) st = check_bn(&k);
     if (k.s[0].buf) ref->ops->buffer_free(ref->ctx, k.s[0].buf);
     if (k.s[1].buf) dev->ops->buffer_free(dev->ctx, k.s[1].buf);
     return st;

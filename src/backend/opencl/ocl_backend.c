@@ -23,8 +23,7 @@ static const char *ocl_device_name(void *ctx)
 
 static bool ocl_supports(void *ctx, clvae_op op)
 {
-    /* The conv group is not implemented on OpenCL yet. */
-    return op >= 0 && op < CLVAE_OP_CONV_FIRST;
+    return op >= 0 && op < CLVAE_OP_COUNT;
 }
 
 /* Checks that [off, off + bytes) lies inside the buffer (transfers need no alignment). */
@@ -134,6 +133,7 @@ static void ocl_free(void *ctx)
     clvae_ocl_gemm_release(c);
     clvae_ocl_gemm_sets_free(c);
     clvae_ocl_tiled_free(c);
+    clvae_ocl_conv_release(c);
     if (c->partials) clReleaseMemObject(c->partials);
     for (int k = 0; k < OCL_K_COUNT; k++)
         if (c->kernels[k]) clReleaseKernel(c->kernels[k]);
@@ -193,6 +193,15 @@ static const clvae_backend_ops ocl_ops = {
     .gumbel = clvae_ocl_gumbel,
     .cat_terms = clvae_ocl_cat_terms,
     .cat_bwd = clvae_ocl_cat_bwd,
+    .im2col = clvae_ocl_im2col,
+    .col2im = clvae_ocl_col2im,
+    .batch_transpose = clvae_ocl_batch_transpose,
+    .bias_leaky = clvae_ocl_bias_leaky,
+    .leaky_bwd = clvae_ocl_leaky_bwd,
+    .col_sq_dev = clvae_ocl_col_sq_dev,
+    .bn_fwd = clvae_ocl_bn_fwd,
+    .bn_bwd_sums = clvae_ocl_bn_bwd_sums,
+    .bn_bwd = clvae_ocl_bn_bwd,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

@@ -38,6 +38,17 @@ typedef enum ocl_kernel_id {
     OCL_K_GUMBEL,
     OCL_K_CAT_TERMS,
     OCL_K_CAT_BWD,
+    OCL_K_IM2COL,
+    OCL_K_COL2IM,
+    OCL_K_BATCH_TRANSPOSE,
+    OCL_K_BIAS_LEAKY,
+    OCL_K_LEAKY_BWD,
+    OCL_K_COL_SQ_DEV_PART,
+    OCL_K_BN_BWD_PART,
+    OCL_K_SUM_PARTS,
+    OCL_K_BN_STATS,
+    OCL_K_BN_APPLY,
+    OCL_K_BN_BWD,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -62,6 +73,8 @@ typedef struct ocl_ctx {
     cl_mem partials;           /* (OCL_MAX_PARTIALS) sum_add stage-1 results */
     cl_mem gemm_tmp;           /* CLBlast temporary buffer, grown on demand */
     size_t gemm_tmp_bytes;
+    cl_mem conv_tmp;          /* conv/BN reduction partials and BN means, grown on demand */
+    size_t conv_tmp_bytes;
     /* Host scheduler support (ocl_queue.c) and profiling (ocl_profile.c). */
     cl_command_queue xfer;  /* in-order transfer queue, created by the first staging_alloc */
     struct ocl_prof *prof;  /* recorded events and clock offset; NULL until profile_enable */
@@ -153,6 +166,21 @@ int clvae_ocl_onehot(void *ctx, int rows, int batch, int classes, clvae_view lab
 int clvae_ocl_gumbel(void *ctx, const clvae_gumbel_args *a);
 int clvae_ocl_cat_terms(void *ctx, const clvae_cat_terms_args *a);
 int clvae_ocl_cat_bwd(void *ctx, const clvae_cat_bwd_args *a);
+/* Convolutional nets (ocl_conv.c); clvae_ocl_conv_release frees the scratch (ocl_free). */
+int clvae_ocl_im2col(void *ctx, const clvae_conv_geom *g, clvae_view img, clvae_view cols);
+int clvae_ocl_col2im(void *ctx, const clvae_conv_geom *g, clvae_view cols, float beta,
+                     clvae_view img);
+int clvae_ocl_batch_transpose(void *ctx, int batch, int rows, int cols, clvae_view src,
+                              clvae_view dst);
+int clvae_ocl_bias_leaky(void *ctx, float slope, int rows, int cols, clvae_view bias,
+                         clvae_view y);
+int clvae_ocl_leaky_bwd(void *ctx, float slope, int rows, int cols, clvae_view y, clvae_view dy);
+int clvae_ocl_col_sq_dev(void *ctx, int rows, int cols, clvae_view x, clvae_view sum,
+                         float count, clvae_view out);
+int clvae_ocl_bn_fwd(void *ctx, const clvae_bn_fwd_args *a);
+int clvae_ocl_bn_bwd_sums(void *ctx, const clvae_bn_bwd_args *a);
+int clvae_ocl_bn_bwd(void *ctx, const clvae_bn_bwd_args *a);
+void clvae_ocl_conv_release(ocl_ctx *c);
 int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x);
 int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,
                        clvae_view x);

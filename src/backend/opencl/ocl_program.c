@@ -42,6 +42,17 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_GUMBEL] = "clvae_gumbel",
     [OCL_K_CAT_TERMS] = "clvae_cat_terms",
     [OCL_K_CAT_BWD] = "clvae_cat_bwd",
+    [OCL_K_IM2COL] = "clvae_im2col",
+    [OCL_K_COL2IM] = "clvae_col2im",
+    [OCL_K_BATCH_TRANSPOSE] = "clvae_batch_transpose",
+    [OCL_K_BIAS_LEAKY] = "clvae_bias_leaky",
+    [OCL_K_LEAKY_BWD] = "clvae_leaky_bwd",
+    [OCL_K_COL_SQ_DEV_PART] = "clvae_col_sq_dev_part",
+    [OCL_K_BN_BWD_PART] = "clvae_bn_bwd_part",
+    [OCL_K_SUM_PARTS] = "clvae_sum_parts",
+    [OCL_K_BN_STATS] = "clvae_bn_stats",
+    [OCL_K_BN_APPLY] = "clvae_bn_apply",
+    [OCL_K_BN_BWD] = "clvae_bn_bwd",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */
@@ -91,6 +102,7 @@ static int append_header(strbuf *b, const ocl_ctx *c)
     if (!st)
         st = sb_printf(b, "#define CLVAE_ACT_SOFTPLUS %d\n#define CLVAE_ACT_IDENTITY %d\n",
                        CLVAE_ACT_SOFTPLUS, CLVAE_ACT_IDENTITY);
+    if (!st) st = sb_printf(b, "#define CLVAE_ACT_LEAKY_RELU %d\n", CLVAE_ACT_LEAKY_RELU);
     if (!st)
         st = sb_printf(b, "#define CLVAE_LIK_BERNOULLI %d\n#define CLVAE_LIK_GAUSSIAN %d\n",
                        CLVAE_LIK_BERNOULLI, CLVAE_LIK_GAUSSIAN);

@@ -1,0 +1,145 @@
+/* Convolutional-net kernels (backend.h "Convolutional nets"): im2col over the whole batch, its
+ * adjoint col2im as a gather (every image pixel sums the column entries that read it, no
+ * atomics), the per-item NCHW <-> NHWC transpose and leaky_relu forward (with bias) and
+ * backward. Maps are NHWC rows (B*H*W, C); cols (B*OH*OW, C*KH*KW), column (c*KH + kh)*KW + kw.
+ * Grids are 3-D (channel, x, batch*y) so a work-item divides once; the KH*KW taps of a
+ * (position, channel) pair are a loop inside the work-item, whose KH*KW column entries are
+ * contiguous. Offsets are in floats; global sizes are rounded up, so every kernel checks its
+ * bounds. Index arithmetic is in ulong (a batch of maps may pass 2^32 column entries). */
+
+/* Geometry as the kernels take it: (C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw). */
+#define CLVAE_GEOM_ARGS                                                                         \
+    uint C, uint H, uint W, uint OH, uint OW, uint KH, uint KW, uint sh, uint sw, uint ph,     \
+        uint pw, uint dh, uint dw
+
+/* cols row (b*OH + oh)*OW + ow, columns (c*KH + kh)*KW + kw for every tap: img[b, ih, iw, c]
+ * with ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw, 0 outside the image. Work-item
+ * (c, ow, b*OH + oh); `rows` = B*OH. */
+__kernel void clvae_im2col(__global const float *img, ulong ioff, __global float *cols,
+                           ulong coff, uint rows, CLVAE_GEOM_ARGS)
+{
+    uint c = get_global_id(0), ow = get_global_id(1), bo = get_global_id(2);
+    if (c >= C || ow >= OW || bo >= rows) return;
+    uint b = bo / OH, oh = bo - b * OH;
+    ulong taps = (ulong)KH * KW, K = (ulong)C * taps;
+    __global float *dst = cols + coff + ((ulong)bo * OW + ow) * K + c * taps;
+    __global const float *src = img + ioff + (ulong)b * H * W * C + c;
+    int ih0 = (int)(oh * sh) - (int)ph, iw0 = (int)(ow * sw) - (int)pw;
+    for (uint kh = 0; kh < KH; kh++) {
+        int ih = ih0 + (int)(kh * dh);
+        bool row_in = ih >= 0 && ih < (int)H;
+        for (uint kw = 0; kw < KW; kw++) {
+            int iw = iw0 + (int)(kw * dw);
+            bool in = row_in && iw >= 0 && iw < (int)W;
+            dst[kh * KW + kw] = in ? src[((ulong)ih * W + (ulong)iw) * C] : 0.0f;
+        }
+    }
+}
+
+/* The first tap k of one axis that reads image coordinate i, and its column position o:
+ * t = i + p - k*d kept as o*s + m (0 <= m < s) and stepped by -d without dividing (one
+ * division per call); the tap is valid when m == 0. At most ks (= s / gcd(s, d)) steps: k = KH
+ * (none) past that or once t < 0. */
+static inline uint clvae_first_tap(uint i, uint p, uint d, uint s, uint ks, uint K, int *o)
+{
+    int q = (int)((i + p) / s), m = (int)(i + p) - q * (int)s;
+    int qd = (int)(d / s), rd = (int)(d - (uint)qd * s);
+    for (uint k = 0; k < K && k < ks && q >= 0; k++) {
+        if (m == 0) {
+            *o = q;
+            return k;
+        }
+        q -= qd;
+        m -= rd;
+        if (m < 0) {
+            m += (int)s;
+            q -= 1;
+        }
+    }
+    return K;
+}
+
+/* img[b, ih, iw, c] = beta * img + the sum over the taps (kh, kw) of the column entries that
+ * im2col fills from this pixel: oh = (ih + ph - kh*dh) / sh when that divides exactly and lies
+ * in [0, OH), likewise ow. Only the valid taps are visited: the first one per axis
+ * (clvae_first_tap), then every ks-th (ks = s / gcd(s, d)) with o falling by os = d ks / s,
+ * until o < 0. Taps in order kh, kw; beta 0 never reads img. Work-item (c, iw, b*H + ih);
+ * `rows` = B*H. */
+__kernel void clvae_col2im(__global const float *cols, ulong coff, __global float *img,
+                           ulong ioff, uint rows, float beta, CLVAE_GEOM_ARGS, uint ksh,
+                           uint osh, uint ksw, uint osw)
+{
+    uint c = get_global_id(0), iw = get_global_id(1), bh = get_global_id(2);
+    if (c >= C || iw >= W || bh >= rows) return;
+    uint b = bh / H, ih = bh - b * H;
+    ulong taps = (ulong)KH * KW, K = (ulong)C * taps;
+    __global const float *src = cols + coff + (ulong)b * OH * OW * K + c * taps;
+    int oh0 = 0, ow0 = 0;
+    uint kh0 = clvae_first_tap(ih, ph, dh, sh, ksh, KH, &oh0);
+    uint kw0 = clvae_first_tap(iw, pw, dw, sw, ksw, KW, &ow0);
+    float s = 0.0f;
+    int oh = oh0;
+    for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
+        if (oh >= (int)OH) continue;
+        __global const float *r = src + (ulong)oh * OW * K + kh * KW;
+        int ow = ow0;
+        for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw)
+            if (ow < (int)OW) s += r[(ulong)ow * K + kw];
+    }
+    ulong at = ioff + ((ulong)bh * W + iw) * C + c;
+    img[at] = beta == 0.0f ? s : beta * img[at] + s;
+}
+
+/* dst (B, cols, rows) = src (B, rows, cols) per item. Work-item (i, j, b) writes dst[b, j, i]
+ * (dimension 0 along dst's rows, so writes are contiguous) from src[b, i, j]. */
+__kernel void clvae_batch_transpose(__global const float *src, ulong soff, __global float *dst,
+                                    ulong doff, uint batch, uint rows, uint cols)
+{
+    uint i = get_global_id(0), j = get_global_id(1), b = get_global_id(2);
+    if (i >= rows || j >= cols || b >= batch) return;
+    ulong base = (ulong)b * rows * cols;
+    dst[doff + base + (ulong)j * rows + i] = src[soff + base + (ulong)i * cols + j];
+}
+
+static inline floatv clvae_leaky_v(floatv v, float slope)
+{
+    return select(slope * v, v, v > 0.0f);
+}
+
+static inline float clvae_leaky_s(float v, float slope)
+{
+    return v > 0.0f ? v : slope * v;
+}
+
+/* y (rows, cols) = leaky_relu(y + bias[col]); work-items split a row as clvae_bias_act does
+ * (vectors of CLVAE_VW, then the tail columns one each). */
+__kernel void clvae_bias_leaky(__global float *y, ulong yoff, __global const float *bias,
+                               ulong boff, uint rows, uint cols, float slope)
+{
+    uint v = get_global_id(0), r = get_global_id(1), nv = cols / CLVAE_VW;
+    if (r >= rows) return;
+    __global float *yr = y + yoff + (ulong)r * cols;
+    __global const float *b = bias + boff;
+    if (v < nv) {
+        CLVAE_VSTORE(clvae_leaky_v(CLVAE_VLOAD(v, yr) + CLVAE_VLOAD(v, b), slope), v, yr);
+        return;
+    }
+    uint j = nv * CLVAE_VW + (v - nv);
+    if (j < cols) yr[j] = clvae_leaky_s(yr[j] + b[j], slope);
+}
+
+/* dy (n) *= (y > 0 ? 1 : slope): vectors of CLVAE_VW, then the n % CLVAE_VW tail. */
+__kernel void clvae_leaky_bwd(__global const float *y, ulong yoff, __global float *dy,
+                              ulong dyoff, ulong n, float slope)
+{
+    ulong i = get_global_id(0), nv = n / CLVAE_VW;
+    __global const float *ys = y + yoff;
+    __global float *ds = dy + dyoff;
+    if (i < nv) {
+        floatv g = CLVAE_VLOAD(i, ds);
+        CLVAE_VSTORE(select(slope * g, g, CLVAE_VLOAD(i, ys) > 0.0f), i, ds);
+        return;
+    }
+    ulong k = nv * CLVAE_VW + (i - nv);
+    if (k < n) ds[k] = ys[k] > 0.0f ? ds[k] : slope * ds[k];
+}
