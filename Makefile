@@ -35,7 +35,7 @@ test: build
 # libmpi/libopen-pal/hwloc/libevent loaded into every test process, LeakSanitizer's exit-time
 # tracer crashed ("Tracer caught signal 11", a fatal LSan error, not a leak) in 1-2 threaded tests
 # per run (test_scheduler, test_tune) under ctest -j2; cli_mpi then checks the no-MPI build's
-# exit 2 under mpirun. The MPI ranks themselves were run under ASan by hand (see README).
+# exit 2 under mpirun. The MPI ranks themselves were run under ASan by hand (see docs/data-parallel.md).
 # The tracer crash still hit test_scheduler once without MPI (a flaky LSan fault at exit with
 # PoCL and loader threads, not a leak report), so a failed case is run once more: a real ASan,
 # UBSan or leak report fails both runs. In test_scheduler it then crashed in both runs of a

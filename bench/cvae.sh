@@ -14,7 +14,7 @@ BIN=$BUILD/clvae
 PEER=${PEER:-../shared/peer/torch_family.py}
 EPOCHS=${EPOCHS:-10}
 SEED=${SEED:-1}
-OUT=${OUT:-bench/results/cvae.jsonl}   # the README's figures: bench/cvae.jsonl
+OUT=${OUT:-bench/results/cvae.jsonl}   # the figures in docs/model-family.md (Conditional VAEs): bench/cvae.jsonl
 TMP=$(mktemp -d /tmp/clvae-cvae.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 [ -x "$BIN" ] || { echo "cvae.sh: $BIN not found; build first"; exit 2; }

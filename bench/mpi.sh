@@ -2,7 +2,7 @@
 # Data-parallel training on this machine: samples/s of the default model (784-400-20, batch 128)
 # for 1 and 2 local ranks (mpirun -np N), the gradient allreduce time per step and its share of a
 # step; then the multi-node cost on paper (gradient bytes, ring allreduce over 10/25/100 Gb/s, the
-# batch per rank above which the efficiency stays over 90%), printed as Markdown for README.md.
+# batch per rank above which the efficiency stays over 90%), printed as Markdown for docs/data-parallel.md ("Measured", "The multi-node cost on paper").
 # Usage: bench/mpi.sh [BACKEND]   (opencl = PoCL by default, or ref); ROWS=12800 rows an epoch.
 # On a 2-core machine two ranks share the same two cores that one rank's PoCL device already
 # uses: the 2-rank figure measures the cost of the split and of the allreduce, not a speed-up.
@@ -45,7 +45,7 @@ for np_ in (1, 2):
 def params(h, d=784, r=20):
     return (d * h + h) + (h * 2 * r + 2 * r) + (r * h + h) + (h * d + d)
 LAT = 5e-6         # per message, s (a switched RoCE/InfiniBand-class hop; TCP: 20-50 us)
-GPU_FLOPS = 10e12  # effective FLOP/s of one GPU on these GEMMs (an assumption, see README)
+GPU_FLOPS = 10e12  # effective FLOP/s of one GPU on these GEMMs (an assumption, see docs/data-parallel.md)
 cpu_flops = base * 6 * params(400)   # this machine's 1-rank rate, as FLOP/s
 print("\n| model | params | gradient MB | N | link | allreduce ms | b/rank for 90%%: GPU 10 TFLOP/s | this CPU (%.0f GFLOP/s) |" % (cpu_flops / 1e9))
 print("|---|---|---|---|---|---|---|---|")

@@ -6,7 +6,7 @@
 #   bench/scaling.sh [BUILD_DIR]     (default: build)
 # Environment: BATCHES="32 128 512 2048", HIDDEN="400 1024 2048", LATENT=20, ROUNDS=1,
 # SAMPLES=30000 (training samples clvae bench times per setting), OUT=bench/scaling (writes
-# OUT.jsonl, OUT.md (the README table) and OUT.svg (samples/s against batch)).
+# OUT.jsonl, OUT.md (the table in docs/performance.md, "Scaling") and OUT.svg (samples/s against batch)).
 set -u
 BUILD=${1:-build}
 BIN=$BUILD/clvae
