@@ -27,7 +27,7 @@ while IFS= read -r line; do
   help=$TMP/help-$cmd.txt
   [ -f "$help" ] || "$BIN" "$cmd" --help >"$help" 2>&1 || { bad "$where: 'clvae $cmd' is not a command"; : >"$help"; continue; }
   for f in $(grep -oE '(^|[ \t\[])--[a-z][a-z0-9-]*' <<<"${rest#"$cmd"}" | tr -d ' \t['); do
-    grep -qe "$f" "$help" && ok || bad "$where: clvae $cmd has no $f (not in 'clvae $cmd --help')"
+    grep -qE -- "$f([^a-z0-9-]|$)" "$help" && ok || bad "$where: clvae $cmd has no $f (not in 'clvae $cmd --help')"
   done
 done <"$TMP/calls.txt"
 [ "$ncalls" -ge 20 ] && ok || bad "found only $ncalls clvae command lines in README.md and docs/ (the extraction broke?)"
