@@ -71,6 +71,11 @@ for n, f in ((64, 'train'), (32, 'test')):
   --set output.dir="$TMP/vanilla64" >"$TMP/v.out" 2>"$TMP/v.err" \
   && ok || bad "vanilla64: train failed: $(tail -3 "$TMP/v.err")"
 compare vanilla64 "$TMP/vanilla64" 32 --train-npy "$TMP/train64.npy" --test-npy "$TMP/test64.npy"
+# The IWAE estimate of a conv net sizes its pass by the activations (a dense net's 16384 rows a
+# pass would be ~80 GB of vanilla64 maps and columns): it must run and give a finite log p(x).
+"$BIN" eval --run "$TMP/vanilla64" --iw 8 >"$TMP/viw.json" 2>"$TMP/viw.err" \
+  && grep -Eq '"test_loglik": -?[0-9]+\.[0-9]+' "$TMP/viw.json" && ok \
+  || bad "vanilla64: eval --iw 8 failed: $(tail -2 "$TMP/viw.err")"
 
 # scripts/torch_eval.py (float64, the net rebuilt from the checkpoint's config) on conv runs,
 # including the family: a two-layer conditional IWAE-trained model whose first segment is conv

@@ -412,6 +412,7 @@ int clvae_vae_iwae(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, 
     float *p = malloc(vae->m.n_floats * sizeof(float));
     if (!p) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_iwae: out of memory");
     st = clvae_model_layout(&iw, &vae->trained, vae->m.dim);
+    if (!st) clvae_model_fit_pass(&iw, (size_t)1 << 30, &batch, &samples); /* conv nets */
     if (!st) st = clvae_model_init(&iw, &vae->be, batch, samples, false);
     if (!st) st = clvae_model_get_params(&vae->m, p);
     if (!st) st = clvae_model_set_params(&iw, p);

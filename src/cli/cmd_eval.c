@@ -25,9 +25,12 @@ static const char usage[] =
     "samples; --iw K samples one-hot codes from q and the uniform prior (test_gap: against the\n"
     "one-hot ELBO)\n";
 
-/* Rows of one IWAE pass (inputs x samples): large GEMMs, bounded memory for any K. */
+/* Rows of one IWAE pass (inputs x samples): large GEMMs, bounded memory for any K. A conv net's
+ * rows are far larger (maps and im2col columns): its pass shrinks until the activations fit in
+ * IW_PASS_BYTES (a dense net's 16384 rows take a few hundred MB and are left as they are). */
 #define IW_PASS_ROWS 16384
 #define IW_PASS_SAMPLES 4096
+#define IW_PASS_BYTES ((size_t)1 << 30)
 
 static void print_list(const char *key, const double *d, const int *n, int count)
 {
@@ -45,6 +48,7 @@ static int run_eval(cli_run *e, const cli_args *a)
     if (k > 0) {
         samples = k < IW_PASS_SAMPLES ? k : IW_PASS_SAMPLES;
         batch = IW_PASS_ROWS / samples > 0 ? IW_PASS_ROWS / samples : 1;
+        e->pass_bytes = IW_PASS_BYTES;
     }
     clvae_eval_result r;
     clvae_iwae_result iw;

@@ -171,6 +171,11 @@ clvae_param *clvae_model_add_param(clvae_model *m, const char *name, int rows, i
 /* Allocates arenas on `be` for up to max_batch rows x samples, initializes parameters from
  * Philox (Xavier-uniform or He-normal weights, zero biases) and zeroes optimizer state. */
 int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int samples, bool init_params);
+/* Shrinks a pass of *batch inputs x *samples samples (batch first, then samples, each to at
+ * least 1) until the model's activation arena fits in `bytes`: the IWAE pass of a conv net, whose
+ * maps and im2col columns take far more per row than a dense net's. Call after the layout and
+ * before clvae_model_init; a pass that already fits is left as it is. */
+void clvae_model_fit_pass(const clvae_model *m, size_t bytes, int *batch, int *samples);
 void clvae_model_free(clvae_model *m);
 
 /* Index of a parameter by name, or -1. */

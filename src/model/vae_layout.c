@@ -496,6 +496,29 @@ static size_t layout_activations(clvae_model *m, clvae_buffer *buf)
     return c.off;
 }
 
+/* Floats of the activation arena for b inputs x s samples (a scratch copy: every net, conv
+ * layers included, is embedded in the struct, so the copy's views are the only ones written). */
+static size_t activation_floats(const clvae_model *m, int b, int s)
+{
+    clvae_model tmp = *m;
+    tmp.max_batch = b, tmp.samples = s;
+    return layout_activations(&tmp, NULL);
+}
+
+void clvae_model_fit_pass(const clvae_model *m, size_t bytes, int *batch, int *samples)
+{
+    size_t floats = bytes / sizeof(float);
+    while (*batch > 1 && activation_floats(m, *batch, *samples) > floats) {
+        /* the arena grows linearly in the batch: jump to the estimate, then step down */
+        size_t one = activation_floats(m, 1, *samples), two = activation_floats(m, 2, *samples);
+        size_t per = two > one ? two - one : 1, base = one > per ? one - per : 0;
+        long fit = floats > base ? (long)((floats - base) / per) : 1;
+        *batch = fit < 1 ? 1 : (fit < *batch ? (int)fit : *batch - 1);
+    }
+    while (*samples > 1 && activation_floats(m, *batch, *samples) > floats)
+        *samples = *samples / 2 > 1 ? *samples / 2 : 1;
+}
+
 static int alloc_arenas(clvae_model *m)
 {
     const clvae_backend_ops *o = m->be->ops;
