@@ -406,13 +406,13 @@ int clvae_vae_iwae(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, 
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_iwae: k = %d is not in 1..1000000", k);
     if (!st) st = need_labels(vae, labels, "clvae_vae_iwae");
     if (st) return st;
-    /* a second model on the same device sized for k samples per input (as `clvae eval --iw`:
-     * at most 4096 samples and 16384 rows a pass), with the trained parameters */
-    int samples = k < 4096 ? k : 4096, batch = 16384 / samples;
+    /* a second model on the same device sized for k samples per input (the pass of `clvae eval
+     * --iw`, clvae_eval_iw_pass), with the trained parameters */
+    int samples = 1, batch = 1;
     float *p = malloc(vae->m.n_floats * sizeof(float));
     if (!p) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_iwae: out of memory");
     st = clvae_model_layout(&iw, &vae->trained, vae->m.dim);
-    if (!st) clvae_model_fit_pass(&iw, (size_t)1 << 30, &batch, &samples); /* conv nets */
+    if (!st) clvae_eval_iw_pass(&iw, k, &batch, &samples);
     if (!st) st = clvae_model_init(&iw, &vae->be, batch, samples, false);
     if (!st) st = clvae_model_get_params(&vae->m, p);
     if (!st) st = clvae_model_set_params(&iw, p);

@@ -56,7 +56,7 @@ typedef struct cli_run {
     clvae_dataset test;
     clvae_backend be;
     clvae_model m;
-    size_t pass_bytes;        /* > 0: shrink the pass to this activation arena (clvae_model_fit_pass) */
+    int iw_k;                 /* > 0: size the model for clvae_eval_iwae's pass with k samples */
 } cli_run;
 
 /* Parses argv (opts plus --run, which is required, and --checkpoint), then reads RUN_DIR/config.ini and every

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "data/binarize.h"
 #include "train/checkpoint.h"
+#include "train/eval.h"
 #include "train/valid.h"
 
 int cli_run_config(int argc, char **argv, unsigned opts, const char *usage, cli_args *a,
@@ -37,7 +38,7 @@ int cli_run_open(cli_run *r, const char *run_dir, int max_batch, int samples)
         clvae_dataset_binarize(&r->test, cfg->train.seed, true);
     if (!st) st = clvae_backend_create(cfg, &r->be);
     if (!st) st = clvae_model_layout_data(&r->m, cfg, &r->test);
-    if (!st && r->pass_bytes) clvae_model_fit_pass(&r->m, r->pass_bytes, &max_batch, &samples);
+    if (!st && r->iw_k > 0) clvae_eval_iw_pass(&r->m, r->iw_k, &max_batch, &samples);
     if (!st) st = clvae_model_init(&r->m, &r->be, max_batch, samples, false);
     if (st) return st;
     bool best = r->checkpoint && strcmp(r->checkpoint, "best") == 0;

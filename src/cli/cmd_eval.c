@@ -25,13 +25,6 @@ static const char usage[] =
     "samples; --iw K samples one-hot codes from q and the uniform prior (test_gap: against the\n"
     "one-hot ELBO)\n";
 
-/* Rows of one IWAE pass (inputs x samples): large GEMMs, bounded memory for any K. A conv net's
- * rows are far larger (maps and im2col columns): its pass shrinks until the activations fit in
- * IW_PASS_BYTES (a dense net's 16384 rows take a few hundred MB and are left as they are). */
-#define IW_PASS_ROWS 16384
-#define IW_PASS_SAMPLES 4096
-#define IW_PASS_BYTES ((size_t)1 << 30)
-
 static void print_list(const char *key, const double *d, const int *n, int count)
 {
     printf(", \"%s\": [", key);
@@ -44,15 +37,11 @@ static void print_list(const char *key, const double *d, const int *n, int count
 
 static int run_eval(cli_run *e, const cli_args *a)
 {
-    int k = a->iw, batch = e->cfg.train.batch, samples = 1, st;
-    if (k > 0) {
-        samples = k < IW_PASS_SAMPLES ? k : IW_PASS_SAMPLES;
-        batch = IW_PASS_ROWS / samples > 0 ? IW_PASS_ROWS / samples : 1;
-        e->pass_bytes = IW_PASS_BYTES;
-    }
+    int k = a->iw, st;
+    e->iw_k = k; /* > 0: the model is sized for the IWAE pass (clvae_eval_iw_pass) */
     clvae_eval_result r;
     clvae_iwae_result iw;
-    if ((st = cli_run_open(e, a->run, batch, samples))) return st;
+    if ((st = cli_run_open(e, a->run, e->cfg.train.batch, 1))) return st;
     if ((st = clvae_eval_elbo(&e->m, &e->test, a->deterministic, &r))) return st;
     if (k > 0 && (st = clvae_eval_iwae(&e->m, &e->test, k, &iw))) return st;
     printf("{\"test_loss\": %.6f, \"recon\": %.6f, \"kl\": %.6f, \"n\": %ld, \"deterministic\": %s",

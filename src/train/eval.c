@@ -211,6 +211,17 @@ static int iw_inputs(clvae_model *m, const clvae_dataset *ds, iw_pass *p, size_t
     return CLVAE_OK;
 }
 
+#define IW_PASS_ROWS 16384
+#define IW_PASS_SAMPLES 4096
+#define IW_PASS_BYTES ((size_t)1 << 30)
+
+void clvae_eval_iw_pass(const clvae_model *m, int k, int *batch, int *samples)
+{
+    *samples = k < IW_PASS_SAMPLES ? (k > 0 ? k : 1) : IW_PASS_SAMPLES;
+    *batch = IW_PASS_ROWS / *samples;
+    clvae_model_fit_pass(m, IW_PASS_BYTES, batch, samples);
+}
+
 int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, clvae_iwae_result *r)
 {
     iw_pass p;
