@@ -12,6 +12,7 @@
 #include "clvae/status.h"
 #include "core/log.h"
 #include "data/folder.h"
+#include "core/fs.h"
 #include "io/atomic.h"
 
 #define CACHE_MAGIC "CLVAEIM1"
@@ -104,21 +105,6 @@ int clvae_folder_cache_load(const clvae_folder_list *l, const clvae_folder_opts 
     return 1;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char buf[CLVAE_PATH_MAX + 16];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) return ENAMETOOLONG;
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) && errno != EEXIST) return errno;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? errno : 0;
-}
-
 void clvae_folder_cache_save(const clvae_folder_list *l, const clvae_folder_opts *o,
                              const clvae_dataset *ds)
 {
@@ -132,14 +118,13 @@ void clvae_folder_cache_save(const clvae_folder_list *l, const clvae_folder_opts
     memcpy(hd.magic, CACHE_MAGIC, 8);
     hd.crc = crc_of(ds->labels, ds->labels ? ds->n : 0, crc_of(ds->u8, ds->n * ds->dim, 0));
     cache_path(o, key, path, sizeof path);
-    int err = mkdir_p(o->cache_dir);
-    int st = err ? CLVAE_ERR_IO : clvae_atomic_open(&af, path);
+    int st = clvae_mkdir_p(o->cache_dir);
+    if (!st) st = clvae_atomic_open(&af, path);
     if (!st) st = clvae_atomic_write(&af, &hd, sizeof hd);
     if (!st) st = clvae_atomic_write(&af, ds->u8, ds->n * ds->dim);
     if (!st && ds->labels) st = clvae_atomic_write(&af, ds->labels, ds->n);
     if (!st) st = clvae_atomic_finish(&af);
     else clvae_atomic_abort(&af);
     if (st)
-        CLVAE_INFO("note: %s: the decoded images are not cached: %s", path,
-                   err ? strerror(err) : clvae_last_error());
+        CLVAE_INFO("note: %s: the decoded images are not cached: %s", path, clvae_last_error());
 }

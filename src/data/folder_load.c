@@ -7,6 +7,7 @@
 
 #include "clvae/data.h"
 #include "clvae/status.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/philox.h"
 #include "data/folder.h"
@@ -27,17 +28,6 @@ static int parse_size_key(const char *key, const char *v, int *h, int *w)
     return CLVAE_OK;
 }
 
-/* $XDG_CACHE_HOME/clvae/images (or [device] cache/images), created; "" when unusable. */
-static void cache_dir(const clvae_config *c, char *dir, size_t size)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n = c->device.cache[0] ? snprintf(dir, size, "%s/images", c->device.cache)
-            : xdg && xdg[0] == '/' ? snprintf(dir, size, "%s/clvae/images", xdg)
-            : home && home[0]      ? snprintf(dir, size, "%s/.cache/clvae/images", home)
-                                   : snprintf(dir, size, "%s", "");
-    if (n <= 0 || (size_t)n >= size) dir[0] = '\0';
-}
-
 int clvae_folder_opts_from_config(const clvae_config *c, clvae_folder_opts *o, char *dir,
                                   size_t dir_size)
 {
@@ -47,7 +37,7 @@ int clvae_folder_opts_from_config(const clvae_config *c, clvae_folder_opts *o, c
     if (!st) st = parse_size_key("center_crop", c->data.center_crop, &o->crop_h, &o->crop_w);
     o->channels = channels[c->data.channels];
     o->skip_bad = c->data.on_bad_image == 1;
-    cache_dir(c, dir, dir_size);
+    clvae_cache_dir(c, "images", dir, dir_size); /* created when written */
     o->cache_dir = dir;
     return st;
 }

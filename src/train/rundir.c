@@ -11,24 +11,9 @@
 #include <cjson/cJSON.h>
 
 #include "clvae/status.h"
+#include "core/fs.h"
 #include "io/atomic.h"
 #include "train/checkpoint.h"
-
-int clvae_mkdir_p(const char *path)
-{
-    char buf[CLVAE_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return clvae_error(CLVAE_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return clvae_error(CLVAE_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
-    return CLVAE_OK;
-}
 
 /* A fresh run: an earlier run's best checkpoint would not belong to this one; keep it aside as
  * checkpoint.best.prev.safetensors. */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "clvae/config.h"
+#include "core/fs.h"   /* clvae_mkdir_p, for the run directory's users */
 
 typedef struct clvae_epoch_metrics {
     int epoch;
@@ -25,8 +26,6 @@ typedef struct clvae_epoch_metrics {
 
 /* mkdir -p output.dir, writes config.ini and (unless resuming) starts an empty metrics.jsonl. */
 int clvae_rundir_prepare(const clvae_config *cfg, bool resuming);
-/* Creates a directory and its parents (like mkdir -p). */
-int clvae_mkdir_p(const char *path);
 /* On resume: drops metrics.jsonl lines of epochs after `epoch` (the checkpoint's), written by a
  * run that died before its checkpoint, so no epoch appears twice. Atomic rewrite. */
 int clvae_rundir_trim_metrics(const char *dir, int epoch);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backend/opencl/ocl_internal.h"
+#include "core/fs.h"
 #include "core/log.h"
 
 #define BIN_MAGIC "CLVAEBIN"
@@ -55,47 +56,15 @@ bool clvae_ocl_cache_enabled(void)
     return !v || !*v || !strcmp(v, "0");
 }
 
-/* mkdir -p; returns 0 or errno. */
-static int mkdir_p(const char *path)
-{
-    char buf[CLVAE_PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) return ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) && errno != EEXIST) return errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return errno;
-    struct stat sb;
-    return stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
-}
-
 bool clvae_ocl_cache_dir(const clvae_config *cfg, char *dir, size_t size)
 {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n;
-    if (cfg && cfg->device.cache[0])
-        n = snprintf(dir, size, "%s", cfg->device.cache);
-    else if (xdg && xdg[0] == '/')
-        n = snprintf(dir, size, "%s/clvae", xdg);
-    else if (home && home[0])
-        n = snprintf(dir, size, "%s/.cache/clvae", home);
-    else
-        n = snprintf(dir, size, "%s", "");
-    if (n <= 0 || (size_t)n >= size) {
+    if (!clvae_cache_dir(cfg, NULL, dir, size)) {
         CLVAE_WARN("opencl: no usable cache directory (set [device] cache); kernel binaries and "
                    "GEMM tuning are not cached");
-        dir[0] = '\0';
         return false;
     }
-    int err = mkdir_p(dir);
-    if (err) {
-        CLVAE_WARN("opencl: cannot create the cache directory %s: %s; kernel binaries and GEMM "
-                   "tuning are not cached",
-                   dir, strerror(err));
+    if (clvae_mkdir_p(dir)) {
+        CLVAE_WARN("opencl: %s; kernel binaries and GEMM tuning are not cached", clvae_last_error());
         dir[0] = '\0';
         return false;
     }
