@@ -145,16 +145,20 @@ CLVAE_API int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t 
 /* ---- training in steps or epochs ---- */
 typedef struct clvae_trainer clvae_trainer;
 
-/* A trainer of vae on x (n, ...) with labels (NULL: none): x, labels and opt's arrays are
- * borrowed and must stay valid and unchanged until clvae_trainer_free; vae must outlive it.
- * x must have the fitted model's width. */
+/* A trainer of vae on x (n, ...) with labels (NULL: none): it copies x, labels and opt's
+ * arrays, opens the model on the vae's device (once per vae) and keeps the model, optimizer
+ * state and batch feeding until clvae_trainer_free; vae must outlive it. x must have the fitted
+ * model's width; a fitted model continues from where it stands. Create it once and call
+ * clvae_trainer_run many times: creating one costs a copy and upload of the data. */
 CLVAE_API int clvae_trainer_create(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
                                    const clvae_fit_options *opt, clvae_trainer **out);
 /* Trains `epochs` more epochs, or (epochs = 0) `steps` more optimizer steps (an epoch may end
- * part-way), from where the model stands (fresh parameters if it has none yet), as
- * `clvae train --resume` does: runs split into any calls give the parameters of one
- * uninterrupted run, bit for bit. Each call sets the trainer up again (the data copied once,
- * the device opened, the checkpoint read back): for control between steps, not for speed. */
+ * part-way), from where the model stands (fresh parameters if it has none yet): runs split
+ * into any calls give the parameters of one uninterrupted `clvae train`, bit for bit. Nothing
+ * is set up again between calls (no files written): single steps run at training speed.
+ * After the first call the trainer's model is the vae's (encode, save, ... use it); a cancel
+ * leaves it where it stopped, able to continue. Another fit, load or trainer on the vae ends
+ * this trainer's calls (CLVAE_ERR_INPUT). */
 CLVAE_API int clvae_trainer_run(clvae_trainer *tr, int epochs, int64_t steps,
                                 clvae_fit_result *res);
 CLVAE_API void clvae_trainer_free(clvae_trainer *tr);

@@ -204,16 +204,21 @@ void api_close_trained(clvae_vae *vae)
 {
     if (!vae->fitted) return;
     clvae_model_free(&vae->m);
-    clvae_backend_free(&vae->be);
+    memset(&vae->m, 0, sizeof vae->m);
+    clvae_session_close(vae->sess);
+    vae->sess = NULL;
+    vae->model = NULL;
     free(vae->ckpt);
     vae->ckpt = NULL;
     vae->fitted = false;
+    vae->gen++;
 }
 
 void clvae_vae_free(clvae_vae *vae)
 {
     if (!vae) return;
     api_close_trained(vae);
+    if (vae->has_be) clvae_backend_free(&vae->be);
     free(vae);
 }
 
@@ -267,7 +272,8 @@ int api_open_trained(clvae_vae *vae, const clvae_config *trained, int dim, const
     if (st) return st;
     api_close_trained(vae);
     vae->trained = *trained;
-    if (!(st = clvae_backend_create(trained, &vae->be))) {
+    if (!vae->has_be && !(st = clvae_backend_create(trained, &vae->be))) vae->has_be = true;
+    if (!st) {
         int batch = 0;
         if ((st = clvae_model_layout(&vae->m, trained, dim)) && st != CLVAE_ERR_NOMEM) {
             char msg[2048];
@@ -279,7 +285,7 @@ int api_open_trained(clvae_vae *vae, const clvae_config *trained, int dim, const
         if (!st) st = clvae_checkpoint_load_file(&vae->m, path, false, &pos);
         if (st) {
             clvae_model_free(&vae->m);
-            clvae_backend_free(&vae->be);
+            memset(&vae->m, 0, sizeof vae->m);
         }
     }
     if (st) {
@@ -289,7 +295,8 @@ int api_open_trained(clvae_vae *vae, const clvae_config *trained, int dim, const
     vae->ckpt = bytes;
     vae->ckpt_size = size;
     vae->fitted = true;
-    vae->steps = (long long)vae->m.step;
+    vae->model = &vae->m;
+    vae->gen++;
     return CLVAE_OK;
 }
 
@@ -359,6 +366,12 @@ int clvae_vae_save(clvae_vae *vae, const char *path)
         return clvae_error(CLVAE_ERR_INPUT, "clvae_vae_save: the model has no parameters yet "
                                             "(fit or load it first)");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (vae->sess) { /* a fitted model: its trainer's checkpoint */
+        if (!(st = clvae_session_save(vae->sess, tmp)) && rename(tmp, path) != 0)
+            st = clvae_error(CLVAE_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        if (st) unlink(tmp);
+        return st;
+    }
     FILE *f = fopen(tmp, "wb");
     if (!f) return clvae_error(CLVAE_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
     bool ok = fwrite(vae->ckpt, 1, vae->ckpt_size, f) == vae->ckpt_size;
@@ -381,10 +394,10 @@ int clvae_vae_get_info(const clvae_vae *vae, clvae_vae_info *info)
     info->latent = c->model.latent[c->model.n_latent > 0 ? c->model.n_latent - 1 : 0];
     info->classes = c->model.conditional ? c->model.classes : 0;
     if (!vae->fitted) return CLVAE_OK;
-    info->dim = vae->m.dim;
-    info->latent = vae->m.latent;
-    info->epochs_done = vae->epochs;
-    info->steps = vae->steps;
+    info->dim = vae->model->dim;
+    info->latent = vae->model->latent;
+    info->epochs_done = vae->sess ? clvae_session_epochs_done(vae->sess) : vae->epochs;
+    info->steps = (int64_t)vae->model->step;
     snprintf(info->device, sizeof info->device, "%s", vae->be.ops->device_name(vae->be.ctx));
     snprintf(info->backend, sizeof info->backend, "%s", vae->be.ops->name);
     return CLVAE_OK;

@@ -1,5 +1,6 @@
 /* The C API's training and inference on arrays (include/clvae/clvae.h): fit runs the CLI's
- * trainer (clvae_train) on the arrays in a private run directory, then opens its checkpoint;
+ * training loop (train/trainer.h) on the arrays and keeps that trainer, its device and model
+ * between calls; inference uses the trainer's model;
  * encode/decode/sample/reconstruct/ELBO/IWAE run the model's forward passes in batches. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
@@ -66,13 +67,13 @@ static int need_fitted(const clvae_vae *vae, const char *call)
 
 static int need_labels(const clvae_vae *vae, const uint8_t *labels, const char *call)
 {
-    if (vae->m.classes > 0 && !labels)
+    if (vae->model->classes > 0 && !labels)
         return clvae_error(CLVAE_ERR_INPUT, "%s: the model is conditional (%d classes): pass the "
-                                            "labels", call, vae->m.classes);
+                                            "labels", call, vae->model->classes);
     return CLVAE_OK;
 }
 
-/* ---- fit ---- */
+/* ---- fit: one trainer (train/trainer.h), kept open between calls ---- */
 
 typedef struct fit_call {
     const clvae_fit_options *opt;
@@ -91,88 +92,77 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
-/* Trains in dir (resume: from the model's checkpoint, written there first); on success opens
- * the run's checkpoint as the model's parameters. */
-static int fit_in(clvae_vae *vae, clvae_config *cfg, const char *dir, bool resume,
-                  const clvae_dataset *train, const clvae_dataset *test,
-                  const clvae_fit_options *opt, clvae_fit_result *res)
+/* A trainer continuing a loaded model: its checkpoint file (parameters, optimizer moments,
+ * position) read through a private directory, once. */
+static int open_from_loaded(clvae_vae *vae, clvae_session_options *so, clvae_session **s,
+                            clvae_train_result *r)
 {
-    clvae_config trained;
-    clvae_train_result r;
-    char path[CLVAE_PATH_MAX + 32];
-    fit_call fc = {.opt = opt, .epochs = cfg->train.epochs};
-    clvae_train_options to = {.quiet = true, .no_signals = true, .train_data = train,
-                              .test_data = test, .resume_dir = resume ? dir : NULL};
-    if (opt && opt->progress) {
-        to.progress = on_progress;
-        to.progress_user = &fc;
-    }
-    snprintf(cfg->output.dir, sizeof cfg->output.dir, "%s", dir);
-    int st = clvae_train(cfg, &to, &r);
-    if (st) return st;
-    clvae_config_defaults(&trained);
-    snprintf(path, sizeof path, "%s/config.ini", dir);
-    if ((st = clvae_config_load(&trained, path))) return st;
+    const char *tmp = getenv("TMPDIR");
+    char dir[CLVAE_PATH_MAX], path[CLVAE_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/clvae-fit-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return clvae_error(CLVAE_ERR_IO, "cannot create a directory in %s",
+                           tmp && tmp[0] ? tmp : "/tmp");
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    if ((st = api_open_trained(vae, &trained, (int)train->dim, path))) return st;
-    vae->epochs = r.epochs;
-    if (res) {
+    FILE *out = fopen(path, "wb");
+    int st = out ? CLVAE_OK : clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
+    if (out) {
+        bool ok = fwrite(vae->ckpt, 1, vae->ckpt_size, out) == vae->ckpt_size;
+        if (fclose(out) != 0 || !ok) st = clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
+    }
+    clvae_train_options to = *so->train;
+    to.resume_dir = dir;
+    so->train = &to;
+    if (!st) st = clvae_session_open(&vae->trained, so, s, r);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return st;
+}
+
+/* A trainer of vae on train/test: fresh parameters (fresh, or the vae has none), else from
+ * where the vae's model stands. The vae's device is opened once and lent to it. */
+static int open_session(clvae_vae *vae, bool fresh, const clvae_dataset *train,
+                        const clvae_dataset *test, clvae_session **s)
+{
+    clvae_train_result r;
+    clvae_train_options to = {.quiet = true, .no_signals = true, .train_data = train,
+                              .test_data = test};
+    clvae_session_options so = {.train = &to, .backend = &vae->be};
+    fresh = fresh || !vae->fitted;
+    const clvae_config *cfg = fresh ? &vae->cfg : &vae->trained;
+    int st = CLVAE_OK;
+    if (!vae->has_be && !(st = clvae_backend_create(cfg, &vae->be))) vae->has_be = true;
+    if (st) return st;
+    if (fresh) return clvae_session_open(cfg, &so, s, &r);
+    if (!vae->sess) return open_from_loaded(vae, &so, s, &r);
+    so.from = vae->sess;
+    return clvae_session_open(cfg, &so, s, &r);
+}
+
+/* s's model becomes the vae's (the one it had before is dropped). */
+static void install(clvae_vae *vae, clvae_session *s)
+{
+    api_close_trained(vae);
+    vae->sess = s;
+    vae->model = clvae_session_model(s);
+    vae->trained = *clvae_session_config(s);
+    vae->fitted = true;
+    vae->gen++;
+}
+
+/* Runs s (see clvae_session_run) with opt's progress callback. */
+static int run_session(clvae_session *s, int epochs, long long steps,
+                       const clvae_fit_options *opt, clvae_fit_result *res)
+{
+    clvae_train_result r;
+    fit_call fc = {.opt = opt, .epochs = epochs > 0 ? clvae_session_epochs_done(s) + epochs
+                                                    : clvae_session_config(s)->train.epochs};
+    clvae_session_set_progress(s, opt && opt->progress ? on_progress : NULL, &fc);
+    int st = clvae_session_run(s, epochs, steps, &r);
+    clvae_session_set_progress(s, NULL, NULL);
+    if (res && (!st || st == CLVAE_ERR_INTERRUPTED))
         *res = (clvae_fit_result){.train_loss = r.train_loss, .test_loss = r.test_loss,
                                   .epochs = r.epochs, .steps = r.steps,
                                   .samples_per_s = r.samples_per_s};
-    }
-    return CLVAE_OK;
-}
-
-/* The fitted model's checkpoint and resolved config in dir (the run directory of a resume),
- * and where it stands: epochs completed, optimizer steps taken. */
-static int write_resume_dir(clvae_vae *vae, const char *dir, int *epoch, long long *step)
-{
-    char path[CLVAE_PATH_MAX + 32];
-    clvae_st_file *f = NULL;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    FILE *out = fopen(path, "wb");
-    if (!out) return clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
-    bool ok = fwrite(vae->ckpt, 1, vae->ckpt_size, out) == vae->ckpt_size;
-    if (fclose(out) != 0 || !ok) return clvae_error(CLVAE_ERR_IO, "cannot write %s", path);
-    int st = clvae_st_open(path, &f);
-    if (st) return st;
-    const char *e = clvae_st_meta(f, "epoch"), *s = clvae_st_meta(f, "step");
-    *epoch = e ? atoi(e) : 0;
-    *step = s ? atoll(s) : 0;
-    clvae_st_close(f);
-    snprintf(path, sizeof path, "%s/config.ini", dir);
-    return clvae_config_write(&vae->trained, path);
-}
-
-/* Trains vae on train: with epochs = steps = 0 a fit from fresh parameters for the config's
- * train.epochs (and train.max_steps); else `epochs` more epochs or `steps` more steps from
- * where the model stands (fresh parameters when it has none), through --resume. */
-static int train_run(clvae_vae *vae, const clvae_dataset *train, const clvae_dataset *test,
-                     int epochs, long long steps, const clvae_fit_options *opt,
-                     clvae_fit_result *res)
-{
-    const char *tmp = getenv("TMPDIR");
-    char dir[CLVAE_PATH_MAX];
-    bool more = epochs > 0 || steps > 0, resume = more && vae->fitted;
-    clvae_config cfg = resume ? vae->trained : vae->cfg;
-    int done_epochs = 0, st = CLVAE_OK;
-    long long done_steps = 0;
-    if (res) memset(res, 0, sizeof *res);
-    snprintf(dir, sizeof dir, "%s/clvae-fit-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        return clvae_error(CLVAE_ERR_IO, "cannot create a run directory in %s",
-                           tmp && tmp[0] ? tmp : "/tmp");
-    if (resume) st = write_resume_dir(vae, dir, &done_epochs, &done_steps);
-    if (!st && more) {
-        long long spe = (long long)((train->n + cfg.train.batch - 1) / cfg.train.batch);
-        long long target = done_steps + steps, last = steps > 0 ? (target + spe - 1) / spe : 0;
-        cfg.train.max_steps = steps > 0 ? (long)target : 0;
-        cfg.train.epochs = steps > 0 ? (int)(last > done_epochs ? last : done_epochs + 1)
-                                     : done_epochs + epochs;
-    }
-    if (!st) st = fit_in(vae, &cfg, dir, resume, train, test, opt, res);
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return st;
 }
 
@@ -180,6 +170,8 @@ int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
                   const clvae_fit_options *opt, clvae_fit_result *res)
 {
     clvae_dataset train, test;
+    clvae_session *s = NULL;
+    if (res) memset(res, 0, sizeof *res);
     int st = api_need(vae, "clvae_vae_fit: vae");
     if (!st) st = api_wrap(x, labels, 0, "clvae_vae_fit: x", &train);
     if (!st && opt && opt->test)
@@ -189,15 +181,23 @@ int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
     if (vae->cfg.model.conditional && !labels)
         return clvae_error(CLVAE_ERR_INPUT, "clvae_vae_fit: model.conditional = true needs the "
                                             "labels");
-    return train_run(vae, &train, opt && opt->test ? &test : NULL, 0, 0, opt, res);
+    st = open_session(vae, true, &train, opt && opt->test ? &test : NULL, &s);
+    if (!st) st = run_session(s, 0, 0, opt, res);
+    if (st) { /* a failed or cancelled fit: the vae keeps the model it had */
+        clvae_session_close(s);
+        return st;
+    }
+    install(vae, s);
+    return CLVAE_OK;
 }
 
 /* ---- trainer: training in steps or epochs ---- */
 
 struct clvae_trainer {
     clvae_vae *vae;
-    clvae_dataset train, test;  /* borrowed views of the caller's arrays */
-    bool has_test;
+    clvae_session *sess;    /* its own until its first run, then the vae's */
+    bool installed;
+    unsigned gen;           /* vae->gen when created / installed */
     clvae_fit_options opt;
 };
 
@@ -205,27 +205,37 @@ int clvae_trainer_create(clvae_vae *vae, const clvae_array *x, const uint8_t *la
                          const clvae_fit_options *opt, clvae_trainer **out)
 {
     clvae_trainer t = {.vae = vae};
+    clvae_dataset train, test;
     int st = api_need(out, "clvae_trainer_create: out");
     if (!st) *out = NULL;
     if (!st) st = api_need(vae, "clvae_trainer_create: vae");
     if (!st)
-        st = api_wrap(x, labels, vae->fitted ? vae->m.dim : 0, "clvae_trainer_create: x", &t.train);
+        st = api_wrap(x, labels, vae->fitted ? vae->model->dim : 0, "clvae_trainer_create: x",
+                      &train);
     if (!st && opt && opt->test)
-        st = api_wrap(opt->test, opt->test_labels, (long long)t.train.dim,
-                      "clvae_trainer_create: test", &t.test);
+        st = api_wrap(opt->test, opt->test_labels, (long long)train.dim,
+                      "clvae_trainer_create: test", &test);
     if (!st && vae->cfg.model.conditional && !labels)
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_create: model.conditional = true needs "
                                           "the labels");
     if (st) return st;
-    t.has_test = opt && opt->test;
     if (opt) t.opt = *opt;
-    if (!(*out = malloc(sizeof t))) return clvae_error(CLVAE_ERR_NOMEM, "out of memory");
+    t.opt.test = NULL; /* copied by the trainer */
+    t.opt.test_labels = NULL;
+    t.gen = vae->gen;
+    if ((st = open_session(vae, false, &train, opt && opt->test ? &test : NULL, &t.sess)))
+        return st;
+    if (!(*out = malloc(sizeof t))) {
+        clvae_session_close(t.sess);
+        return clvae_error(CLVAE_ERR_NOMEM, "out of memory");
+    }
     **out = t;
     return CLVAE_OK;
 }
 
 int clvae_trainer_run(clvae_trainer *tr, int epochs, int64_t steps, clvae_fit_result *res)
 {
+    if (res) memset(res, 0, sizeof *res);
     int st = api_need(tr, "clvae_trainer_run: trainer");
     if (!st && ((epochs > 0) == (steps > 0) || epochs < 0 || steps < 0))
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: epochs = %d, steps = %lld: give "
@@ -233,13 +243,24 @@ int clvae_trainer_run(clvae_trainer *tr, int epochs, int64_t steps, clvae_fit_re
     if (!st && steps > (1LL << 40))
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: steps = %lld is too many",
                          (long long)steps);
+    if (!st && tr->gen != tr->vae->gen)
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_trainer_run: the model changed since this "
+                                          "trainer was created (a fit, a load or another "
+                                          "trainer): create a new trainer");
     if (st) return st;
-    return train_run(tr->vae, &tr->train, tr->has_test ? &tr->test : NULL, epochs, steps,
-                     &tr->opt, res);
+    st = run_session(tr->sess, epochs, steps, &tr->opt, res);
+    if (!tr->installed && (!st || st == CLVAE_ERR_INTERRUPTED)) {
+        install(tr->vae, tr->sess);
+        tr->installed = true;
+        tr->gen = tr->vae->gen;
+    }
+    return st;
 }
 
 void clvae_trainer_free(clvae_trainer *tr)
 {
+    if (!tr) return;
+    if (!tr->installed) clvae_session_close(tr->sess);
     free(tr);
 }
 
@@ -248,7 +269,7 @@ void clvae_trainer_free(clvae_trainer *tr)
 /* Forward pass (z = mu at every layer) on rows [first, first + b) of ds. */
 static int forward_rows(clvae_vae *vae, const clvae_dataset *ds, size_t first, int b, float *stage)
 {
-    clvae_model *m = &vae->m;
+    clvae_model *m = vae->model;
     int st = clvae_upload_range(m, ds, first, b, stage);
     return st ? st : clvae_model_forward(m, b, 1, 0, CLVAE_STREAM_EPS_EVAL, true);
 }
@@ -256,7 +277,7 @@ static int forward_rows(clvae_vae *vae, const clvae_dataset *ds, size_t first, i
 /* The host scratch of one batch: stage (B, D), out (B, max(dim_out, 2R)). */
 static int scratch(clvae_vae *vae, float **stage, float **out)
 {
-    clvae_model *m = &vae->m;
+    clvae_model *m = vae->model;
     size_t B = (size_t)m->max_batch, w = (size_t)(m->dim_out > 2 * m->latent ? m->dim_out
                                                                             : 2 * m->latent);
     *stage = malloc(B * (size_t)m->dim * sizeof(float));
@@ -273,14 +294,14 @@ int clvae_vae_encode(clvae_vae *vae, const clvae_array *x, const uint8_t *labels
     clvae_dataset ds;
     float *stage, *hd;
     int st = need_fitted(vae, "clvae_vae_encode");
-    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_encode: x", &ds);
+    if (!st) st = api_wrap(x, labels, vae->model->dim, "clvae_vae_encode: x", &ds);
     if (!st) st = api_need(mu, "clvae_vae_encode: mu");
     if (!st) st = need_labels(vae, labels, "clvae_vae_encode");
-    if (!st && vae->m.lat[vae->m.T - 1].categorical)
+    if (!st && vae->model->lat[vae->model->T - 1].categorical)
         st = clvae_error(CLVAE_ERR_UNSUPPORTED, "clvae_vae_encode: the top layer is categorical "
                                                 "(no Gaussian mean/log-variance)");
     if (st || (st = scratch(vae, &stage, &hd))) return st;
-    clvae_model *m = &vae->m;
+    clvae_model *m = vae->model;
     const clvae_stoch *L = &m->lat[m->T - 1];
     int R = L->R;
     for (size_t first = 0; first < ds.n && !st; first += (size_t)m->max_batch) {
@@ -303,11 +324,11 @@ int clvae_vae_reconstruct(clvae_vae *vae, const clvae_array *x, const uint8_t *l
     clvae_dataset ds;
     float *stage, *o;
     int st = need_fitted(vae, "clvae_vae_reconstruct");
-    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_reconstruct: x", &ds);
+    if (!st) st = api_wrap(x, labels, vae->model->dim, "clvae_vae_reconstruct: x", &ds);
     if (!st) st = api_need(out, "clvae_vae_reconstruct: out");
     if (!st) st = need_labels(vae, labels, "clvae_vae_reconstruct");
     if (st || (st = scratch(vae, &stage, &o))) return st;
-    clvae_model *m = &vae->m;
+    clvae_model *m = vae->model;
     for (size_t first = 0; first < ds.n && !st; first += (size_t)m->max_batch) {
         int b = (int)(ds.n - first < (size_t)m->max_batch ? ds.n - first : (size_t)m->max_batch);
         if ((st = forward_rows(vae, &ds, first, b, stage))) break;
@@ -323,7 +344,7 @@ int clvae_vae_reconstruct(clvae_vae *vae, const clvae_array *x, const uint8_t *l
 static int decode_rows(clvae_vae *vae, const float *z, int64_t n, const uint8_t *labels,
                        int label, uint64_t draw, bool sampled, float *out)
 {
-    clvae_model *m = &vae->m;
+    clvae_model *m = vae->model;
     float *stage, *o;
     int st = scratch(vae, &stage, &o);
     if (st) return st;
@@ -351,11 +372,11 @@ int clvae_vae_decode(clvae_vae *vae, const float *z, int64_t n, const uint8_t *l
     if (!st) st = api_need(out, "clvae_vae_decode: out");
     if (!st && n < 1) st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_decode: n = %lld < 1", (long long)n);
     if (!st) st = need_labels(vae, labels, "clvae_vae_decode");
-    if (!st && vae->m.classes > 0)
+    if (!st && vae->model->classes > 0)
         for (int64_t i = 0; i < n && !st; i++)
-            if (labels[i] >= vae->m.classes)
+            if (labels[i] >= vae->model->classes)
                 st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_decode: labels[%lld] = %d is not in "
-                                                  "0..%d", (long long)i, labels[i], vae->m.classes - 1);
+                                                  "0..%d", (long long)i, labels[i], vae->model->classes - 1);
     return st ? st : decode_rows(vae, z, n, labels, 0, 0, false, out);
 }
 
@@ -365,16 +386,16 @@ int clvae_vae_sample(clvae_vae *vae, int64_t n, int label, uint64_t draw, float 
     if (!st) st = api_need(out, "clvae_vae_sample: out");
     if (!st && (n < 1 || n > (1LL << 31)))
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_sample: n = %lld is not in 1..2^31", (long long)n);
-    if (!st && vae->m.classes > 0 && (label < 0 || label >= vae->m.classes))
+    if (!st && vae->model->classes > 0 && (label < 0 || label >= vae->model->classes))
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_sample: label %d is not in 0..%d (the model "
-                                          "is conditional)", label, vae->m.classes - 1);
-    if (!st && vae->m.lat[vae->m.T - 1].categorical)
+                                          "is conditional)", label, vae->model->classes - 1);
+    if (!st && vae->model->lat[vae->model->T - 1].categorical)
         st = clvae_error(CLVAE_ERR_UNSUPPORTED, "clvae_vae_sample: a categorical top layer is "
                                                 "sampled by `clvae sample`, not yet by the API");
     if (st) return st;
-    float *z = malloc((size_t)n * vae->m.latent * sizeof(float));
+    float *z = malloc((size_t)n * vae->model->latent * sizeof(float));
     if (!z) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_sample: out of memory");
-    clvae_philox_fill_normal(vae->m.seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * vae->m.latent);
+    clvae_philox_fill_normal(vae->model->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * vae->model->latent);
     st = decode_rows(vae, z, n, NULL, label, draw, true, out);
     free(z);
     return st;
@@ -385,10 +406,10 @@ int clvae_vae_elbo(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, 
     clvae_dataset ds;
     clvae_eval_result r;
     int st = need_fitted(vae, "clvae_vae_elbo");
-    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_elbo: x", &ds);
+    if (!st) st = api_wrap(x, labels, vae->model->dim, "clvae_vae_elbo: x", &ds);
     if (!st) st = api_need(neg_elbo, "clvae_vae_elbo: neg_elbo");
     if (!st) st = need_labels(vae, labels, "clvae_vae_elbo");
-    if (!st) st = clvae_eval_elbo(&vae->m, &ds, false, &r);
+    if (!st) st = clvae_eval_elbo(vae->model, &ds, false, &r);
     if (!st) *neg_elbo = r.loss;
     return st;
 }
@@ -400,7 +421,7 @@ int clvae_vae_iwae(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, 
     clvae_iwae_result r;
     clvae_model iw = {0};
     int st = need_fitted(vae, "clvae_vae_iwae");
-    if (!st) st = api_wrap(x, labels, vae->m.dim, "clvae_vae_iwae: x", &ds);
+    if (!st) st = api_wrap(x, labels, vae->model->dim, "clvae_vae_iwae: x", &ds);
     if (!st) st = api_need(loglik, "clvae_vae_iwae: loglik");
     if (!st && (k < 1 || k > 1000000))
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_iwae: k = %d is not in 1..1000000", k);
@@ -409,14 +430,14 @@ int clvae_vae_iwae(clvae_vae *vae, const clvae_array *x, const uint8_t *labels, 
     /* a second model on the same device sized for k samples per input (the pass of `clvae eval
      * --iw`, clvae_eval_iw_pass), with the trained parameters */
     int samples = 1, batch = 1;
-    float *p = malloc(vae->m.n_floats * sizeof(float));
+    float *p = malloc(vae->model->n_floats * sizeof(float));
     if (!p) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_iwae: out of memory");
-    st = clvae_model_layout(&iw, &vae->trained, vae->m.dim);
+    st = clvae_model_layout(&iw, &vae->trained, vae->model->dim);
     if (!st) clvae_eval_iw_pass(&iw, k, &batch, &samples);
-    if (!st) st = clvae_model_init(&iw, &vae->be, batch, samples, false);
-    if (!st) st = clvae_model_get_params(&vae->m, p);
+    if (!st) st = clvae_model_init(&iw, vae->model->be, batch, samples, false);
+    if (!st) st = clvae_model_get_params(vae->model, p);
     if (!st) st = clvae_model_set_params(&iw, p);
-    iw.step = vae->m.step;
+    iw.step = vae->model->step;
     if (!st) st = clvae_eval_iwae(&iw, &ds, k, &r);
     if (!st) *loglik = r.loglik;
     clvae_model_free(&iw);

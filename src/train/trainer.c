@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,17 +31,24 @@
 #include "train/rundir.h"
 #include "train/runlock.h"
 #include "train/scheduler.h"
+#include "train/trainer.h"
 #include "train/valid.h"
 #include "train/visual.h"
 
-typedef struct trainer {
+struct trainer {
     const clvae_config *cfg; /* = &resolved */
     clvae_config resolved;   /* the caller's config with model.classes resolved from the data */
-    const clvae_train_options *opt;
+    const clvae_train_options *opt; /* = &opts */
+    clvae_train_options opts;
+    bool memory;            /* the library's trainer: no run directory (no files at all) */
+    const struct trainer *from; /* the library's trainer on new data: continue from this one */
+    int last_epoch;         /* this call trains up to this epoch ... */
+    long max_steps;         /* ... or up to this optimizer step (0: no limit) */
     clvae_dataset train, test;
     clvae_valid valid;      /* data.valid rows held out of train (valid.h) */
     clvae_runlock lock;     /* output.dir/train.lock: one writer per run directory */
-    clvae_backend be;
+    clvae_backend own_be;   /* the backend unless the caller lends one */
+    clvae_backend *be;      /* &own_be or the caller's */
     clvae_model m;
     clvae_sched *sched;     /* feeds batches: device-resident or streamed (scheduler.h) */
     clvae_profile *prof;    /* --profile trace, or NULL */
@@ -57,7 +65,8 @@ typedef struct trainer {
     bool stop_agreed;       /* ranks > 1: some rank was signalled; all stop after this step */
     bool collective;        /* the error is every rank's (agreed): no abort */
     bool cancel;            /* the progress callback asked to stop (library fit) */
-} trainer;
+};
+typedef struct trainer trainer;
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -153,20 +162,20 @@ static int trainer_open(trainer *t)
 {
     int st, B = t->cfg->train.batch;
     if ((st = load_data(t)) || (st = check_split(t))) return st;
-    if ((st = clvae_backend_create(t->cfg, &t->be))) return st;
-    CLVAE_INFO("backend %s, device %s", t->be.ops->name, t->be.ops->device_name(t->be.ctx));
+    if (!t->be && (st = clvae_backend_create(t->cfg, t->be = &t->own_be))) return st;
+    CLVAE_INFO("backend %s, device %s", t->be->ops->name, t->be->ops->device_name(t->be->ctx));
     if ((st = clvae_model_layout_data(&t->m, t->cfg, &t->train))) return st;
-    if ((st = clvae_model_init(&t->m, &t->be, B, t->cfg->train.samples, true))) return st;
+    if ((st = clvae_model_init(&t->m, t->be, B, t->cfg->train.samples, true))) return st;
     if (t->ranks > 1) t->m.bn_sum = clvae_dist_sum_f32; /* synchronized BatchNorm */
     /* no tuning file yet: tune GEMMs once */
-    if ((st = clvae_autotune_first_use(&t->be, t->cfg, &t->m))) return st;
+    if ((st = clvae_autotune_first_use(t->be, t->cfg, &t->m))) return st;
     t->perm = malloc(t->train.n * sizeof(uint32_t));
     if (t->ranks > 1) t->stage = malloc((t->m.n_floats + 1) * sizeof(float));
     if (!t->perm || (t->ranks > 1 && !t->stage))
         return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
     /* Profiling first: it recreates the queues before the scheduler starts using them. */
     if (t->opt->profile_path && t->rank == 0 &&
-        (st = clvae_profile_open(&t->prof, &t->be, t->opt->profile_path, 0, CLVAE_PROFILE_STEPS)))
+        (st = clvae_profile_open(&t->prof, t->be, t->opt->profile_path, 0, CLVAE_PROFILE_STEPS)))
         return st;
     clvae_sched_options so;
     clvae_sched_options_default(&so, t->cfg);
@@ -182,7 +191,7 @@ static void trainer_close(trainer *t)
     clvae_profile_close(t->prof); /* no-op when already written */
     clvae_profile_free(t->prof);
     clvae_model_free(&t->m);
-    clvae_backend_free(&t->be);
+    if (t->be == &t->own_be) clvae_backend_free(t->be);
     clvae_dataset_free(&t->train);
     clvae_dataset_free(&t->test);
     clvae_valid_free(&t->valid);
@@ -202,7 +211,7 @@ static int save_checkpoint_as(trainer *t, const char *file)
     t->pos.samples = mid ? t->epoch_samples : 0;
     snprintf(path, sizeof path, "%s/%s", t->cfg->output.dir, file);
     return clvae_checkpoint_save_file(&t->m, path, &t->pos, t->config_text,
-                                      t->be.ops->device_name(t->be.ctx));
+                                      t->be->ops->device_name(t->be->ctx));
 }
 
 static int save_checkpoint(trainer *t)
@@ -213,7 +222,7 @@ static int save_checkpoint(trainer *t)
 /* A signal arrived: finish the queued work, write a resumable checkpoint, report where. */
 static int interrupted(trainer *t)
 {
-    int st = t->be.ops->finish(t->be.ctx);
+    int st = t->be->ops->finish(t->be->ctx);
     if (t->ranks > 1) {
         /* every rank stops after the same step; rank 0 writes and reports */
         if (!stop_requested) stop_requested = SIGTERM;
@@ -224,7 +233,7 @@ static int interrupted(trainer *t)
         if (t->rank != 0)
             return clvae_error(CLVAE_ERR_INTERRUPTED, "interrupted (rank 0 checkpoints)");
     }
-    if (!st && t->ranks == 1) st = save_checkpoint(t);
+    if (!st && t->ranks == 1 && !t->memory) st = save_checkpoint(t);
     if (st) return st;
     if (t->cancel)
         return clvae_error(CLVAE_ERR_INTERRUPTED, "training cancelled by the progress callback "
@@ -289,7 +298,7 @@ static int train_step(trainer *t, int b, size_t first)
     int gb = (int)(n - first < B ? n - first : B), row0 = (int)((size_t)gb * t->rank / t->ranks);
     long step = (long)t->m.step;
     int st = clvae_model_train_grads(&t->m, b, row0, gb);
-    if (!st) st = t->be.ops->finish(t->be.ctx); /* the sum's time is not the backward's */
+    if (!st) st = t->be->ops->finish(t->be->ctx); /* the sum's time is not the backward's */
     float flag = stop_requested ? 1.0f : 0.0f;
     double t0 = clvae_now();
     if (!st) st = clvae_dist_sum_grads(&t->m, t->stage, &flag);
@@ -342,7 +351,7 @@ static int run_epoch(trainer *t, int epoch, clvae_progress *pg)
                                  t->epoch_loss_sum / t->epoch_samples))
                 t->cancel = true;
         }
-        if (c->train.max_steps && (long)t->m.step >= c->train.max_steps) break;
+        if (t->max_steps && (long)t->m.step >= t->max_steps) break;
     }
     if (since && (st = drain_losses(t, since))) return st;
     if ((size_t)t->pos.next_row >= n) { /* else train.max_steps stopped mid-epoch */
@@ -362,6 +371,7 @@ static int epoch_report(trainer *t, int epoch, double seconds, clvae_train_resul
         return clvae_error(CLVAE_ERR_NUMERIC, "non-finite test loss after epoch %d (recon %g, KL %g)",
                            epoch, ev.recon, ev.kl);
     res->test_loss = ev.loss;
+    if (t->memory) return CLVAE_OK; /* the library's trainer: the test loss alone */
     clvae_epoch_metrics em = {.epoch = epoch, .step = (long long)t->m.step,
                               .train_loss = res->train_loss, .test_loss = ev.loss,
                               .recon = ev.recon, .kl = ev.kl, .seconds = seconds,
@@ -430,10 +440,61 @@ static int set_aside_old_checkpoint(const char *dir)
     return CLVAE_OK;
 }
 
+/* The library's trainer on new data: the parameters, optimizer moments, step and position of
+ * the trainer it replaces (what --resume reads from a checkpoint, from memory). */
+static int adopt_state(trainer *t, const trainer *from)
+{
+    clvae_model *src = (clvae_model *)&from->m;
+    size_t bytes = t->m.n_floats * sizeof(float);
+    if (src->n_floats != t->m.n_floats)
+        return clvae_error(CLVAE_ERR_INTERNAL, "trainer: %zu parameters to continue from, the "
+                                               "model has %zu", src->n_floats, t->m.n_floats);
+    float *host = malloc(bytes); /* (n_floats) */
+    int st = host ? CLVAE_OK : clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
+    if (!st) st = clvae_model_get_params(src, host);
+    if (!st) st = clvae_model_set_params(&t->m, host);
+    const clvae_buffer *sb[2] = {src->m_buf, src->v_buf}, *db[2] = {t->m.m_buf, t->m.v_buf};
+    for (int i = 0; i < 2 && !st; i++) {
+        st = src->be->ops->download(src->be->ctx, (clvae_view){(clvae_buffer *)sb[i], 0}, host,
+                                    bytes);
+        if (!st) st = t->be->ops->upload(t->be->ctx, (clvae_view){(clvae_buffer *)db[i], 0}, host,
+                                         bytes);
+    }
+    free(host);
+    if (st) return st;
+    t->m.step = src->step;
+    t->pos = from->pos;
+    t->epoch_loss_sum = from->epoch_loss_sum;
+    t->epoch_samples = from->epoch_samples;
+    if ((size_t)t->pos.next_row > t->train.n)
+        return clvae_error(CLVAE_ERR_INPUT, "the model stopped at row %lld of epoch %d, but the "
+                                            "new training array has %zu rows: continue it with "
+                                            "at least that many, or finish the epoch first",
+                           t->pos.next_row, t->pos.epoch + 1, t->train.n);
+    return CLVAE_OK;
+}
+
+/* The library's trainer (no run directory): fresh parameters, a checkpoint (resume_dir) or
+ * the state of the trainer it replaces. */
+static int start_in_memory(trainer *t)
+{
+    if (t->from) return adopt_state(t, t->from);
+    if (!t->opt->resume_dir) return CLVAE_OK;
+    int st = clvae_checkpoint_load(&t->m, t->opt->resume_dir, true, &t->pos);
+    if (!st && (t->pos.epoch < 0 || t->pos.next_row < 0 || (size_t)t->pos.next_row > t->train.n))
+        return clvae_error(CLVAE_ERR_INPUT, "the model stopped at row %lld of epoch %d, but the "
+                                            "training array has %zu rows",
+                           t->pos.next_row, t->pos.epoch + 1, t->train.n);
+    t->epoch_loss_sum = t->pos.loss_sum;
+    t->epoch_samples = (long)t->pos.samples;
+    return st;
+}
+
 /* Prepares the run directory; on --resume restores parameters, moments and position. */
 static int start_run(trainer *t)
 {
     char path[CLVAE_PATH_MAX + 32];
+    if (t->memory) return start_in_memory(t);
     int st = clvae_runlock_acquire(t->cfg->output.dir, true, &t->lock);
     if (!st) st = clvae_rundir_prepare(t->cfg, t->opt->resume_dir != NULL);
     if (st) return st;
@@ -493,11 +554,12 @@ static int setup(trainer *t, clvae_train_result *res)
     const clvae_config *cfg = t->cfg;
     int st = clvae_config_validate(cfg);
     /* one writer per run directory: an existing one is locked before anything is loaded */
-    if (!st && t->rank == 0) st = clvae_runlock_acquire(cfg->output.dir, false, &t->lock);
+    if (!st && t->rank == 0 && !t->memory)
+        st = clvae_runlock_acquire(cfg->output.dir, false, &t->lock);
     if (!st) st = trainer_open(t);
     if (!st) {
-        snprintf(res->device, sizeof res->device, "%s", t->be.ops->device_name(t->be.ctx));
-        snprintf(res->backend, sizeof res->backend, "%s", t->be.ops->name);
+        snprintf(res->device, sizeof res->device, "%s", t->be->ops->device_name(t->be->ctx));
+        snprintf(res->backend, sizeof res->backend, "%s", t->be->ops->name);
     }
     if (!st && t->rank == 0) st = start_run(t);
     if (t->ranks > 1 && (st = clvae_dist_agree(st))) {
@@ -507,36 +569,49 @@ static int setup(trainer *t, clvae_train_result *res)
     return st ? st : sync_start(t);
 }
 
+/* Epochs from where t stands up to t->last_epoch (or t->max_steps): the loop of `clvae train`
+ * and of every library fit call. */
+static int train_until(trainer *t, clvae_train_result *res)
+{
+    long spe = (long)((t->train.n + t->cfg->train.batch - 1) / t->cfg->train.batch);
+    int st = CLVAE_OK;
+    bool quiet = t->opt->quiet || t->rank != 0;
+    res->epochs = 0;
+    t->cancel = false;
+    for (int epoch = t->pos.epoch + 1; epoch <= t->last_epoch; epoch++) {
+        clvae_progress pg;
+        clvae_progress_begin(&pg, epoch, t->last_epoch, spe, quiet);
+        double t0 = clvae_now();
+        st = run_epoch(t, epoch, &pg);
+        if (!st) st = t->be->ops->finish(t->be->ctx);
+        clvae_progress_end(&pg);
+        if (!st) st = epoch_done(t, epoch, clvae_now() - t0, res);
+        if (st) return st;
+        if (t->max_steps && (long)t->m.step >= t->max_steps) break;
+    }
+    if (t->pos.epoch >= t->last_epoch && res->epochs == 0)
+        st = rank0_agreed(t, t->rank == 0 ? report_finished(t, res) : CLVAE_OK);
+    return st;
+}
+
 int clvae_train(const clvae_config *cfg, const clvae_train_options *opt, clvae_train_result *res)
 {
     trainer t = {.resolved = *cfg, .opt = opt, .rank = clvae_dist_rank(),
-                 .ranks = clvae_dist_size()};
+                 .ranks = clvae_dist_size(), .last_epoch = cfg->train.epochs,
+                 .max_steps = cfg->train.max_steps};
     t.cfg = &t.resolved;
     void (*old_int)(int) = SIG_DFL, (*old_term)(int) = SIG_DFL;
     int st;
     memset(res, 0, sizeof *res);
     if ((st = setup(&t, res))) goto done;
-    long spe = (long)((t.train.n + cfg->train.batch - 1) / cfg->train.batch);
     if (!opt->no_signals) {
         old_int = signal(SIGINT, on_signal);
         old_term = signal(SIGTERM, on_signal);
     }
-    for (int epoch = t.pos.epoch + 1; epoch <= cfg->train.epochs; epoch++) {
-        clvae_progress pg;
-        clvae_progress_begin(&pg, epoch, cfg->train.epochs, spe, opt->quiet || t.rank != 0);
-        double t0 = clvae_now();
-        st = run_epoch(&t, epoch, &pg);
-        if (!st) st = t.be.ops->finish(t.be.ctx);
-        clvae_progress_end(&pg);
-        if (st) goto done;
-        if ((st = epoch_done(&t, epoch, clvae_now() - t0, res))) goto done;
-        if (cfg->train.max_steps && (long)t.m.step >= cfg->train.max_steps) break;
-    }
-    if (t.pos.epoch >= cfg->train.epochs && res->epochs == 0)
-        st = rank0_agreed(&t, t.rank == 0 ? report_finished(&t, res) : CLVAE_OK);
+    if ((st = train_until(&t, res))) goto done;
     clvae_sched_free(t.sched); /* the loader must be quiet before the trace is closed */
     t.sched = NULL;
-    if (!st) st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
+    st = clvae_profile_close(t.prof); /* the trace of the first steps and the overlap share */
 done:
     if (st == CLVAE_ERR_INTERRUPTED) res->signal = (int)stop_requested;
     /* a fault on this rank alone: the others may wait in a collective, end them all */
@@ -547,4 +622,106 @@ done:
     }
     trainer_close(&t);
     return st;
+}
+
+/* ---- the library's trainer held open across calls (train/trainer.h) ---- */
+
+int clvae_session_open(const clvae_config *cfg, const clvae_session_options *opt,
+                       clvae_session **out, clvae_train_result *res)
+{
+    trainer *t = calloc(1, sizeof *t);
+    *out = NULL;
+    memset(res, 0, sizeof *res);
+    if (!t) return clvae_error(CLVAE_ERR_NOMEM, "trainer: out of host memory");
+    t->resolved = *cfg;
+    t->cfg = &t->resolved;
+    t->opts = *opt->train;
+    t->opt = &t->opts;
+    t->opts.no_signals = true;
+    t->opts.quiet = true;
+    t->opts.profile_path = NULL;
+    t->opts.losses_path = NULL;
+    t->memory = true;
+    t->be = opt->backend;
+    t->from = opt->from;
+    t->rank = 0;
+    t->ranks = 1;
+    int st = t->opts.train_data ? setup(t, res)
+                                : clvae_error(CLVAE_ERR_INTERNAL, "trainer: no training data");
+    t->from = NULL;
+    if (st) {
+        clvae_session_close(t);
+        return st;
+    }
+    *out = t;
+    return CLVAE_OK;
+}
+
+int clvae_session_run(clvae_session *t, int epochs, long long steps, clvae_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    snprintf(res->device, sizeof res->device, "%s", t->be->ops->device_name(t->be->ctx));
+    snprintf(res->backend, sizeof res->backend, "%s", t->be->ops->name);
+    t->last_epoch = t->cfg->train.epochs;
+    t->max_steps = t->cfg->train.max_steps;
+    if (epochs > 0) {
+        t->last_epoch = t->pos.epoch + epochs;
+        t->max_steps = 0;
+    } else if (steps > 0) {
+        t->last_epoch = INT32_MAX; /* the step limit ends the run */
+        t->max_steps = (long)t->m.step + (long)steps;
+    }
+    return train_until(t, res);
+}
+
+void clvae_session_set_progress(clvae_session *t, int (*fn)(void *, int, long long, double),
+                                void *user)
+{
+    t->opts.progress = fn;
+    t->opts.progress_user = user;
+}
+
+clvae_model *clvae_session_model(clvae_session *t)
+{
+    return &t->m;
+}
+
+const clvae_config *clvae_session_config(const clvae_session *t)
+{
+    return t->cfg;
+}
+
+int clvae_session_epochs_done(const clvae_session *t)
+{
+    return t->pos.epoch;
+}
+
+/* The resolved config as INI text (written once, through a file next to the checkpoint). */
+static int session_config_text(trainer *t, const char *path)
+{
+    char tmp[CLVAE_PATH_MAX + 32];
+    if (t->config_text) return CLVAE_OK;
+    snprintf(tmp, sizeof tmp, "%s.config.tmp", path);
+    int st = clvae_config_write(t->cfg, tmp);
+    if (!st && !(t->config_text = clvae_read_text_file(tmp))) st = CLVAE_ERR_IO;
+    remove(tmp);
+    return st;
+}
+
+int clvae_session_save(clvae_session *t, const char *path)
+{
+    int st = session_config_text(t, path);
+    if (st) return st;
+    bool mid = t->pos.next_row != 0;
+    t->pos.loss_sum = mid ? t->epoch_loss_sum : 0;
+    t->pos.samples = mid ? t->epoch_samples : 0;
+    return clvae_checkpoint_save_file(&t->m, path, &t->pos, t->config_text,
+                                      t->be->ops->device_name(t->be->ctx));
+}
+
+void clvae_session_close(clvae_session *t)
+{
+    if (!t) return;
+    trainer_close(t);
+    free(t);
 }

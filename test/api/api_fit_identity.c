@@ -2,8 +2,10 @@
  * config and seed: every tensor of the two checkpoints (parameters and optimizer moments) is
  * equal bit for bit (no tolerance: the same batches, noise and arithmetic on the reference
  * backend), on the first 600 Fashion-MNIST images for 2 epochs (12 steps of 100 rows). So is
- * the same run split into trainer calls: 4 + 5 + 3 steps (stopping inside epochs), and 1 + 1
- * epochs. */
+ * the same run split into trainer calls, which keep the device, model, optimizer state and
+ * batch scheduler between calls: 4 + 5 + 3 steps (stopping inside epochs), 1 + 1 epochs, 12
+ * single steps, inference between calls, a second trainer on the same model, and a trainer on
+ * a model saved and loaded part-way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,24 +66,58 @@ static int compare(const char *pa, const char *pb)
     return bad;
 }
 
-/* A fresh model trained by clvae_trainer_run calls of parts[i] steps (or epochs), then
- * compared with the CLI's checkpoint. */
+/* Between trainer calls: encode and ELBO on the model being trained (they must not disturb
+ * the training that follows). */
+static int inference(clvae_vae *vae, const clvae_array *x)
+{
+    static float mu[ROWS * 4];
+    double elbo;
+    int st = clvae_vae_encode(vae, x, NULL, mu, NULL);
+    return st ? st : clvae_vae_elbo(vae, x, NULL, &elbo);
+}
+
+/* Saves vae, frees it and loads the file as *vae (a new handle). */
+static int reload(clvae_context *ctx, clvae_vae **vae, const char *tmp)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/api_fit_reload.safetensors", tmp);
+    int st = clvae_vae_save(*vae, path);
+    clvae_vae_free(*vae);
+    *vae = NULL;
+    return st ? st : clvae_vae_load(ctx, path, vae);
+}
+
+/* A fresh model trained by the trainer calls of `plan`, then compared with the CLI's
+ * checkpoint. Plan tokens: sN = N more steps, eN = N more epochs, i = encode + ELBO, t = a new
+ * trainer on the same model, L = save, load into a new handle and a new trainer. */
 static int split_run(clvae_context *ctx, const char *cfg_path, const clvae_array *x,
-                     const int64_t *parts, int n, int epochs, const char *cli_ckpt,
-                     const char *tmp)
+                     const char *plan, const char *cli_ckpt, const char *tmp)
 {
     char path[1100];
     clvae_vae *vae = NULL;
     clvae_trainer *tr = NULL;
     int st = clvae_vae_create(ctx, cfg_path, sets, N_SETS, &vae);
     if (!st) st = clvae_trainer_create(vae, x, NULL, NULL, &tr);
-    for (int i = 0; i < n && !st; i++)
-        st = clvae_trainer_run(tr, epochs ? (int)parts[i] : 0, epochs ? 0 : parts[i], NULL);
+    for (const char *p = plan; *p && !st; p++) {
+        char *end;
+        long n = strtol(p + 1, &end, 10);
+        if (*p == 's' || *p == 'e') {
+            st = clvae_trainer_run(tr, *p == 'e' ? (int)n : 0, *p == 's' ? n : 0, NULL);
+            p = end - 1;
+        } else if (*p == 'i') {
+            st = inference(vae, x);
+        } else if (*p == 't' || *p == 'L') {
+            clvae_trainer_free(tr);
+            tr = NULL;
+            if (*p == 'L') st = reload(ctx, &vae, tmp);
+            if (!st) st = clvae_trainer_create(vae, x, NULL, NULL, &tr);
+        }
+    }
     snprintf(path, sizeof path, "%s/api_fit_split.safetensors", tmp);
     if (!st) st = clvae_vae_save(vae, path);
-    printf("split into %d trainer runs of %s: ", n, epochs ? "epochs" : "steps");
+    printf("trainer calls %-40s: ", plan);
     int bad = st ? 1 : compare(cli_ckpt, path);
-    if (st) fprintf(stderr, "FAIL: the split run: %s\n", clvae_last_error());
+    if (st) fprintf(stderr, "FAIL: the split run %s: %s\n", plan, clvae_last_error());
     clvae_trainer_free(tr);
     clvae_vae_free(vae);
     return bad;
@@ -127,8 +163,15 @@ int main(void)
     if (!st) st = clvae_vae_save(vae, api_ckpt);
     if (st) fprintf(stderr, "FAIL: the API's fit: %s\n", clvae_last_error());
     int bad = st ? 1 : compare(cli_ckpt, api_ckpt);
-    bad += split_run(ctx, cfg_path, &x, (const int64_t[]){4, 5, 3}, 3, 0, cli_ckpt, tmp);
-    bad += split_run(ctx, cfg_path, &x, (const int64_t[]){1, 1}, 2, 1, cli_ckpt, tmp);
+    /* the trainer keeps everything in memory between calls: no run directory, no temporary
+     * checkpoint (TMPDIR unusable), except to continue a loaded model (L) */
+    const char *plans[] = {"s4 s5 s3", "e1 e1", "s1 s1 s1 s1 s1 s1 s1 s1 s1 s1 s1 s1",
+                           "s4 i s5 e1", "e1 i s6", "s5 t s7", "s5 L s7"};
+    for (int i = 0; i < (int)(sizeof plans / sizeof *plans); i++) {
+        setenv("TMPDIR", strchr(plans[i], 'L') ? tmp : "/nonexistent/clvae", 1);
+        bad += split_run(ctx, cfg_path, &x, plans[i], cli_ckpt, tmp);
+    }
+    setenv("TMPDIR", tmp, 1);
     clvae_vae_free(vae);
     clvae_context_free(ctx);
     clvae_dataset_free(&ds);
