@@ -365,13 +365,8 @@ int clvae_vae_save(clvae_vae *vae, const char *path)
     if (!vae->fitted)
         return clvae_error(CLVAE_ERR_INPUT, "clvae_vae_save: the model has no parameters yet "
                                             "(fit or load it first)");
+    if (vae->sess) return clvae_session_save(vae->sess, path); /* a fitted model (atomic) */
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (vae->sess) { /* a fitted model: its trainer's checkpoint */
-        if (!(st = clvae_session_save(vae->sess, tmp)) && rename(tmp, path) != 0)
-            st = clvae_error(CLVAE_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        if (st) unlink(tmp);
-        return st;
-    }
     FILE *f = fopen(tmp, "wb");
     if (!f) return clvae_error(CLVAE_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
     bool ok = fwrite(vae->ckpt, 1, vae->ckpt_size, f) == vae->ckpt_size;

@@ -45,6 +45,11 @@ bool clvae_log_enabled(clvae_log_level level)
     return (int)level >= (routed ? route_level : threshold());
 }
 
+bool clvae_log_to_stderr(clvae_log_level level)
+{
+    return clvae_log_enabled(level) && !(routed && route_fn);
+}
+
 void clvae_log(clvae_log_level level, const char *fmt, ...)
 {
     static const char *prefix[] = {"debug: ", "", "warning: ", "error: "};

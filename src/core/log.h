@@ -17,6 +17,10 @@ void clvae_log(clvae_log_level level, const char *fmt, ...)
 /* Whether a message at `level` would be logged (progress output follows the same setting). */
 bool clvae_log_enabled(clvae_log_level level);
 
+/* Whether a message at `level` would be written to stderr (enabled, and no callback routed):
+ * code that prints its own lines (the GEMM tuner's progress) prints only then. */
+bool clvae_log_to_stderr(clvae_log_level level);
+
 typedef void (*clvae_log_sink)(void *user, int level, const char *line);
 void clvae_log_route(int level, clvae_log_sink fn, void *user);
 

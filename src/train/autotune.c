@@ -23,7 +23,9 @@ int clvae_autotune_first_use(clvae_backend *be, const clvae_config *cfg, const c
                be->ops->device_name(be->ctx), CLVAE_TUNE_FIRST_USE_SECONDS);
     int n = clvae_model_gemm_shapes(m, m->max_batch, m->samples, shapes, CLVAE_TUNE_MAX_SHAPES);
     clvae_tune_options o = {.seconds = CLVAE_TUNE_FIRST_USE_SECONDS,
-                            .progress = clvae_log_enabled(CLVAE_LOG_INFO), /* library: off */
+                            /* the tuner prints its progress lines to stderr itself: only where
+                             * the log goes (the CLI; never the library's callback or silence) */
+                            .progress = clvae_log_to_stderr(CLVAE_LOG_INFO),
                             .seed = cfg->train.seed};
     int st = clvae_opencl_tune(be, shapes, n, &o, &result, path, sizeof path);
     if (st == CLVAE_ERR_DEVICE) return st;

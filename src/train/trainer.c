@@ -235,7 +235,7 @@ static int interrupted(trainer *t)
     }
     if (!st && t->ranks == 1 && !t->memory) st = save_checkpoint(t);
     if (st) return st;
-    if (t->cancel)
+    if (t->cancel || t->memory) /* the library prints nothing */
         return clvae_error(CLVAE_ERR_INTERRUPTED, "training cancelled by the progress callback "
                                                   "at step %llu", (unsigned long long)t->m.step);
     fprintf(stderr, "\nclvae: interrupted at step %llu; checkpoint written to "
@@ -705,6 +705,9 @@ static int session_config_text(trainer *t, const char *path)
     int st = clvae_config_write(t->cfg, tmp);
     if (!st && !(t->config_text = clvae_read_text_file(tmp))) st = CLVAE_ERR_IO;
     remove(tmp);
+    if (st == CLVAE_ERR_IO)
+        return clvae_error(st, "cannot write %s: its directory must exist and be writable",
+                           path);
     return st;
 }
 

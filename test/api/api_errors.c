@@ -172,44 +172,83 @@ static void on_log(void *user, int level, const char *line)
     if (level >= CLVAE_LOG_LEVEL_INFO && strstr(line, "backend")) (*(int *)user)++;
 }
 
-/* Logging: silent by default (nothing on stderr during a fit), a callback when asked. */
-static void log_routing(clvae_context *ctx, const char *dir)
+/* Runs fit on v with stdout and stderr (the file descriptors, so C stdio, OpenCL drivers and
+ * CLBlast alike) going to a file; returns the fit's status and *bytes, what was written. */
+static int captured_fit(clvae_vae *v, const clvae_array *a, const char *path, long *bytes)
+{
+    int saved[2] = {dup(1), dup(2)}, st = CLVAE_ERR_IO;
+    FILE *out = fopen(path, "w+");
+    *bytes = -1;
+    if (out && saved[0] >= 0 && saved[1] >= 0) {
+        fflush(stdout);
+        fflush(stderr);
+        dup2(fileno(out), 1);
+        dup2(fileno(out), 2);
+        st = clvae_vae_fit(v, a, NULL, NULL, NULL);
+        fflush(stdout);
+        fflush(stderr);
+        dup2(saved[0], 1);
+        dup2(saved[1], 2);
+        if (fseek(out, 0, SEEK_END) == 0) *bytes = ftell(out);
+    }
+    if (out) fclose(out);
+    for (int i = 0; i < 2; i++)
+        if (saved[i] >= 0) close(saved[i]);
+    return st;
+}
+
+/* Logging on one device: silent by default (nothing at all on stdout or stderr during a fit),
+ * and with a callback at info level the lines go to the callback, still nothing printed. */
+static void log_routing_on(clvae_context *ctx, const char *dir, const char *device)
 {
     static uint8_t x[32 * 8];
     const char *sets[] = {"model.encoder=4", "model.decoder=4", "model.latent=2",
-                          "train.epochs=1", "train.batch=8"};
+                          "train.epochs=1", "train.batch=8", "device.autotune=off"};
     clvae_array a = {.data = x, .dtype = CLVAE_DTYPE_U8, .ndim = 2, .shape = {32, 8}};
     char path[512];
-    int lines = 0, saved = dup(2);
-    snprintf(path, sizeof path, "%s/api_errors_stderr.txt", dir);
-    FILE *err = fopen(path, "w+");
+    int lines = 0;
+    long bytes;
     clvae_vae *v = NULL;
-    expect_ok(clvae_vae_create(ctx, NULL, sets, 5, &v), "create (log test)");
-    if (!err || saved < 0 || !v) {
-        failures++;
-        fprintf(stderr, "FAIL: log test set-up\n");
-        goto done;
-    }
-    fflush(stderr);
-    dup2(fileno(err), 2);
-    int st = clvae_vae_fit(v, &a, NULL, NULL, NULL); /* default: no log output at all */
-    fflush(stderr);
-    dup2(saved, 2);
-    expect_ok(st, "fit with the default (silent) log");
+    snprintf(path, sizeof path, "%s/api_errors_output_%s.txt", dir, device);
+    expect_ok(clvae_vae_create(ctx, NULL, sets, 6, &v), "create (log test)");
+    if (!v) return;
+    expect_ok(captured_fit(v, &a, path, &bytes), "fit with the default (silent) log");
     checks++;
-    if (ftell(err) != 0 || fseek(err, 0, SEEK_END) != 0 || ftell(err) != 0) {
+    if (bytes != 0) {
         failures++;
-        fprintf(stderr, "FAIL: the library wrote %ld bytes to stderr (see %s)\n", ftell(err), path);
+        fprintf(stderr, "FAIL: %s: the library wrote %ld bytes to stdout/stderr with logging "
+                        "off (see %s)\n", device, bytes, path);
     }
     expect_ok(clvae_set_log(CLVAE_LOG_LEVEL_INFO, on_log, &lines), "set_log(info, callback)");
-    expect_ok(clvae_vae_fit(v, &a, NULL, NULL, NULL), "fit with a log callback");
-    checks++;
+    expect_ok(captured_fit(v, &a, path, &bytes), "fit with a log callback");
+    checks += 2;
     if (lines < 1) failures++, fprintf(stderr, "FAIL: the log callback saw no backend line\n");
+    if (bytes != 0) {
+        failures++;
+        fprintf(stderr, "FAIL: %s: the library wrote %ld bytes to stdout/stderr with a log "
+                        "callback (see %s)\n", device, bytes, path);
+    }
     expect_ok(clvae_set_log(CLVAE_LOG_LEVEL_OFF, NULL, NULL), "set_log(off)");
-done:
-    if (err) fclose(err);
-    if (saved >= 0) close(saved);
+    printf("log routing on %s: silent, %d callback lines\n", device, lines);
     clvae_vae_free(v);
+}
+
+/* On the reference backend, and on an OpenCL device when there is one. */
+static void log_routing(clvae_context *ref, const char *dir)
+{
+    clvae_device_info devs[16];
+    int n = 0;
+    clvae_context *cl = NULL;
+    log_routing_on(ref, dir, "ref");
+    expect_ok(clvae_devices(devs, 16, &n), "devices");
+    for (int i = 0; i < n && i < 16; i++)
+        if (!strcmp(devs[i].backend, "opencl")) {
+            expect_ok(clvae_context_create("opencl", &cl), "context opencl");
+            if (cl) log_routing_on(cl, dir, "opencl");
+            clvae_context_free(cl);
+            return;
+        }
+    printf("log routing: no OpenCL device, the reference backend only\n");
 }
 
 int main(void)
