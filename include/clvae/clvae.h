@@ -165,14 +165,16 @@ CLVAE_API void clvae_trainer_free(clvae_trainer *tr);
 
 /* ---- using a trained model (labels: (n), needed by a conditional model, else ignored) ---- */
 /* The posterior's mean and log-variance of the top layer: mu, logvar (n, latent); logvar may
- * be NULL. */
+ * be NULL. A categorical (Gumbel-softmax) top layer of G groups of K: mu (n, G*K) gets each
+ * group's category probabilities (the mean of its one-hot samples); logvar must be NULL. */
 CLVAE_API int clvae_vae_encode(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
                                float *mu, float *logvar);
 /* Decoder means (n, D) of the top-layer latents z (n, latent). */
 CLVAE_API int clvae_vae_decode(clvae_vae *vae, const float *z, int64_t n, const uint8_t *labels,
                                float *out);
-/* Decoder means (n, D) of z ~ p(z) (Philox draw `draw`: the same draw gives the same samples);
- * a conditional model draws class `label` (0..classes-1). */
+/* Decoder means (n, D) of z ~ p(z) (Philox draw `draw`: the same draw gives the same samples;
+ * draw 0 gives `clvae sample`'s); a conditional model draws class `label` (0..classes-1); a
+ * categorical top layer draws one-hot codes from its uniform prior. */
 CLVAE_API int clvae_vae_sample(clvae_vae *vae, int64_t n, int label, uint64_t draw, float *out);
 /* Decoder means (n, D) of z = the posterior mean of each row of x. */
 CLVAE_API int clvae_vae_reconstruct(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,

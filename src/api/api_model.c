@@ -14,6 +14,7 @@
 #include "core/philox.h"
 #include "io/safetensors.h"
 #include "train/eval.h"
+#include "train/latents.h"
 #include "train/visual.h"
 
 int api_wrap(const clvae_array *x, const uint8_t *labels, long long want_dim, const char *what,
@@ -297,18 +298,22 @@ int clvae_vae_encode(clvae_vae *vae, const clvae_array *x, const uint8_t *labels
     if (!st) st = api_wrap(x, labels, vae->model->dim, "clvae_vae_encode: x", &ds);
     if (!st) st = api_need(mu, "clvae_vae_encode: mu");
     if (!st) st = need_labels(vae, labels, "clvae_vae_encode");
-    if (!st && vae->model->lat[vae->model->T - 1].categorical)
-        st = clvae_error(CLVAE_ERR_UNSUPPORTED, "clvae_vae_encode: the top layer is categorical "
-                                                "(no Gaussian mean/log-variance)");
+    bool cat = !st && vae->model->lat[vae->model->T - 1].categorical;
+    if (cat && logvar)
+        st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_encode: the top layer is categorical: it "
+                                          "has category probabilities (mu), no log-variance "
+                                          "(pass logvar = NULL)");
     if (st || (st = scratch(vae, &stage, &hd))) return st;
     clvae_model *m = vae->model;
     const clvae_stoch *L = &m->lat[m->T - 1];
-    int R = L->R;
+    int R = L->R, head = cat ? R : 2 * R;
     for (size_t first = 0; first < ds.n && !st; first += (size_t)m->max_batch) {
         int b = (int)(ds.n - first < (size_t)m->max_batch ? ds.n - first : (size_t)m->max_batch);
         if ((st = forward_rows(vae, &ds, first, b, stage))) break;
-        st = m->be->ops->download(m->be->ctx, L->q.out, hd, (size_t)b * 2 * R * sizeof(float));
-        for (int i = 0; i < b && !st; i++) { /* heads: (b, 2R) = [mu | logvar] */
+        st = m->be->ops->download(m->be->ctx, L->q.out, hd, (size_t)b * head * sizeof(float));
+        for (int i = 0; i < b && cat && !st; i++) /* heads: (b, G*K) logits */
+            clvae_group_softmax(hd + (size_t)i * R, L->G, L->K, mu + (first + i) * R);
+        for (int i = 0; i < b && !cat && !st; i++) { /* heads: (b, 2R) = [mu | logvar] */
             memcpy(mu + (first + i) * R, hd + (size_t)i * 2 * R, (size_t)R * sizeof(float));
             if (logvar)
                 memcpy(logvar + (first + i) * R, hd + (size_t)i * 2 * R + R, (size_t)R * sizeof(float));
@@ -389,13 +394,14 @@ int clvae_vae_sample(clvae_vae *vae, int64_t n, int label, uint64_t draw, float 
     if (!st && vae->model->classes > 0 && (label < 0 || label >= vae->model->classes))
         st = clvae_error(CLVAE_ERR_INPUT, "clvae_vae_sample: label %d is not in 0..%d (the model "
                                           "is conditional)", label, vae->model->classes - 1);
-    if (!st && vae->model->lat[vae->model->T - 1].categorical)
-        st = clvae_error(CLVAE_ERR_UNSUPPORTED, "clvae_vae_sample: a categorical top layer is "
-                                                "sampled by `clvae sample`, not yet by the API");
     if (st) return st;
     float *z = malloc((size_t)n * vae->model->latent * sizeof(float));
     if (!z) return clvae_error(CLVAE_ERR_NOMEM, "clvae_vae_sample: out of memory");
-    clvae_philox_fill_normal(vae->model->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * vae->model->latent);
+    if (clvae_model_categorical(vae->model)) /* one-hot codes from the uniform prior */
+        clvae_visual_prior_codes(vae->model, draw, n, z);
+    else
+        clvae_philox_fill_normal(vae->model->seed, draw, CLVAE_STREAM_SAMPLE, z,
+                                 (size_t)n * vae->model->latent);
     st = decode_rows(vae, z, n, NULL, label, draw, true, out);
     free(z);
     return st;

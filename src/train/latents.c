@@ -18,7 +18,7 @@
 #define PCA_TOL 1e-12
 
 /* q = softmax of each group of K logits (G groups per row), in double: E_q[z] of one-hot z. */
-static void group_softmax(const float *l, int G, int K, float *q)
+void clvae_group_softmax(const float *l, int G, int K, float *q)
 {
     for (int g = 0; g < G; g++, l += K, q += K) {
         float mx = l[0];
@@ -44,7 +44,7 @@ static int encode_rows(clvae_model *m, int l, const clvae_dataset *ds, size_t fi
         return st;
     for (int i = 0; i < count; i++)
         if (L->categorical)
-            group_softmax(hd + (size_t)i * R, L->G, L->K, mu + (size_t)i * R);
+            clvae_group_softmax(hd + (size_t)i * R, L->G, L->K, mu + (size_t)i * R);
         else
             memcpy(mu + (size_t)i * R, hd + (size_t)i * 2 * R, (size_t)R * sizeof(float));
     return CLVAE_OK;

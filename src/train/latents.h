@@ -25,4 +25,7 @@ int clvae_visual_interpolation(clvae_model *m, const clvae_dataset *ds, int i, i
 int clvae_visual_traversal(clvae_model *m, const clvae_dataset *ds, int index, int n_steps,
                            float range, int h, int w, const char *path);
 
+/* q (G*K) = the softmax of each group of K logits l (G*K), in double: E_q[z] of one-hot z. */
+void clvae_group_softmax(const float *l, int G, int K, float *q);
+
 #endif

@@ -119,11 +119,11 @@ static int sample_labels(clvae_model *m, int label, int *n, int *cols)
 
 /* z (n, G*K): one-hot codes from the uniform prior of a categorical top layer, category of
  * group g of row i = philox_below(seed, draw, SAMPLE, i*G + g, K). */
-static void prior_codes(const clvae_model *m, uint64_t draw, int n, float *z)
+void clvae_visual_prior_codes(const clvae_model *m, uint64_t draw, int64_t n, float *z)
 {
     const clvae_stoch *L = &m->lat[m->T - 1];
     memset(z, 0, (size_t)n * L->R * sizeof(float));
-    for (int i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++)
         for (int g = 0; g < L->G; g++) {
             uint64_t idx = (uint64_t)i * L->G + g;
             uint32_t k = clvae_philox_below(m->seed, draw, CLVAE_STREAM_SAMPLE, idx, (uint32_t)L->K);
@@ -145,7 +145,7 @@ int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int label, int h,
         goto done;
     }
     if (clvae_model_categorical(m))
-        prior_codes(m, draw, n, z);
+        clvae_visual_prior_codes(m, draw, n, z);
     else
         clvae_philox_fill_normal(m->seed, draw, CLVAE_STREAM_SAMPLE, z, (size_t)n * m->latent);
     if ((st = m->be->ops->upload(m->be->ctx, m->z, z, (size_t)n * m->latent * sizeof(float)))) goto done;

@@ -29,6 +29,10 @@ void clvae_output_means(const clvae_model *m, const float *out, int rows, float 
  * ending in .npy gets the means as an (n, D) float32 array instead. A conditional model draws
  * class `label` (0..C-1) in every row, or (label < 0) a grid of one row per class; its n is
  * at most the model's batch. */
+/* z (n, G*K): one-hot codes from the uniform prior of a categorical top layer (draw `draw`;
+ * `clvae sample` and the library draw the same codes). */
+void clvae_visual_prior_codes(const clvae_model *m, uint64_t draw, int64_t n, float *z);
+
 int clvae_visual_samples(clvae_model *m, int n, uint64_t draw, int label, int h, int w,
                          const char *path);
 /* Whether `path` names an NPY file (*.npy): sample and reconstruct write means, not a PNG. */
