@@ -189,6 +189,7 @@ int clvae_vae_fit(clvae_vae *vae, const clvae_array *x, const uint8_t *labels,
         return st;
     }
     install(vae, s);
+    clvae_session_release_data(s); /* only a new trainer trains it further */
     return CLVAE_OK;
 }
 
@@ -262,6 +263,7 @@ void clvae_trainer_free(clvae_trainer *tr)
 {
     if (!tr) return;
     if (!tr->installed) clvae_session_close(tr->sess);
+    else if (tr->gen == tr->vae->gen) clvae_session_release_data(tr->sess); /* still the vae's */
     free(tr);
 }
 

@@ -65,6 +65,7 @@ struct trainer {
     bool stop_agreed;       /* ranks > 1: some rank was signalled; all stop after this step */
     bool collective;        /* the error is every rank's (agreed): no abort */
     bool cancel;            /* the progress callback asked to stop (library fit) */
+    bool released;          /* the library's trainer: data and scheduler freed, no more runs */
 };
 typedef struct trainer trainer;
 
@@ -657,9 +658,23 @@ int clvae_session_open(const clvae_config *cfg, const clvae_session_options *opt
     return CLVAE_OK;
 }
 
+void clvae_session_release_data(clvae_session *t)
+{
+    clvae_sched_free(t->sched);
+    t->sched = NULL;
+    clvae_dataset_free(&t->train);
+    clvae_dataset_free(&t->test);
+    clvae_valid_free(&t->valid);
+    free(t->perm);
+    t->perm = NULL;
+    t->released = true;
+}
+
 int clvae_session_run(clvae_session *t, int epochs, long long steps, clvae_train_result *res)
 {
     memset(res, 0, sizeof *res);
+    if (t->released)
+        return clvae_error(CLVAE_ERR_INTERNAL, "trainer: run after its data was released");
     snprintf(res->device, sizeof res->device, "%s", t->be->ops->device_name(t->be->ctx));
     snprintf(res->backend, sizeof res->backend, "%s", t->be->ops->name);
     t->last_epoch = t->cfg->train.epochs;

@@ -38,6 +38,10 @@ clvae_model *clvae_session_model(clvae_session *s);
 const clvae_config *clvae_session_config(const clvae_session *s);
 int clvae_session_epochs_done(const clvae_session *s);
 
+/* Frees the session's copies of the data and its batch feeding (no more runs; the model,
+ * optimizer state and position stay for inference, saving and a successor session). */
+void clvae_session_release_data(clvae_session *s);
+
 /* Writes the session's checkpoint at path (the format of `clvae train`'s). */
 int clvae_session_save(clvae_session *s, const char *path);
 
