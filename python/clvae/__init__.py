@@ -23,7 +23,7 @@ import numpy as np
 from . import _lib
 from ._lib import lib
 
-__all__ = ["VAE", "Error", "load", "devices", "version"]
+__all__ = ["VAE", "Trainer", "Error", "load", "devices", "version"]
 __version__ = "0.3.0"
 
 
@@ -150,7 +150,10 @@ class VAE:
 
     # -- lifetime --
     def close(self):
-        """Frees the C model now (also done when the object is collected)."""
+        """Frees the C model now (also done when the object is collected); its open trainers
+        are closed first."""
+        for tr in list(getattr(self, "_trainers", ())):
+            tr.close()
         if getattr(self, "_h", None):
             lib.clvae_vae_free(self._h)
             self._h = None
@@ -250,11 +253,18 @@ class VAE:
         self._record(res)
         return self
 
+    def trainer(self, X, y=None, X_test=None, y_test=None):
+        """A Trainer kept open on X (copied once): each run(epochs=..., steps=...) continues the
+        model from where it stands with nothing set up again (one step at a time runs at
+        training speed). Use it in a `with` block or close() it."""
+        return Trainer(self, X, y, X_test, y_test)
+
     def partial_fit(self, X, y=None, epochs=None, steps=None, X_test=None, y_test=None,
                     progress=None):
         """Trains `epochs` more epochs or `steps` more optimizer steps (one of them; default one
-        epoch) from where the model stands, as `clvae train --resume`: calls that add up to a
-        run give that run's parameters bit for bit. Returns self."""
+        epoch) from where the model stands: calls that add up to a run give that run's
+        parameters bit for bit. Each call copies X again; for many small calls on the same
+        data, use trainer(X). Returns self."""
         if epochs is None and steps is None:
             epochs = 1
         X, a = _x_array(X)
@@ -334,6 +344,63 @@ class VAE:
     def save(self, path):
         """Writes the checkpoint (the CLI's safetensors format)."""
         _check(lib.clvae_vae_save(self._handle(), os.fspath(path).encode()))
+
+
+class Trainer:
+    """VAE.trainer(X, ...): the C trainer (clvae_trainer_*) of a VAE on a copy of X."""
+
+    def __init__(self, vae, X, y=None, X_test=None, y_test=None):
+        self._vae, self._tr, self._keep = vae, None, []
+        X, a = _x_array(X)
+        _, yp = _labels(y, X.shape[0])
+        self._progress = None
+
+        def dispatch(epoch, epochs, step, loss):
+            return self._progress(epoch, epochs, step, loss) if self._progress else False
+
+        self._opt, self._stop = vae._fit_options(X_test, y_test, dispatch, self._keep)
+        tr = ctypes.c_void_p()
+        _check(lib.clvae_trainer_create(vae._handle(), ctypes.byref(a), yp,
+                                        ctypes.byref(self._opt), ctypes.byref(tr)))
+        self._tr = tr
+        if not hasattr(vae, "_trainers"):
+            vae._trainers = set()
+        vae._trainers.add(self)
+
+    def run(self, epochs=None, steps=None, progress=None):
+        """`epochs` more epochs or `steps` more optimizer steps (default one epoch); Ctrl-C
+        cancels at the next progress report, leaving the model where it stopped. Returns
+        self (its VAE's train_loss_, epochs_, steps_ are updated)."""
+        if not self._tr:
+            raise Error(-5, "this trainer was closed")
+        if epochs is None and steps is None:
+            epochs = 1
+        self._progress = progress
+        self._stop.update(sigint=False, error=None)
+        res = _lib.FitResult()
+        try:
+            VAE._cancellable(lambda: lib.clvae_trainer_run(self._tr, int(epochs or 0),
+                                                            int(steps or 0), ctypes.byref(res)),
+                             self._stop)
+        finally:
+            self._progress = None
+        self._vae._record(res)
+        return self
+
+    def close(self):
+        if getattr(self, "_tr", None):
+            lib.clvae_trainer_free(self._tr)
+            self._tr = None
+            self._vae._trainers.discard(self)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def load(path, device=None):

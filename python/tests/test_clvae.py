@@ -77,10 +77,26 @@ def test_partial_fit_equals_fit(tmp_path):
     parts.save(tmp_path / "b.safetensors")
     a = clvae.load(tmp_path / "a.safetensors")
     b = clvae.load(tmp_path / "b.safetensors")
-    # the same run cut into pieces through --resume: bit-identical
+    # the same run cut into pieces (a new trainer per call): bit-identical
     assert np.array_equal(a.transform(X), b.transform(X)) and a.elbo(X) == b.elbo(X)
     with pytest.raises(clvae.Error, match="exactly one"):
         parts.partial_fit(X, epochs=1, steps=1)
+
+
+def test_trainer_single_steps_equal_fit():
+    X, _ = bars()
+    whole = clvae.VAE(set=SMALL, device=DEVICE).fit(X)  # 2 epochs of 8 steps
+    v = clvae.VAE(set=SMALL, device=DEVICE)
+    seen = []
+    with v.trainer(X) as tr:
+        for _ in range(15):
+            tr.run(steps=1)
+        tr.run(steps=1, progress=lambda e, n, s, loss: seen.append(s))
+        assert v.steps_ == 16 and seen == [16]
+        # the trainer keeps the model in memory between steps: the same run, bit-identical
+        assert np.array_equal(v.transform(X), whole.transform(X)) and v.elbo(X) == whole.elbo(X)
+    with pytest.raises(clvae.Error, match="closed"):
+        tr.run(steps=1)
 
 
 def test_load_cli_checkpoint(tmp_path):
