@@ -117,8 +117,9 @@ typedef struct clvae_progress_info {
 } clvae_progress_info;
 
 /* Called every train.log_every steps and at the end of every epoch, on the calling thread;
- * return non-zero to cancel: the fit then stops after the current step with
- * CLVAE_ERR_INTERRUPTED, and the model keeps the parameters it had before the fit. */
+ * return non-zero to cancel: the fit then stops after the next step with
+ * CLVAE_ERR_INTERRUPTED; clvae_vae_fit's model keeps the parameters it had before the fit,
+ * clvae_trainer_run's stands where it stopped and can continue. */
 typedef int (*clvae_progress_fn)(void *user, const clvae_progress_info *p);
 
 typedef struct clvae_fit_options {

@@ -4,8 +4,9 @@
  * backend), on the first 600 Fashion-MNIST images for 2 epochs (12 steps of 100 rows). So is
  * the same run split into trainer calls, which keep the device, model, optimizer state and
  * batch scheduler between calls: 4 + 5 + 3 steps (stopping inside epochs), 1 + 1 epochs, 12
- * single steps, inference between calls, a second trainer on the same model, and a trainer on
- * a model saved and loaded part-way. */
+ * single steps, inference between calls, a second trainer on the same model, a trainer on
+ * a model saved and loaded part-way, and a run cancelled by the progress callback then
+ * continued. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,33 @@ static int inference(clvae_vae *vae, const clvae_array *x)
     return st ? st : clvae_vae_elbo(vae, x, NULL, &elbo);
 }
 
+static int cancel_next; /* the progress callback cancels the run at its next report */
+
+static int on_progress(void *user, const clvae_progress_info *p)
+{
+    (void)user;
+    (void)p;
+    int c = cancel_next;
+    cancel_next = 0;
+    return c;
+}
+
+/* C: 2 epochs cancelled at their first progress report (CLVAE_ERR_INTERRUPTED, the model where
+ * it stopped), then the steps left to 12. */
+static int cancel_and_finish(clvae_vae *vae, clvae_trainer *tr)
+{
+    clvae_vae_info info;
+    cancel_next = 1;
+    int st = clvae_trainer_run(tr, 2, 0, NULL);
+    if (st != CLVAE_ERR_INTERRUPTED) {
+        fprintf(stderr, "FAIL: the cancelled run returned %d\n", st);
+        return st ? st : CLVAE_ERR_INTERNAL;
+    }
+    if ((st = clvae_vae_get_info(vae, &info))) return st;
+    printf("(cancelled at step %lld) ", (long long)info.steps);
+    return info.steps < 12 ? clvae_trainer_run(tr, 0, 12 - info.steps, NULL) : CLVAE_OK;
+}
+
 /* Saves vae, frees it and loads the file as *vae (a new handle). */
 static int reload(clvae_context *ctx, clvae_vae **vae, const char *tmp)
 {
@@ -89,15 +117,17 @@ static int reload(clvae_context *ctx, clvae_vae **vae, const char *tmp)
 
 /* A fresh model trained by the trainer calls of `plan`, then compared with the CLI's
  * checkpoint. Plan tokens: sN = N more steps, eN = N more epochs, i = encode + ELBO, t = a new
- * trainer on the same model, L = save, load into a new handle and a new trainer. */
+ * trainer on the same model, L = save, load into a new handle and a new trainer, C = a run
+ * cancelled by the progress callback, then the steps left to 12. */
 static int split_run(clvae_context *ctx, const char *cfg_path, const clvae_array *x,
                      const char *plan, const char *cli_ckpt, const char *tmp)
 {
     char path[1100];
     clvae_vae *vae = NULL;
     clvae_trainer *tr = NULL;
+    clvae_fit_options opt = {.progress = on_progress};
     int st = clvae_vae_create(ctx, cfg_path, sets, N_SETS, &vae);
-    if (!st) st = clvae_trainer_create(vae, x, NULL, NULL, &tr);
+    if (!st) st = clvae_trainer_create(vae, x, NULL, &opt, &tr);
     for (const char *p = plan; *p && !st; p++) {
         char *end;
         long n = strtol(p + 1, &end, 10);
@@ -106,11 +136,13 @@ static int split_run(clvae_context *ctx, const char *cfg_path, const clvae_array
             p = end - 1;
         } else if (*p == 'i') {
             st = inference(vae, x);
+        } else if (*p == 'C') {
+            st = cancel_and_finish(vae, tr);
         } else if (*p == 't' || *p == 'L') {
             clvae_trainer_free(tr);
             tr = NULL;
             if (*p == 'L') st = reload(ctx, &vae, tmp);
-            if (!st) st = clvae_trainer_create(vae, x, NULL, NULL, &tr);
+            if (!st) st = clvae_trainer_create(vae, x, NULL, &opt, &tr);
         }
     }
     snprintf(path, sizeof path, "%s/api_fit_split.safetensors", tmp);
@@ -166,7 +198,7 @@ int main(void)
     /* the trainer keeps everything in memory between calls: no run directory, no temporary
      * checkpoint (TMPDIR unusable), except to continue a loaded model (L) */
     const char *plans[] = {"s4 s5 s3", "e1 e1", "s1 s1 s1 s1 s1 s1 s1 s1 s1 s1 s1 s1",
-                           "s4 i s5 e1", "e1 i s6", "s5 t s7", "s5 L s7"};
+                           "s4 i s5 e1", "e1 i s6", "s5 t s7", "s5 L s7", "C", "s2 C"};
     for (int i = 0; i < (int)(sizeof plans / sizeof *plans); i++) {
         setenv("TMPDIR", strchr(plans[i], 'L') ? tmp : "/nonexistent/clvae", 1);
         bad += split_run(ctx, cfg_path, &x, plans[i], cli_ckpt, tmp);
