@@ -16,7 +16,7 @@
 # on bookworm); any x86-64 glibc >= that runs them.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die_arg() { echo "device-bundle.sh: $1" >&2; echo "run 'bash bench/device-bundle.sh --help' for the options" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)

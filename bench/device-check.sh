@@ -21,7 +21,7 @@
 #     --keep        keep the temporary build directory (its path is printed)
 # Environment: TORCH_PYTHON, JAX_PYTHON (the Pythons with torch and jax; default: the first of
 #   python3, /usr/bin/python3 (torch) or /tmp/jaxenv/bin/python (jax) that imports it; JAX_PYTHON=none
-#   skips the JAX column), STEPS_DEFAULT=200, STEPS_WIDE=30 (clvae bench steps), PEER_EPOCHS=2
+#   skips the JAX column), STEPS_DEFAULT=200, STEPS_WIDE=30 (10 in a rehearsal; clvae bench steps), PEER_EPOCHS=2
 #   (the last epoch counts: the first includes CUDA start-up and XLA's compilation), JOBS (build),
 #   TORCH_THREADS (the PyTorch peer's CPU threads: default 1 in a rehearsal, its best setting on a
 #   2-core machine, with OPENBLAS_CORETYPE set from the CPU flags as bench/run.sh does).
@@ -33,7 +33,7 @@
 # Exit status: 0 when the build, the check and every clvae bench ran and passed; 1 otherwise; 2 bad arguments.
 set -u
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die_arg() { echo "device-check.sh: $1" >&2; echo "run 'bash bench/device-check.sh --help' for the options" >&2; exit 2; }
 posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die_arg "$1 '$2' is not a positive whole number of seconds"; }
 
@@ -62,6 +62,10 @@ if [ -n "$CACHE_DIR" ]; then
   mkdir -p "$CACHE_DIR" && CACHE_DIR=$(cd "$CACHE_DIR" && pwd) || die_arg "--cache: cannot create $CACHE_DIR"
 fi
 [ -n "$BUDGET" ] || { [ "$REHEARSE" = 1 ] && BUDGET=3600 || BUDGET=480; }
+# A rehearsal runs on a small CPU device: every step's own limit is 3x the GPU's, and the wide
+# model's bench 10 steps instead of 30.
+LIMIT_SCALE=1
+[ "$REHEARSE" = 1 ] && LIMIT_SCALE=3
 
 # A rehearsal proves that nothing reaches the network: it runs again inside a network namespace
 # of its own (loopback only) when the kernel lets it.
@@ -93,6 +97,7 @@ say() { echo "$*" | tee -a "$LOG"; }
 step() {
   local name=$1 limit=$2 out=$3; shift 3
   local left=$(( DEADLINE - $(date +%s) )) t0 rc status
+  limit=$(( limit * LIMIT_SCALE ))
   [ "$limit" -gt "$left" ] && limit=$left
   if [ "$limit" -lt 5 ]; then
     printf '%s\tskipped\t0\tbudget spent\n' "$name" >>"$STEPS"; say "-- $name: skipped (budget spent)"; return 124
@@ -257,7 +262,7 @@ bench_model() { # NAME HIDDEN BATCH STEPS
   fi
 }
 bench_model default 400 128 "${STEPS_DEFAULT:-200}"
-bench_model wide 2048 2048 "${STEPS_WIDE:-30}"
+bench_model wide 2048 2048 "${STEPS_WIDE:-$([ "$REHEARSE" = 1 ] && echo 10 || echo 30)}"
 
 # --- one table and one JSON file ----------------------------------------------------------
 SUMMARY_PY=$(command -v python3 || command -v /usr/bin/python3)
