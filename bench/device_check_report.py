@@ -66,7 +66,7 @@ def main():
         f.write("\n")
     print("== steps")
     for s in steps:
-        print("  %-16s %-18s %7.1f s  %s" % (s["step"], s["status"], s["seconds"], s["note"]))
+        print("  %-20s %-18s %7.1f s  %s" % (s["step"], s["status"], s["seconds"], s["note"]))
     print("  check: %s passed, %s failed" % (check["passed"], check["failed"]))
     print("== training throughput, samples/s (%s, %s s of %s)" % (mode, seconds, budget))
     print("| model | clvae | PyTorch | JAX scan | clvae / better peer |")

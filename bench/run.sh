@@ -67,6 +67,7 @@ fi
 echo "== training throughput, $ROUNDS alternated rounds (clvae bench --steps $STEPS; PyTorch peer 1 epoch at" \
      "threads {$PEER_THREADS}, CORETYPE unset${core:+ and $core}; JAX peer scan mode, epoch $JAX_EPOCHS of $JAX_EPOCHS)"
 [ "$have_jax" = 1 ] || echo "JAX peer: skipped (JAX=0, or no jax/optax in $JAX_PYTHON, or no $JAX_PEER)"
+ct() { local c=${1#*/}; echo "${c:-unset}"; }   # a setting "THREADS/CORETYPE" -> its CORETYPE
 settings=()
 for th in $PEER_THREADS; do settings+=("$th/"); [ -n "$core" ] && settings+=("$th/$core"); done
 declare -A pv=()
@@ -80,7 +81,7 @@ for r in $(seq 1 "$ROUNDS"); do
     for s in "${settings[@]}"; do
       a=$(peer_run "${s%%/*}" "${s#*/}")
       pv[$s]="${pv[$s]:-} $a"
-      line="$line  torch(${s%%/*}t,${s#*/}) $a"
+      line="$line  torch(${s%%/*}t,$(ct "$s")) $a"
     done
   fi
   if [ "$have_jax" = 1 ]; then
@@ -98,10 +99,9 @@ if [ "$have_peer" = 1 ]; then
   for s in "${settings[@]}"; do
     # shellcheck disable=SC2086  # a list of samples/s
     m=$(median ${pv[$s]})
-    echo "PyTorch median, ${s%%/*} thread(s), CORETYPE ${s#*/}: $m samples/s"
-    python3 -c "import sys; sys.exit(0 if $m > $best else 1)" && best=$m best_name="${s%%/*} thread(s), CORETYPE ${s#*/}"
+    echo "PyTorch median, ${s%%/*} thread(s), CORETYPE $(ct "$s"): $m samples/s"
+    python3 -c "import sys; sys.exit(0 if $m > $best else 1)" && best=$m best_name="${s%%/*} thread(s), CORETYPE $(ct "$s")"
   done
-  best_name=${best_name/CORETYPE )/CORETYPE unset)}
   echo "RATIO clvae / PyTorch best ($best_name): $(ratio "$mc" "$best")  (target >= 1.5)"
 else
   echo "PyTorch peer $PEER not found: skipped"
