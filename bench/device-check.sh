@@ -92,8 +92,9 @@ STEPS="$WORK/res/steps.tsv"
 : >"$STEPS"
 say() { echo "$*" | tee -a "$LOG"; }
 
-# step NAME LIMIT OUTFILE CMD...: runs CMD with stdout to OUTFILE (stderr to the log), under the
-# smaller of LIMIT and the budget left; records status and seconds in steps.tsv.
+# step NAME LIMIT OUTFILE CMD...: runs CMD with stdout to OUTFILE (stderr to the log, its last
+# lines also to the terminal when CMD fails), under the smaller of LIMIT and the budget left;
+# records status and seconds in steps.tsv.
 step() {
   local name=$1 limit=$2 out=$3; shift 3
   local left=$(( DEADLINE - $(date +%s) )) t0 rc status
@@ -104,12 +105,14 @@ step() {
   fi
   say "-- $name (limit ${limit}s): $*"
   t0=$(date +%s.%N)
-  timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$out" 2>>"$LOG"
+  timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$out" 2>"$WORK/res/stderr"
   rc=$?
+  cat "$WORK/res/stderr" >>"$LOG"
   case $rc in 0) status=ok ;; 124|137) status=timeout ;; *) status="failed (exit $rc)" ;; esac
   printf '%s\t%s\t%s\t\n' "$name" "$status" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >>"$STEPS"
   [ "$out" = /dev/null ] || tail -n 40 "$out" >>"$LOG"
   say "   $status"
+  [ "$rc" = 0 ] || tail -n 6 "$WORK/res/stderr" | sed 's/^/   | /'
   return $rc
 }
 note() { printf '%s\t%s\t0\t%s\n' "$1" "$2" "$3" >>"$STEPS"; say "-- $1: $2 $3"; }
@@ -193,7 +196,7 @@ else
       export OCL_ICD_VENDORS="$WORK/vendors"
       note icd ok "no nvidia.icd in $VENDORS: the driver's $lib is there, so a private ICD file names it (OCL_ICD_VENDORS)"
     else
-      note icd failed "NO GPU VENDOR ICD: no $VENDORS/nvidia.icd and no libnvidia-opencl.so.1 (the driver was installed or mounted without OpenCL); OpenCL sees no GPU"
+      note icd failed "NO GPU VENDOR ICD: no $VENDORS/nvidia.icd and no libnvidia-opencl.so.1 (the driver's OpenCL part is not installed or not mounted here); OpenCL sees no GPU"
     fi
   fi
 fi
