@@ -172,7 +172,7 @@ chmod +x "$WORK/clvae"
 
 # --- OpenCL platforms and the GPU's ICD ---------------------------------------------------
 VENDORS=/etc/OpenCL/vendors
-icds=$(ls "$VENDORS"/*.icd 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
+icds=$(find "$VENDORS" -maxdepth 1 -name '*.icd' -printf '%f ' 2>/dev/null)
 say "OpenCL ICD files in $VENDORS: ${icds:-none}"
 if [ "$REHEARSE" = 1 ]; then
   SEL=(--set device.backend=opencl --set device.platform=portable)   # PoCL, per docs/devices.md
