@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# clvae against the PyTorch peer on this machine, run from the repo root after a build:
+# clvae against the PyTorch and JAX peers on this machine, run from the repo root after a build:
 #   bench/run.sh [BUILD_DIR]       (default: build)
 # Environment: ROUNDS=N (default 5) alternated rounds, STEPS=N clvae bench steps (default 400,
-# about one epoch), GEMM=0 skips bench_gemm, STARTUP=0 skips the start-up timing.
-# 1. Throughput: in every round clvae bench, then the peer (1 thread) with OPENBLAS_CORETYPE
-#    unset and with =SKYLAKEX (or HASWELL on AVX2 machines), one after the other; medians over
-#    the rounds, the peer's faster setting, and the ratio clvae / peer.
+# about one epoch), PEER_THREADS="1 2" (the PyTorch peer's thread counts), JAX=0 skips the JAX
+# peer, JAX_PYTHON=/tmp/jaxenv/bin/python (a Python with jax, optax and numpy; missing: no JAX
+# column), JAX_EPOCHS=2, GEMM=0 skips bench_gemm, STARTUP=0 skips the start-up timing
+# (GEMM=0 STARTUP=0 is the default-model comparison alone).
+# 1. Throughput: in every round clvae bench, then the PyTorch peer at each thread count with
+#    OPENBLAS_CORETYPE unset and with =SKYLAKEX (or HASWELL on AVX2 machines), then the JAX peer
+#    (--mode scan, XLA's default threads, its last epoch: the first includes compilation), one
+#    after the other; medians over the rounds, the PyTorch peer's fastest setting, and the
+#    ratios clvae / PyTorch, clvae / JAX and clvae / the better peer.
 # 2. bench_gemm: GF/s per GEMM shape, CLBlast default vs tuned vs OpenBLAS, in one run.
 # 3. Start-up: `clvae bench --steps 1` with an empty kernel cache (cold) vs again (warm).
 # Machines are shared and noisy: read the ratios, taken in one run, not the absolute numbers.
@@ -15,6 +20,11 @@ STEPS=${STEPS:-400}
 ROUNDS=${ROUNDS:-5}
 BIN=$BUILD/clvae
 PEER=${PEER:-../shared/peer/torch_vae.py}
+PEER_THREADS=${PEER_THREADS:-1 2}
+JAX=${JAX:-1}
+JAX_PYTHON=${JAX_PYTHON:-/tmp/jaxenv/bin/python}
+JAX_PEER=${JAX_PEER:-../shared/peer/jax_vae.py}
+JAX_EPOCHS=${JAX_EPOCHS:-2}
 TMP=$(mktemp -d /tmp/clvae-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 [ -x "$BIN" ] || { echo "run.sh: $BIN not found; build first (cmake -S . -B $BUILD && cmake --build $BUILD)"; exit 2; }
@@ -34,53 +44,75 @@ echo "== tuning file"
 "$BIN" bench --steps 1 --set device.autotune=off 2>&1 | grep -E "GEMM tuning|ignoring" \
   || { echo "no tuning file for this device: running clvae tune"; "$BIN" tune || exit 1; }
 
-peer_run() { # CORETYPE ("" = unset) -> samples/s on stdout
+peer_run() { # THREADS CORETYPE ("" = unset) -> samples/s on stdout
   local out="$TMP/peer.json"
-  if [ -n "$1" ]; then
-    env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$1" /usr/bin/python3 "$PEER" --epochs 1 --threads 1 >"$out" 2>"$TMP/peer.err"
+  if [ -n "$2" ]; then
+    env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$2" /usr/bin/python3 "$PEER" --epochs 1 --threads "$1" >"$out" 2>"$TMP/peer.err"
   else
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$PEER" --epochs 1 --threads 1 >"$out" 2>"$TMP/peer.err"
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$PEER" --epochs 1 --threads "$1" >"$out" 2>"$TMP/peer.err"
   fi
   tail -1 "$out" | json_field samples_per_s 2>/dev/null || { cat "$TMP/peer.err" >&2; echo 0; }
 }
+jax_run() { # -> samples/s of the JAX peer's last epoch (the first includes XLA's compilation)
+  "$JAX_PYTHON" "$JAX_PEER" --mode scan --epochs "$JAX_EPOCHS" >"$TMP/jax.json" 2>"$TMP/jax.err"
+  tail -1 "$TMP/jax.json" | json_field samples_per_s 2>/dev/null || { tail -3 "$TMP/jax.err" >&2; echo 0; }
+}
 
-echo "== training throughput, $ROUNDS alternated rounds (clvae bench --steps $STEPS; peer 1 epoch, 1 thread)"
 have_peer=0
 [ -f "$PEER" ] && [ -x /usr/bin/python3 ] && have_peer=1
-cl=() p0=() p1=()
+have_jax=0
+if [ "$JAX" != 0 ] && [ "$JAX_PYTHON" != none ] && [ -x "$JAX_PYTHON" ] && [ -f "$JAX_PEER" ] && "$JAX_PYTHON" -c "import jax, optax" 2>/dev/null; then
+  have_jax=1
+fi
+echo "== training throughput, $ROUNDS alternated rounds (clvae bench --steps $STEPS; PyTorch peer 1 epoch at" \
+     "threads {$PEER_THREADS}, CORETYPE unset${core:+ and $core}; JAX peer scan mode, epoch $JAX_EPOCHS of $JAX_EPOCHS)"
+[ "$have_jax" = 1 ] || echo "JAX peer: skipped (JAX=0, or no jax/optax in $JAX_PYTHON, or no $JAX_PEER)"
+ct() { local c=${1#*/}; echo "${c:-unset}"; }   # a setting "THREADS/CORETYPE" -> its CORETYPE
+settings=()
+for th in $PEER_THREADS; do settings+=("$th/"); [ -n "$core" ] && settings+=("$th/$core"); done
+declare -A pv=()
+cl=() jx=()
 for r in $(seq 1 "$ROUNDS"); do
   "$BIN" bench --steps "$STEPS" >"$TMP/cl.json" 2>"$TMP/cl.err" || { cat "$TMP/cl.err"; exit 1; }
   c=$(json_field samples_per_s <"$TMP/cl.json")
   cl+=("$c")
   line="round $r: clvae $c"
   if [ "$have_peer" = 1 ]; then
-    a=$(peer_run "")
-    p0+=("$a")
-    line="$line  peer(unset) $a"
-    if [ -n "$core" ]; then
-      b=$(peer_run "$core")
-      p1+=("$b")
-      line="$line  peer($core) $b"
-    fi
+    for s in "${settings[@]}"; do
+      a=$(peer_run "${s%%/*}" "${s#*/}")
+      pv[$s]="${pv[$s]:-} $a"
+      line="$line  torch(${s%%/*}t,$(ct "$s")) $a"
+    done
+  fi
+  if [ "$have_jax" = 1 ]; then
+    j=$(jax_run)
+    jx+=("$j")
+    line="$line  jax $j"
   fi
   echo "$line   (load $(cut -d' ' -f1 /proc/loadavg))"
 done
 mc=$(median "${cl[@]}")
 echo "clvae median:                 $mc samples/s"
+best=0
 if [ "$have_peer" = 1 ]; then
-  m0=$(median "${p0[@]}")
-  echo "peer median, CORETYPE unset:  $m0 samples/s"
-  best=$m0 best_name="unset"
-  if [ -n "$core" ]; then
-    m1=$(median "${p1[@]}")
-    echo "peer median, CORETYPE=$core: $m1 samples/s"
-    best=$(python3 -c "print(max($m0, $m1))")
-    python3 -c "import sys; sys.exit(0 if $m1 > $m0 else 1)" && best_name=$core
-  fi
-  echo "RATIO clvae / peer best ($best_name): $(ratio "$mc" "$best")  (target >= 1.2)"
+  best_name=""
+  for s in "${settings[@]}"; do
+    # shellcheck disable=SC2086  # a list of samples/s
+    m=$(median ${pv[$s]})
+    echo "PyTorch median, ${s%%/*} thread(s), CORETYPE $(ct "$s"): $m samples/s"
+    python3 -c "import sys; sys.exit(0 if $m > $best else 1)" && best=$m best_name="${s%%/*} thread(s), CORETYPE $(ct "$s")"
+  done
+  echo "RATIO clvae / PyTorch best ($best_name): $(ratio "$mc" "$best")  (target >= 1.5)"
 else
   echo "PyTorch peer $PEER not found: skipped"
 fi
+if [ "$have_jax" = 1 ]; then
+  mj=$(median "${jx[@]}")
+  echo "JAX scan median:              $mj samples/s"
+  echo "RATIO clvae / JAX scan: $(ratio "$mc" "$mj")  (target >= 1.0, aim 1.2)"
+  best=$(python3 -c "print(max($best, $mj))")
+fi
+[ "$best" != 0 ] && echo "RATIO clvae / better peer: $(ratio "$mc" "$best")"
 
 if [ "${GEMM:-1}" != 0 ]; then
   echo "== GEMM GF/s: CLBlast default vs tuned vs OpenBLAS (same run)"
