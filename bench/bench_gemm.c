@@ -17,7 +17,7 @@
 #include "model/vae.h"
 #include "train/autotune.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 #ifdef CLVAE_HAVE_OPENBLAS
 #include <cblas.h>

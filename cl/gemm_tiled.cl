@@ -6,7 +6,7 @@
  * there. The tuner times them against CLBlast shape by shape and writes the winner to the
  * tuning file; `clvae check` and test_ops run every form.
  *
- * This file is not part of the main program (the guard below): ocl_gemm_tiled.c builds it once
+ * This file is not part of the main program (the guard below): gemm/tiled.c builds it once
  * per variant with a prelude that defines
  *   GT_FORM  1 = outer: per k, GT_NB vectors of GT_VW columns of op(B) times a broadcast
  *                element of each of the GT_MR rows of op(A) (any transposes; a transposed B

@@ -20,7 +20,7 @@
 #include <clblast_c.h>
 
 #include "backend/opencl/ocl_device.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #include "ops_twin.h"
 
 /* ---- tolerances (normalized MSE vs the reference; 0 = bit-identical) ------------------------ */

@@ -10,7 +10,7 @@
 #include "model/vae.h"
 #include "train/autotune.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 
 static const char usage[] =

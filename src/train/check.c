@@ -10,7 +10,7 @@
 #include "model/vae.h"
 #include "train/eval.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 
 /* Tolerances on normalized MSE sum((a-b)^2)/sum(a^2) vs the reference, with their reasons

@@ -1,5 +1,5 @@
 /* The GEMM op: row-major SGEMM on (buffer, offset) views, through clvae's register-tiled
- * kernels where the tuning file chose one for the shape (ocl_gemm_tiled.c), else CLBlast with
+ * kernels where the tuning file chose one for the shape (tiled.c), else CLBlast with
  * a preallocated temporary buffer, so the indirect path does not allocate device memory on
  * every call. */
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <clblast_c.h>
 
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/run.h"
 #include "core/log.h"
 
 typedef struct gemm_shape {

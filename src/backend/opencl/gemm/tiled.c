@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/run.h"
 #include "core/log.h"
 
 #define MAX_BUILT 96    /* distinct (variant, transposes) programs one context keeps */
@@ -37,29 +37,6 @@ struct ocl_gemm_tiled {
     bool forced;
     clvae_tiled force;
 };
-
-bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
-{
-    if (v->form == CLVAE_TILED_NONE) return true;
-    bool vw_ok = v->vw == 1 || v->vw == 2 || v->vw == 4 || v->vw == 8 || v->vw == 16;
-    if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
-        v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
-        return false;
-    if (v->form == CLVAE_TILED_OUTER) return true;
-    return v->form == CLVAE_TILED_DOT && !ta && tb;
-}
-
-void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
-{
-    if (v->form == CLVAE_TILED_NONE) {
-        snprintf(buf, size, "CLBlast");
-        return;
-    }
-    char lx[16] = "";
-    if (v->lx > 1) snprintf(lx, sizeof lx, "/%d", v->lx);
-    snprintf(buf, size, "%s %dx%dx%d%s%s", v->form == CLVAE_TILED_DOT ? "dot" : "outer", v->mr,
-             v->nb, v->vw, lx, v->rows_first ? " rows" : "");
-}
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
 {
