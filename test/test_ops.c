@@ -230,17 +230,19 @@ static void test_gemm_indirect(cl_device_id device)
     gemm_op = "gemm";
 }
 
-/* clvae's register-tiled GEMM kernels, forced for every call: each form at edge shapes (m, n
- * not multiples of the tile, k not a multiple of the vector width, k = 1), every transpose the
- * form takes, work-groups of 1 and 4 (a group running past the grid), both grid orders, beta = 0
- * with NaN in C. */
+/* clvae's register-tiled and packed GEMM kernels, forced for every call: each form at edge
+ * shapes (m, n not multiples of the tile, k not a multiple of the vector width, k = 1), every
+ * transpose the form takes, work-groups of 1 and 4 (a group running past the grid), both grid
+ * orders, beta = 0 with NaN in C. */
 static void test_gemm_tiled(void)
 {
     static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
                                            {CLVAE_TILED_OUTER, 8, 1, 16, 4, 1},
                                            {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0},
                                            {CLVAE_TILED_DOT, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1}};
+                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1},
+                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_PACKED, 8, 1, 16, 4, 1}};
     /* small mode (Oclgrind) runs the first two: k = 1 with n under a vector, and every edge */
     static const gemm_case cases[] = {{33, 7, 1}, {37, 29, 130}, {1, 1, 1}, {130, 20, 7}};
     char label[64];

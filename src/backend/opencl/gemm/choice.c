@@ -154,7 +154,7 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
     if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
         v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
         return false;
-    if (v->form == CLVAE_TILED_OUTER) return true;
+    if (v->form == CLVAE_TILED_OUTER || v->form == CLVAE_TILED_PACKED) return true;
     return v->form == CLVAE_TILED_DOT && !ta && tb;
 }
 
@@ -166,6 +166,11 @@ void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
     }
     char lx[16] = "";
     if (v->lx > 1) snprintf(lx, sizeof lx, "/%d", v->lx);
-    snprintf(buf, size, "%s %dx%dx%d%s%s", v->form == CLVAE_TILED_DOT ? "dot" : "outer", v->mr,
+    snprintf(buf, size, "%s %dx%dx%d%s%s", clvae_tiled_form_name(v->form), v->mr,
              v->nb, v->vw, lx, v->rows_first ? " rows" : "");
+}
+
+const char *clvae_tiled_form_name(int form)
+{
+    return form == CLVAE_TILED_DOT ? "dot" : form == CLVAE_TILED_PACKED ? "packed" : "outer";
 }

@@ -46,12 +46,14 @@ typedef struct clvae_gemm_params {
                                   PADTRA_PAD PADTRA_TILE PADTRA_WPT */
 } clvae_gemm_params;
 
-/* A register-tiled GEMM variant (cl/gemm_tiled.cl): form CLVAE_TILED_NONE means CLBlast. */
-enum { CLVAE_TILED_NONE = 0, CLVAE_TILED_OUTER = 1, CLVAE_TILED_DOT = 2 };
+/* One of clvae's GEMM kernels with its tile: the register-tiled forms of cl/gemm_tiled.cl
+ * (outer, dot) or the packed one of cl/gemm_packed.cl (operand panels packed first, then the
+ * outer-product tile over them); form CLVAE_TILED_NONE means CLBlast. */
+enum { CLVAE_TILED_NONE = 0, CLVAE_TILED_OUTER = 1, CLVAE_TILED_DOT = 2, CLVAE_TILED_PACKED = 3 };
 typedef struct clvae_tiled {
     int form;
     int mr; /* rows of C per work-item, 1..16 */
-    int nb; /* outer: vectors of vw columns per work-item; dot: columns; 1..8 */
+    int nb; /* outer, packed: vectors of vw columns per work-item; dot: columns; 1..8 */
     int vw; /* float vector width: 1, 2, 4, 8 or 16 */
     int lx; /* work-group size along grid dimension 0 (the other dimension is 1) */
     int rows_first; /* 0: grid dimension 0 runs over column blocks; 1: over row blocks */
@@ -110,6 +112,8 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb);
 /* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1; " rows" with rows_first), or
  * "CLBlast". */
 void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size);
+/* "outer", "dot" or "packed" (the tuning file's spelling of a form). */
+const char *clvae_tiled_form_name(int form);
 
 /* CLBlast version this build was compiled against (pkg-config), e.g. "1.5.3". */
 const char *clvae_clblast_version(void);

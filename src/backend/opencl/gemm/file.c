@@ -63,7 +63,7 @@ static cJSON *params_object(const char *const *names, const size_t *v, int n)
 static bool add_tiled(cJSON *o, const clvae_tiled *v)
 {
     cJSON *k = cJSON_AddObjectToObject(o, "kernel");
-    return k && cJSON_AddStringToObject(k, "form", v->form == CLVAE_TILED_DOT ? "dot" : "outer") &&
+    return k && cJSON_AddStringToObject(k, "form", clvae_tiled_form_name(v->form)) &&
            cJSON_AddNumberToObject(k, "mr", v->mr) && cJSON_AddNumberToObject(k, "nb", v->nb) &&
            cJSON_AddNumberToObject(k, "vw", v->vw) && cJSON_AddNumberToObject(k, "lx", v->lx) &&
            cJSON_AddNumberToObject(k, "rows_first", v->rows_first);
@@ -247,7 +247,9 @@ static bool get_tiled(const cJSON *o, const clvae_gemm_shape *s, clvae_tiled *v)
         (cJSON_GetObjectItemCaseSensitive(k, "rows_first") &&
          !get_int(k, "rows_first", 0, 1, &rows_first)))
         return false;
-    int f = !strcmp(form, "outer") ? CLVAE_TILED_OUTER : !strcmp(form, "dot") ? CLVAE_TILED_DOT : -1;
+    int f = -1;
+    for (int i = CLVAE_TILED_OUTER; i <= CLVAE_TILED_PACKED; i++)
+        if (!strcmp(form, clvae_tiled_form_name(i))) f = i;
     if (f < 0) return false;
     *v = (clvae_tiled){f, (int)mr, (int)nb, (int)vw, (int)lx, (int)rows_first};
     return clvae_tiled_valid(v, s->ta, s->tb);

@@ -1,6 +1,6 @@
-/* The GEMM op: row-major SGEMM on (buffer, offset) views, through clvae's register-tiled
- * kernels where the tuning file chose one for the shape (tiled.c), else CLBlast with
- * a preallocated temporary buffer, so the indirect path does not allocate device memory on
+/* The GEMM op: row-major SGEMM on (buffer, offset) views, through clvae's register-tiled or
+ * packed kernels where the tuning file chose one for the shape (tiled.c), else CLBlast with a
+ * preallocated temporary buffer, so the indirect path does not allocate device memory on
  * every call. */
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* The layer that runs a choice (above choice.h): CLBlast with its per-shape parameter sets
- * (clblast_sets.c), clvae's register-tiled kernels (tiled.c), and the GEMM op that dispatches
+ * (clblast_sets.c), clvae's register-tiled kernels (tiled.c) and packed kernel (packed.c), and the GEMM op that dispatches
  * a shape to the one its choice names (gemm.c; declared in ocl_internal.h with the other ops).
  * Nothing here reads or writes the tuning file, or searches. */
 #ifndef CLVAE_GEMM_RUN_H
@@ -35,5 +35,32 @@ int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v);
 /* The kernels the tuning file chose, with their shapes (at most max); the count. */
 int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes, clvae_tiled *v,
                                int max);
+
+/* ---- the packed kernel (packed.c), run by tiled.c for form CLVAE_TILED_PACKED ---- */
+
+/* One GEMM's operands: row-major C = alpha op(A) op(B) + beta C, offsets in floats. */
+typedef struct clvae_gemm_call {
+    bool ta, tb;
+    int m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    cl_ulong aoff, boff, coff;
+    int lda, ldb, ldc;
+} clvae_gemm_call;
+
+/* The device buffer the operand panels are packed into. */
+typedef struct clvae_pack_buf {
+    cl_mem mem;
+    size_t bytes;
+} clvae_pack_buf;
+
+/* Builds the packed program of v (the same for every transpose): its tile and pack kernels. */
+int clvae_ocl_packed_build(struct ocl_ctx *c, const clvae_tiled *v, const char *what,
+                           cl_program *prog, cl_kernel *gemm, cl_kernel *pack);
+/* Enqueues the GEMM g with variant v: packs op(A) and op(B)^T into buf (grown as needed), then
+ * the tile kernel. */
+int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel pack, const clvae_tiled *v,
+                          const clvae_gemm_call *g, clvae_pack_buf *buf);
+void clvae_ocl_pack_buf_free(clvae_pack_buf *b);
 
 #endif

@@ -1,5 +1,6 @@
-/* The register-tiled GEMM kernels (cl/gemm_tiled.cl) at run time: one program per variant and
- * transposes, built on first use through the kernel cache; the per-shape choices from the
+/* clvae's GEMM kernels at run time, the register-tiled forms (cl/gemm_tiled.cl) and the packed
+ * one (cl/gemm_packed.cl, launched by packed.c): one program per variant and transposes (per
+ * variant for packed), built on first use through the kernel cache; the per-shape choices from the
  * tuning file (a shape the tuner did not time takes its nearest tuned neighbour's choice); and
  * a forced variant for the tuner, test_ops and clvae check. */
 #include <math.h>
@@ -19,6 +20,7 @@ typedef struct tiled_prog {
     clvae_tiled v;
     cl_program prog;
     cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
+    cl_kernel kpack; /* packed form: the panel-packing kernel */
 } tiled_prog;
 
 typedef struct tiled_choice {
@@ -36,6 +38,7 @@ struct ocl_gemm_tiled {
     int n_seen;
     bool forced;
     clvae_tiled force;
+    clvae_pack_buf pack; /* packed form: the operand panels */
 };
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
@@ -53,8 +56,10 @@ void clvae_ocl_tiled_free(ocl_ctx *c)
     if (!t) return;
     for (int i = 0; i < t->n_built; i++) {
         if (t->built[i].kern) clReleaseKernel(t->built[i].kern);
+        if (t->built[i].kpack) clReleaseKernel(t->built[i].kpack);
         if (t->built[i].prog) clReleaseProgram(t->built[i].prog);
     }
+    clvae_ocl_pack_buf_free(&t->pack);
     free(t);
     c->tiled = NULL;
 }
@@ -66,6 +71,8 @@ static bool same_variant(const clvae_tiled *a, const clvae_tiled *b)
            a->lx == b->lx;
 }
 
+static int check_group(ocl_ctx *c, tiled_prog *p, const char *what);
+
 /* Builds the program of v for these transposes and checks the work-group size fits. */
 static int build(ocl_ctx *c, tiled_prog *p)
 {
@@ -75,16 +82,29 @@ static int build(ocl_ctx *c, tiled_prog *p)
     clvae_tiled_format(&prog, name, sizeof name);
     snprintf(what, sizeof what, "the tiled GEMM %s %c%c", name, p->ta ? 'T' : 'N',
              p->tb ? 'T' : 'N');
+    int st;
+    if (p->v.form == CLVAE_TILED_PACKED) {
+        snprintf(what, sizeof what, "the GEMM %s", name);
+        st = clvae_ocl_packed_build(c, &p->v, what, &p->prog, &p->kern, &p->kpack);
+        if (st) return st;
+        return check_group(c, p, what);
+    }
     snprintf(prelude, sizeof prelude,
              "#pragma OPENCL FP_CONTRACT OFF\n#define CLVAE_GEMM_TILED 1\n#define GT_FORM %d\n#define GT_TA %d\n#define GT_TB %d\n"
              "#define GT_MR %d\n#define GT_NB %d\n#define GT_VW %d\n",
              p->v.form, p->ta, p->tb, p->v.mr, p->v.nb, p->v.vw);
-    int st = clvae_ocl_program_build_file(c, prelude, "gemm_tiled.cl", what, &p->prog);
+    st = clvae_ocl_program_build_file(c, prelude, "gemm_tiled.cl", what, &p->prog);
     if (st) return st;
     cl_int err;
     p->kern = clCreateKernel(p->prog, "clvae_gemm_tiled", &err);
     if (err != CL_SUCCESS)
         return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_tiled)", err);
+    return check_group(c, p, what);
+}
+
+/* Whether the variant's work-group fits what the device allows its GEMM kernel. */
+static int check_group(ocl_ctx *c, tiled_prog *p, const char *what)
+{
     size_t kwg = 0;
     clGetKernelWorkGroupInfo(p->kern, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
     if ((size_t)p->v.lx > kwg || (size_t)p->v.lx > c->max_item[0]) {
@@ -97,17 +117,18 @@ static int build(ocl_ctx *c, tiled_prog *p)
     return CLVAE_OK;
 }
 
-/* The kernel of v for these transposes, built on first use; NULL with the error recorded. */
-static cl_kernel kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v, bool ta,
-                            bool tb, int *st)
+/* The program of v for these transposes, built on first use; NULL with the error recorded. */
+static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v,
+                                    bool ta, bool tb, int *st)
 {
+    if (v->form == CLVAE_TILED_PACKED) ta = tb = false; /* one program for every transpose */
     for (int i = 0; i < t->n_built; i++)
         if (t->built[i].ta == ta && t->built[i].tb == tb && same_variant(&t->built[i].v, v)) {
             if (!t->built[i].kern)
                 *st = clvae_error(CLVAE_ERR_DEVICE,
                                   "opencl: a tiled GEMM variant failed to build or does not fit "
                                   "the device's work-group limits");
-            return t->built[i].kern;
+            return t->built[i].kern ? &t->built[i] : NULL;
         }
     if (t->n_built == MAX_BUILT) {
         *st = clvae_error(CLVAE_ERR_UNSUPPORTED, "opencl: more than %d tiled GEMM variants",
@@ -115,9 +136,9 @@ static cl_kernel kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_ti
         return NULL;
     }
     tiled_prog *p = &t->built[t->n_built++];
-    *p = (tiled_prog){ta, tb, *v, NULL, NULL};
+    *p = (tiled_prog){ta, tb, *v, NULL, NULL, NULL};
     *st = build(c, p);
-    return *st ? NULL : p->kern;
+    return *st ? NULL : p;
 }
 
 static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool tb, int m, int nn,
@@ -226,8 +247,8 @@ int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, floa
                            ta ? 'T' : 'N', tb ? 'T' : 'N');
     }
     int st = CLVAE_OK;
-    cl_kernel kern = kernel_for(c, t, &v, ta, tb, &st);
-    if (!kern) {
+    const tiled_prog *prog = kernel_for(c, t, &v, ta, tb, &st);
+    if (!prog) {
         if (t->forced) return st;
         CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
         for (int i = 0; i < t->n_choices; i++) /* do not try it again */
@@ -236,6 +257,12 @@ int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, floa
         t->n_seen = 0;
         return 1;
     }
+    if (v.form == CLVAE_TILED_PACKED) {
+        const clvae_gemm_call g = {ta,   tb, m,    n,    k,    alpha, beta, a,  b,
+                                   cm,   aoff, boff, coff, lda, ldb,   ldc};
+        return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, &g, &t->pack);
+    }
+    cl_kernel kern = prog->kern;
     ocl_arg args[] = {OCL_ARG(m),    OCL_ARG(n),   OCL_ARG(k),    OCL_ARG(alpha), OCL_ARG(a),
                       OCL_ARG(aoff), OCL_ARG(lda), OCL_ARG(b),    OCL_ARG(boff),  OCL_ARG(ldb),
                       OCL_ARG(beta), OCL_ARG(cm),  OCL_ARG(coff), OCL_ARG(ldc), OCL_ARG(v.rows_first)};
