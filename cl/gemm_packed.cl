@@ -14,6 +14,7 @@
  *
  * This file is not part of the main program (the guard below): gemm/tiled.c builds it once per
  * variant with a prelude that defines GP_MR (1..16), GP_NB (1..8) and GP_VW (1, 2, 4, 8, 16).
+ * An optional epilogue (epi) adds the layer's bias, and relu, as C is stored.
  * The summation order is fixed (k ascending, one fma per step), so a variant gives the same
  * bits on every run. */
 #ifdef CLVAE_GEMM_PACKED
@@ -76,21 +77,28 @@ __kernel void clvae_gemm_pack(__global const float *x, ulong xoff, int rows, int
 #define GP_BLOCKS(Y, i) GP_CAT(GP_B, GP_NB)(Y, i)
 
 /* C (row r, columns c0 .. c0 + GP_VW - 1, those below n) = alpha acc + beta C; C is not read
- * when beta is 0 (it may hold NaN). */
+ * when beta is 0 (it may hold NaN). Then the epilogue: epi 1 adds bias[c0..], 2 also applies
+ * relu (the expressions of clvae_bias_act: the same bits as the GEMM followed by it). */
 static inline void gp_store(__global float *c, int ldc, int r, int c0, int n, float alpha,
-                            float beta, gpv acc)
+                            float beta, __global const float *bias, int epi, gpv acc)
 {
     __global float *p = c + (size_t)r * ldc + c0;
     gpv v = alpha * acc;
     if (c0 + GP_VW <= n) {
         if (beta != 0.0f) v += beta * GP_VLOAD(0, p);
+        if (epi > 0) v = v + GP_VLOAD(0, bias + c0);
+        if (epi == 2) v = select((gpv)0.0f, v, v > 0.0f);
         GP_VSTORE(v, 0, p);
         return;
     }
     float t[GP_VW];
     GP_VSTORE(v, 0, t);
-    for (int l = 0; l < GP_VW && c0 + l < n; l++)
-        p[l] = beta != 0.0f ? t[l] + beta * p[l] : t[l];
+    for (int l = 0; l < GP_VW && c0 + l < n; l++) {
+        float e = beta != 0.0f ? t[l] + beta * p[l] : t[l];
+        if (epi > 0) e = e + bias[c0 + l];
+        if (epi == 2) e = e > 0.0f ? e : 0.0f;
+        p[l] = e;
+    }
 }
 
 #define GP_ZERO(i, j) gpv acc##i##_##j = (gpv)0.0f;
@@ -103,7 +111,8 @@ static inline void gp_store(__global float *c, int ldc, int r, int c0, int n, fl
         GP_BLOCKS(GP_FMA, i)                                                                   \
     }
 #define GP_STORE(i, j)                                                                         \
-    if (j0 + (j)*GP_VW < n) gp_store(c, ldc, i0 + i, j0 + (j)*GP_VW, n, alpha, beta, acc##i##_##j);
+    if (j0 + (j)*GP_VW < n)                                                                    \
+        gp_store(c, ldc, i0 + i, j0 + (j)*GP_VW, n, alpha, beta, bias, epi, acc##i##_##j);
 #define GP_STORE_ROW(i, _)                                                                     \
     if (i0 + i < m) {                                                                          \
         GP_BLOCKS(GP_STORE, i)                                                                 \
@@ -112,8 +121,8 @@ static inline void gp_store(__global float *c, int ldc, int r, int c0, int n, fl
 /* One GP_MR x GP_NR tile of C from A panel pi and B panel pj (the packed operands). */
 __kernel void clvae_gemm_packed(int m, int n, int k, float alpha, __global const float *ap,
                                 __global const float *bp, ulong bpoff, float beta,
-                                __global float *c,
-                                ulong coff, int ldc, int rows_first)
+                                __global float *c, ulong coff, int ldc, int rows_first,
+                                __global const float *bias, ulong biasoff, int epi)
 {
     const int pj = (int)get_global_id(rows_first), pi = (int)get_global_id(1 - rows_first);
     const int j0 = pj * GP_NR, i0 = pi * GP_MR;
@@ -121,6 +130,7 @@ __kernel void clvae_gemm_packed(int m, int n, int k, float alpha, __global const
     __global const float *aq = ap + (size_t)pi * k * GP_MR;
     __global const float *bq = bp + bpoff + (size_t)pj * k * GP_NR;
     c += coff;
+    bias += biasoff;
     GP_ROWS(GP_ZERO_ROW, _)
     for (int q = 0; q < k; q++) {
         GP_BLOCKS(GP_LOADB, _)

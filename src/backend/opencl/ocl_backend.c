@@ -160,6 +160,7 @@ static const clvae_backend_ops ocl_ops = {
     .copy = ocl_copy,
     .finish = ocl_finish,
     .gemm = clvae_ocl_gemm,
+    .gemm_bias_act = clvae_ocl_gemm_bias_act,
     .bias_act = clvae_ocl_bias_act,
     .act_bwd = clvae_ocl_act_bwd,
     .col_sum = clvae_ocl_col_sum,

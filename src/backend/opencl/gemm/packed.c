@@ -95,9 +95,11 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
                   buf->mem, a_floats);
     if (st) return st;
     int rows_first = v->rows_first;
+    cl_mem bias = g->epi ? g->bias : g->c; /* never read without an epilogue */
     ocl_arg args[] = {OCL_ARG(g->m),     OCL_ARG(g->n),     OCL_ARG(g->k),    OCL_ARG(g->alpha),
                       OCL_ARG(buf->mem), OCL_ARG(buf->mem), OCL_ARG(a_floats), OCL_ARG(g->beta),
-                      OCL_ARG(g->c),     OCL_ARG(g->coff),  OCL_ARG(g->ldc),  OCL_ARG(rows_first)};
+                      OCL_ARG(g->c),     OCL_ARG(g->coff),  OCL_ARG(g->ldc),  OCL_ARG(rows_first),
+                      OCL_ARG(bias),     OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
     st = set_args(c, gemm, args, OCL_NARGS(args));
     size_t gx = rows_first ? pm : pn, gy = rows_first ? pn : pm;
     size_t global[3] = {(gx + v->lx - 1) / v->lx * v->lx, gy, 0}, local[3] = {(size_t)v->lx, 1, 0};

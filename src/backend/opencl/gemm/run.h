@@ -9,6 +9,20 @@
 
 struct ocl_ctx;
 
+/* One GEMM's operands: row-major C = alpha op(A) op(B) + beta C, offsets in floats; with epi
+ * 1, C += bias (n) on every row after that, with epi 2 also C = relu(C). */
+typedef struct clvae_gemm_call {
+    bool ta, tb;
+    int m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    cl_ulong aoff, boff, coff;
+    int lda, ldb, ldc;
+    int epi;
+    cl_mem bias;
+    cl_ulong biasoff;
+} clvae_gemm_call;
+
 /* ---- CLBlast (clblast_sets.c) ---- */
 
 /* CLBlastOverrideParameters for Xgemm, XgemmDirect and GemmRoutine (single precision). */
@@ -36,17 +50,21 @@ int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v);
 int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes, clvae_tiled *v,
                                int max);
 
+/* Runs g with the kernel chosen for its shape (with g's epilogue); 1, nothing enqueued, when
+ * the shape goes to CLBlast. clvae_ocl_tiled_gemm (ocl_internal.h) is this without one. */
+int clvae_ocl_tiled_gemm_epi(struct ocl_ctx *c, const clvae_gemm_call *g);
+/* Whether a GEMM of this shape runs on one of clvae's kernels (it is built then). */
+bool clvae_ocl_tiled_takes(struct ocl_ctx *c, bool ta, bool tb, int m, int n, int k);
+
+/* y (m, n) = act(op(A) op(B) + bias): the GEMM (alpha 1, beta 0) then bias_act, the same bits;
+ * one launch where clvae's kernel runs the shape and act is relu or identity (the epilogue),
+ * else the two ops. The optional backend op gemm_bias_act (backend.h). */
+int clvae_ocl_gemm_bias_act(void *ctx, bool ta, bool tb, int m, int n, int k, clvae_view a,
+                            int lda, clvae_view b, int ldb, clvae_act act, clvae_view bias,
+                            clvae_view y);
+
 /* ---- the packed kernel (packed.c), run by tiled.c for form CLVAE_TILED_PACKED ---- */
 
-/* One GEMM's operands: row-major C = alpha op(A) op(B) + beta C, offsets in floats. */
-typedef struct clvae_gemm_call {
-    bool ta, tb;
-    int m, n, k;
-    float alpha, beta;
-    cl_mem a, b, c;
-    cl_ulong aoff, boff, coff;
-    int lda, ldb, ldc;
-} clvae_gemm_call;
 
 /* The device buffer the operand panels are packed into. */
 typedef struct clvae_pack_buf {

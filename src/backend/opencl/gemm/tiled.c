@@ -233,40 +233,66 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
     return CLVAE_OK;
 }
 
-int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,
-                         cl_ulong aoff, int lda, cl_mem b, cl_ulong boff, int ldb, float beta,
-                         cl_mem cm, cl_ulong coff, int ldc)
+/* The variant a GEMM of this shape runs with, its program built; 1 (and *prog NULL) when the
+ * shape goes to CLBlast. */
+static int pick(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, clvae_tiled *v,
+                const tiled_prog **prog)
 {
     struct ocl_gemm_tiled *t = c->tiled;
+    *prog = NULL;
     if (!t || (!t->forced && t->n_choices == 0)) return 1;
-    clvae_tiled v = t->forced ? t->force : choose(t, ta, tb, m, n, k);
-    if (v.form == CLVAE_TILED_NONE) return 1;
-    if (!clvae_tiled_valid(&v, ta, tb)) {
+    *v = t->forced ? t->force : choose(t, ta, tb, m, n, k);
+    if (v->form == CLVAE_TILED_NONE) return 1;
+    if (!clvae_tiled_valid(v, ta, tb)) {
         if (!t->forced) return 1; /* not reachable from a checked file; CLBlast then */
         return clvae_error(CLVAE_ERR_INTERNAL, "opencl: the forced tiled GEMM does not fit %c%c",
                            ta ? 'T' : 'N', tb ? 'T' : 'N');
     }
     int st = CLVAE_OK;
-    const tiled_prog *prog = kernel_for(c, t, &v, ta, tb, &st);
-    if (!prog) {
-        if (t->forced) return st;
-        CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
-        for (int i = 0; i < t->n_choices; i++) /* do not try it again */
-            if (t->choice[i].ta == ta && t->choice[i].tb == tb && same_variant(&t->choice[i].v, &v))
-                t->choice[i].v.form = CLVAE_TILED_NONE;
-        t->n_seen = 0;
-        return 1;
-    }
-    if (v.form == CLVAE_TILED_PACKED) {
-        const clvae_gemm_call g = {ta,   tb, m,    n,    k,    alpha, beta, a,  b,
-                                   cm,   aoff, boff, coff, lda, ldb,   ldc};
-        return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, &g, &t->pack);
-    }
-    cl_kernel kern = prog->kern;
-    ocl_arg args[] = {OCL_ARG(m),    OCL_ARG(n),   OCL_ARG(k),    OCL_ARG(alpha), OCL_ARG(a),
-                      OCL_ARG(aoff), OCL_ARG(lda), OCL_ARG(b),    OCL_ARG(boff),  OCL_ARG(ldb),
-                      OCL_ARG(beta), OCL_ARG(cm),  OCL_ARG(coff), OCL_ARG(ldc), OCL_ARG(v.rows_first)};
-    return launch(c, kern, &v, m, n, args, OCL_NARGS(args));
+    *prog = kernel_for(c, t, v, ta, tb, &st);
+    if (*prog) return CLVAE_OK;
+    if (t->forced) return st;
+    CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
+    for (int i = 0; i < t->n_choices; i++) /* do not try it again */
+        if (t->choice[i].ta == ta && t->choice[i].tb == tb && same_variant(&t->choice[i].v, v))
+            t->choice[i].v.form = CLVAE_TILED_NONE;
+    t->n_seen = 0;
+    return 1;
+}
+
+bool clvae_ocl_tiled_takes(ocl_ctx *c, bool ta, bool tb, int m, int n, int k)
+{
+    clvae_tiled v;
+    const tiled_prog *prog;
+    return pick(c, ta, tb, m, n, k, &v, &prog) == CLVAE_OK;
+}
+
+int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
+{
+    clvae_tiled v;
+    const tiled_prog *prog;
+    int st = pick(c, g->ta, g->tb, g->m, g->n, g->k, &v, &prog);
+    if (st) return st;
+    if (v.form == CLVAE_TILED_PACKED)
+        return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, g, &c->tiled->pack);
+    /* without an epilogue the bias argument is C (never read) */
+    cl_mem bias = g->epi ? g->bias : g->c;
+    ocl_arg args[] = {OCL_ARG(g->m),    OCL_ARG(g->n),   OCL_ARG(g->k),    OCL_ARG(g->alpha),
+                      OCL_ARG(g->a),    OCL_ARG(g->aoff), OCL_ARG(g->lda), OCL_ARG(g->b),
+                      OCL_ARG(g->boff), OCL_ARG(g->ldb), OCL_ARG(g->beta), OCL_ARG(g->c),
+                      OCL_ARG(g->coff), OCL_ARG(g->ldc), OCL_ARG(v.rows_first), OCL_ARG(bias),
+                      OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
+    return launch(c, prog->kern, &v, g->m, g->n, args, OCL_NARGS(args));
+}
+
+int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,
+                         cl_ulong aoff, int lda, cl_mem b, cl_ulong boff, int ldb, float beta,
+                         cl_mem cm, cl_ulong coff, int ldc)
+{
+    const clvae_gemm_call g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha,
+                               .beta = beta, .a = a, .b = b, .c = cm, .aoff = aoff, .boff = boff,
+                               .coff = coff, .lda = lda, .ldb = ldb, .ldc = ldc};
+    return clvae_ocl_tiled_gemm_epi(c, &g);
 }
 
 int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes, clvae_tiled *v,
