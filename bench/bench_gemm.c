@@ -3,8 +3,8 @@
  * one run; prints a table and one JSON line per shape plus a per-step summary.
  *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]
  *                     [--shape TT:MxNxK]... [--kernel SPEC]...
- *   (repo root; --no-default skips the slow CLBlast-defaults column). --shape (e.g. TN:784x2048x2048,
- *   T = transposed) times those shapes instead of the model's; each --kernel (e.g. "packed
+ *   (repo root; --no-default skips the slow CLBlast-defaults column). --shape (e.g.
+ *   TN:784x2048x2048, T = transposed) times those shapes instead of the model's; each --kernel (e.g. "packed
  *   8x2x16 rows", "outer 8x3x16/4", "CLBlast": as clvae_tiled_format prints them) adds a column
  *   with that kernel forced on every shape, all timed back to back in one run. */
 #include <math.h>

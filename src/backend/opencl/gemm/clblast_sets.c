@@ -1,7 +1,8 @@
 /* CLBlast parameter sets at run time: applying one (CLBlastOverrideParameters), and the
  * per-shape sets the tuning file may give some GEMM shapes (choice.h). CLBlast keeps one set
- * per device and kernel, applied with CLBlastOverrideParameters, and caches one program per set, so switching sets before a GEMM
- * costs a few map updates on the host, not a build (a set's program is built on its first use).
+ * per device and kernel, applied with CLBlastOverrideParameters, and caches one program per
+ * set, so switching sets before a GEMM costs a few map updates on the host, not a build (a
+ * set's program is built on its first use).
  * The set applied last is remembered, so a step whose shapes share a set switches never. A GEMM
  * of a shape that was not tuned takes the set of the most similar tuned shape of the same
  * transposes (the nearest in log m, log n, log k), and the choice is remembered. */

@@ -1,6 +1,7 @@
 /* The layer that runs a choice (above choice.h): CLBlast with its per-shape parameter sets
- * (clblast_sets.c), clvae's register-tiled kernels (tiled.c) and packed kernel (packed.c), and the GEMM op that dispatches
- * a shape to the one its choice names (gemm.c; declared in ocl_internal.h with the other ops).
+ * (clblast_sets.c), clvae's register-tiled kernels (tiled.c) and packed kernel (packed.c),
+ * and the GEMM op that dispatches a shape to the one its choice names (gemm.c; declared in
+ * ocl_internal.h with the other ops).
  * Nothing here reads or writes the tuning file, or searches. */
 #ifndef CLVAE_GEMM_RUN_H
 #define CLVAE_GEMM_RUN_H
