@@ -1,7 +1,7 @@
 /* clvae's GEMM kernels at run time, the register-tiled forms (cl/gemm_tiled.cl) and the packed
  * one (cl/gemm_packed.cl, launched by packed.c): one program per variant and transposes (per
- * variant for packed), built on first use through the kernel cache; the per-shape choices from the
- * tuning file (a shape the tuner did not time takes its nearest tuned neighbour's choice); and
+ * variant for packed), built on first use through the kernel cache; the per-shape choices from
+ * the tuning file (a shape the tuner did not time takes its nearest tuned neighbour's choice); and
  * a forced variant for the tuner, test_ops and clvae check. */
 #include <math.h>
 #include <stdio.h>
@@ -86,8 +86,11 @@ static int build(ocl_ctx *c, tiled_prog *p)
     if (p->v.form == CLVAE_TILED_PACKED) {
         snprintf(what, sizeof what, "the GEMM %s", name);
         st = clvae_ocl_packed_build(c, &p->v, what, &p->prog, &p->kern, &p->kpack);
-        if (st) return st;
-        return check_group(c, p, what);
+        if (st && p->kern) { /* half built: the program counts as failed */
+            clReleaseKernel(p->kern);
+            p->kern = NULL;
+        }
+        return st ? st : check_group(c, p, what);
     }
     snprintf(prelude, sizeof prelude,
              "#pragma OPENCL FP_CONTRACT OFF\n#define CLVAE_GEMM_TILED 1\n#define GT_FORM %d\n#define GT_TA %d\n#define GT_TB %d\n"
