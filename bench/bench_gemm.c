@@ -1,8 +1,13 @@
 /* bench_gemm: GF/s of the configured model's GEMM shapes (and 1024^3) with CLBlast's default
  * parameters, with the device's tuning file applied, and with OpenBLAS's cblas_sgemm, all in
  * one run; prints a table and one JSON line per shape plus a per-step summary.
- *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]   (repo root;
- *   --no-default skips the slow CLBlast-defaults column) */
+ *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]
+ *                     [--shape TT:MxNxK]... [--kernel SPEC]...
+ *   (repo root; --no-default skips the slow CLBlast-defaults column). --shape (e.g.
+ *   TN:784x2048x2048, T = transposed) times those shapes instead of the model's; each --kernel (e.g. "packed
+ *   8x2x16 rows", "outer 8x3x16/4", "CLBlast": as clvae_tiled_format prints them) adds a column
+ *   with that kernel forced on every shape; each shape's columns, OpenBLAS's included, are
+ *   timed back to back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +22,7 @@
 #include "model/vae.h"
 #include "train/autotune.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 #ifdef CLVAE_HAVE_OPENBLAS
 #include <cblas.h>
@@ -31,6 +36,7 @@ typedef struct row {
     clvae_gemm_shape s;
     float *a, *b, *c_blas, *c_cl; /* host copies */
     double ms_default, ms_tuned, ms_blas, nmse_default, nmse_tuned;
+    double ms_kernel[8], nmse_kernel[8]; /* --kernel columns (0: not valid for the shape) */
 } row;
 
 static double now_s(void)
@@ -46,6 +52,27 @@ static double gflops(const clvae_gemm_shape *s, double ms)
 }
 
 static bool skip_default; /* --no-default: only tuned and OpenBLAS (CLBlast's defaults are slow) */
+#define MAX_KERNELS 8
+static clvae_gemm_shape user_shapes[MAX_SHAPES]; /* --shape */
+static int n_user_shapes;
+static char kernel_specs[MAX_KERNELS][64]; /* --kernel */
+static int n_kernels;
+
+/* "TN:784x2048x2048" */
+static int parse_shape(const char *v)
+{
+    char ta, tb;
+    int m, n, k, used = 0;
+    if (n_user_shapes == MAX_SHAPES - 1 ||
+        sscanf(v, "%c%c:%dx%dx%d%n", &ta, &tb, &m, &n, &k, &used) != 5 || v[used] ||
+        (ta != 'N' && ta != 'T') || (tb != 'N' && tb != 'T') || m < 1 || n < 1 || k < 1)
+        return clvae_error(CLVAE_ERR_USAGE,
+                           "bench_gemm: --shape \"%s\": want TT:MxNxK with T one of N, T "
+                           "(e.g. NT:512x1024x784), at most %d shapes",
+                           v, MAX_SHAPES - 1);
+    user_shapes[n_user_shapes++] = (clvae_gemm_shape){ta == 'T', tb == 'T', m, n, k, 1};
+    return CLVAE_OK;
+}
 
 static int parse_args(int argc, char **argv, clvae_config *cfg)
 {
@@ -57,9 +84,17 @@ static int parse_args(int argc, char **argv, clvae_config *cfg)
             i--;
             continue;
         }
+        if (i + 1 < argc && !strcmp(argv[i], "--shape")) {
+            st = parse_shape(argv[i + 1]);
+            continue;
+        }
+        if (i + 1 < argc && !strcmp(argv[i], "--kernel") && n_kernels < MAX_KERNELS) {
+            snprintf(kernel_specs[n_kernels++], sizeof kernel_specs[0], "%s", argv[i + 1]);
+            continue;
+        }
         if (i + 1 >= argc || (strcmp(argv[i], "-c") && strcmp(argv[i], "--set"))) {
-            fprintf(stderr,
-                    "usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]\n");
+            fprintf(stderr, "usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... "
+                            "[--no-default] [--shape TT:MxNxK]... [--kernel SPEC]...\n");
             return CLVAE_ERR_USAGE;
         }
         st = !strcmp(argv[i], "-c") ? clvae_config_load(cfg, argv[i + 1])
@@ -74,12 +109,16 @@ static int collect_shapes(const clvae_config *cfg, row *rows, int *n)
     clvae_dataset ds = {0};
     clvae_model m = {0};
     clvae_gemm_shape s[MAX_SHAPES];
-    int st = clvae_dataset_load(&ds, cfg->data.train, NULL, cfg->data.format, 1);
-    if (!st) st = clvae_model_layout(&m, cfg, (int)ds.dim);
-    clvae_dataset_free(&ds);
-    if (st) return st;
-    int k = clvae_model_gemm_shapes(&m, cfg->train.batch, cfg->train.samples, s, MAX_SHAPES - 1);
-    s[k++] = (clvae_gemm_shape){false, false, 1024, 1024, 1024, 0};
+    int k = n_user_shapes, st = CLVAE_OK;
+    memcpy(s, user_shapes, sizeof user_shapes);
+    if (k == 0) {
+        st = clvae_dataset_load(&ds, cfg->data.train, NULL, cfg->data.format, 1);
+        if (!st) st = clvae_model_layout(&m, cfg, (int)ds.dim);
+        clvae_dataset_free(&ds);
+        if (st) return st;
+        k = clvae_model_gemm_shapes(&m, cfg->train.batch, cfg->train.samples, s, MAX_SHAPES - 1);
+        s[k++] = (clvae_gemm_shape){false, false, 1024, 1024, 1024, 0};
+    }
     for (int i = 0; i < k; i++) {
         rows[i] = (row){.s = s[i]};
         size_t na = (size_t)s[i].m * s[i].k, nb = (size_t)s[i].k * s[i].n;
@@ -167,6 +206,77 @@ static int time_cl(clvae_backend *be, row *r, double *ms, double *err)
     return st;
 }
 
+/* "packed 8x2x16/4 rows" (clvae_tiled_format's spelling) or "CLBlast". */
+static int parse_kernel(const char *spec, clvae_tiled *v)
+{
+    *v = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 1, 0};
+    if (!strcmp(spec, "CLBlast")) return CLVAE_OK;
+    char form[16];
+    int used = 0, more = 0;
+    bool ok = sscanf(spec, "%15s %dx%dx%d%n", form, &v->mr, &v->nb, &v->vw, &used) == 4;
+    const char *p = spec + used;
+    if (ok && *p == '/') {
+        ok = sscanf(p, "/%d%n", &v->lx, &more) == 1;
+        p += more;
+    }
+    if (ok && !strcmp(p, " rows")) v->rows_first = 1;
+    else if (*p) ok = false;
+    for (int f = CLVAE_TILED_OUTER; ok && f <= CLVAE_TILED_PACKED; f++)
+        if (!strcmp(form, clvae_tiled_form_name(f))) v->form = f;
+    if (ok && v->form != CLVAE_TILED_NONE && clvae_tiled_valid(v, false, false)) return CLVAE_OK;
+    if (ok && v->form == CLVAE_TILED_DOT && clvae_tiled_valid(v, false, true)) return CLVAE_OK;
+    return clvae_error(CLVAE_ERR_USAGE,
+                       "bench_gemm: --kernel \"%s\": want FORM MRxNBxVW[/LX][ rows] with FORM "
+                       "outer, dot or packed (e.g. \"packed 8x2x16 rows\"), or CLBlast",
+                       spec);
+}
+
+/* Every shape with every --kernel forced, back to back per shape. */
+static int time_kernels(clvae_backend *be, row *rows, int n)
+{
+    clvae_tiled v[MAX_KERNELS];
+    int st = CLVAE_OK;
+    for (int j = 0; j < n_kernels && !st; j++)
+        st = parse_kernel(kernel_specs[j], &v[j]);
+    for (int i = 0; i < n && !st; i++) {
+#ifdef CLVAE_HAVE_OPENBLAS
+        rows[i].ms_blas = time_calls(blas_call, &rows[i], &st); /* next to the kernels */
+#endif
+        for (int j = 0; j < n_kernels && !st; j++) {
+            if (!clvae_tiled_valid(&v[j], rows[i].s.ta, rows[i].s.tb)) continue;
+            st = clvae_opencl_gemm_force(be, &v[j]);
+            if (!st) st = time_cl(be, &rows[i], &rows[i].ms_kernel[j], &rows[i].nmse_kernel[j]);
+        }
+    }
+    int st2 = clvae_opencl_gemm_force(be, NULL);
+    return st ? st : st2;
+}
+
+static void print_kernels(const row *rows, int n)
+{
+    printf("%-22s %14s", "shape (m x n x k)", "OpenBLAS GF/s");
+    for (int j = 0; j < n_kernels; j++)
+        printf("  %22s", kernel_specs[j]);
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        char name[64];
+        snprintf(name, sizeof name, "%c%c %dx%dx%d", r->s.ta ? 'T' : 'N', r->s.tb ? 'T' : 'N',
+                 r->s.m, r->s.n, r->s.k);
+        printf("%-22s %14.1f", name, gflops(&r->s, r->ms_blas));
+        for (int j = 0; j < n_kernels; j++)
+            printf("  %13.1f (%6.1e)", gflops(&r->s, r->ms_kernel[j]), r->nmse_kernel[j]);
+        printf("\n");
+        for (int j = 0; j < n_kernels; j++)
+            printf("{\"shape\": \"%s\", \"kernel\": \"%s\", \"gflops\": %.2f, \"nmse\": %.2e, "
+                   "\"openblas_gflops\": %.2f}\n",
+                   name, kernel_specs[j], gflops(&r->s, r->ms_kernel[j]), r->nmse_kernel[j],
+                   gflops(&r->s, r->ms_blas));
+    }
+    printf("(GF/s, nmse against OpenBLAS in parentheses; 0.0: the kernel does not take the "
+           "shape's transposes)\n");
+}
+
 #endif
 
 static void print_table(const row *rows, int n, bool tuned)
@@ -206,10 +316,18 @@ static int run(const clvae_config *cfg, row *rows, int n)
 {
     clvae_backend be = {0};
     int st = CLVAE_OK;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && n_kernels == 0; i++) {
 #ifdef CLVAE_HAVE_OPENBLAS
         rows[i].ms_blas = time_calls(blas_call, &rows[i], &st);
 #endif
+    }
+    if (n_kernels > 0) { /* the tuning file's CLBlast parameters, then each kernel forced */
+        st = clvae_opencl_backend_create(cfg, &be);
+        if (!st) st = time_kernels(&be, rows, n);
+        if (!st) printf("device: %s\n", be.ops->device_name(be.ctx));
+        clvae_backend_free(&be);
+        if (!st) print_kernels(rows, n);
+        return st;
     }
     st = clvae_opencl_backend_create_untuned(cfg, &be);
     for (int i = 0; i < n && !st && !skip_default; i++)

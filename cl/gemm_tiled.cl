@@ -6,7 +6,7 @@
  * there. The tuner times them against CLBlast shape by shape and writes the winner to the
  * tuning file; `clvae check` and test_ops run every form.
  *
- * This file is not part of the main program (the guard below): ocl_gemm_tiled.c builds it once
+ * This file is not part of the main program (the guard below): gemm/tiled.c builds it once
  * per variant with a prelude that defines
  *   GT_FORM  1 = outer: per k, GT_NB vectors of GT_VW columns of op(B) times a broadcast
  *                element of each of the GT_MR rows of op(A) (any transposes; a transposed B
@@ -18,6 +18,8 @@
  * The grid's dimension 0 runs over column blocks (rows_first = 0) or row blocks (1): a CPU
  * device takes work-groups in that order, so 1 keeps one column panel of B in cache while every
  * row block passes (the large-batch shapes), 0 keeps a row block of A while B streams by.
+ * Every form ends with an optional epilogue (kernel argument epi): the layer's bias, and relu,
+ * added as the GEMM stores C, so a forward layer needs no separate bias_act launch.
  * The summation order is fixed per variant (k ascending; for dot, lane partial sums then a
  * fixed tree), so a variant gives the same bits on every run. */
 #ifdef CLVAE_GEMM_TILED
@@ -78,22 +80,28 @@ typedef GT_CAT(float, GT_VW) gtv;
 #define GT_B(q, col) b[(size_t)(q) * ldb + (col)]
 #endif
 
-/* C (row r, columns c0..) = alpha * acc + beta * C (C is not read when beta is 0). */
+/* C (row r, columns c0..) = alpha * acc + beta * C (C is not read when beta is 0), then the
+ * epilogue: epi 1 adds bias[c0..], 2 also applies relu (the expressions of clvae_bias_act, so
+ * the same bits as the GEMM followed by that kernel). */
 static inline void gt_store_v(__global float *c, int ldc, int r, int c0, float alpha, float beta,
-                              gtv acc)
+                              __global const float *bias, int epi, gtv acc)
 {
     __global float *p = c + (size_t)r * ldc + c0;
     gtv v = alpha * acc;
     if (beta != 0.0f) v += beta * GT_VLOAD(0, p);
+    if (epi > 0) v = v + GT_VLOAD(0, bias + c0);
+    if (epi == 2) v = select((gtv)0.0f, v, v > 0.0f);
     GT_VSTORE(v, 0, p);
 }
 
 static inline void gt_store_s(__global float *c, int ldc, int r, int c0, float alpha, float beta,
-                              float acc)
+                              __global const float *bias, int epi, float acc)
 {
     __global float *p = c + (size_t)r * ldc + c0;
     float v = alpha * acc;
     if (beta != 0.0f) v += beta * *p;
+    if (epi > 0) v = v + bias[c0];
+    if (epi == 2) v = v > 0.0f ? v : 0.0f;
     *p = v;
 }
 
@@ -122,7 +130,8 @@ static inline gtv gt_brow(__global const float *b, int ldb, int q, int c0)
         const gtv x##i = (gtv)GT_A(r##i, q);                                                   \
         GT_BLOCKS(GT_FMA, i)                                                                   \
     }
-#define GT_STORE(i, j) gt_store_v(c, ldc, i0 + i, j0 + (j)*GT_VW, alpha, beta, acc##i##_##j);
+#define GT_STORE(i, j)                                                                         \
+    gt_store_v(c, ldc, i0 + i, j0 + (j)*GT_VW, alpha, beta, bias, epi, acc##i##_##j);
 #define GT_STORE_ROW(i, _)                                                                     \
     if (i0 + i < m) {                                                                          \
         GT_BLOCKS(GT_STORE, i)                                                                 \
@@ -132,12 +141,12 @@ static inline gtv gt_brow(__global const float *b, int ldb, int q, int c0)
 #define GT_FMA1V(i, bv) e##i = fma((gtv)GT_A(r##i, q), bv, e##i);
 #define GT_FMA1S(i, bs) e##i = fma(GT_A(r##i, q), bs, e##i);
 #define GT_STORE1(i, fn)                                                                       \
-    if (i0 + i < m) fn(c, ldc, i0 + i, col, alpha, beta, e##i);
+    if (i0 + i < m) fn(c, ldc, i0 + i, col, alpha, beta, bias, epi, e##i);
 
 __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const float *a,
                                ulong aoff, int lda, __global const float *b, ulong boff, int ldb,
                                float beta, __global float *c, ulong coff, int ldc,
-                               int rows_first)
+                               int rows_first, __global const float *bias, ulong biasoff, int epi)
 {
     const int j0 = (int)get_global_id(rows_first) * (GT_NB * GT_VW);
     const int i0 = (int)get_global_id(1 - rows_first) * GT_MR;
@@ -145,6 +154,7 @@ __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const 
     a += aoff;
     b += boff;
     c += coff;
+    bias += biasoff;
     GT_ROWS(GT_ROWIDX, _) /* rows past m repeat row m - 1 and are not stored */
     if (j0 + GT_NB * GT_VW <= n) {
         GT_ROWS(GT_ZERO_ROW, _)
@@ -218,7 +228,7 @@ static inline float gt_lanes(gtv x)
 #define GT_DTAIL(i, j) s##i##_##j = fma(ap##i[q], bp##j[q], s##i##_##j);
 #define GT_DTAIL_ROW(i, _) GT_BLOCKS(GT_DTAIL, i)
 #define GT_DSTORE(i, j)                                                                        \
-    if (j0 + j < n) gt_store_s(c, ldc, i0 + i, j0 + j, alpha, beta, s##i##_##j);
+    if (j0 + j < n) gt_store_s(c, ldc, i0 + i, j0 + j, alpha, beta, bias, epi, s##i##_##j);
 #define GT_DSTORE_ROW(i, _)                                                                    \
     if (i0 + i < m) {                                                                          \
         GT_BLOCKS(GT_DSTORE, i)                                                                \
@@ -227,7 +237,7 @@ static inline float gt_lanes(gtv x)
 __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const float *a,
                                ulong aoff, int lda, __global const float *b, ulong boff, int ldb,
                                float beta, __global float *c, ulong coff, int ldc,
-                               int rows_first)
+                               int rows_first, __global const float *bias, ulong biasoff, int epi)
 {
     const int j0 = (int)get_global_id(rows_first) * GT_NB;
     const int i0 = (int)get_global_id(1 - rows_first) * GT_MR;
@@ -235,6 +245,7 @@ __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const 
     a += aoff;
     b += boff;
     c += coff;
+    bias += biasoff;
     GT_ROWS(GT_APTR, _)   /* rows past m repeat row m - 1 and are not stored */
     GT_BLOCKS(GT_BPTR, _) /* the same for columns past n */
     GT_ROWS(GT_DZERO_ROW, _)

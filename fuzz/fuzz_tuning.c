@@ -3,7 +3,7 @@
  * write / read round trip unchanged (the writer is what `clvae tune` uses). */
 #include <string.h>
 
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #include "clvae/status.h"
 #include "fuzz_util.h"
 

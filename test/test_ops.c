@@ -20,7 +20,7 @@
 #include <clblast_c.h>
 
 #include "backend/opencl/ocl_device.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #include "ops_twin.h"
 
 /* ---- tolerances (normalized MSE vs the reference; 0 = bit-identical) ------------------------ */
@@ -230,17 +230,19 @@ static void test_gemm_indirect(cl_device_id device)
     gemm_op = "gemm";
 }
 
-/* clvae's register-tiled GEMM kernels, forced for every call: each form at edge shapes (m, n
- * not multiples of the tile, k not a multiple of the vector width, k = 1), every transpose the
- * form takes, work-groups of 1 and 4 (a group running past the grid), both grid orders, beta = 0
- * with NaN in C. */
+/* clvae's register-tiled and packed GEMM kernels, forced for every call: each form at edge
+ * shapes (m, n not multiples of the tile, k not a multiple of the vector width, k = 1), every
+ * transpose the form takes, work-groups of 1 and 4 (a group running past the grid), both grid
+ * orders, beta = 0 with NaN in C. */
 static void test_gemm_tiled(void)
 {
     static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
                                            {CLVAE_TILED_OUTER, 8, 1, 16, 4, 1},
                                            {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0},
                                            {CLVAE_TILED_DOT, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1}};
+                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1},
+                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_PACKED, 8, 1, 16, 4, 1}};
     /* small mode (Oclgrind) runs the first two: k = 1 with n under a vector, and every edge */
     static const gemm_case cases[] = {{33, 7, 1}, {37, 29, 130}, {1, 1, 1}, {130, 20, 7}};
     char label[64];
@@ -263,6 +265,70 @@ static void test_gemm_tiled(void)
     int side = 1;
     RUN(clvae_opencl_gemm_force(&E.dev, NULL));
     gemm_op = "gemm";
+}
+
+/* gemm_bias_act, the forward layer with the bias and activation in the GEMM's epilogue: against
+ * the reference (gemm then bias_act there), and on the device bit for bit what gemm followed by
+ * bias_act computes, on CLBlast and on each kernel form (relu and identity fused, tanh not). */
+static void test_gemm_bias_act(void)
+{
+    static const clvae_tiled variants[] = {{CLVAE_TILED_NONE, 0, 0, 0, 1, 0},
+                                           {CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 1},
+                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1}};
+    static const gemm_case cases[] = {{37, 29, 130}, {33, 7, 1}};
+    static const int acts[] = {CLVAE_ACT_RELU, CLVAE_ACT_IDENTITY, CLVAE_ACT_TANH};
+    if (!E.dev.ops->gemm_bias_act) return;
+    int side = 1;
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
+        RUN(clvae_opencl_gemm_force(&E.dev, &variants[v]));
+        for (int t = 0; t < 2; t++) /* NT (the forward layers) and NN */
+            for (int i = 0; i < 2; i++)
+                for (int ai = 0; ai < 3; ai++) {
+                    bool tb = t == 0;
+                    if (!clvae_tiled_valid(&variants[v], false, tb)) continue;
+                    gemm_case g = cases[i];
+                    clvae_act act = (clvae_act)acts[ai];
+                    int ldb = tb ? g.k : g.n;
+                    twin a = twin_rand((size_t)g.m * g.k, -1, 1);
+                    twin b = twin_rand((size_t)g.k * g.n, -1, 1), bias = twin_rand(g.n, -1, 1);
+                    twin y = twin_const((size_t)g.m * g.n, NAN);
+                    twin y2 = twin_const((size_t)g.m * g.n, NAN);
+                    for (side = 0; side < 2; side++) {
+                        const clvae_backend_ops *o = BE(side)->ops;
+                        void *c = BE(side)->ctx;
+                        if (side == 1)
+                            RUN(o->gemm_bias_act(c, false, tb, g.m, g.n, g.k, V(a), g.k, V(b),
+                                                 ldb, act, V(bias), V(y)));
+                        twin *dst = side == 1 ? &y2 : &y;
+                        RUN(o->gemm(c, false, tb, g.m, g.n, g.k, 1.0f, V(a), g.k, V(b), ldb, 0.0f,
+                                    view_of(dst, side), g.n));
+                        RUN(o->bias_act(c, act, g.m, g.n, V(bias), view_of(dst, side)));
+                    }
+                    char shape[96], name[48];
+                    clvae_tiled_format(&variants[v], name, sizeof name);
+                    snprintf(shape, sizeof shape, "%dx%dx%d N%c %s %s", g.m, g.n, g.k,
+                             tb ? 'T' : 'N', act_names[act], name);
+                    compare(&y, "gemm_bias_act", shape, TOL_GEMM);
+                    float *f[2], *u[2];
+                    twin_download(&y, f);
+                    twin_download(&y2, u);
+                    /* Tolerance 0: the same products, sum and expressions as the two ops. */
+                    CHECK(!memcmp(f[1], u[1], ((size_t)g.m * g.n + OFF + GUARD) * sizeof(float)),
+                          "gemm_bias_act %s on %s differs from gemm + bias_act", shape, E.label);
+                    for (int k = 0; k < 2; k++) {
+                        free(f[k]);
+                        free(u[k]);
+                    }
+                    twin_free(&a);
+                    twin_free(&b);
+                    twin_free(&bias);
+                    twin_free(&y);
+                    twin_free(&y2);
+                    side = 1;
+                }
+    }
+    RUN(clvae_opencl_gemm_force(&E.dev, NULL));
 }
 
 /* ---- activations and column sums ------------------------------------------------------------ */
@@ -625,6 +691,7 @@ static void run_all(cl_device_id device)
     test_optimizer();
     test_gemm();
     test_gemm_tiled();
+    test_gemm_bias_act();
     test_determinism();
     test_stoch_ops();
     test_gumbel_ops();

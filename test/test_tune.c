@@ -16,7 +16,8 @@
 
 #include "backend/opencl/ocl_cache.h"
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/space.h"
+#include "backend/opencl/gemm/tune.h"
 #include "backend/ref/ref_math.h"
 #include "model/vae.h"
 #include "train/autotune.h"

@@ -403,6 +403,10 @@ typedef struct clvae_backend_ops {
      * column sums of the new dy (the previous layer's bias gradient). */
     int (*act_bwd_col_sum)(void *ctx, clvae_act act, int rows, int cols, clvae_view y,
                            clvae_view dy, clvae_view db);
+    /* gemm (alpha 1, beta 0, ldc = n) then bias_act on y (m, n): one launch where the device's
+     * GEMM kernel for the shape adds the bias and activation as it stores C. */
+    int (*gemm_bias_act)(void *ctx, bool ta, bool tb, int m, int n, int k, clvae_view a, int lda,
+                         clvae_view b, int ldb, clvae_act act, clvae_view bias, clvae_view y);
 
     /* ---- Conditional models (optional) ----------------------------------------------------
      * out (rows, classes) = onehot(labels[r % batch]): 1 in column labels[r % batch], 0 in the

@@ -10,7 +10,7 @@
 #include "model/vae.h"
 #include "train/autotune.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 
 static const char usage[] =
@@ -19,9 +19,9 @@ static const char usage[] =
     "  searches CLBlast's GEMM parameters (Xgemm, XgemmDirect, direct/indirect threshold) for the\n"
     "  configured OpenCL device, timing the GEMM shapes of one training step of the configured\n"
     "  model and verifying every candidate against the reference GEMM; then, shape by shape,\n"
-    "  clvae's own register-tiled kernels (about 20 variants each, verified the same way), which\n"
-    "  replace CLBlast for a shape where they are faster; writes the tuning file into\n"
-    "  [device] cache, which train, bench and every other command then apply\n"
+    "  clvae's own register-tiled and packed kernels (about 25 variants each, verified the\n"
+    "  same way), which replace CLBlast for a shape where they are faster; writes the tuning\n"
+    "  file into [device] cache, which train, bench and every other command then apply\n"
     "  --seconds S     CLBlast search budget (default 120; candidates take seconds each to\n"
     "                  build), and again for the tiled kernels (at least 60 s; about 90 s for\n"
     "                  the default model on a 2-core CPU)\n"

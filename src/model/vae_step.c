@@ -23,6 +23,9 @@ static int layer_fwd(clvae_model *m, const clvae_layer *l, int rows, clvae_view 
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
     int ld = l->in + l->cond;
+    if (!l->cond && l->act != CLVAE_ACT_LEAKY_RELU && o->gemm_bias_act) /* the same bits */
+        return o->gemm_bias_act(c, false, true, rows, l->out, l->in, x, l->in, pv(m, l->w), ld,
+                                l->act, pv(m, l->b), y);
     TRY(o->gemm(c, false, true, rows, l->out, l->in, 1.0f, x, l->in, pv(m, l->w), ld, 0.0f, y,
                 l->out));
     if (l->cond)

@@ -5,7 +5,7 @@
 
 #include "core/log.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 
 #ifdef CLVAE_HAVE_OPENCL

@@ -10,7 +10,7 @@
 #include "model/vae.h"
 #include "train/eval.h"
 #ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/tune.h"
 #endif
 
 /* Tolerances on normalized MSE sum((a-b)^2)/sum(a^2) vs the reference, with their reasons
@@ -169,9 +169,11 @@ static int check_gemm_tiled(check_ctx *k)
             st = check_tiled_one(k, &g, &v[i]);
     }
     static const clvae_tiled forms[] = {{CLVAE_TILED_OUTER, 5, 2, 4, 1, 0},
-                                        {CLVAE_TILED_DOT, 3, 2, 4, 1, 1}};
-    static const gemm_arg edge[] = {{true, false, 37, 29, 130}, {false, true, 37, 29, 130}};
-    for (int i = 0; i < 2 && !st; i++)
+                                        {CLVAE_TILED_DOT, 3, 2, 4, 1, 1},
+                                        {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1}};
+    static const gemm_arg edge[] = {
+        {true, false, 37, 29, 130}, {false, true, 37, 29, 130}, {true, true, 37, 29, 130}};
+    for (int i = 0; i < 3 && !st; i++)
         st = check_tiled_one(k, &edge[i], &forms[i]);
     return st;
 }

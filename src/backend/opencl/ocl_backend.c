@@ -1,5 +1,5 @@
 /* The OpenCL backend: creation on the selected device, the ops table, buffers and transfers.
- * Kernel-backed ops are in ocl_ops.c, GEMM in ocl_gemm.c, selection in ocl_device.c.
+ * Kernel-backed ops are in ocl_ops.c, GEMM in gemm/ (gemm.c), selection in ocl_device.c.
  * Threads: the kernel objects carry their arguments, so one thread at a time drives the ops of
  * one backend; upload/download touch only the queue, which OpenCL makes thread-safe. */
 #include <stdatomic.h>
@@ -10,7 +10,8 @@
 
 #include "backend/opencl/ocl_cache.h"
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/file.h"
+#include "backend/opencl/gemm/run.h"
 #include "core/log.h"
 
 /* Live OpenCL backends: CLBlast's program cache (global) is cleared when the last one goes. */
@@ -159,6 +160,7 @@ static const clvae_backend_ops ocl_ops = {
     .copy = ocl_copy,
     .finish = ocl_finish,
     .gemm = clvae_ocl_gemm,
+    .gemm_bias_act = clvae_ocl_gemm_bias_act,
     .bias_act = clvae_ocl_bias_act,
     .act_bwd = clvae_ocl_act_bwd,
     .col_sum = clvae_ocl_col_sum,
@@ -251,7 +253,7 @@ static int ctx_init(ocl_ctx *c)
     return CLVAE_OK;
 }
 
-/* Creates the backend; with `tuned`, applies the device's GEMM tuning file (ocl_tune_file.c). */
+/* Creates the backend; with `tuned`, applies the device's GEMM tuning file (gemm/load.c). */
 static int backend_create(const clvae_config *cfg, bool tuned, clvae_backend *out)
 {
     clvae_ocl_inventory inv;

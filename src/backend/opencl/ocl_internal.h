@@ -78,7 +78,7 @@ typedef struct ocl_ctx {
     /* Host scheduler support (ocl_queue.c) and profiling (ocl_profile.c). */
     cl_command_queue xfer;  /* in-order transfer queue, created by the first staging_alloc */
     struct ocl_prof *prof;  /* recorded events and clock offset; NULL until profile_enable */
-    /* Disk caches (ocl_cache.c) and GEMM tuning (ocl_tune*.c). */
+    /* Disk caches (ocl_cache.c) and GEMM tuning (gemm/). */
     char cache_dir[CLVAE_PATH_MAX]; /* program binaries and tuning files; "" = none */
     int tuning_state;               /* clvae_tuning_state of the tuning file at creation */
     struct ocl_gemm_sets *gemm_sets; /* per-shape CLBlast parameter sets; NULL = one set */
@@ -128,11 +128,11 @@ unsigned clvae_ocl_vector_width(const ocl_ctx *c);
 /* Creates every kernel of OCL_K_* and picks its work-group size from the device's limits. */
 int clvae_ocl_kernels_create(ocl_ctx *c);
 
-/* The ops of ocl_ops.c and ocl_gemm.c (signatures as in clvae_backend_ops). */
+/* The ops of ocl_ops.c and gemm/gemm.c (signatures as in clvae_backend_ops). */
 int clvae_ocl_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha, clvae_view a,
                    int lda, clvae_view b, int ldb, float beta, clvae_view c, int ldc);
 void clvae_ocl_gemm_release(ocl_ctx *c);
-/* The register-tiled GEMM (ocl_gemm_tiled.c): runs row-major C = alpha op(A) op(B) + beta C
+/* The register-tiled GEMM (gemm/tiled.c): runs row-major C = alpha op(A) op(B) + beta C
  * with the variant chosen for this shape; returns 1 (nothing enqueued) when the shape goes to
  * CLBlast. Offsets are in floats. */
 int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha,

@@ -4,92 +4,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/space.h"
 
 /* Indices into clvae_gemm_params.x / .d (clvae_xgemm_names order). */
 enum { GEMMK, KREG, KWG, KWI, MDIMA, MDIMC, MWG, NDIMB, NDIMC, NWG, SA, SB, STRM, STRN, VWM, VWN };
 enum { WGD, MDIMCD, NDIMCD, MDIMAD, NDIMBD, KWID, VWMD, VWND, PADA, PADB };
 
-#define MAX_TILE_ITEMS 256 /* (MWG/MDIMC) * (NWG/NDIMC) accumulators per work-item, at most */
 #define ALL_DIRECT 100000  /* an XGEMM_MIN_INDIRECT_SIZE above every realistic m*n*k */
-
-void clvae_tune_limits_query(cl_device_id dev, clvae_tune_limits *lim)
-{
-    cl_device_type type = 0;
-    cl_ulong local = 0;
-    memset(lim, 0, sizeof *lim);
-    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg, &lim->max_wg, NULL);
-    clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->max_item, lim->max_item, NULL);
-    clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
-    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    lim->local_mem = (size_t)local;
-    lim->cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
-    if (lim->max_wg == 0) lim->max_wg = 64;
-    for (int i = 0; i < 3; i++)
-        if (lim->max_item[i] == 0) lim->max_item[i] = lim->max_wg;
-}
-
-static bool is_vec(size_t v)
-{
-    return v == 1 || v == 2 || v == 4 || v == 8 || v == 16;
-}
-
-static bool fits_wg(size_t mdim, size_t ndim, const clvae_tune_limits *lim)
-{
-    return mdim * ndim <= lim->max_wg && mdim <= lim->max_item[0] && ndim <= lim->max_item[1];
-}
-
-bool clvae_xgemm_legal(const size_t x[CLVAE_XGEMM_NP], const clvae_tune_limits *lim)
-{
-    if (x[GEMMK] != 0 || x[KREG] != 1) return false; /* clvae searches kernel 0 only */
-    for (int i = KWG; i <= NWG; i++)
-        if (x[i] == 0) return false;
-    if (x[SA] > 1 || x[SB] > 1 || x[STRM] > 1 || x[STRN] > 1 || !is_vec(x[VWM]) || !is_vec(x[VWN]))
-        return false;
-    size_t wg = x[MDIMC] * x[NDIMC];
-    if (x[KWG] % x[KWI] || x[MWG] % (x[MDIMC] * x[VWM]) || x[NWG] % (x[NDIMC] * x[VWN]) ||
-        x[MWG] % (x[MDIMA] * x[VWM]) || x[NWG] % (x[NDIMB] * x[VWN]))
-        return false;
-    if (wg % x[MDIMA] || wg % x[NDIMB] || x[KWG] % (wg / x[MDIMA]) || x[KWG] % (wg / x[NDIMB]))
-        return false;
-    if (!fits_wg(x[MDIMC], x[NDIMC], lim)) return false;
-    if ((x[MWG] / x[MDIMC]) * (x[NWG] / x[NDIMC]) > MAX_TILE_ITEMS) return false;
-    size_t local = (x[SA] * x[KWG] * x[MWG] + x[SB] * x[KWG] * x[NWG]) * sizeof(float);
-    return local <= lim->local_mem;
-}
-
-bool clvae_xgemmd_legal(const size_t d[CLVAE_XGEMMD_NP], const clvae_tune_limits *lim)
-{
-    for (int i = WGD; i <= KWID; i++)
-        if (d[i] == 0) return false;
-    if (!is_vec(d[VWMD]) || !is_vec(d[VWND]) || d[PADA] > 1 || d[PADB] > 1) return false;
-    size_t w = d[WGD], wg = d[MDIMCD] * d[NDIMCD];
-    if (w % d[KWID] || w % (d[MDIMCD] * d[VWMD]) || w % (d[NDIMCD] * d[VWND]) ||
-        w % (d[MDIMAD] * d[VWMD]) || w % (d[NDIMBD] * d[VWND]))
-        return false;
-    if (wg % d[MDIMAD] || wg % d[NDIMBD] || w % (wg / d[MDIMAD]) || w % (wg / d[NDIMBD]))
-        return false;
-    if (!fits_wg(d[MDIMCD], d[NDIMCD], lim)) return false;
-    if ((w / d[MDIMCD]) * (w / d[NDIMCD]) > MAX_TILE_ITEMS) return false;
-    size_t local = (w * (w + d[PADA]) + w * (w + d[PADB])) * sizeof(float);
-    return local <= lim->local_mem;
-}
-
-/* The helper kernels as CLBlast 1.5 writes them: vector widths and work per item of 1..16, the
- * work-group within the device's limits, the transposes' local tiles within local memory. */
-bool clvae_helpers_legal(const size_t h[CLVAE_HELPER_NP], const clvae_tune_limits *lim)
-{
-    for (int i = 0; i < CLVAE_HELPER_NP; i++)
-        if (i != 9 && i != 10 && i != 12 && (h[i] == 0 || h[i] > 64)) return false;
-    if (h[9] > 1 || h[10] > 1 || h[12] > 1 || !is_vec(h[2]) || !is_vec(h[3]) || !is_vec(h[11]) ||
-        !is_vec(h[14]))
-        return false;
-    if (!fits_wg(h[0], h[1], lim) || !fits_wg(h[4], h[5], lim) || !fits_wg(h[8], h[8], lim) ||
-        !fits_wg(h[13], h[13], lim))
-        return false;
-    size_t tra = h[8] * h[11], padtra = h[13] * h[14];
-    return (tra * (tra + h[9]) + padtra * (padtra + h[12])) * sizeof(float) <= lim->local_mem;
-}
 
 /* ---- curated configurations ---- */
 
@@ -313,24 +234,29 @@ int clvae_tune_thresholds(const clvae_gemm_shape *s, int n, size_t *out, int max
 /* (mr, nb, vw) with vw 0 = the device's preferred width, -1 = half of it. On a CPU device a
  * work-item is one tile (work-groups of 1: PoCL runs a group as a loop, nothing to share);
  * the lists come from timings of the VAE's shapes on PoCL (AVX-512): 6-10 rows by 2-3
- * vectors for the large ones, 4-wide vectors for n = 20, gathers of B^T for k = 20. */
+ * vectors for the large ones, 4-wide vectors for n = 20, gathers of B^T for k = 20; packed
+ * panels (cl/gemm_packed.cl) for the wide models' shapes, where the tiles alone lose to the
+ * strided and gathered reads of the operands. The packed ones come early: a shape whose first
+ * candidates all take over twice CLBlast's time is left to CLBlast (tune_tiled.c). */
 typedef struct tiled_pick {
     int form, mr, nb, vw;
 } tiled_pick;
 
 static const tiled_pick cpu_tiled[] = {
-    {CLVAE_TILED_OUTER, 6, 3, 0},  {CLVAE_TILED_OUTER, 8, 3, 0},  {CLVAE_TILED_OUTER, 8, 2, 0},
+    {CLVAE_TILED_OUTER, 6, 3, 0},  {CLVAE_TILED_PACKED, 8, 2, 0}, {CLVAE_TILED_OUTER, 8, 3, 0},
+    {CLVAE_TILED_PACKED, 12, 2, 0}, {CLVAE_TILED_OUTER, 8, 2, 0}, {CLVAE_TILED_PACKED, 6, 3, 0},
     {CLVAE_TILED_OUTER, 10, 2, 0}, {CLVAE_TILED_OUTER, 6, 2, 0},  {CLVAE_TILED_OUTER, 4, 3, 0},
     {CLVAE_TILED_OUTER, 12, 2, 0}, {CLVAE_TILED_OUTER, 12, 1, 0}, {CLVAE_TILED_OUTER, 16, 1, 0},
     {CLVAE_TILED_OUTER, 8, 2, -1}, {CLVAE_TILED_OUTER, 4, 5, 4},  {CLVAE_TILED_OUTER, 8, 5, 4},
     {CLVAE_TILED_OUTER, 16, 2, 0}, {CLVAE_TILED_DOT, 6, 4, 0},    {CLVAE_TILED_DOT, 4, 4, 0},
     {CLVAE_TILED_DOT, 4, 6, 0},    {CLVAE_TILED_DOT, 6, 4, -1},   {CLVAE_TILED_DOT, 3, 8, 0},
-    {CLVAE_TILED_DOT, 4, 2, 0},    {CLVAE_TILED_DOT, 4, 4, 4}};
+    {CLVAE_TILED_DOT, 4, 2, 0},    {CLVAE_TILED_DOT, 4, 4, 4},    {CLVAE_TILED_PACKED, 4, 4, 0}};
 /* GPUs: small register tiles, 4-wide or scalar, work-groups of 64 along the columns. */
 static const tiled_pick gpu_tiled[] = {
     {CLVAE_TILED_OUTER, 4, 1, 4}, {CLVAE_TILED_OUTER, 4, 2, 4}, {CLVAE_TILED_OUTER, 8, 1, 4},
     {CLVAE_TILED_OUTER, 2, 1, 4}, {CLVAE_TILED_OUTER, 4, 4, 1}, {CLVAE_TILED_OUTER, 8, 4, 1},
-    {CLVAE_TILED_DOT, 2, 2, 4},   {CLVAE_TILED_DOT, 4, 4, 4},   {CLVAE_TILED_DOT, 1, 4, 4}};
+    {CLVAE_TILED_DOT, 2, 2, 4},   {CLVAE_TILED_DOT, 4, 4, 4},   {CLVAE_TILED_DOT, 1, 4, 4},
+    {CLVAE_TILED_PACKED, 4, 1, 4}, {CLVAE_TILED_PACKED, 8, 1, 4}, {CLVAE_TILED_PACKED, 4, 2, 4}};
 
 static bool same_tiled(const clvae_tiled *a, const clvae_tiled *b)
 {

@@ -1,46 +1,22 @@
-/* The per-device GEMM tuning file: <cache>/gemm-<hash>.json (cJSON), written atomically, checked
- * against the device, driver and CLBlast version on load, applied with CLBlastOverrideParameters
- * when the OpenCL backend is created. A corrupt or foreign file is reported and ignored. */
+/* The per-device GEMM tuning file: <cache>/gemm-<hash>.json (cJSON), written atomically, read
+ * and checked against the device, driver and CLBlast version (load.c applies it). A corrupt
+ * file is an error naming it and what is wrong, never a crash. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <clblast_c.h>
 
 #include "backend/opencl/ocl_cache.h"
-#include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/file.h"
 #include "core/log.h"
 #include "io/atomic.h"
 
-#ifndef CLVAE_CLBLAST_VERSION
-#define CLVAE_CLBLAST_VERSION "unknown"
-#endif
 
 #define TUNING_FORMAT "clvae-gemm-tuning"
 #define TUNING_VERSION 1
 #define PARAM_MAX 65536 /* no CLBlast parameter is larger; bigger values mean a corrupt file */
-
-const char *const clvae_xgemm_names[CLVAE_XGEMM_NP] = {
-    "GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB",
-    "NDIMC", "NWG",  "SA",  "SB",  "STRM",  "STRN",  "VWM", "VWN"};
-const char *const clvae_xgemmd_names[CLVAE_XGEMMD_NP] = {
-    "WGD", "MDIMCD", "NDIMCD", "MDIMAD", "NDIMBD", "KWID", "VWMD", "VWND", "PADA", "PADB"};
-static const char *const routine_names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
-const char *const clvae_helper_names[CLVAE_HELPER_NP] = {
-    "COPY_DIMX", "COPY_DIMY",   "COPY_VW", "COPY_WPT",   "PAD_DIMX",    "PAD_DIMY",  "PAD_WPTX",
-    "PAD_WPTY",  "TRA_DIM",     "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT",    "PADTRA_PAD", "PADTRA_TILE",
-    "PADTRA_WPT"};
-/* The helper kernels' names and where their parameters start in clvae_gemm_params.h. */
-static const char *const helper_kernels[4] = {"Copy", "Pad", "Transpose", "Padtranspose"};
-static const int helper_first[5] = {0, 4, 8, 12, 15};
-
-const char *clvae_clblast_version(void)
-{
-    return CLVAE_CLBLAST_VERSION;
-}
 
 void clvae_tuning_identify(clvae_tuning *t, cl_platform_id platform, cl_device_id dev)
 {
@@ -87,7 +63,7 @@ static cJSON *params_object(const char *const *names, const size_t *v, int n)
 static bool add_tiled(cJSON *o, const clvae_tiled *v)
 {
     cJSON *k = cJSON_AddObjectToObject(o, "kernel");
-    return k && cJSON_AddStringToObject(k, "form", v->form == CLVAE_TILED_DOT ? "dot" : "outer") &&
+    return k && cJSON_AddStringToObject(k, "form", clvae_tiled_form_name(v->form)) &&
            cJSON_AddNumberToObject(k, "mr", v->mr) && cJSON_AddNumberToObject(k, "nb", v->nb) &&
            cJSON_AddNumberToObject(k, "vw", v->vw) && cJSON_AddNumberToObject(k, "lx", v->lx) &&
            cJSON_AddNumberToObject(k, "rows_first", v->rows_first);
@@ -122,12 +98,12 @@ static void add_params(cJSON *o, const clvae_gemm_params *p)
     cJSON_AddItemToObject(o, "Xgemm", params_object(clvae_xgemm_names, p->x, CLVAE_XGEMM_NP));
     cJSON_AddItemToObject(o, "XgemmDirect",
                           params_object(clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP));
-    cJSON_AddItemToObject(o, "GemmRoutine", params_object(routine_names, &p->min_indirect, 1));
+    cJSON_AddItemToObject(o, "GemmRoutine", params_object(clvae_routine_names, &p->min_indirect, 1));
     for (int k = 0; p->has_helpers && k < 4; k++)
-        cJSON_AddItemToObject(o, helper_kernels[k],
-                              params_object(clvae_helper_names + helper_first[k],
-                                            p->h + helper_first[k],
-                                            helper_first[k + 1] - helper_first[k]));
+        cJSON_AddItemToObject(o, clvae_helper_kernels[k],
+                              params_object(clvae_helper_names + clvae_helper_first[k],
+                                            p->h + clvae_helper_first[k],
+                                            clvae_helper_first[k + 1] - clvae_helper_first[k]));
 }
 
 /* The optional helper-kernel objects of a parameter set: all four or none. */
@@ -135,11 +111,11 @@ static const char *get_helpers(const cJSON *o, clvae_gemm_params *p)
 {
     int present = 0;
     for (int k = 0; k < 4; k++)
-        present += cJSON_GetObjectItemCaseSensitive(o, helper_kernels[k]) != NULL;
+        present += cJSON_GetObjectItemCaseSensitive(o, clvae_helper_kernels[k]) != NULL;
     p->has_helpers = present > 0;
     for (int k = 0; present && k < 4; k++) {
-        const char *bad = get_params(o, helper_kernels[k], clvae_helper_names + helper_first[k],
-                                     helper_first[k + 1] - helper_first[k], p->h + helper_first[k]);
+        const char *bad = get_params(o, clvae_helper_kernels[k], clvae_helper_names + clvae_helper_first[k],
+                                     clvae_helper_first[k + 1] - clvae_helper_first[k], p->h + clvae_helper_first[k]);
         if (bad) return bad;
     }
     return NULL;
@@ -271,7 +247,9 @@ static bool get_tiled(const cJSON *o, const clvae_gemm_shape *s, clvae_tiled *v)
         (cJSON_GetObjectItemCaseSensitive(k, "rows_first") &&
          !get_int(k, "rows_first", 0, 1, &rows_first)))
         return false;
-    int f = !strcmp(form, "outer") ? CLVAE_TILED_OUTER : !strcmp(form, "dot") ? CLVAE_TILED_DOT : -1;
+    int f = -1;
+    for (int i = CLVAE_TILED_OUTER; i <= CLVAE_TILED_PACKED; i++)
+        if (!strcmp(form, clvae_tiled_form_name(i))) f = i;
     if (f < 0) return false;
     *v = (clvae_tiled){f, (int)mr, (int)nb, (int)vw, (int)lx, (int)rows_first};
     return clvae_tiled_valid(v, s->ta, s->tb);
@@ -322,7 +300,7 @@ static const char *get_extra_sets(const cJSON *root, clvae_tuning *t)
         clvae_gemm_params *p = &t->extra[t->n_extra++];
         if ((bad = get_params(o, "Xgemm", clvae_xgemm_names, CLVAE_XGEMM_NP, p->x)) ||
             (bad = get_params(o, "XgemmDirect", clvae_xgemmd_names, CLVAE_XGEMMD_NP, p->d)) ||
-            (bad = get_params(o, "GemmRoutine", routine_names, 1, &p->min_indirect)) ||
+            (bad = get_params(o, "GemmRoutine", clvae_routine_names, 1, &p->min_indirect)) ||
             (bad = get_helpers(o, p)))
             return bad;
     }
@@ -356,7 +334,7 @@ static bool parse_tuning(const cJSON *root, clvae_tuning *t, char *why, size_t s
     t->use_defaults = cJSON_IsTrue(ud);
     if (!t->use_defaults && !(bad = get_params(root, "Xgemm", clvae_xgemm_names, 16, t->p.x)) &&
         !(bad = get_params(root, "XgemmDirect", clvae_xgemmd_names, 10, t->p.d)))
-        if (!(bad = get_params(root, "GemmRoutine", routine_names, 1, &t->p.min_indirect)))
+        if (!(bad = get_params(root, "GemmRoutine", clvae_routine_names, 1, &t->p.min_indirect)))
             bad = get_helpers(root, &t->p);
     if (bad) {
         snprintf(why, size, "missing or invalid parameter %s", bad);
@@ -411,97 +389,4 @@ bool clvae_tuning_matches(const clvae_tuning *t, const clvae_tuning *want, char 
                  "differs)",
                  t->device, t->platform, t->driver, t->clblast, what);
     return what == NULL;
-}
-
-/* ---- applying ---- */
-
-static int override(cl_device_id dev, const char *kernel, const char *const *names, const size_t *v,
-                    size_t n)
-{
-    CLBlastStatusCode s =
-        CLBlastOverrideParameters(dev, kernel, CLBlastPrecisionSingle, n, (const char **)names, v);
-    if (s == CLBlastSuccess) return CLVAE_OK;
-    return clvae_error(CLVAE_ERR_DEVICE, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel,
-                       clvae_clblast_status_name(s), s);
-}
-
-int clvae_gemm_params_apply(cl_device_id dev, const clvae_gemm_params *p)
-{
-    int st = override(dev, "Xgemm", clvae_xgemm_names, p->x, CLVAE_XGEMM_NP);
-    if (!st) st = override(dev, "XgemmDirect", clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP);
-    if (!st) st = override(dev, "GemmRoutine", routine_names, &p->min_indirect, 1);
-    for (int k = 0; !st && p->has_helpers && k < 4; k++)
-        st = override(dev, helper_kernels[k], clvae_helper_names + helper_first[k],
-                      p->h + helper_first[k], (size_t)(helper_first[k + 1] - helper_first[k]));
-    return st;
-}
-
-void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size)
-{
-    size_t used = (size_t)snprintf(buf, size, "Xgemm");
-    for (int i = 0; i < CLVAE_XGEMM_NP && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, " %s=%zu", clvae_xgemm_names[i], p->x[i]);
-    if (used < size) used += (size_t)snprintf(buf + used, size - used, " | XgemmDirect");
-    for (int i = 0; i < CLVAE_XGEMMD_NP && used < size; i++)
-        used +=
-            (size_t)snprintf(buf + used, size - used, " %s=%zu", clvae_xgemmd_names[i], p->d[i]);
-    if (used < size)
-        used += (size_t)snprintf(buf + used, size - used, " | XGEMM_MIN_INDIRECT_SIZE=%zu",
-                                 p->min_indirect);
-    for (int i = 0; p->has_helpers && i < CLVAE_HELPER_NP && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s=%zu",
-                                 i == 0 || i == 4 || i == 8 || i == 12 ? " | " : " ",
-                                 clvae_helper_names[i], p->h[i]);
-}
-
-static bool sets_legal(const clvae_tuning *t, const clvae_tune_limits *lim)
-{
-    bool ok = clvae_xgemm_legal(t->p.x, lim) && clvae_xgemmd_legal(t->p.d, lim) &&
-              (!t->p.has_helpers || clvae_helpers_legal(t->p.h, lim));
-    for (int j = 0; ok && j < t->n_extra; j++)
-        ok = clvae_xgemm_legal(t->extra[j].x, lim) && clvae_xgemmd_legal(t->extra[j].d, lim) &&
-             (!t->extra[j].has_helpers || clvae_helpers_legal(t->extra[j].h, lim));
-    return ok;
-}
-
-/* Reads, checks and applies the device's tuning file; the state says what happened. */
-void clvae_ocl_tuning_load(ocl_ctx *c)
-{
-    char path[CLVAE_PATH_MAX + 64], why[1200];
-    clvae_tuning t, want;
-    c->tuning_state = CLVAE_TUNING_NONE;
-    clvae_ocl_gemm_sets_free(c);
-    clvae_ocl_tiled_install(c, NULL);
-    if (!c->cache_dir[0]) return;
-    clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return;
-    fclose(probe);
-    clvae_tuning_identify(&want, c->dev.platform, c->dev.id);
-    clvae_tune_limits lim;
-    clvae_tune_limits_query(c->dev.id, &lim);
-    c->tuning_state = CLVAE_TUNING_IGNORED;
-    if (clvae_tuning_read(path, &t)) {
-        CLVAE_WARN("opencl: ignoring %s; run `clvae tune` to replace it", clvae_last_error());
-    } else if (!clvae_tuning_matches(&t, &want, why, sizeof why)) {
-        CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, why);
-    } else if (!t.use_defaults && !sets_legal(&t, &lim)) {
-        CLVAE_WARN("opencl: ignoring the tuning file %s: its parameters are not valid for \"%s\"",
-                   path, c->dev.name);
-    } else if ((!t.use_defaults && (clvae_gemm_params_apply(c->dev.id, &t.p) ||
-                                    clvae_ocl_gemm_sets_install(c, &t))) ||
-               clvae_ocl_tiled_install(c, &t)) {
-        CLVAE_WARN("opencl: ignoring the tuning file %s: %s", path, clvae_last_error());
-    } else {
-        c->tuning_state = CLVAE_TUNING_APPLIED;
-        char sets[96] = "";
-        int tiled = 0;
-        for (int i = 0; i < t.n_shapes; i++)
-            tiled += t.shape_tiled[i].form != CLVAE_TILED_NONE;
-        if (t.n_extra > 0 || tiled > 0)
-            snprintf(sets, sizeof sets, " (%d parameter sets, tiled kernels for %d of %d shapes)",
-                     t.n_extra + 1, tiled, t.n_shapes);
-        CLVAE_INFO("opencl: GEMM tuning for \"%s\" from %s%s%s", c->dev.name, path,
-                   t.use_defaults ? " (CLBlast's defaults are fastest)" : "", sets);
-    }
 }

@@ -1,13 +1,13 @@
-/* The GEMM op: row-major SGEMM on (buffer, offset) views, through clvae's register-tiled
- * kernels where the tuning file chose one for the shape (ocl_gemm_tiled.c), else CLBlast with
- * a preallocated temporary buffer, so the indirect path does not allocate device memory on
+/* The GEMM op: row-major SGEMM on (buffer, offset) views, through clvae's register-tiled or
+ * packed kernels where the tuning file chose one for the shape (tiled.c), else CLBlast with a
+ * preallocated temporary buffer, so the indirect path does not allocate device memory on
  * every call. */
 #include <stdint.h>
 
 #include <clblast_c.h>
 
+#include "backend/opencl/gemm/run.h"
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
 #include "core/log.h"
 
 typedef struct gemm_shape {
@@ -130,6 +130,45 @@ int clvae_ocl_gemm(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha
                               ldc);
     if (st != 1) return st; /* 1: this shape runs on CLBlast */
     return run_clblast(c, &g, alpha, beta, am, ao, bm, bo, cm, co);
+}
+
+/* The fused forward layer on clvae's kernel: views resolved as the GEMM op does; 1 when the
+ * shape goes to CLBlast (nothing enqueued). */
+static int fused(ocl_ctx *c, const gemm_shape *g, int epi, clvae_view a, clvae_view b,
+                 clvae_view bias, clvae_view y)
+{
+    clvae_gemm_call call = {.ta = g->ta, .tb = g->tb, .m = g->m, .n = g->n, .k = g->k,
+                            .alpha = 1.0f, .beta = 0.0f, .lda = g->lda, .ldb = g->ldb,
+                            .ldc = g->ldc, .epi = epi};
+    int st = check_shape(c, g);
+    if (!st) st = clvae_ocl_view(c, "gemm_bias_act", "C", y, extent(g->m, g->n, g->ldc), &call.c,
+                                 &call.coff);
+    if (!st)
+        st = clvae_ocl_view(c, "gemm_bias_act", "A", a,
+                            g->ta ? extent(g->k, g->m, g->lda) : extent(g->m, g->k, g->lda),
+                            &call.a, &call.aoff);
+    if (!st)
+        st = clvae_ocl_view(c, "gemm_bias_act", "B", b,
+                            g->tb ? extent(g->n, g->k, g->ldb) : extent(g->k, g->n, g->ldb),
+                            &call.b, &call.boff);
+    if (!st) st = clvae_ocl_view(c, "gemm_bias_act", "bias", bias, (size_t)g->n, &call.bias,
+                                 &call.biasoff);
+    return st ? st : clvae_ocl_tiled_gemm_epi(c, &call);
+}
+
+int clvae_ocl_gemm_bias_act(void *ctx, bool ta, bool tb, int m, int n, int k, clvae_view a,
+                            int lda, clvae_view b, int ldb, clvae_act act, clvae_view bias,
+                            clvae_view y)
+{
+    ocl_ctx *c = ctx;
+    int epi = act == CLVAE_ACT_RELU ? 2 : act == CLVAE_ACT_IDENTITY ? 1 : 0;
+    gemm_shape g = {ta, tb, m, n, k, lda, ldb, n};
+    if (epi && m > 0 && n > 0 && k > 0 && clvae_ocl_tiled_takes(c, ta, tb, m, n, k)) {
+        int st = fused(c, &g, epi, a, b, bias, y);
+        if (st != 1) return st;
+    }
+    int st = clvae_ocl_gemm(ctx, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, y, n);
+    return st ? st : clvae_ocl_bias_act(ctx, act, m, n, bias, y);
 }
 
 void clvae_ocl_gemm_release(ocl_ctx *c)

@@ -1,6 +1,7 @@
-/* The register-tiled GEMM kernels (cl/gemm_tiled.cl) at run time: one program per variant and
- * transposes, built on first use through the kernel cache; the per-shape choices from the
- * tuning file (a shape the tuner did not time takes its nearest tuned neighbour's choice); and
+/* clvae's GEMM kernels at run time, the register-tiled forms (cl/gemm_tiled.cl) and the packed
+ * one (cl/gemm_packed.cl, launched by packed.c): one program per variant and transposes (per
+ * variant for packed), built on first use through the kernel cache; the per-shape choices from
+ * the tuning file (a shape the tuner did not time takes its nearest tuned neighbour's choice); and
  * a forced variant for the tuner, test_ops and clvae check. */
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
+#include "backend/opencl/gemm/run.h"
 #include "core/log.h"
 
 #define MAX_BUILT 96    /* distinct (variant, transposes) programs one context keeps */
@@ -19,6 +20,7 @@ typedef struct tiled_prog {
     clvae_tiled v;
     cl_program prog;
     cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
+    cl_kernel kpack; /* packed form: the panel-packing kernel */
 } tiled_prog;
 
 typedef struct tiled_choice {
@@ -36,30 +38,8 @@ struct ocl_gemm_tiled {
     int n_seen;
     bool forced;
     clvae_tiled force;
+    clvae_pack_buf pack; /* packed form: the operand panels */
 };
-
-bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
-{
-    if (v->form == CLVAE_TILED_NONE) return true;
-    bool vw_ok = v->vw == 1 || v->vw == 2 || v->vw == 4 || v->vw == 8 || v->vw == 16;
-    if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
-        v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
-        return false;
-    if (v->form == CLVAE_TILED_OUTER) return true;
-    return v->form == CLVAE_TILED_DOT && !ta && tb;
-}
-
-void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
-{
-    if (v->form == CLVAE_TILED_NONE) {
-        snprintf(buf, size, "CLBlast");
-        return;
-    }
-    char lx[16] = "";
-    if (v->lx > 1) snprintf(lx, sizeof lx, "/%d", v->lx);
-    snprintf(buf, size, "%s %dx%dx%d%s%s", v->form == CLVAE_TILED_DOT ? "dot" : "outer", v->mr,
-             v->nb, v->vw, lx, v->rows_first ? " rows" : "");
-}
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
 {
@@ -76,8 +56,10 @@ void clvae_ocl_tiled_free(ocl_ctx *c)
     if (!t) return;
     for (int i = 0; i < t->n_built; i++) {
         if (t->built[i].kern) clReleaseKernel(t->built[i].kern);
+        if (t->built[i].kpack) clReleaseKernel(t->built[i].kpack);
         if (t->built[i].prog) clReleaseProgram(t->built[i].prog);
     }
+    clvae_ocl_pack_buf_free(&t->pack);
     free(t);
     c->tiled = NULL;
 }
@@ -89,6 +71,8 @@ static bool same_variant(const clvae_tiled *a, const clvae_tiled *b)
            a->lx == b->lx;
 }
 
+static int check_group(ocl_ctx *c, tiled_prog *p, const char *what);
+
 /* Builds the program of v for these transposes and checks the work-group size fits. */
 static int build(ocl_ctx *c, tiled_prog *p)
 {
@@ -98,16 +82,32 @@ static int build(ocl_ctx *c, tiled_prog *p)
     clvae_tiled_format(&prog, name, sizeof name);
     snprintf(what, sizeof what, "the tiled GEMM %s %c%c", name, p->ta ? 'T' : 'N',
              p->tb ? 'T' : 'N');
+    int st;
+    if (p->v.form == CLVAE_TILED_PACKED) {
+        snprintf(what, sizeof what, "the GEMM %s", name);
+        st = clvae_ocl_packed_build(c, &p->v, what, &p->prog, &p->kern, &p->kpack);
+        if (st && p->kern) { /* half built: the program counts as failed */
+            clReleaseKernel(p->kern);
+            p->kern = NULL;
+        }
+        return st ? st : check_group(c, p, what);
+    }
     snprintf(prelude, sizeof prelude,
              "#pragma OPENCL FP_CONTRACT OFF\n#define CLVAE_GEMM_TILED 1\n#define GT_FORM %d\n#define GT_TA %d\n#define GT_TB %d\n"
              "#define GT_MR %d\n#define GT_NB %d\n#define GT_VW %d\n",
              p->v.form, p->ta, p->tb, p->v.mr, p->v.nb, p->v.vw);
-    int st = clvae_ocl_program_build_file(c, prelude, "gemm_tiled.cl", what, &p->prog);
+    st = clvae_ocl_program_build_file(c, prelude, "gemm_tiled.cl", what, &p->prog);
     if (st) return st;
     cl_int err;
     p->kern = clCreateKernel(p->prog, "clvae_gemm_tiled", &err);
     if (err != CL_SUCCESS)
         return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_tiled)", err);
+    return check_group(c, p, what);
+}
+
+/* Whether the variant's work-group fits what the device allows its GEMM kernel. */
+static int check_group(ocl_ctx *c, tiled_prog *p, const char *what)
+{
     size_t kwg = 0;
     clGetKernelWorkGroupInfo(p->kern, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
     if ((size_t)p->v.lx > kwg || (size_t)p->v.lx > c->max_item[0]) {
@@ -120,17 +120,18 @@ static int build(ocl_ctx *c, tiled_prog *p)
     return CLVAE_OK;
 }
 
-/* The kernel of v for these transposes, built on first use; NULL with the error recorded. */
-static cl_kernel kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v, bool ta,
-                            bool tb, int *st)
+/* The program of v for these transposes, built on first use; NULL with the error recorded. */
+static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v,
+                                    bool ta, bool tb, int *st)
 {
+    if (v->form == CLVAE_TILED_PACKED) ta = tb = false; /* one program for every transpose */
     for (int i = 0; i < t->n_built; i++)
         if (t->built[i].ta == ta && t->built[i].tb == tb && same_variant(&t->built[i].v, v)) {
             if (!t->built[i].kern)
                 *st = clvae_error(CLVAE_ERR_DEVICE,
                                   "opencl: a tiled GEMM variant failed to build or does not fit "
                                   "the device's work-group limits");
-            return t->built[i].kern;
+            return t->built[i].kern ? &t->built[i] : NULL;
         }
     if (t->n_built == MAX_BUILT) {
         *st = clvae_error(CLVAE_ERR_UNSUPPORTED, "opencl: more than %d tiled GEMM variants",
@@ -138,9 +139,9 @@ static cl_kernel kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_ti
         return NULL;
     }
     tiled_prog *p = &t->built[t->n_built++];
-    *p = (tiled_prog){ta, tb, *v, NULL, NULL};
+    *p = (tiled_prog){ta, tb, *v, NULL, NULL, NULL};
     *st = build(c, p);
-    return *st ? NULL : p->kern;
+    return *st ? NULL : p;
 }
 
 static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool tb, int m, int nn,
@@ -235,34 +236,66 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
     return CLVAE_OK;
 }
 
-int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,
-                         cl_ulong aoff, int lda, cl_mem b, cl_ulong boff, int ldb, float beta,
-                         cl_mem cm, cl_ulong coff, int ldc)
+/* The variant a GEMM of this shape runs with, its program built; 1 (and *prog NULL) when the
+ * shape goes to CLBlast. */
+static int pick(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, clvae_tiled *v,
+                const tiled_prog **prog)
 {
     struct ocl_gemm_tiled *t = c->tiled;
+    *prog = NULL;
     if (!t || (!t->forced && t->n_choices == 0)) return 1;
-    clvae_tiled v = t->forced ? t->force : choose(t, ta, tb, m, n, k);
-    if (v.form == CLVAE_TILED_NONE) return 1;
-    if (!clvae_tiled_valid(&v, ta, tb)) {
+    *v = t->forced ? t->force : choose(t, ta, tb, m, n, k);
+    if (v->form == CLVAE_TILED_NONE) return 1;
+    if (!clvae_tiled_valid(v, ta, tb)) {
         if (!t->forced) return 1; /* not reachable from a checked file; CLBlast then */
         return clvae_error(CLVAE_ERR_INTERNAL, "opencl: the forced tiled GEMM does not fit %c%c",
                            ta ? 'T' : 'N', tb ? 'T' : 'N');
     }
     int st = CLVAE_OK;
-    cl_kernel kern = kernel_for(c, t, &v, ta, tb, &st);
-    if (!kern) {
-        if (t->forced) return st;
-        CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
-        for (int i = 0; i < t->n_choices; i++) /* do not try it again */
-            if (t->choice[i].ta == ta && t->choice[i].tb == tb && same_variant(&t->choice[i].v, &v))
-                t->choice[i].v.form = CLVAE_TILED_NONE;
-        t->n_seen = 0;
-        return 1;
-    }
-    ocl_arg args[] = {OCL_ARG(m),    OCL_ARG(n),   OCL_ARG(k),    OCL_ARG(alpha), OCL_ARG(a),
-                      OCL_ARG(aoff), OCL_ARG(lda), OCL_ARG(b),    OCL_ARG(boff),  OCL_ARG(ldb),
-                      OCL_ARG(beta), OCL_ARG(cm),  OCL_ARG(coff), OCL_ARG(ldc), OCL_ARG(v.rows_first)};
-    return launch(c, kern, &v, m, n, args, OCL_NARGS(args));
+    *prog = kernel_for(c, t, v, ta, tb, &st);
+    if (*prog) return CLVAE_OK;
+    if (t->forced) return st;
+    CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
+    for (int i = 0; i < t->n_choices; i++) /* do not try it again */
+        if (t->choice[i].ta == ta && t->choice[i].tb == tb && same_variant(&t->choice[i].v, v))
+            t->choice[i].v.form = CLVAE_TILED_NONE;
+    t->n_seen = 0;
+    return 1;
+}
+
+bool clvae_ocl_tiled_takes(ocl_ctx *c, bool ta, bool tb, int m, int n, int k)
+{
+    clvae_tiled v;
+    const tiled_prog *prog;
+    return pick(c, ta, tb, m, n, k, &v, &prog) == CLVAE_OK;
+}
+
+int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
+{
+    clvae_tiled v;
+    const tiled_prog *prog;
+    int st = pick(c, g->ta, g->tb, g->m, g->n, g->k, &v, &prog);
+    if (st) return st;
+    if (v.form == CLVAE_TILED_PACKED)
+        return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, g, &c->tiled->pack);
+    /* without an epilogue the bias argument is C (never read) */
+    cl_mem bias = g->epi ? g->bias : g->c;
+    ocl_arg args[] = {OCL_ARG(g->m),    OCL_ARG(g->n),   OCL_ARG(g->k),    OCL_ARG(g->alpha),
+                      OCL_ARG(g->a),    OCL_ARG(g->aoff), OCL_ARG(g->lda), OCL_ARG(g->b),
+                      OCL_ARG(g->boff), OCL_ARG(g->ldb), OCL_ARG(g->beta), OCL_ARG(g->c),
+                      OCL_ARG(g->coff), OCL_ARG(g->ldc), OCL_ARG(v.rows_first), OCL_ARG(bias),
+                      OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
+    return launch(c, prog->kern, &v, g->m, g->n, args, OCL_NARGS(args));
+}
+
+int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,
+                         cl_ulong aoff, int lda, cl_mem b, cl_ulong boff, int ldb, float beta,
+                         cl_mem cm, cl_ulong coff, int ldc)
+{
+    const clvae_gemm_call g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha,
+                               .beta = beta, .a = a, .b = b, .c = cm, .aoff = aoff, .boff = boff,
+                               .coff = coff, .lda = lda, .ldb = ldb, .ldc = ldc};
+    return clvae_ocl_tiled_gemm_epi(c, &g);
 }
 
 int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes, clvae_tiled *v,

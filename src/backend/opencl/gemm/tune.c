@@ -6,7 +6,8 @@
  * compiled into the same program as both kernels, so a candidate is one complete configuration
  * (Xgemm, XgemmDirect, threshold) and costs one program build (seconds on a CPU device: the
  * budget, not the candidate count, bounds the search). The objective is the sum over shapes of
- * calls x time: the model's GEMM time per training step. */
+ * calls x time: the model's GEMM time per training step. Phase 3, clvae's own kernels shape by
+ * shape, is tune_tiled.c; checking and timing one candidate on one shape, tune_case.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,169 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
-#include "backend/ref/ref_math.h"
+#include "backend/opencl/gemm/space.h"
+#include "backend/opencl/gemm/tune.h"
+#include "backend/opencl/gemm/tune_run.h"
 #include "core/log.h"
-
-#define NMSE_MAX 1e-8      /* a candidate whose result differs more is wrong */
-#define SENTINEL 12345.0f  /* C is filled with this before the checked call */
-#define BATCH_SECONDS 0.02 /* one timing batch lasts about this long */
-#define BATCHES 5          /* the fastest of this many batches counts (robust on a busy machine) */
-#define TOP_K 3            /* the best few are timed again before the winner is chosen */
-#define MAX_SEEN 512
-#define MIN_SET_GAIN 0.02 /* a further parameter set must save this share of the step */
-#define HELPER_SHARE 0.8  /* of the budget for phase 1; the rest for the helper kernels */
-#define REJECTED 1 /* eval result: candidate refused, failed or wrong (not an error) */
-#define TILED_MIN_GAIN 0.03 /* a tiled kernel must beat CLBlast by this share on its shape */
-#define TILED_GIVE_UP 6      /* candidates all over twice CLBlast's time: leave the shape to it */
-#define TILED_MIN_SECONDS 60 /* phase 3's budget is --seconds, at least this */
-
-typedef struct tune_case {
-    clvae_gemm_shape s;
-    clvae_buffer *a, *b, *c;
-    float *ref; /* (m, n) reference result */
-} tune_case;
-
-typedef struct scored {
-    clvae_gemm_params p;
-    double ms[CLVAE_TUNE_MAX_SHAPES], total;
-} scored;
-
-typedef struct tune_run {
-    clvae_backend *be;
-    ocl_ctx *c;
-    const clvae_tune_options *o;
-    tune_case cases[CLVAE_TUNE_MAX_SHAPES];
-    int n;
-    float *host; /* (largest m*n) download scratch */
-    clvae_tune_limits lim;
-    size_t thresholds[CLVAE_TUNE_MAX_SHAPES + 2];
-    int nt;
-    double t0, def_ms[CLVAE_TUNE_MAX_SHAPES], def_total;
-    scored top[TOP_K]; /* best first */
-    scored *all;       /* (MAX_SEEN) every verified candidate, for the per-shape sets */
-    clvae_gemm_params prev[CLVAE_TUNE_MAX_SETS]; /* the device's tuning file's sets, tried first */
-    int n_prev;
-    int n_all;
-    int n_top, evaluated, rejected, n_seen;
-    uint64_t seen[MAX_SEEN], rng;
-    bool tty;
-    bool dirty;    /* a rejected candidate may be applied and no verified one replaced it */
-    char why[256]; /* why the last candidate was rejected */
-} tune_run;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* ---- cases: inputs, reference results ---- */
-
-static void fill_random(float *x, size_t n, uint64_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        x[i] = (float)((double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-}
-
-/* Allocates and uploads A, B and computes the reference C for one shape. */
-static int case_init(tune_run *r, tune_case *k, const clvae_gemm_shape *s, int idx)
-{
-    const clvae_backend_ops *o = r->be->ops;
-    size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
-    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *tmp = malloc((na + nb) * 4);
-    k->s = *s;
-    k->ref = malloc(nc * sizeof(float));
-    int st = a && b && tmp && k->ref ? CLVAE_OK
-                                     : clvae_error(CLVAE_ERR_NOMEM, "tune: out of host memory");
-    if (!st) {
-        fill_random(a, na, 1000 + 2 * (uint64_t)idx);
-        fill_random(b, nb, 1001 + 2 * (uint64_t)idx);
-        clvae_ref_gemm(s->ta, s->tb, s->m, s->n, s->k, 1.0f, a, s->ta ? s->m : s->k, b,
-                       s->tb ? s->k : s->n, 0.0f, k->ref, s->n, tmp);
-        st = o->buffer_alloc(r->be->ctx, na * sizeof(float), &k->a);
-    }
-    if (!st) st = o->buffer_alloc(r->be->ctx, nb * sizeof(float), &k->b);
-    if (!st) st = o->buffer_alloc(r->be->ctx, nc * sizeof(float), &k->c);
-    if (!st) st = o->upload(r->be->ctx, (clvae_view){k->a, 0}, a, na * sizeof(float));
-    if (!st) st = o->upload(r->be->ctx, (clvae_view){k->b, 0}, b, nb * sizeof(float));
-    free(a);
-    free(b);
-    free(tmp);
-    return st;
-}
-
-static void run_free(tune_run *r)
-{
-    for (int i = 0; i < r->n; i++) {
-        tune_case *k = &r->cases[i];
-        if (k->a) r->be->ops->buffer_free(r->be->ctx, k->a);
-        if (k->b) r->be->ops->buffer_free(r->be->ctx, k->b);
-        if (k->c) r->be->ops->buffer_free(r->be->ctx, k->c);
-        free(k->ref);
-    }
-    free(r->host);
-    free(r->all);
-}
-
-/* ---- one candidate on one shape ---- */
-
-static int gemm_call(tune_run *r, const tune_case *k)
-{
-    const clvae_gemm_shape *s = &k->s;
-    return r->be->ops->gemm(r->be->ctx, s->ta, s->tb, s->m, s->n, s->k, 1.0f, (clvae_view){k->a, 0},
-                            s->ta ? s->m : s->k, (clvae_view){k->b, 0}, s->tb ? s->k : s->n, 0.0f,
-                            (clvae_view){k->c, 0}, s->n);
-}
-
-/* One checked call (the first one also builds the program); REJECTED when it fails or is wrong. */
-static int check_case(tune_run *r, const tune_case *k)
-{
-    const clvae_backend_ops *o = r->be->ops;
-    size_t nc = (size_t)k->s.m * k->s.n;
-    int st = o->fill(r->be->ctx, (clvae_view){k->c, 0}, nc, SENTINEL);
-    if (!st) st = gemm_call(r, k);
-    if (!st) st = o->download(r->be->ctx, (clvae_view){k->c, 0}, r->host, nc * sizeof(float));
-    if (st) {
-        snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
-        return REJECTED;
-    }
-    double e = clvae_nmse(k->ref, r->host, nc);
-    if (!(e <= NMSE_MAX)) {
-        snprintf(r->why, sizeof r->why, "wrong result for %dx%dx%d (nmse %.2g > %.0g)", k->s.m,
-                 k->s.n, k->s.k, e, NMSE_MAX);
-        return REJECTED;
-    }
-    return CLVAE_OK;
-}
-
-/* Seconds per call: the fastest of BATCHES batches of about BATCH_SECONDS each. */
-static int time_case(tune_run *r, const tune_case *k, double *sec)
-{
-    double t = now_s();
-    int st = gemm_call(r, k);
-    if (!st) st = r->be->ops->finish(r->be->ctx);
-    double one = now_s() - t;
-    int reps = one > 0 ? (int)(BATCH_SECONDS / one) : 100;
-    reps = reps < 1 ? 1 : reps > 100 ? 100 : reps;
-    *sec = one;
-    for (int b = 0; b < BATCHES && !st; b++) {
-        t = now_s();
-        for (int i = 0; i < reps && !st; i++)
-            st = gemm_call(r, k);
-        if (!st) st = r->be->ops->finish(r->be->ctx);
-        double per = (now_s() - t) / reps;
-        if (per < *sec) *sec = per;
-    }
-    if (st) snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
-    return st ? REJECTED : CLVAE_OK;
-}
 
 /* Applies p (NULL: leave CLBlast's current parameters), checks and times every shape. */
 static int eval_params(tune_run *r, const clvae_gemm_params *p, double *ms, double *total)
@@ -188,8 +30,8 @@ static int eval_params(tune_run *r, const clvae_gemm_params *p, double *ms, doub
     *total = 0;
     for (int i = 0; i < r->n; i++) {
         double sec;
-        int st = check_case(r, &r->cases[i]);
-        if (!st) st = time_case(r, &r->cases[i], &sec);
+        int st = clvae_tune_check_case(r, &r->cases[i]);
+        if (!st) st = clvae_tune_time_case(r, &r->cases[i], &sec);
         if (st) return st;
         ms[i] = sec * 1e3;
         *total += ms[i] * r->cases[i].s.calls;
@@ -285,7 +127,7 @@ static void next_candidate(tune_run *r, int i, clvae_gemm_params *p, const char 
 static void progress(tune_run *r, int i, const char *kind, int st, double total)
 {
     if (!r->o->progress) return;
-    double el = now_s() - r->t0, best = r->n_top ? r->top[0].total : 0;
+    double el = clvae_tune_now() - r->t0, best = r->n_top ? r->top[0].total : 0;
     if (r->tty) {
         fprintf(stderr,
                 "\rtune: %d candidates (%d rejected), %.0f of %.0f s, best %.2f ms/step "
@@ -349,7 +191,7 @@ static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
     int st = CLVAE_OK;
     for (int i = 0; i < n && !st; i++) {
         r->n = i + 1;
-        st = case_init(r, &r->cases[i], &shapes[i], i);
+        st = clvae_tune_case_init(r, &r->cases[i], &shapes[i], i);
     }
     return st;
 }
@@ -362,7 +204,7 @@ static bool budget_left(const tune_run *r, double spent_on_candidates, double sh
     if (r->o->max_candidates > 0 && done >= r->o->max_candidates) return false;
     if (done == 0) return true;
     double avg = spent_on_candidates / done;
-    return now_s() - r->t0 + avg <= r->o->seconds * share;
+    return clvae_tune_now() - r->t0 + avg <= r->o->seconds * share;
 }
 
 /* Records the outcome of candidate p (st = eval_params's result). */
@@ -394,9 +236,9 @@ static double search(tune_run *r)
         clvae_gemm_params p;
         const char *kind = "random";
         next_candidate(r, i, &p, &kind);
-        double t = now_s();
+        double t = clvae_tune_now();
         int st = eval_params(r, &p, ms, &total);
-        spent += now_s() - t;
+        spent += clvae_tune_now() - t;
         record(r, &p, st, ms, total);
         progress(r, i, kind, st, total);
     }
@@ -421,9 +263,9 @@ static void search_helpers(tune_run *r, double spent)
         if (!clvae_tune_curated_helpers(&r->lim, i, p.h)) break;
         p.has_helpers = true;
         if (!clvae_helpers_legal(p.h, &r->lim) || !mark_seen(r, &p)) continue;
-        double t = now_s();
+        double t = clvae_tune_now();
         int st = eval_params(r, &p, ms, &total);
-        spent += now_s() - t;
+        spent += clvae_tune_now() - t;
         record(r, &p, st, ms, total);
         progress(r, done + i, "helpers", st, total);
     }
@@ -551,94 +393,7 @@ static void finish_result(tune_run *r, clvae_tuning *t)
     if (r->n_top > 0) t->p = r->top[0].p;
     share_helpers(t);
     if (r->n_top > 0) clvae_gemm_params_apply(r->c->dev.id, &t->p);
-    t->seconds = now_s() - r->t0;
-}
-
-/* ---- phase 3: clvae's register-tiled kernels, shape by shape ---- */
-
-/* Times shape i with v forced (form NONE: CLBlast as applied); ms, or INFINITY when v fails or
- * is wrong. A first call slower than limit_ms ends the timing there (its figure is returned):
- * on a device where the tiled kernels lose by far (llvmpipe: 17x), batches of them would
- * take minutes. */
-static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify, double limit_ms)
-{
-    double sec = INFINITY, t0;
-    int st = clvae_opencl_gemm_force(r->be, v);
-    if (st) snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
-    if (!st && verify) st = check_case(r, &r->cases[i]);
-    if (!st) {
-        t0 = now_s();
-        st = gemm_call(r, &r->cases[i]);
-        if (!st) st = r->be->ops->finish(r->be->ctx);
-        if (st) snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
-        sec = now_s() - t0;
-    }
-    if (!st && sec * 1e3 <= limit_ms) st = time_case(r, &r->cases[i], &sec);
-    if (st) {
-        CLVAE_DEBUG("tune: tiled candidate rejected: %s", r->why);
-        return INFINITY;
-    }
-    return sec * 1e3;
-}
-
-/* The tiled candidates on shape i, each verified against the reference. The fastest is timed
- * again and that second figure alone counts (being the fastest of some 40 noisy timings is
- * luck it does not keep), while CLBlast keeps the faster of its search figure and a timing
- * taken next to it: the comparison leans to CLBlast. The tiled kernel replaces CLBlast for the
- * shape when it is TILED_MIN_GAIN faster. A shape whose first TILED_GIVE_UP candidates all
- * take over twice CLBlast's time is left to CLBlast. With max_candidates, only that many
- * candidates per shape (the tests); past `deadline`, no further candidate. */
-static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i, double deadline)
-{
-    const clvae_gemm_shape *s = &r->cases[i].s;
-    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
-    const clvae_tiled blast = best;
-    double best_ms = INFINITY, limit = 2.0 * t->shape_tuned_ms[i];
-    int tried = 0, bad = 0;
-    for (int j = 0; clvae_tune_tiled_candidate(&r->lim, r->c->vw, s->ta, s->tb, j, &v); j++) {
-        if (r->o->max_candidates > 0 && j >= r->o->max_candidates) break;
-        if (now_s() > deadline || (tried >= TILED_GIVE_UP && !(best_ms <= limit))) break;
-        double ms = time_forced(r, i, &v, true, limit);
-        tried++;
-        bad += isinf(ms) ? 1 : 0;
-        if (ms < best_ms) best_ms = ms, best = v;
-    }
-    if (best.form == CLVAE_TILED_NONE) return;
-    best_ms = time_forced(r, i, &best, false, INFINITY);
-    /* CLBlast as applied is the shape's own configuration unless the shape has another set, or
-     * the defaults won (CLBlast cannot go back to them in-process; their figure stands) */
-    if (t->shape_set[i] == 0 && !t->use_defaults) {
-        double cb = time_forced(r, i, &blast, false, INFINITY);
-        if (cb < t->shape_tuned_ms[i]) t->shape_tuned_ms[i] = cb;
-    }
-    bool win = best_ms < t->shape_tuned_ms[i] * (1.0 - TILED_MIN_GAIN);
-    if (r->o->progress) {
-        char name[48];
-        clvae_tiled_format(&best, name, sizeof name);
-        fprintf(stderr, "tune: tiled %c%c %dx%dx%d: best %s %.3f ms, CLBlast %.3f ms -> %s (%d "
-                "candidates, %d rejected)\n", s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, s->n,
-                s->k, name, best_ms, t->shape_tuned_ms[i], win ? "tiled" : "CLBlast", tried, bad);
-    }
-    if (!win) return;
-    t->shape_tiled[i] = best;
-    t->shape_tuned_ms[i] = best_ms;
-}
-
-/* Phase 3 gets its own budget: the search's --seconds, at least TILED_MIN_SECONDS. */
-static void tune_tiled(tune_run *r, clvae_tuning *t)
-{
-    double budget = r->o->seconds > TILED_MIN_SECONDS ? r->o->seconds : TILED_MIN_SECONDS;
-    double deadline = now_s() + budget;
-    for (int i = 0; i < r->n; i++)
-        tune_tiled_shape(r, t, i, deadline);
-    if (now_s() > deadline && r->o->progress)
-        fprintf(stderr, "tune: the tiled kernels' %.0f s ran out; shapes not reached stay on "
-                "CLBlast (`clvae tune --seconds S` gives both phases more)\n", budget);
-    clvae_opencl_gemm_force(r->be, NULL);
-    t->tuned_ms = 0;
-    for (int i = 0; i < r->n; i++)
-        t->tuned_ms += t->shape_tuned_ms[i] * r->cases[i].s.calls;
-    t->seconds = now_s() - r->t0;
+    t->seconds = clvae_tune_now() - r->t0;
 }
 
 static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_tuning *t)
@@ -658,7 +413,7 @@ static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_t
     search_helpers(r, search(r));
     retime_top(r);
     finish_result(r, t);
-    tune_tiled(r, t);
+    clvae_tune_kernels(r, t);
     return CLVAE_OK;
 }
 
@@ -676,7 +431,7 @@ int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
     r->be = be;
     r->c = be->ctx;
     r->o = o;
-    r->t0 = now_s();
+    r->t0 = clvae_tune_now();
     memset(result, 0, sizeof *result);
     path[0] = '\0';
     clvae_ocl_gemm_sets_free(r->c); /* every candidate applies to every shape */
@@ -687,7 +442,7 @@ int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
     if (!st) st = clvae_ocl_gemm_sets_install(r->c, result);
     if (!st) st = clvae_ocl_tiled_install(r->c, result);
     bool dirty = r->dirty;
-    run_free(r);
+    clvae_tune_run_free(r);
     free(r);
     ocl_ctx *c = be->ctx;
     if (!st && c->cache_dir[0]) {
@@ -702,32 +457,4 @@ int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
                          "defaults, so run the command again",
                          c->dev.name);
     return st;
-}
-
-/* ---- queries on a backend ---- */
-
-bool clvae_backend_is_opencl(const clvae_backend *be)
-{
-    return be && be->ops && be->ops->name && !strcmp(be->ops->name, "opencl");
-}
-
-clvae_tuning_state clvae_opencl_tuning_state(const clvae_backend *be)
-{
-    if (!clvae_backend_is_opencl(be)) return CLVAE_TUNING_NONE;
-    return (clvae_tuning_state)((const ocl_ctx *)be->ctx)->tuning_state;
-}
-
-clvae_tuning_state clvae_opencl_tuning_reload(clvae_backend *be)
-{
-    if (!clvae_backend_is_opencl(be)) return CLVAE_TUNING_NONE;
-    clvae_ocl_tuning_load(be->ctx);
-    return clvae_opencl_tuning_state(be);
-}
-
-void clvae_opencl_tuning_file(const clvae_backend *be, char *path, size_t size)
-{
-    path[0] = '\0';
-    if (!clvae_backend_is_opencl(be)) return;
-    const ocl_ctx *c = be->ctx;
-    if (c->cache_dir[0]) clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, size);
 }

@@ -1,15 +1,18 @@
-/* Per-shape CLBlast parameter sets at run time: the tuning file may give some GEMM shapes their
- * own set (ocl_tune.h). CLBlast keeps one set per device and kernel, applied with
- * CLBlastOverrideParameters, and caches one program per set, so switching sets before a GEMM
- * costs a few map updates on the host, not a build (a set's program is built on its first use).
+/* CLBlast parameter sets at run time: applying one (CLBlastOverrideParameters), and the
+ * per-shape sets the tuning file may give some GEMM shapes (choice.h). CLBlast keeps one set
+ * per device and kernel, applied with CLBlastOverrideParameters, and caches one program per
+ * set, so switching sets before a GEMM costs a few map updates on the host, not a build (a
+ * set's program is built on its first use).
  * The set applied last is remembered, so a step whose shapes share a set switches never. A GEMM
  * of a shape that was not tuned takes the set of the most similar tuned shape of the same
  * transposes (the nearest in log m, log n, log k), and the choice is remembered. */
 #include <math.h>
 #include <stdlib.h>
 
+#include <clblast_c.h>
+
+#include "backend/opencl/gemm/run.h"
 #include "backend/opencl/ocl_internal.h"
-#include "backend/opencl/ocl_tune.h"
 
 typedef struct gemm_choice {
     bool ta, tb;
@@ -26,6 +29,29 @@ struct ocl_gemm_sets {
     int n_seen;
     int applied; /* index of the set CLBlast holds now */
 };
+
+static int override(cl_device_id dev, const char *kernel, const char *const *names, const size_t *v,
+                    size_t n)
+{
+    CLBlastStatusCode s =
+        CLBlastOverrideParameters(dev, kernel, CLBlastPrecisionSingle, n, (const char **)names, v);
+    if (s == CLBlastSuccess) return CLVAE_OK;
+    return clvae_error(CLVAE_ERR_DEVICE, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel,
+                       clvae_clblast_status_name(s), s);
+}
+
+int clvae_gemm_params_apply(cl_device_id dev, const clvae_gemm_params *p)
+{
+    int st = override(dev, "Xgemm", clvae_xgemm_names, p->x, CLVAE_XGEMM_NP);
+    if (!st) st = override(dev, "XgemmDirect", clvae_xgemmd_names, p->d, CLVAE_XGEMMD_NP);
+    if (!st) st = override(dev, "GemmRoutine", clvae_routine_names, &p->min_indirect, 1);
+    for (int k = 0; !st && p->has_helpers && k < 4; k++)
+    {
+        const int f = clvae_helper_first[k], n = clvae_helper_first[k + 1] - f;
+        st = override(dev, clvae_helper_kernels[k], clvae_helper_names + f, p->h + f, (size_t)n);
+    }
+    return st;
+}
 
 void clvae_ocl_gemm_sets_free(ocl_ctx *c)
 {

@@ -1,0 +1,107 @@
+/* The packed GEMM (cl/gemm_packed.cl) at run time: its program per variant, the buffer the
+ * operand panels are packed into (grown on demand, kept by the context), and one GEMM as three
+ * launches: pack op(A), pack op(B)^T, the tile kernel over the panels. tiled.c builds and picks
+ * it like the register-tiled forms (a choice of form CLVAE_TILED_PACKED). */
+#include <stdio.h>
+
+#include "backend/opencl/gemm/run.h"
+#include "backend/opencl/ocl_internal.h"
+#include "core/log.h"
+
+int clvae_ocl_packed_build(struct ocl_ctx *c, const clvae_tiled *v, const char *what,
+                           cl_program *prog, cl_kernel *gemm, cl_kernel *pack)
+{
+    char prelude[256];
+    snprintf(prelude, sizeof prelude,
+             "#pragma OPENCL FP_CONTRACT OFF\n#define CLVAE_GEMM_PACKED 1\n#define GP_MR %d\n"
+             "#define GP_NB %d\n#define GP_VW %d\n",
+             v->mr, v->nb, v->vw);
+    int st = clvae_ocl_program_build_file(c, prelude, "gemm_packed.cl", what, prog);
+    if (st) return st;
+    cl_int err;
+    *gemm = clCreateKernel(*prog, "clvae_gemm_packed", &err);
+    if (err != CL_SUCCESS)
+        return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_packed)", err);
+    *pack = clCreateKernel(*prog, "clvae_gemm_pack", &err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_pack)", err);
+    return CLVAE_OK;
+}
+
+void clvae_ocl_pack_buf_free(clvae_pack_buf *b)
+{
+    if (b->mem) clReleaseMemObject(b->mem);
+    b->mem = NULL;
+    b->bytes = 0;
+}
+
+/* Makes b hold at least `bytes`. The old buffer is released at once: OpenCL keeps it alive
+ * until the GEMMs already enqueued with it (one in-order queue) have finished. */
+static int pack_buf_grow(ocl_ctx *c, clvae_pack_buf *b, size_t bytes)
+{
+    if (bytes <= b->bytes) return CLVAE_OK;
+    size_t want = bytes + bytes / 4;
+    clvae_ocl_pack_buf_free(b);
+    cl_int err;
+    b->mem = clCreateBuffer(c->context, CL_MEM_READ_WRITE, want, NULL, &err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clCreateBuffer(packed panels)", err);
+    b->bytes = want;
+    CLVAE_DEBUG("opencl gemm: packed panel buffer grown to %zu bytes", want);
+    return CLVAE_OK;
+}
+
+static int set_args(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs)
+{
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg(packed)", err);
+    }
+    return CLVAE_OK;
+}
+
+static int enqueue(ocl_ctx *c, cl_kernel kern, const size_t *global, const size_t *local)
+{
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, global[2] ? 3 : 2, NULL, global, local, 0,
+                                        NULL, OCL_PROF_EVENT(c, ev));
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(packed)", err);
+    clvae_ocl_prof_compute(c, "gemm", ev);
+    return CLVAE_OK;
+}
+
+/* Packs the (rows, k) matrix X(r, q) = x[r rs + q qs] into panels of p rows at dst + doff. */
+static int pack(ocl_ctx *c, cl_kernel kern, cl_mem x, cl_ulong xoff, int rows, int k, int rs,
+                int qs, int p, cl_mem dst, cl_ulong doff)
+{
+    ocl_arg args[] = {OCL_ARG(x),  OCL_ARG(xoff), OCL_ARG(rows), OCL_ARG(k),   OCL_ARG(rs),
+                      OCL_ARG(qs), OCL_ARG(p),    OCL_ARG(dst),  OCL_ARG(doff)};
+    int st = set_args(c, kern, args, OCL_NARGS(args));
+    size_t global[3] = {(size_t)p, (size_t)k, (size_t)(rows + p - 1) / p};
+    return st ? st : enqueue(c, kern, global, NULL);
+}
+
+int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, const clvae_tiled *v,
+                          const clvae_gemm_call *g, clvae_pack_buf *buf)
+{
+    const int mr = v->mr, nr = v->nb * v->vw;
+    const size_t pm = (size_t)(g->m + mr - 1) / mr, pn = (size_t)(g->n + nr - 1) / nr;
+    const cl_ulong a_floats = pm * mr * (size_t)g->k, b_floats = pn * nr * (size_t)g->k;
+    int st = pack_buf_grow(c, buf, (size_t)(a_floats + b_floats) * sizeof(float));
+    /* op(A)(r, q) is a[q lda + r] when transposed; op(B)^T(col, q) is b[col ldb + q] when B is */
+    if (!st)
+        st = pack(c, kpack, g->a, g->aoff, g->m, g->k, g->ta ? 1 : g->lda, g->ta ? g->lda : 1, mr,
+                  buf->mem, 0);
+    if (!st)
+        st = pack(c, kpack, g->b, g->boff, g->n, g->k, g->tb ? g->ldb : 1, g->tb ? 1 : g->ldb, nr,
+                  buf->mem, a_floats);
+    if (st) return st;
+    int rows_first = v->rows_first;
+    cl_mem bias = g->epi ? g->bias : g->c; /* never read without an epilogue */
+    ocl_arg args[] = {OCL_ARG(g->m),     OCL_ARG(g->n),     OCL_ARG(g->k),    OCL_ARG(g->alpha),
+                      OCL_ARG(buf->mem), OCL_ARG(buf->mem), OCL_ARG(a_floats), OCL_ARG(g->beta),
+                      OCL_ARG(g->c),     OCL_ARG(g->coff),  OCL_ARG(g->ldc),  OCL_ARG(rows_first),
+                      OCL_ARG(bias),     OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
+    st = set_args(c, gemm, args, OCL_NARGS(args));
+    size_t gx = rows_first ? pm : pn, gy = rows_first ? pn : pm;
+    size_t global[3] = {(gx + v->lx - 1) / v->lx * v->lx, gy, 0}, local[3] = {(size_t)v->lx, 1, 0};
+    return st ? st : enqueue(c, gemm, global, local);
+}

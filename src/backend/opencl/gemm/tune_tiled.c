@@ -1,0 +1,94 @@
+/* Phase 3 of the search (search layer): clvae's own kernels, shape by shape, each candidate
+ * verified against the reference and timed against CLBlast's figure for the shape. */
+#include <math.h>
+#include <stdio.h>
+
+#include "backend/opencl/gemm/run.h"
+#include "backend/opencl/gemm/space.h"
+#include "backend/opencl/gemm/tune_run.h"
+#include "core/log.h"
+
+/* Times shape i with v forced (form NONE: CLBlast as applied); ms, or INFINITY when v fails or
+ * is wrong. A first call slower than limit_ms ends the timing there (its figure is returned):
+ * on a device where the tiled kernels lose by far (llvmpipe: 17x), batches of them would
+ * take minutes. */
+static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify, double limit_ms)
+{
+    double sec = INFINITY, t0;
+    int st = clvae_opencl_gemm_force(r->be, v);
+    if (st) snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
+    if (!st && verify) st = clvae_tune_check_case(r, &r->cases[i]);
+    if (!st) {
+        t0 = clvae_tune_now();
+        st = clvae_tune_gemm_call(r, &r->cases[i]);
+        if (!st) st = r->be->ops->finish(r->be->ctx);
+        if (st) snprintf(r->why, sizeof r->why, "%s", clvae_last_error());
+        sec = clvae_tune_now() - t0;
+    }
+    if (!st && sec * 1e3 <= limit_ms) st = clvae_tune_time_case(r, &r->cases[i], &sec);
+    if (st) {
+        CLVAE_DEBUG("tune: tiled candidate rejected: %s", r->why);
+        return INFINITY;
+    }
+    return sec * 1e3;
+}
+
+/* The tiled candidates on shape i, each verified against the reference. The fastest is timed
+ * again and that second figure alone counts (being the fastest of some 40 noisy timings is
+ * luck it does not keep), while CLBlast keeps the faster of its search figure and a timing
+ * taken next to it: the comparison leans to CLBlast. The tiled kernel replaces CLBlast for the
+ * shape when it is TILED_MIN_GAIN faster. A shape whose first TILED_GIVE_UP candidates all
+ * take over twice CLBlast's time is left to CLBlast. With max_candidates, only that many
+ * candidates per shape (the tests); past `deadline`, no further candidate. */
+static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i, double deadline)
+{
+    const clvae_gemm_shape *s = &r->cases[i].s;
+    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
+    const clvae_tiled blast = best;
+    double best_ms = INFINITY, limit = 2.0 * t->shape_tuned_ms[i];
+    int tried = 0, bad = 0;
+    for (int j = 0; clvae_tune_tiled_candidate(&r->lim, r->c->vw, s->ta, s->tb, j, &v); j++) {
+        if (r->o->max_candidates > 0 && j >= r->o->max_candidates) break;
+        if (clvae_tune_now() > deadline || (tried >= TILED_GIVE_UP && !(best_ms <= limit))) break;
+        double ms = time_forced(r, i, &v, true, limit);
+        tried++;
+        bad += isinf(ms) ? 1 : 0;
+        if (ms < best_ms) best_ms = ms, best = v;
+    }
+    if (best.form == CLVAE_TILED_NONE) return;
+    best_ms = time_forced(r, i, &best, false, INFINITY);
+    /* CLBlast as applied is the shape's own configuration unless the shape has another set, or
+     * the defaults won (CLBlast cannot go back to them in-process; their figure stands) */
+    if (t->shape_set[i] == 0 && !t->use_defaults) {
+        double cb = time_forced(r, i, &blast, false, INFINITY);
+        if (cb < t->shape_tuned_ms[i]) t->shape_tuned_ms[i] = cb;
+    }
+    bool win = best_ms < t->shape_tuned_ms[i] * (1.0 - TILED_MIN_GAIN);
+    if (r->o->progress) {
+        char name[48];
+        clvae_tiled_format(&best, name, sizeof name);
+        fprintf(stderr, "tune: tiled %c%c %dx%dx%d: best %s %.3f ms, CLBlast %.3f ms -> %s (%d "
+                "candidates, %d rejected)\n", s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->m, s->n,
+                s->k, name, best_ms, t->shape_tuned_ms[i], win ? "tiled" : "CLBlast", tried, bad);
+    }
+    if (!win) return;
+    t->shape_tiled[i] = best;
+    t->shape_tuned_ms[i] = best_ms;
+}
+
+/* Phase 3 gets its own budget: the search's --seconds, at least TILED_MIN_SECONDS. */
+void clvae_tune_kernels(tune_run *r, clvae_tuning *t)
+{
+    double budget = r->o->seconds > TILED_MIN_SECONDS ? r->o->seconds : TILED_MIN_SECONDS;
+    double deadline = clvae_tune_now() + budget;
+    for (int i = 0; i < r->n; i++)
+        tune_tiled_shape(r, t, i, deadline);
+    if (clvae_tune_now() > deadline && r->o->progress)
+        fprintf(stderr, "tune: the tiled kernels' %.0f s ran out; shapes not reached stay on "
+                "CLBlast (`clvae tune --seconds S` gives both phases more)\n", budget);
+    clvae_opencl_gemm_force(r->be, NULL);
+    t->tuned_ms = 0;
+    for (int i = 0; i < r->n; i++)
+        t->tuned_ms += t->shape_tuned_ms[i] * r->cases[i].s.calls;
+    t->seconds = clvae_tune_now() - r->t0;
+}
