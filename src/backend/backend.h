@@ -307,6 +307,16 @@ typedef struct clvae_prof_record {
 
 typedef void (*clvae_prof_fn)(void *user, const clvae_prof_record *r);
 
+/* Always-on step accounting of a backend (cheap: a counter and two clock reads per command).
+ * launches: device commands enqueued on either stream (kernels; a GEMM counts once whatever
+ * CLBlast runs inside it; buffer copies; uploads; a replayed command buffer counts once).
+ * enqueue_ns: host time spent inside the enqueue calls (argument checks and setting, clEnqueue*,
+ * barriers, markers, flushes), never waiting for the device. */
+typedef struct clvae_backend_counters {
+    uint64_t launches;
+    uint64_t enqueue_ns;
+} clvae_backend_counters;
+
 typedef struct clvae_backend_ops {
     const char *name;   /* "ref", "opencl" */
     void (*free)(void *ctx);
@@ -436,6 +446,10 @@ typedef struct clvae_backend_ops {
     int (*bn_fwd)(void *ctx, const clvae_bn_fwd_args *a);
     int (*bn_bwd_sums)(void *ctx, const clvae_bn_bwd_args *a);
     int (*bn_bwd)(void *ctx, const clvae_bn_bwd_args *a);
+
+    /* ---- Step accounting and lean steps (optional; see docs/performance.md) -------------- */
+    /* Cumulative counters since creation (callers take differences): see the struct below. */
+    void (*counters)(void *ctx, clvae_backend_counters *out);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

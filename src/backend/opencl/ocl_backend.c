@@ -113,8 +113,27 @@ static int ocl_copy(void *ctx, clvae_view dst, clvae_view src, size_t n)
     if (st || n == 0 || (dm == sm && dst.off == src.off)) return st;
     if (dm == sm && dst.off < src.off + bytes && src.off < dst.off + bytes)
         return copy_overlapping(c, dst, src, bytes);
+    int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clEnqueueCopyBuffer(c->queue, sm, dm, src.off, dst.off, bytes, 0, NULL, NULL);
-    return err == CL_SUCCESS ? CLVAE_OK : clvae_ocl_fail(c, "copy", "clEnqueueCopyBuffer", err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "copy", "clEnqueueCopyBuffer", err);
+    clvae_ocl_count(c, t0, 1);
+    return CLVAE_OK;
+}
+
+/* The gemm slot with step accounting: one launch per GEMM whatever runs inside (a tiled kernel,
+ * CLBlast's kernels or the k = 0 scaling), and the host time of the whole call. */
+static int ocl_gemm_counted(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha,
+                            clvae_view a, int lda, clvae_view b, int ldb, float beta, clvae_view cv,
+                            int ldc)
+{
+    ocl_ctx *c = ctx;
+    uint64_t launches = c->n_launch, ns = c->enq_ns;
+    int64_t t0 = clvae_ocl_now_ns();
+    int st = clvae_ocl_gemm(ctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cv, ldc);
+    c->n_launch = launches; /* the tiled and k = 0 paths count their kernel themselves */
+    c->enq_ns = ns;
+    if (!st) clvae_ocl_count(c, t0, m > 0 && n > 0 ? 1 : 0);
+    return st;
 }
 
 static int ocl_finish(void *ctx)
@@ -158,7 +177,7 @@ static const clvae_backend_ops ocl_ops = {
     .fill = clvae_ocl_fill,
     .copy = ocl_copy,
     .finish = ocl_finish,
-    .gemm = clvae_ocl_gemm,
+    .gemm = ocl_gemm_counted,
     .bias_act = clvae_ocl_bias_act,
     .act_bwd = clvae_ocl_act_bwd,
     .col_sum = clvae_ocl_col_sum,
@@ -202,6 +221,7 @@ static const clvae_backend_ops ocl_ops = {
     .bn_fwd = clvae_ocl_bn_fwd,
     .bn_bwd_sums = clvae_ocl_bn_bwd_sums,
     .bn_bwd = clvae_ocl_bn_bwd,
+    .counters = clvae_ocl_counters,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */
@@ -267,6 +287,8 @@ static int backend_create(const clvae_config *cfg, bool tuned, clvae_backend *ou
         st = clvae_error(CLVAE_ERR_NOMEM, "opencl: out of host memory");
         goto cleanup;
     }
+    atomic_init(&c->xfer_launch, 0);
+    atomic_init(&c->xfer_ns, 0);
     st = clvae_ocl_select(&inv, cfg, order, &n);
     if (!st) st = open_context(c, &inv, order, n);
     if (!st) clvae_ocl_cache_dir(cfg, c->cache_dir, sizeof c->cache_dir);

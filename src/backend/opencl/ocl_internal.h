@@ -3,8 +3,10 @@
 #ifndef CLVAE_OCL_INTERNAL_H
 #define CLVAE_OCL_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <CL/cl.h>
 
@@ -83,6 +85,10 @@ typedef struct ocl_ctx {
     int tuning_state;               /* clvae_tuning_state of the tuning file at creation */
     struct ocl_gemm_sets *gemm_sets; /* per-shape CLBlast parameter sets; NULL = one set */
     struct ocl_gemm_tiled *tiled;    /* register-tiled GEMM variants and choices (lazy) */
+    /* Step accounting (clvae_backend_counters): compute-stream commands and their enqueue time
+     * (driving thread only), transfer-stream ones (the loader thread: atomic). */
+    uint64_t n_launch, enq_ns;
+    atomic_uint_fast64_t xfer_launch, xfer_ns;
 } ocl_ctx;
 
 /* A kernel argument: size and pointer as clSetKernelArg takes them (value NULL = __local). */
@@ -115,6 +121,12 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
  * get_global_id(1) instead of dividing a flat index (integer division does not vectorize). */
 int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
                         const size_t *items, const ocl_arg *args, int nargs);
+
+/* Step accounting: a monotonic host clock in ns, and "one compute command enqueued since t0"
+ * (ocl_launch.c). clvae_ocl_counters is the backend's counters slot. */
+int64_t clvae_ocl_now_ns(void);
+void clvae_ocl_count(ocl_ctx *c, int64_t t0, unsigned launches);
+void clvae_ocl_counters(void *ctx, clvae_backend_counters *out);
 
 /* Builds the program from the #define header, philox.clh and cl/ *.cl (embedded or, with
  * CLVAE_KERNEL_DIR, from disk); prints the build log on failure. ocl_program.c */

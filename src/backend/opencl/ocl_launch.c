@@ -1,8 +1,29 @@
 /* Helpers shared by the OpenCL op files: error messages, view checks and kernel launches. */
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "backend/opencl/ocl_internal.h"
+
+int64_t clvae_ocl_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void clvae_ocl_count(ocl_ctx *c, int64_t t0, unsigned launches)
+{
+    c->n_launch += launches;
+    c->enq_ns += (uint64_t)(clvae_ocl_now_ns() - t0);
+}
+
+void clvae_ocl_counters(void *ctx, clvae_backend_counters *out)
+{
+    ocl_ctx *c = ctx;
+    out->launches = c->n_launch + atomic_load_explicit(&c->xfer_launch, memory_order_relaxed);
+    out->enqueue_ns = c->enq_ns + atomic_load_explicit(&c->xfer_ns, memory_order_relaxed);
+}
 
 int clvae_ocl_fail(const ocl_ctx *c, const char *op, const char *call, cl_int err)
 {
@@ -48,6 +69,7 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
     if (local == 0) local = c->local[k];
     if (items > SIZE_MAX - local)
         return clvae_error(CLVAE_ERR_INTERNAL, "opencl %s: %zu work-items is too many", op, items);
+    int64_t t0 = clvae_ocl_now_ns();
     int st = set_args(c, kern, op, args, nargs);
     if (st) return st;
     size_t global = (items + local - 1) / local * local;
@@ -56,6 +78,7 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
                                         OCL_PROF_EVENT(c, ev));
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
     clvae_ocl_prof_compute(c, op, ev);
+    clvae_ocl_count(c, t0, 1);
     return CLVAE_OK;
 }
 
@@ -98,6 +121,7 @@ int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
                                items[d]);
         global[d] = (items[d] + local[d] - 1) / local[d] * local[d];
     }
+    int64_t t0 = clvae_ocl_now_ns();
     int st = set_args(c, c->kernels[k], op, args, nargs);
     if (st) return st;
     cl_event ev = NULL;
@@ -105,5 +129,6 @@ int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
                                         local, 0, NULL, OCL_PROF_EVENT(c, ev));
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
     clvae_ocl_prof_compute(c, op, ev);
+    clvae_ocl_count(c, t0, 1);
     return CLVAE_OK;
 }
