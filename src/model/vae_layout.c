@@ -622,6 +622,7 @@ void clvae_model_free(clvae_model *m)
 {
     if (!m->be) return;
     const clvae_backend_ops *o = m->be->ops;
+    clvae_model_graphs_free(m);
     clvae_buffer **bufs[] = {&m->p_buf, &m->g_buf, &m->m_buf, &m->v_buf, &m->a_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (*bufs[i]) o->buffer_free(m->be->ctx, *bufs[i]);

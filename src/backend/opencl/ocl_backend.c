@@ -74,6 +74,7 @@ static int ocl_upload(void *ctx, clvae_view dst, const void *src, size_t bytes)
     ocl_ctx *c = ctx;
     int st = check_range(c, "upload", dst, bytes);
     if (st || bytes == 0) return st;
+    clvae_ocl_cmdbuf_refuse(c, "an upload in the step");
     cl_int err =
         clEnqueueWriteBuffer(c->queue, dst.buf->mem, CL_TRUE, dst.off, bytes, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? CLVAE_OK : clvae_ocl_fail(c, "upload", "clEnqueueWriteBuffer", err);
@@ -111,8 +112,11 @@ static int ocl_copy(void *ctx, clvae_view dst, clvae_view src, size_t n)
     int st = clvae_ocl_view(c, "copy", "dst", dst, n, &dm, &doff);
     if (!st) st = clvae_ocl_view(c, "copy", "src", src, n, &sm, &soff);
     if (st || n == 0 || (dm == sm && dst.off == src.off)) return st;
-    if (dm == sm && dst.off < src.off + bytes && src.off < dst.off + bytes)
+    if (dm == sm && dst.off < src.off + bytes && src.off < dst.off + bytes) {
+        clvae_ocl_cmdbuf_refuse(c, "a buffer copy in the step");
         return copy_overlapping(c, dst, src, bytes);
+    }
+    clvae_ocl_cmdbuf_refuse(c, "a buffer copy in the step");
     int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clEnqueueCopyBuffer(c->queue, sm, dm, src.off, dst.off, bytes, 0, NULL, NULL);
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "copy", "clEnqueueCopyBuffer", err);
@@ -127,12 +131,17 @@ static int ocl_gemm_counted(void *ctx, bool ta, bool tb, int m, int n, int k, fl
                             int ldc)
 {
     ocl_ctx *c = ctx;
-    uint64_t launches = c->n_launch, ns = c->enq_ns;
+    uint64_t launches = c->n_launch, ns = c->enq_ns, recorded = clvae_ocl_cmdbuf_count(c);
     int64_t t0 = clvae_ocl_now_ns();
     int st = clvae_ocl_gemm(ctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cv, ldc);
     c->n_launch = launches; /* the tiled and k = 0 paths count their kernel themselves */
     c->enq_ns = ns;
     if (!st) clvae_ocl_count(c, t0, m > 0 && n > 0 ? 1 : 0);
+    /* CLBlast enqueues its kernels itself: a step with such a GEMM cannot be recorded */
+    if (!st && m > 0 && n > 0 && clvae_ocl_recording(c) && clvae_ocl_cmdbuf_count(c) == recorded)
+        clvae_ocl_cmdbuf_refuse(c, "a GEMM runs on CLBlast, which enqueues its kernels itself "
+                                   "(a step is recorded when the tuning file gives all of its "
+                                   "GEMM shapes clvae's tiled kernels)");
     return st;
 }
 
@@ -148,6 +157,7 @@ static void ocl_free(void *ctx)
     ocl_ctx *c = ctx;
     if (!c) return;
     if (c->queue) clFinish(c->queue);
+    clvae_ocl_cmdbuf_free(c);
     clvae_ocl_queue_release(c); /* transfer queue, profiling records */
     clvae_ocl_gemm_release(c);
     clvae_ocl_gemm_sets_free(c);
@@ -222,6 +232,12 @@ static const clvae_backend_ops ocl_ops = {
     .bn_bwd_sums = clvae_ocl_bn_bwd_sums,
     .bn_bwd = clvae_ocl_bn_bwd,
     .counters = clvae_ocl_counters,
+    .sum_add2 = clvae_ocl_sum_add2,
+    .reparam_bwd_col_sum = clvae_ocl_reparam_bwd_col_sum,
+    .graph_begin = clvae_ocl_graph_begin,
+    .graph_end = clvae_ocl_graph_end,
+    .graph_replay = clvae_ocl_graph_replay,
+    .graph_free = clvae_ocl_graph_free,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */
@@ -293,6 +309,7 @@ static int backend_create(const clvae_config *cfg, bool tuned, clvae_backend *ou
     if (!st) st = open_context(c, &inv, order, n);
     if (!st) clvae_ocl_cache_dir(cfg, c->cache_dir, sizeof c->cache_dir);
     if (!st) st = ctx_init(c);
+    if (!st) st = clvae_ocl_cmdbuf_init(c, cfg->device.command_buffer);
     if (st) goto cleanup;
     if (tuned) clvae_ocl_tuning_load(c);
     CLVAE_INFO("opencl: platform %d \"%s\", device %d \"%s\" (%s), driver %s, %s",

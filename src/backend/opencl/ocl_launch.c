@@ -23,6 +23,7 @@ void clvae_ocl_counters(void *ctx, clvae_backend_counters *out)
     ocl_ctx *c = ctx;
     out->launches = c->n_launch + atomic_load_explicit(&c->xfer_launch, memory_order_relaxed);
     out->enqueue_ns = c->enq_ns + atomic_load_explicit(&c->xfer_ns, memory_order_relaxed);
+    out->replays = c->n_replay;
 }
 
 int clvae_ocl_fail(const ocl_ctx *c, const char *op, const char *call, cl_int err)
@@ -48,6 +49,32 @@ int clvae_ocl_view(const ocl_ctx *c, const char *op, const char *name, clvae_vie
     return CLVAE_OK;
 }
 
+/* Kernels whose arguments change from step to step in ways the step state does not carry (or
+ * whose scratch buffers may be reallocated): a step that runs one is not recorded. */
+static void check_recordable(ocl_ctx *c, ocl_kernel_id k)
+{
+    switch (k) {
+    case OCL_K_BINARIZE:
+    case OCL_K_GUMBEL:
+    case OCL_K_CAT_BWD:
+    case OCL_K_CAT_TERMS:
+        clvae_ocl_cmdbuf_refuse(c, "it draws or anneals with other per-step arguments");
+        break;
+    case OCL_K_COL_SQ_DEV_PART:
+    case OCL_K_BN_BWD_PART:
+    case OCL_K_SUM_PARTS:
+    case OCL_K_BN_STATS:
+    case OCL_K_BN_APPLY:
+    case OCL_K_BN_BWD:
+    case OCL_K_IM2COL:
+    case OCL_K_COL2IM:
+        clvae_ocl_cmdbuf_refuse(c, "conv layers are not recorded");
+        break;
+    default:
+        break;
+    }
+}
+
 static int set_args(ocl_ctx *c, cl_kernel kern, const char *op, const ocl_arg *args, int nargs)
 {
     for (int i = 0; i < nargs; i++) {
@@ -65,7 +92,10 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
                      const ocl_arg *args, int nargs)
 {
     cl_kernel kern = c->kernels[k];
-    if (items == 0) return CLVAE_OK;
+    if (items == 0) {
+        clvae_ocl_cmdbuf_add(c, NULL, NULL, 0, 0, NULL, NULL);
+        return CLVAE_OK;
+    }
     if (local == 0) local = c->local[k];
     if (items > SIZE_MAX - local)
         return clvae_error(CLVAE_ERR_INTERNAL, "opencl %s: %zu work-items is too many", op, items);
@@ -79,6 +109,10 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
     clvae_ocl_prof_compute(c, op, ev);
     clvae_ocl_count(c, t0, 1);
+    if (clvae_ocl_recording(c)) {
+        check_recordable(c, k);
+        clvae_ocl_cmdbuf_add(c, kern, args, nargs, 1, &global, &local);
+    }
     return CLVAE_OK;
 }
 
@@ -113,7 +147,10 @@ int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
 {
     size_t local[3], global[3];
     for (int d = 0; d < dims; d++)
-        if (items[d] == 0) return CLVAE_OK;
+        if (items[d] == 0) {
+            clvae_ocl_cmdbuf_add(c, NULL, NULL, 0, 0, NULL, NULL);
+            return CLVAE_OK;
+        }
     nd_local(c, k, dims, items, local);
     for (int d = 0; d < dims; d++) {
         if (items[d] > SIZE_MAX - local[d])
@@ -130,5 +167,9 @@ int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, op, "clEnqueueNDRangeKernel", err);
     clvae_ocl_prof_compute(c, op, ev);
     clvae_ocl_count(c, t0, 1);
+    if (clvae_ocl_recording(c)) {
+        check_recordable(c, k);
+        clvae_ocl_cmdbuf_add(c, c->kernels[k], args, nargs, (cl_uint)dims, global, local);
+    }
     return CLVAE_OK;
 }
