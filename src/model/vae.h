@@ -148,7 +148,8 @@ typedef struct clvae_model {
      * same bits on each; src/dist/ sets clvae_dist_sum_f32), NULL for one process. */
     int (*bn_sum)(float *buf, size_t n);
     /* Recorded training steps (backend graph slots; vae_backward.c): one per batch size and
-     * input view (the scheduler's upload slots), replayed by clvae_model_train_step. */
+     * input view (the scheduler's upload slots), replayed by clvae_model_train_step; g NULL:
+     * that key's step could not be recorded (runs op by op). */
     struct clvae_step_graph {
         clvae_graph *g;
         int b;

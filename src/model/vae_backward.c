@@ -216,7 +216,8 @@ static bool graph_eligible(const clvae_model *m)
 
 void clvae_model_graphs_free(clvae_model *m)
 {
-    for (int i = 0; i < m->n_graphs; i++) m->be->ops->graph_free(m->be->ctx, m->graphs[i].g);
+    for (int i = 0; i < m->n_graphs; i++)
+        if (m->graphs[i].g) m->be->ops->graph_free(m->be->ctx, m->graphs[i].g);
     m->n_graphs = 0;
 }
 
@@ -238,11 +239,12 @@ static int record_step(clvae_model *m, int b, float kw)
         if (g) o->graph_free(m->be->ctx, g);
         return st ? st : end;
     }
-    if (!g || m->step != noise + 1) { /* not recordable: the backend said why */
-        if (g) o->graph_free(m->be->ctx, g);
-        m->graphs_off = true;
-        return CLVAE_OK;
+    if (g && m->step != noise + 1) { /* cannot happen: one optimizer step per step */
+        o->graph_free(m->be->ctx, g);
+        g = NULL;
     }
+    /* g NULL: this step is not recordable (the backend said why once); the entry keeps the
+     * key from being recorded again, other keys (a full batch after a short one) still are */
     m->graphs[m->n_graphs++] = (struct clvae_step_graph){g, b, m->x, m->lr, kw};
     return CLVAE_OK;
 }
@@ -265,6 +267,7 @@ int clvae_model_train_step(clvae_model *m, int b)
         if (g->b != b || g->x.buf != m->x.buf || g->x.off != m->x.off || g->lr != m->lr ||
             g->kw != kw)
             continue;
+        if (!g->g) return clvae_model_train_step_plain(m, b); /* refused when recorded */
         int st = m->be->ops->graph_replay(m->be->ctx, g->g, m->step, m->step + 1);
         if (!st) {
             m->step++;
