@@ -42,7 +42,8 @@ static int run_steps(const clvae_config *cfg, const clvae_dataset *ds, clvae_bac
     clvae_view own = m.x;
     for (int i = 0; i < SLOTS && !st; i++) {
         uint32_t idx[1024];
-        for (int r = 0; r < B; r++) idx[r] = (uint32_t)(i * B + r);
+        for (int r = 0; r < B; r++)
+            idx[r] = (uint32_t)(i * B + r);
         clvae_dataset_gather(ds, idx, (size_t)B, stage);
         st = be->ops->buffer_alloc(be->ctx, floats * sizeof(float), &slot[i]);
         if (!st) st = be->ops->upload(be->ctx, (clvae_view){slot[i], 0}, stage, floats * 4);
@@ -58,7 +59,8 @@ static int run_steps(const clvae_config *cfg, const clvae_dataset *ds, clvae_bac
     if (!st && !(*params = malloc(m.n_floats * sizeof(float))))
         st = clvae_error(CLVAE_ERR_NOMEM, "test: out of memory");
     if (!st) st = clvae_model_get_params(&m, *params);
-    for (int i = 0; i < SLOTS; i++) be->ops->buffer_free(be->ctx, slot[i]);
+    for (int i = 0; i < SLOTS; i++)
+        be->ops->buffer_free(be->ctx, slot[i]);
     clvae_model_free(&m);
 done:
     free(stage);
@@ -102,16 +104,18 @@ static void check_cmdbuf(const clvae_config *base, const clvae_dataset *ds)
         be.ops->counters(be.ctx, &k);
         launches[on] = (double)(g_k1.launches - g_k0.launches) / (STEPS - SLOTS);
         host_us[on] = (double)(g_k1.enqueue_ns - g_k0.enqueue_ns) / 1e3 / (STEPS - SLOTS);
-        if (on) replays = k.replays;
-        else CHECK(k.replays == 0, "%s: replays with command_buffer = off", name);
+        if (on)
+            replays = k.replays;
+        else
+            CHECK(k.replays == 0, "%s: replays with command_buffer = off", name);
         clvae_backend_free(&be);
     }
     if (getenv("LEAN_DEBUG") && p[0] && p[1]) {
         size_t bad = 0, first = 0;
         for (size_t i = 0; i < n[0]; i++)
             if (p[0][i] != p[1][i] && !bad++) first = i;
-        printf("debug: %zu of %zu differ, first %zu: %.9g vs %.9g\n", bad, n[0], first,
-               p[0][first], p[1][first]);
+        printf("debug: %zu of %zu differ, first %zu: %.9g vs %.9g\n", bad, n[0], first, p[0][first],
+               p[1][first]);
     }
     /* exact: a replay runs the recorded kernels with the same arguments, the step state
      * holding the very floats the plain launch passes */
@@ -121,9 +125,10 @@ static void check_cmdbuf(const clvae_config *base, const clvae_dataset *ds)
     if (replays)
         CHECK(replays == STEPS - SLOTS, "%s: %llu replays, expected %d", name,
               (unsigned long long)replays, STEPS - SLOTS);
-    printf("%s: command buffers %s; parameters after %d steps %s\n", name,
-           replays ? "replayed" : "not offered (SKIP of the replay path: the fallback was compared)",
-           STEPS, p[0] && p[1] && !memcmp(p[0], p[1], n[0] * sizeof(float)) ? "identical" : "DIFFER");
+    printf(
+        "%s: command buffers %s; parameters after %d steps %s\n", name,
+        replays ? "replayed" : "not offered (SKIP of the replay path: the fallback was compared)",
+        STEPS, p[0] && p[1] && !memcmp(p[0], p[1], n[0] * sizeof(float)) ? "identical" : "DIFFER");
     /* not a speed claim (a loaded shared machine): what one step costs the host, back to back */
     printf("%s: per step after recording: op by op %.1f launches, %.1f us host enqueue; "
            "command_buffer = auto %.1f launches, %.1f us (under load)\n",
@@ -146,8 +151,7 @@ static void check_fusions(const clvae_config *cfg, const clvae_dataset *ds, clva
     CHECK(run_steps(cfg, ds, be, &b, &nb) == CLVAE_OK, "%s", clvae_last_error());
     /* exact: each fusion adds the same floats in the same order as the ops it replaces */
     CHECK(a && b && na == nb && memcmp(a, b, na * sizeof(float)) == 0,
-          "%s: fused and unfused steps give different parameters",
-          be->ops->device_name(be->ctx));
+          "%s: fused and unfused steps give different parameters", be->ops->device_name(be->ctx));
     free(a);
     free(b);
 }

@@ -25,20 +25,20 @@ struct ocl_cmdbuf {
     clReleaseCommandBufferKHR_fn release;
     clEnqueueCommandBufferKHR_fn enqueue;
     clCommandNDRangeKernelKHR_fn ndrange;
-    bool simultaneous;  /* a buffer may be enqueued again while pending */
-    cl_mem state;       /* (OCL_STATE_BYTES) the step state */
+    bool simultaneous; /* a buffer may be enqueued again while pending */
+    cl_mem state;      /* (OCL_STATE_BYTES) the step state */
     /* The recording in progress (cur NULL: none). */
     cl_command_buffer_khr cur;
-    const char *why;    /* NULL while recordable, else why not (static) */
+    const char *why; /* NULL while recordable, else why not (static) */
     cl_sync_point_khr last;
     bool have_last;
-    int state_arg;      /* the next command's step-state argument, -1 = none */
+    int state_arg; /* the next command's step-state argument, -1 = none */
     uint64_t noise_step, t;
     bool adam;
     float lr, beta1, beta2;
-    bool logged;        /* a refusal was logged */
-    uint64_t n_cmds;    /* commands recorded (the GEMM slot checks that its kernel was) */
-    cl_kernel *kerns;   /* (n_kerns) the recorded commands' own kernel objects */
+    bool logged;      /* a refusal was logged */
+    uint64_t n_cmds;  /* commands recorded (the GEMM slot checks that its kernel was) */
+    cl_kernel *kerns; /* (n_kerns) the recorded commands' own kernel objects */
     size_t n_kerns, cap_kerns;
 };
 
@@ -47,8 +47,8 @@ struct clvae_graph {
     cl_command_queue queue; /* the queue it was recorded for */
     bool adam;
     float lr, beta1, beta2;
-    cl_event last;          /* the newest replay (waited on without simultaneous use) */
-    cl_kernel *kerns;       /* (n_kerns) owned: the commands' kernel objects */
+    cl_event last;    /* the newest replay (waited on without simultaneous use) */
+    cl_kernel *kerns; /* (n_kerns) owned: the commands' kernel objects */
     size_t n_kerns;
 };
 
@@ -60,7 +60,8 @@ typedef union step_state {
 
 static void release_kernels(cl_kernel *k, size_t n)
 {
-    for (size_t i = 0; i < n; i++) clReleaseKernel(k[i]);
+    for (size_t i = 0; i < n; i++)
+        clReleaseKernel(k[i]);
     free(k);
 }
 
@@ -88,12 +89,11 @@ static const char *load(ocl_ctx *c, struct ocl_cmdbuf *b)
     if (!has_extension(c, "cl_khr_command_buffer")) return "the device lacks cl_khr_command_buffer";
     cl_command_queue_properties need = 0;
     cl_device_command_buffer_capabilities_khr caps = 0;
-    clGetDeviceInfo(c->dev.id, CL_DEVICE_COMMAND_BUFFER_REQUIRED_QUEUE_PROPERTIES_KHR,
-                    sizeof need, &need, NULL);
+    clGetDeviceInfo(c->dev.id, CL_DEVICE_COMMAND_BUFFER_REQUIRED_QUEUE_PROPERTIES_KHR, sizeof need,
+                    &need, NULL);
     if (need & ~(cl_command_queue_properties)CL_QUEUE_PROFILING_ENABLE)
         return "its command buffers need an out-of-order queue";
-    clGetDeviceInfo(c->dev.id, CL_DEVICE_COMMAND_BUFFER_CAPABILITIES_KHR, sizeof caps, &caps,
-                    NULL);
+    clGetDeviceInfo(c->dev.id, CL_DEVICE_COMMAND_BUFFER_CAPABILITIES_KHR, sizeof caps, &caps, NULL);
     b->simultaneous = (caps & CL_COMMAND_BUFFER_CAPABILITY_SIMULTANEOUS_USE_KHR) != 0;
     cl_platform_id p = c->dev.platform;
     b->create = (clCreateCommandBufferKHR_fn)clGetExtensionFunctionAddressForPlatform(
@@ -200,8 +200,10 @@ static cl_kernel own_kernel(struct ocl_cmdbuf *b, cl_kernel kern, const ocl_arg 
     if (!err && b->n_kerns == b->cap_kerns) {
         size_t cap = b->cap_kerns ? 2 * b->cap_kerns : 64;
         cl_kernel *r = realloc(b->kerns, cap * sizeof *r);
-        if (r) b->kerns = r, b->cap_kerns = cap;
-        else err = CL_OUT_OF_HOST_MEMORY;
+        if (r)
+            b->kerns = r, b->cap_kerns = cap;
+        else
+            err = CL_OUT_OF_HOST_MEMORY;
     }
     if (err) {
         clReleaseKernel(k);
@@ -212,8 +214,8 @@ static cl_kernel own_kernel(struct ocl_cmdbuf *b, cl_kernel kern, const ocl_arg 
     return k;
 }
 
-void clvae_ocl_cmdbuf_add(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs,
-                          cl_uint dims, const size_t *global, const size_t *local)
+void clvae_ocl_cmdbuf_add(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs, cl_uint dims,
+                          const size_t *global, const size_t *local)
 {
     struct ocl_cmdbuf *b = c->cb;
     if (!clvae_ocl_recording(c)) return;
@@ -253,7 +255,8 @@ int clvae_ocl_graph_begin(void *ctx, uint64_t noise_step, uint64_t t)
     if (err != CL_SUCCESS || !b->cur) {
         b->cur = NULL;
         CLVAE_WARN("opencl: clCreateCommandBufferKHR failed on \"%s\": %s (%d); steps are "
-                   "enqueued op by op", c->dev.name, clvae_ocl_error_name(err), err);
+                   "enqueued op by op",
+                   c->dev.name, clvae_ocl_error_name(err), err);
         return clvae_error(CLVAE_ERR_UNSUPPORTED, "opencl: clCreateCommandBufferKHR failed");
     }
     b->why = NULL;
@@ -287,12 +290,13 @@ int clvae_ocl_graph_end(void *ctx, clvae_graph **out)
         b->n_kerns = b->cap_kerns = 0;
         if (!b->why) return clvae_error(CLVAE_ERR_NOMEM, "opencl: out of host memory");
         if (!b->logged)
-            CLVAE_INFO("opencl: the training step is enqueued op by op on \"%s\": %s",
-                       c->dev.name, b->why);
+            CLVAE_INFO("opencl: the training step is enqueued op by op on \"%s\": %s", c->dev.name,
+                       b->why);
         b->logged = true;
         return CLVAE_OK;
     }
-    *g = (clvae_graph){cb, c->queue, b->adam, b->lr, b->beta1, b->beta2, NULL, b->kerns, b->n_kerns};
+    *g =
+        (clvae_graph){cb, c->queue, b->adam, b->lr, b->beta1, b->beta2, NULL, b->kerns, b->n_kerns};
     b->kerns = NULL; /* the graph owns them now */
     b->n_kerns = b->cap_kerns = 0;
     *out = g;
@@ -318,7 +322,8 @@ int clvae_ocl_graph_replay(void *ctx, clvae_graph *g, uint64_t noise_step, uint6
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "graph_replay", "clEnqueueFillBuffer", err);
     cl_event ev = NULL;
     err = b->enqueue(0, NULL, g->cb, 0, NULL, &ev);
-    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "graph_replay", "clEnqueueCommandBufferKHR", err);
+    if (err != CL_SUCCESS)
+        return clvae_ocl_fail(c, "graph_replay", "clEnqueueCommandBufferKHR", err);
     clvae_ocl_count(c, t0, 2);
     c->n_replay++;
     if (g->last) clReleaseEvent(g->last);
