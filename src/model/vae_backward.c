@@ -216,7 +216,7 @@ static bool graph_eligible(const clvae_model *m)
 
 void clvae_model_graphs_free(clvae_model *m)
 {
-    for (int i = 0; i < m->n_graphs; i++)
+    for (int i = 0; i < m->n_graphs && m->be->ops->graph_free; i++)
         if (m->graphs[i].g) m->be->ops->graph_free(m->be->ctx, m->graphs[i].g);
     m->n_graphs = 0;
 }

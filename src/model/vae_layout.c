@@ -591,6 +591,8 @@ int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int sampl
     m->max_batch = max_batch;
     m->samples = samples;
     m->step = 0;
+    m->n_graphs = 0; /* a copy (clvae_model_gemm_shapes) does not own the original's graphs */
+    m->graphs_off = false;
     if (be->ops->supports && (st = check_ops(m, be))) {
         m->be = NULL;
         return st;
