@@ -17,8 +17,14 @@
 
 __kernel void clvae_adam(__global float *p, ulong poff, __global const float *g, ulong goff,
                          __global float *m, ulong moff, __global float *v, ulong voff, ulong n,
-                         float beta1, float beta2, float step, float sbc2, float eps)
+                         float beta1, float beta2, float step, float sbc2, float eps,
+                         __global const float *state)
 {
+    /* a replayed command buffer reads the step's scalars from the step state (cmdbuf) */
+    if (state) {
+        step = state[CLVAE_STATE_ADAM_STEP];
+        sbc2 = state[CLVAE_STATE_ADAM_SBC2];
+    }
     ulong i = get_global_id(0), nv = n / CLVAE_VW;
     if (i < nv)
         CLVAE_ADAM_AT(floatv, CLVAE_VLOAD, CLVAE_VSTORE, i);

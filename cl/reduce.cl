@@ -73,3 +73,24 @@ __kernel void clvae_sum_chunks(__global const float *x, ulong xoff, ulong n, ulo
     else
         out[ooff + g] = total;
 }
+
+/* Two sum_adds of one work-group each in one launch (the loss and a KL term): work-group g
+ * (0 or 1) does what clvae_sum_chunks does with one group, chunk = n_g and accumulate = 1, on
+ * its own (x, n, scale, out), so each accumulator gets the same bits as from its own launch. */
+__kernel void clvae_sum_add2(__global const float *x0, ulong x0off, ulong n0, float scale0,
+                             __global float *out0, ulong o0off, __global const float *x1,
+                             ulong x1off, ulong n1, float scale1, __global float *out1,
+                             ulong o1off, __local float *scratch)
+{
+    bool second = get_group_id(0) == 1;
+    __global const float *x = second ? x1 : x0;
+    __global float *out = second ? out1 : out0;
+    ulong xoff = second ? x1off : x0off, n = second ? n1 : n0, ooff = second ? o1off : o0off;
+    float scale = second ? scale1 : scale0;
+    ulong wg = get_local_size(0);
+    float s = 0.0f;
+    for (ulong i = get_local_id(0); i < n; i += wg) s += x[xoff + i];
+    float total = clvae_wg_sum(s, scratch);
+    if (get_local_id(0) != 0) return;
+    out[ooff] += scale * total;
+}

@@ -66,8 +66,11 @@ static inline float clvae_kl_row(__global const float *mu, __global const float 
 __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global float *z, ulong zoff,
                             __global float *eps, ulong eoff, __global float *kl, ulong kloff,
                             uint batch, uint samples, uint latent, ulong seed, ulong step,
-                            uint stream, int eps_given, uint row0, uint gbatch)
+                            uint stream, int eps_given, uint row0, uint gbatch,
+                            __global const ulong *state)
 {
+    /* a replayed command buffer reads the step's Philox step from the step state (cmdbuf) */
+    if (state) step = state[CLVAE_STATE_NOISE_STEP];
     uint v = get_global_id(0), b = get_global_id(1), s = get_global_id(2), R = latent;
     uint nv = R / CLVAE_VW;
     if (b >= batch || s >= samples) return;
@@ -129,6 +132,46 @@ __kernel void clvae_reparam_bwd(__global const float *heads, ulong hoff, __globa
     }
     uint j = nv * CLVAE_VW + (v - nv);
     if (j < R) CLVAE_REPARAM_BWD_AT(float, CLVAE_SLOAD, CLVAE_SSTORE, j);
+}
+
+/* reparam_bwd and the column sums of its dheads (the q head's bias gradient db (2R)) in one
+ * pass: work-item v takes the v-th vector (or tail j) of latent j's for every row, in row
+ * order, computes dheads as clvae_reparam_bwd does (the same macro) and adds the values it
+ * stored to its column sums, rows in order as clvae_col_sum adds them: the same bits as the
+ * two kernels in sequence. */
+__kernel void clvae_reparam_bwd_col_sum(__global const float *heads, ulong hoff,
+                                        __global const float *eps, ulong eoff,
+                                        __global const float *dz, ulong dzoff,
+                                        __global float *dheads, ulong dhoff, uint batch,
+                                        uint samples, uint latent, float kl_weight,
+                                        __global float *db, ulong dboff)
+{
+    uint v = get_global_id(0), R = latent, nv = R / CLVAE_VW;
+    if (v < nv) {
+        floatv smu = 0.0f, slv = 0.0f;
+        for (uint b = 0; b < batch; b++) {
+            __global const float *hr = heads + hoff + (ulong)b * 2 * R;
+            __global float *dr = dheads + dhoff + (ulong)b * 2 * R;
+            CLVAE_REPARAM_BWD_AT(floatv, CLVAE_VLOAD, CLVAE_VSTORE, v);
+            smu += CLVAE_VLOAD(v, dr);
+            slv += CLVAE_VLOAD(v, dr + R);
+        }
+        CLVAE_VSTORE(smu, v, db + dboff);
+        CLVAE_VSTORE(slv, v, db + dboff + R);
+        return;
+    }
+    uint j = nv * CLVAE_VW + (v - nv);
+    if (j >= R) return;
+    float smu = 0.0f, slv = 0.0f;
+    for (uint b = 0; b < batch; b++) {
+        __global const float *hr = heads + hoff + (ulong)b * 2 * R;
+        __global float *dr = dheads + dhoff + (ulong)b * 2 * R;
+        CLVAE_REPARAM_BWD_AT(float, CLVAE_SLOAD, CLVAE_SSTORE, j);
+        smu += dr[j];
+        slv += dr[R + j];
+    }
+    db[dboff + j] = smu;
+    db[dboff + R + j] = slv;
 }
 
 /* Negative log-likelihood of one element, or of CLVAE_VW contiguous elements (T = floatv);

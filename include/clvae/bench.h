@@ -14,6 +14,9 @@ typedef struct clvae_bench_result {
     char residency[16];     /* "device" or "stream" (data.residency resolved) */
     bool overlap;           /* stream: uploads overlapped compute */
     double overlap_share;   /* with a profile: share of upload time that overlapped compute; -1 */
+    double launches_per_step; /* device commands enqueued per timed step; -1: not counted */
+    double host_us_per_step;  /* host microseconds inside the enqueue calls per step; -1 */
+    double replays_per_step;  /* recorded steps replayed per timed step (command buffers); -1 */
 } clvae_bench_result;
 
 typedef struct clvae_bench_options {

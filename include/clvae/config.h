@@ -22,6 +22,8 @@ typedef enum { CLVAE_BACKEND_AUTO, CLVAE_BACKEND_OPENCL, CLVAE_BACKEND_REF } clv
 typedef enum { CLVAE_DEVTYPE_ANY, CLVAE_DEVTYPE_GPU, CLVAE_DEVTYPE_CPU, CLVAE_DEVTYPE_ACCEL } clvae_device_type;
 typedef enum { CLVAE_FORMAT_AUTO, CLVAE_FORMAT_IDX, CLVAE_FORMAT_NPY } clvae_data_format;
 typedef enum { CLVAE_RESIDENCY_AUTO, CLVAE_RESIDENCY_DEVICE, CLVAE_RESIDENCY_STREAM } clvae_residency;
+/* device.command_buffer: record the training step once and replay it (cl_khr_command_buffer). */
+typedef enum { CLVAE_CMDBUF_AUTO, CLVAE_CMDBUF_ON, CLVAE_CMDBUF_OFF } clvae_cmdbuf_mode;
 /* CLVAE_ACT_LEAKY_RELU takes a slope: only the ops that say so accept it (bias_leaky, leaky_bwd,
  * bn_fwd); bias_act and act_bwd take the four before it. */
 typedef enum {
@@ -63,6 +65,7 @@ typedef struct clvae_config {
         char platform[256];           /* index or case-insensitive name substring; "" = any */
         char device[256];             /* index or case-insensitive name substring; "" = any */
         bool autotune;                /* autotune = first-use (true) | off (false) */
+        clvae_cmdbuf_mode command_buffer; /* command_buffer = auto|on|off */
         char cache[CLVAE_PATH_MAX];   /* cache = PATH; "" = $XDG_CACHE_HOME/clvae or ~/.cache/clvae */
     } device;
     struct {

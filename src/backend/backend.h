@@ -307,6 +307,19 @@ typedef struct clvae_prof_record {
 
 typedef void (*clvae_prof_fn)(void *user, const clvae_prof_record *r);
 
+/* Always-on step accounting of a backend (cheap: a counter and two clock reads per command).
+ * launches: device commands enqueued on either stream (kernels; a GEMM counts once whatever
+ * CLBlast runs inside it; buffer copies; uploads; a replayed command buffer counts once).
+ * enqueue_ns: host time spent inside the enqueue calls (argument checks and setting, clEnqueue*,
+ * barriers, markers, flushes), never waiting for the device. */
+typedef struct clvae_backend_counters {
+    uint64_t launches;
+    uint64_t enqueue_ns;
+    uint64_t replays;   /* recorded steps replayed (graph_replay) */
+} clvae_backend_counters;
+
+typedef struct clvae_graph clvae_graph;   /* a recorded training step, backend-defined */
+
 typedef struct clvae_backend_ops {
     const char *name;   /* "ref", "opencl" */
     void (*free)(void *ctx);
@@ -440,6 +453,29 @@ typedef struct clvae_backend_ops {
     int (*bn_fwd)(void *ctx, const clvae_bn_fwd_args *a);
     int (*bn_bwd_sums)(void *ctx, const clvae_bn_bwd_args *a);
     int (*bn_bwd)(void *ctx, const clvae_bn_bwd_args *a);
+
+    /* ---- Step accounting and lean steps (optional; see docs/performance.md) -------------- */
+    /* Cumulative counters since creation (callers take differences): see the struct below. */
+    void (*counters)(void *ctx, clvae_backend_counters *out);
+    /* Fusions (each equals the ops it replaces, bit for bit): two sum_adds in one launch,
+     * acc0[0] += s0 * sum(x0[0..n0)) and acc1[0] += s1 * sum(x1[0..n1)) (distinct accumulators);
+     * reparam_bwd, then db (2R) = column sums of its dheads (the q head's bias gradient). */
+    int (*sum_add2)(void *ctx, size_t n0, clvae_view x0, float s0, clvae_view acc0, size_t n1,
+                    clvae_view x1, float s1, clvae_view acc1);
+    int (*reparam_bwd_col_sum)(void *ctx, const clvae_reparam_bwd_args *a, clvae_view db);
+    /* Record and replay of a training step (optional group; OpenCL: cl_khr_command_buffer).
+     * graph_begin: the ops until graph_end run as always and are also recorded. Two per-step
+     * values may differ on replay: noise_step (reparam's Philox step) and t (the optimizer's
+     * step); the recorded ops must use exactly these, every other argument is fixed (the model
+     * records one graph per batch size and input view). CLVAE_ERR_UNSUPPORTED: no recording
+     * here (not offered, or device.command_buffer = off). graph_end gives *out NULL, with the
+     * reason logged once, when something in the step cannot be recorded (a GEMM on CLBlast, a
+     * kernel with other per-step arguments). graph_replay runs the recorded step for new values
+     * (a step-state write and one command-buffer enqueue). */
+    int (*graph_begin)(void *ctx, uint64_t noise_step, uint64_t t);
+    int (*graph_end)(void *ctx, clvae_graph **out);
+    int (*graph_replay)(void *ctx, clvae_graph *g, uint64_t noise_step, uint64_t t);
+    void (*graph_free)(void *ctx, clvae_graph *g);
 } clvae_backend_ops;
 
 typedef struct clvae_backend {

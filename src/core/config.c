@@ -211,6 +211,7 @@ void clvae_config_defaults(clvae_config *cfg)
     cfg->device.backend = CLVAE_BACKEND_AUTO;
     cfg->device.type = CLVAE_DEVTYPE_ANY;
     cfg->device.autotune = true;
+    cfg->device.command_buffer = CLVAE_CMDBUF_AUTO;
     snprintf(cfg->data.train, sizeof cfg->data.train, "%s", CLVAE_BUILTIN_TRAIN);
     snprintf(cfg->data.test, sizeof cfg->data.test, "%s", CLVAE_BUILTIN_TEST);
     snprintf(cfg->data.train_labels, sizeof cfg->data.train_labels, "%s", CLVAE_LABELS_AUTO);

@@ -15,6 +15,7 @@
 static const char *const backend_names[] = {"auto", "opencl", "ref", NULL};
 static const char *const devtype_names[] = {"any", "gpu", "cpu", "accelerator", NULL};
 static const char *const autotune_names[] = {"off", "first-use", NULL};
+static const char *const cmdbuf_names[] = {"auto", "on", "off", NULL};
 static const char *const format_names[] = {"auto", "idx", "npy", NULL};
 static const char *const residency_names[] = {"auto", "device", "stream", NULL};
 static const char *const act_names[] = {"relu", "tanh", "softplus", "identity", "leaky_relu", NULL};
@@ -49,6 +50,9 @@ const key_spec clvae_cfg_keys[] = {
     STR(device, device, "device index or name substring (\"\" = any)"),
     BOOL(device, autotune, autotune_names,
          "first-use (tune GEMMs when no tuning file exists) | off"),
+    ENUM(device, command_buffer, cmdbuf_names,
+         "auto (record the training step once and replay it where the device has "
+         "cl_khr_command_buffer) | on (the same; an error where it has not) | off"),
     STR(device, cache, "kernel and tuning cache (\"\" = $XDG_CACHE_HOME/clvae)"),
     STR(data, train, "training images: IDX or NPY, raw or .gz, or a folder of PNG/JPEG images"),
     STR(data, test, "test images"),

@@ -25,6 +25,7 @@
 #include "model/vae_conv.h"
 
 #define CLVAE_MAX_PARAMS (3 * CLVAE_MAX_STOCH * (2 * CLVAE_MAX_LAYERS + 4))
+#define CLVAE_MAX_GRAPHS 6 /* recorded steps per model: the upload slots and a short batch */
 #define CLVAE_ACC_FLOATS (4 + CLVAE_MAX_STOCH) /* [recon, kl, -bound, unused, kl per layer] */
 
 /* How a parameter starts: fan-based random weights (init = xavier | he), zeros, ones; the
@@ -146,7 +147,21 @@ typedef struct clvae_model {
     /* Synchronized BatchNorm of a sharded step: sums n floats in place over every process (the
      * same bits on each; src/dist/ sets clvae_dist_sum_f32), NULL for one process. */
     int (*bn_sum)(float *buf, size_t n);
+    /* Recorded training steps (backend graph slots; vae_backward.c): one per batch size and
+     * input view (the scheduler's upload slots), replayed by clvae_model_train_step; g NULL:
+     * that key's step could not be recorded (runs op by op). */
+    struct clvae_step_graph {
+        clvae_graph *g;
+        int b;
+        clvae_view x;
+        float lr, kw;
+    } graphs[CLVAE_MAX_GRAPHS];
+    int n_graphs;
+    bool graphs_off;           /* not offered, refused once, or a replay failed */
 } clvae_model;
+
+/* Frees the recorded steps (clvae_model_free does). */
+void clvae_model_graphs_free(clvae_model *m);
 
 /* Loss sums read back from the device (per data row sums since the last read). */
 typedef struct clvae_losses {
@@ -196,6 +211,8 @@ bool clvae_model_categorical(const clvae_model *m);
 /* One training step on the batch already in m->x (b rows): dynamic binarization, forward,
  * loss accumulation into m->acc, backward (ELBO or IWAE), optimizer. Nothing is read back. */
 int clvae_model_train_step(clvae_model *m, int b);
+/* The same, always op by op (never recorded or replayed). */
+int clvae_model_train_step_plain(clvae_model *m, int b);
 
 /* The same step in two halves, for data-parallel training (src/dist/): train_grads computes
  * the gradients of rows [row0, row0 + b) of a global batch of gb rows into m->g_buf, normalized

@@ -9,8 +9,14 @@
  * q, top-down: dheads from dz_l (+ analytic KL at the top under ELBO, + the log q term), then
  * the inference MLP adds its input gradient into dz_l-1 (GEMM beta = 1). A categorical top
  * layer takes dz through the relaxed softmax (straight-through when hard) plus its KL. */
+#include "core/log.h"
 #include "core/philox.h"
 #include "model/vae_internal.h"
+
+static clvae_view gv_at(const clvae_model *m, size_t off)
+{
+    return (clvae_view){m->g_buf, off * sizeof(float)};
+}
 
 /* Row weights of the layer terms: weights (S*b) or a constant scale. */
 typedef struct row_weights {
@@ -18,19 +24,39 @@ typedef struct row_weights {
     float scale;
 } row_weights;
 
+/* One loss sum: acc[at] += scale * sum(x[0..n)). */
+typedef struct loss_sum {
+    size_t n;
+    clvae_view x;
+    float scale;
+    int at;
+} loss_sum;
+
+/* Each accumulator has one sum; they go two per launch where the backend fuses sum_adds. */
 static int accumulate_losses(clvae_model *m, int b, int S, bool iwae)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
-    TRY(o->sum_add(c, (size_t)S * b, m->loss, 1.0f / S, m->acc));
+    loss_sum sums[CLVAE_MAX_STOCH + 2];
+    int k = 0;
+    sums[k++] = (loss_sum){(size_t)S * b, m->loss, 1.0f / S, 0};
     for (int l = 0; l < m->T; l++) {
         /* the top's analytic KL (ELBO) has one entry per q row; the others one per sample */
         bool analytic = !iwae && l == m->T - 1;
         size_t n = analytic ? (size_t)clvae_model_q_rows(l, b, S) : (size_t)S * b;
-        TRY(o->sum_add(c, n, m->lat[l].kl, n == (size_t)S * b ? 1.0f / S : 1.0f,
-                       clvae_view_at(m->acc, 4 + l)));
+        sums[k++] = (loss_sum){n, m->lat[l].kl, n == (size_t)S * b ? 1.0f / S : 1.0f, 4 + l};
     }
-    if (iwae) TRY(o->sum_add(c, (size_t)b, m->bound, -1.0f, clvae_view_at(m->acc, 2)));
+    if (iwae) sums[k++] = (loss_sum){(size_t)b, m->bound, -1.0f, 2};
+    for (int i = 0; i < k; i++) {
+        const loss_sum *s = &sums[i], *t = &sums[i + 1];
+        if (o->sum_add2 && i + 1 < k) {
+            TRY(o->sum_add2(c, s->n, s->x, s->scale, clvae_view_at(m->acc, (size_t)s->at), t->n,
+                            t->x, t->scale, clvae_view_at(m->acc, (size_t)t->at)));
+            i++;
+        } else {
+            TRY(o->sum_add(c, s->n, s->x, s->scale, clvae_view_at(m->acc, (size_t)s->at)));
+        }
+    }
     return CLVAE_OK;
 }
 
@@ -63,6 +89,7 @@ static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae
     for (int l = m->T - 1; l >= 0; l--) {
         clvae_stoch *L = &m->lat[l];
         int hrows = clvae_model_q_rows(l, b, S), samples = l == 0 ? S : 1;
+        bool head_db = false;
         if (L->categorical) { /* relaxed (or straight-through) sample + closed-form KL */
             float klw = kw / (float)clvae_model_q_rows(l, gb, S); /* the global batch's rows */
             clvae_cat_bwd_args a = {.hrows = hrows, .samples = samples, .groups = L->G,
@@ -75,7 +102,12 @@ static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae
             clvae_reparam_bwd_args a = {.batch = hrows, .samples = samples, .latent = L->R,
                                         .kl_weight = klw, .heads = L->q.out, .eps = L->eps,
                                         .dz = L->dz, .dheads = L->q.dout};
-            TRY(o->reparam_bwd(m->be->ctx, &a));
+            /* a dense head: its bias gradient (the column sums of dheads) in the same pass */
+            head_db = o->reparam_bwd_col_sum && !(L->q.conv.n && L->q.conv.at_output);
+            if (head_db)
+                TRY(o->reparam_bwd_col_sum(m->be->ctx, &a, gv_at(m, L->q.head.b)));
+            else
+                TRY(o->reparam_bwd(m->be->ctx, &a));
         } else {
             clvae_latent_bwd_args a = {.hrows = hrows, .samples = samples, .latent = L->R,
                                        .scale = c.scale, .weights = c.w, .heads = L->q.out,
@@ -83,8 +115,8 @@ static int posteriors_bwd(clvae_model *m, int b, int S, row_weights c, bool iwae
             TRY(o->latent_bwd(m->be->ctx, &a));
         }
         clvae_view none = {0};
-        TRY(clvae_model_mlp_bwd(m, &L->q, hrows, l == 0 ? m->x : m->lat[l - 1].z,
-                                l == 0 ? none : m->lat[l - 1].dz, true));
+        TRY(clvae_model_mlp_bwd_db(m, &L->q, hrows, l == 0 ? m->x : m->lat[l - 1].z,
+                                   l == 0 ? none : m->lat[l - 1].dz, true, head_db));
     }
     return CLVAE_OK;
 }
@@ -166,10 +198,89 @@ int clvae_model_apply_grads(clvae_model *m)
     return m->be->ops->optimizer(m->be->ctx, &a);
 }
 
-int clvae_model_train_step(clvae_model *m, int b)
+/* Whether this step may be recorded and replayed: its ops' arguments must be the same every
+ * step but for the Philox step and Adam's t (which the backend's step state carries). Not so:
+ * dynamic binarization and categorical layers (per-step draws and temperature), a KL warm-up
+ * in progress, conditional models (labels per upload slot), conv nets (scratch buffers). */
+static bool graph_eligible(const clvae_model *m)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    if (m->graphs_off || !o->graph_begin || m->binarize == CLVAE_BIN_DYNAMIC || m->classes)
+        return false;
+    if (m->beta_warmup > 0 && m->step < (uint64_t)m->beta_warmup) return false;
+    if (m->dec.conv.n) return false;
+    for (int l = 0; l < m->T; l++)
+        if (m->lat[l].categorical || m->lat[l].q.conv.n || m->lat[l].p.conv.n) return false;
+    return true;
+}
+
+void clvae_model_graphs_free(clvae_model *m)
+{
+    for (int i = 0; i < m->n_graphs && m->be->ops->graph_free; i++)
+        if (m->graphs[i].g) m->be->ops->graph_free(m->be->ctx, m->graphs[i].g);
+    m->n_graphs = 0;
+}
+
+/* The plain step, recorded as a graph for this batch size and input view on the way. */
+static int record_step(clvae_model *m, int b, float kw)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    int st = o->graph_begin(m->be->ctx, m->step, m->step + 1);
+    if (st == CLVAE_ERR_UNSUPPORTED) {
+        m->graphs_off = true;
+        return clvae_model_train_step_plain(m, b);
+    }
+    if (st) return st;
+    uint64_t noise = m->step;
+    st = clvae_model_train_step_plain(m, b);
+    clvae_graph *g = NULL;
+    int end = o->graph_end(m->be->ctx, &g);
+    if (st || end) {
+        if (g) o->graph_free(m->be->ctx, g);
+        return st ? st : end;
+    }
+    if (g && m->step != noise + 1) { /* cannot happen: one optimizer step per step */
+        o->graph_free(m->be->ctx, g);
+        g = NULL;
+    }
+    /* g NULL: this step is not recordable (the backend said why once); the entry keeps the
+     * key from being recorded again, other keys (a full batch after a short one) still are */
+    m->graphs[m->n_graphs++] = (struct clvae_step_graph){g, b, m->x, m->lr, kw};
+    return CLVAE_OK;
+}
+
+int clvae_model_train_step_plain(clvae_model *m, int b)
 {
     TRY(clvae_model_train_grads(m, b, 0, b));
     return clvae_model_apply_grads(m);
+}
+
+/* One step: a recorded graph's replay when one matches (batch size, input view, settings),
+ * else the ops one by one (recording a graph where the backend can). A failed replay is
+ * logged and the step runs op by op, as do all later ones. */
+int clvae_model_train_step(clvae_model *m, int b)
+{
+    if (!graph_eligible(m)) return clvae_model_train_step_plain(m, b);
+    float kw = clvae_model_kl_weight(m);
+    for (int i = 0; i < m->n_graphs; i++) {
+        const struct clvae_step_graph *g = &m->graphs[i];
+        if (g->b != b || g->x.buf != m->x.buf || g->x.off != m->x.off || g->lr != m->lr ||
+            g->kw != kw)
+            continue;
+        if (!g->g) return clvae_model_train_step_plain(m, b); /* refused when recorded */
+        int st = m->be->ops->graph_replay(m->be->ctx, g->g, m->step, m->step + 1);
+        if (!st) {
+            m->step++;
+            return CLVAE_OK;
+        }
+        CLVAE_WARN("model: replaying the recorded step failed (%s); steps run op by op from "
+                   "here (device.command_buffer = off skips recording)", clvae_last_error());
+        clvae_model_graphs_free(m);
+        m->graphs_off = true;
+        return clvae_model_train_step_plain(m, b);
+    }
+    if (m->n_graphs == CLVAE_MAX_GRAPHS) return clvae_model_train_step_plain(m, b);
+    return record_step(m, b, kw);
 }
 
 int clvae_model_take_all_losses(clvae_model *m, clvae_losses *out)

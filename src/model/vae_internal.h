@@ -23,5 +23,8 @@ int clvae_model_likelihood(clvae_model *m, int b, int S, bool grad, float grad_s
 /* From n->dout back to the MLP's input x: dx written, accumulated, or (dx.buf NULL) skipped. */
 int clvae_model_mlp_bwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, clvae_view dx,
                         bool accumulate);
+/* The same when the head's bias gradient is already written (a fused op computed it). */
+int clvae_model_mlp_bwd_db(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, clvae_view dx,
+                           bool accumulate, bool head_db_done);
 
 #endif

@@ -591,6 +591,8 @@ int clvae_model_init(clvae_model *m, clvae_backend *be, int max_batch, int sampl
     m->max_batch = max_batch;
     m->samples = samples;
     m->step = 0;
+    m->n_graphs = 0; /* a copy (clvae_model_gemm_shapes) does not own the original's graphs */
+    m->graphs_off = false;
     if (be->ops->supports && (st = check_ops(m, be))) {
         m->be = NULL;
         return st;
@@ -622,6 +624,7 @@ void clvae_model_free(clvae_model *m)
 {
     if (!m->be) return;
     const clvae_backend_ops *o = m->be->ops;
+    clvae_model_graphs_free(m);
     clvae_buffer **bufs[] = {&m->p_buf, &m->g_buf, &m->m_buf, &m->v_buf, &m->a_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if (*bufs[i]) o->buffer_free(m->be->ctx, *bufs[i]);

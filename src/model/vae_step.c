@@ -92,9 +92,16 @@ static int dense_act_bwd(clvae_model *m, clvae_act act, int rows, int cols, clva
 int clvae_model_mlp_bwd(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, clvae_view dx,
                         bool accumulate)
 {
+    return clvae_model_mlp_bwd_db(m, n, rows, x, dx, accumulate, false);
+}
+
+int clvae_model_mlp_bwd_db(clvae_model *m, clvae_mlp *n, int rows, clvae_view x, clvae_view dx,
+                           bool accumulate, bool head_db_done)
+{
     const clvae_backend_ops *o = m->be->ops;
     clvae_view dy = n->dout, spare[2] = {m->d1, m->d2}, none = {0};
-    bool fused = o->act_bwd_col_sum != NULL, db_done = false, pre = n->conv.n && !n->conv.at_output;
+    bool fused = o->act_bwd_col_sum != NULL, pre = n->conv.n && !n->conv.at_output;
+    bool db_done = head_db_done && !(n->conv.n && n->conv.at_output);
     int k = 0, top = n->n_hidden;
     clvae_view x0 = x;
     if (n->conv.n && n->conv.at_output) { /* the map layers end the net: back to the view */

@@ -82,9 +82,17 @@ static int bench_run(clvae_config *cfg, const clvae_bench_options *o, bench_ctx 
     int st = bench_open(cfg, o, warm, c);
     if (!st) st = bench_steps(c, warm, &warm_samples);
     if (st) return st;
+    clvae_backend_counters k0 = {0}, k1 = {0};
+    if (c->be.ops->counters) c->be.ops->counters(c->be.ctx, &k0);
     double t0 = clvae_now();
     if ((st = bench_steps(c, steps, &samples))) return st;
     double dt = clvae_now() - t0;
+    if (c->be.ops->counters && steps > 0) {
+        c->be.ops->counters(c->be.ctx, &k1);
+        r->launches_per_step = (double)(k1.launches - k0.launches) / (double)steps;
+        r->host_us_per_step = (double)(k1.enqueue_ns - k0.enqueue_ns) / 1e3 / (double)steps;
+        r->replays_per_step = (double)(k1.replays - k0.replays) / (double)steps;
+    }
     double recon, kl;
     if ((st = clvae_model_take_losses(&c->m, &recon, &kl))) return st;
     r->seconds = dt;
@@ -109,6 +117,7 @@ int clvae_bench_run(const clvae_config *cfg, const clvae_bench_options *o, clvae
     bench_ctx c = {0};
     clvae_config resolved = *cfg; /* model.classes from the labels */
     r->overlap_share = -1;
+    r->launches_per_step = r->host_us_per_step = r->replays_per_step = -1;
     int st = bench_run(&resolved, o, &c, r);
     clvae_sched_free(c.sched);
     clvae_profile_close(c.prof); /* no-op unless a failure came first */

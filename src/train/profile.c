@@ -25,6 +25,12 @@ struct clvae_profile {
     bool device;      /* the backend records device commands */
     bool closed;
     double overlap;     /* -1 = unknown */
+    /* Step accounting (backend counters) over the recorded steps: at the first one's start and
+     * the first step past the window (or at close). */
+    clvae_backend_counters k0, k1;
+    bool have0, have1;
+    long seen;                            /* the newest step begun */
+    double launches_per_step, host_us_per_step; /* -1 = not counted */
     pthread_mutex_t mu; /* guards spans: the loader thread records too */
     prof_span *spans;   /* (n) */
     size_t n, cap;
@@ -61,6 +67,7 @@ int clvae_profile_open(clvae_profile **out, clvae_backend *be, const char *path,
     p->first = first_step > 0 ? first_step : 0;
     p->last = p->first + (n_steps > 0 ? n_steps : CLVAE_PROFILE_STEPS);
     p->overlap = -1;
+    p->launches_per_step = p->host_us_per_step = -1;
     const clvae_backend_ops *o = be->ops;
     p->device = o->profile_enable && o->profile_tag && o->profile_drain;
     int st = p->device ? o->profile_enable(be->ctx, true) : CLVAE_OK;
@@ -90,10 +97,37 @@ void clvae_profile_span(clvae_profile *p, clvae_track track, const char *name, l
     add_span(p, &s);
 }
 
+/* Counters at the window's edges: the first recorded step's start, the first step past it. */
+static void count_edges(clvae_profile *p, long step)
+{
+    void (*counters)(void *, clvae_backend_counters *) = p->be->ops->counters;
+    if (!counters || step < 0) return;
+    p->seen = step;
+    if (!p->have0 && step == p->first) {
+        counters(p->be->ctx, &p->k0);
+        p->have0 = true;
+    } else if (p->have0 && !p->have1 && step >= p->last) {
+        counters(p->be->ctx, &p->k1);
+        p->have1 = true;
+    }
+}
+
 void clvae_profile_step(clvae_profile *p, long step)
 {
     if (!p || !p->device || p->closed) return;
+    count_edges(p, step);
     p->be->ops->profile_tag(p->be->ctx, clvae_profile_wants(p, step) ? step : -1);
+}
+
+/* Launches and host enqueue time per recorded step (a run that ended inside the window: per
+ * step begun, the counters read at close). */
+static void count_close(clvae_profile *p)
+{
+    long steps = p->have1 ? p->last - p->first : p->seen - p->first + 1;
+    if (!p->have0 || steps <= 0) return;
+    if (!p->have1) p->be->ops->counters(p->be->ctx, &p->k1);
+    p->launches_per_step = (double)(p->k1.launches - p->k0.launches) / (double)steps;
+    p->host_us_per_step = (double)(p->k1.enqueue_ns - p->k0.enqueue_ns) / 1e3 / (double)steps;
 }
 
 static void on_record(void *user, const clvae_prof_record *r)
@@ -162,8 +196,12 @@ static int write_trace(const clvae_profile *p, double origin)
     if (st) return st;
     fprintf(af.fp,
             "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"device\": \"%s\", "
-            "\"backend\": \"%s\", \"steps\": [%ld, %ld]},\n \"traceEvents\": [\n",
+            "\"backend\": \"%s\", \"steps\": [%ld, %ld]",
             p->be->ops->device_name(p->be->ctx), p->be->ops->name, p->first, p->last - 1);
+    if (p->launches_per_step >= 0)
+        fprintf(af.fp, ", \"launches_per_step\": %.2f, \"host_us_per_step\": %.1f",
+                p->launches_per_step, p->host_us_per_step);
+    fputs("},\n \"traceEvents\": [\n", af.fp);
     fprintf(af.fp, "  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 0, "
                    "\"args\": {\"name\": \"clvae\"}}");
     for (int t = CLVAE_TRACK_COMPUTE; t <= CLVAE_TRACK_ALLREDUCE; t++)
@@ -188,6 +226,7 @@ static int write_trace(const clvae_profile *p, double origin)
 int clvae_profile_close(clvae_profile *p)
 {
     if (!p || p->closed) return CLVAE_OK;
+    if (p->device) count_close(p);
     int st = p->device ? p->be->ops->profile_drain(p->be->ctx, on_record, p) : CLVAE_OK;
     if (p->device) p->be->ops->profile_enable(p->be->ctx, false);
     p->closed = true;
@@ -198,6 +237,9 @@ int clvae_profile_close(clvae_profile *p)
     if ((st = write_trace(p, origin))) return st;
     fprintf(stderr, "profile: wrote %s (%zu events, steps %ld-%ld, %s timestamps)\n", p->path, p->n,
             p->first, p->last - 1, p->device ? "device" : "host");
+    if (p->launches_per_step >= 0)
+        fprintf(stderr, "profile: %.2f launches and %.1f us of host enqueue time per step "
+                "(with profiling events)\n", p->launches_per_step, p->host_us_per_step);
     if (p->overlap >= 0)
         fprintf(stderr, "profile: %.0f%% of %.3f ms upload time overlapped compute\n",
                 100 * p->overlap, upload_us / 1e3);

@@ -75,6 +75,7 @@ static int ocl_upload(void *ctx, clvae_view dst, const void *src, size_t bytes)
     ocl_ctx *c = ctx;
     int st = check_range(c, "upload", dst, bytes);
     if (st || bytes == 0) return st;
+    clvae_ocl_cmdbuf_refuse(c, "an upload in the step");
     cl_int err =
         clEnqueueWriteBuffer(c->queue, dst.buf->mem, CL_TRUE, dst.off, bytes, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? CLVAE_OK : clvae_ocl_fail(c, "upload", "clEnqueueWriteBuffer", err);
@@ -112,10 +113,56 @@ static int ocl_copy(void *ctx, clvae_view dst, clvae_view src, size_t n)
     int st = clvae_ocl_view(c, "copy", "dst", dst, n, &dm, &doff);
     if (!st) st = clvae_ocl_view(c, "copy", "src", src, n, &sm, &soff);
     if (st || n == 0 || (dm == sm && dst.off == src.off)) return st;
-    if (dm == sm && dst.off < src.off + bytes && src.off < dst.off + bytes)
+    if (dm == sm && dst.off < src.off + bytes && src.off < dst.off + bytes) {
+        clvae_ocl_cmdbuf_refuse(c, "a buffer copy in the step");
         return copy_overlapping(c, dst, src, bytes);
+    }
+    clvae_ocl_cmdbuf_refuse(c, "a buffer copy in the step");
+    int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clEnqueueCopyBuffer(c->queue, sm, dm, src.off, dst.off, bytes, 0, NULL, NULL);
-    return err == CL_SUCCESS ? CLVAE_OK : clvae_ocl_fail(c, "copy", "clEnqueueCopyBuffer", err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "copy", "clEnqueueCopyBuffer", err);
+    clvae_ocl_count(c, t0, 1);
+    return CLVAE_OK;
+}
+
+/* Step accounting around a GEMM call: the kernels it enqueued (each GEMM path counts its own:
+ * tiled and packed kernels, the k = 0 scaling, the bias_act of the unfused fallback, one for a
+ * CLBlast call, which also stops a recording itself) and the host time of the whole call. */
+typedef struct {
+    uint64_t launches, ns;
+    int64_t t0;
+} gemm_count;
+
+static gemm_count gemm_count_begin(const ocl_ctx *c)
+{
+    return (gemm_count){c->n_launch, c->enq_ns, clvae_ocl_now_ns()};
+}
+
+static int gemm_count_end(ocl_ctx *c, gemm_count g, int st)
+{
+    uint64_t launched = c->n_launch - g.launches;
+    c->n_launch = g.launches;
+    c->enq_ns = g.ns;
+    if (!st) clvae_ocl_count(c, g.t0, (unsigned)launched);
+    return st;
+}
+
+static int ocl_gemm_counted(void *ctx, bool ta, bool tb, int m, int n, int k, float alpha,
+                            clvae_view a, int lda, clvae_view b, int ldb, float beta, clvae_view cv,
+                            int ldc)
+{
+    gemm_count g = gemm_count_begin(ctx);
+    int st = clvae_ocl_gemm(ctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cv, ldc);
+    return gemm_count_end(ctx, g, st);
+}
+
+static int ocl_gemm_bias_act_counted(void *ctx, bool ta, bool tb, int m, int n, int k,
+                                     clvae_view a, int lda, clvae_view b, int ldb, clvae_act act,
+                                     clvae_view bias, clvae_view y)
+{
+    gemm_count g = gemm_count_begin(ctx);
+    int st = clvae_ocl_gemm_bias_act(ctx, ta, tb, m, n, k, a, lda, b, ldb, act, bias, y);
+    return gemm_count_end(ctx, g, st);
 }
 
 static int ocl_finish(void *ctx)
@@ -130,6 +177,7 @@ static void ocl_free(void *ctx)
     ocl_ctx *c = ctx;
     if (!c) return;
     if (c->queue) clFinish(c->queue);
+    clvae_ocl_cmdbuf_free(c);
     clvae_ocl_queue_release(c); /* transfer queue, profiling records */
     clvae_ocl_gemm_release(c);
     clvae_ocl_gemm_sets_free(c);
@@ -159,8 +207,8 @@ static const clvae_backend_ops ocl_ops = {
     .fill = clvae_ocl_fill,
     .copy = ocl_copy,
     .finish = ocl_finish,
-    .gemm = clvae_ocl_gemm,
-    .gemm_bias_act = clvae_ocl_gemm_bias_act,
+    .gemm = ocl_gemm_counted,
+    .gemm_bias_act = ocl_gemm_bias_act_counted,
     .bias_act = clvae_ocl_bias_act,
     .act_bwd = clvae_ocl_act_bwd,
     .col_sum = clvae_ocl_col_sum,
@@ -204,6 +252,13 @@ static const clvae_backend_ops ocl_ops = {
     .bn_fwd = clvae_ocl_bn_fwd,
     .bn_bwd_sums = clvae_ocl_bn_bwd_sums,
     .bn_bwd = clvae_ocl_bn_bwd,
+    .counters = clvae_ocl_counters,
+    .sum_add2 = clvae_ocl_sum_add2,
+    .reparam_bwd_col_sum = clvae_ocl_reparam_bwd_col_sum,
+    .graph_begin = clvae_ocl_graph_begin,
+    .graph_end = clvae_ocl_graph_end,
+    .graph_replay = clvae_ocl_graph_replay,
+    .graph_free = clvae_ocl_graph_free,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */
@@ -269,10 +324,13 @@ static int backend_create(const clvae_config *cfg, bool tuned, clvae_backend *ou
         st = clvae_error(CLVAE_ERR_NOMEM, "opencl: out of host memory");
         goto cleanup;
     }
+    atomic_init(&c->xfer_launch, 0);
+    atomic_init(&c->xfer_ns, 0);
     st = clvae_ocl_select(&inv, cfg, order, &n);
     if (!st) st = open_context(c, &inv, order, n);
     if (!st) clvae_ocl_cache_dir(cfg, c->cache_dir, sizeof c->cache_dir);
     if (!st) st = ctx_init(c);
+    if (!st) st = clvae_ocl_cmdbuf_init(c, cfg->device.command_buffer);
     if (st) goto cleanup;
     if (tuned) clvae_ocl_tuning_load(c);
     CLVAE_INFO("opencl: platform %d \"%s\", device %d \"%s\" (%s), driver %s, %s",

@@ -3,8 +3,10 @@
 #ifndef CLVAE_OCL_INTERNAL_H
 #define CLVAE_OCL_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <CL/cl.h>
 
@@ -49,8 +51,17 @@ typedef enum ocl_kernel_id {
     OCL_K_BN_STATS,
     OCL_K_BN_APPLY,
     OCL_K_BN_BWD,
+    OCL_K_SUM_ADD2,
+    OCL_K_REPARAM_BWD_COL_SUM,
     OCL_K_COUNT
 } ocl_kernel_id;
+
+/* The step state a replayed command buffer reads (ocl_cmdbuf.c), 16 bytes: the Philox step of
+ * the reparam draws as ulong 0, Adam's step size and sqrt(1 - beta2^t) as floats 2 and 3. */
+#define OCL_STATE_NOISE_STEP 0
+#define OCL_STATE_ADAM_STEP 2
+#define OCL_STATE_ADAM_SBC2 3
+#define OCL_STATE_BYTES 16
 
 /* Partial sums of the first sum_add stage: at most this many work-groups. */
 #define OCL_MAX_PARTIALS 1024
@@ -83,6 +94,12 @@ typedef struct ocl_ctx {
     int tuning_state;               /* clvae_tuning_state of the tuning file at creation */
     struct ocl_gemm_sets *gemm_sets; /* per-shape CLBlast parameter sets; NULL = one set */
     struct ocl_gemm_tiled *tiled;    /* register-tiled GEMM variants and choices (lazy) */
+    /* Step accounting (clvae_backend_counters): compute-stream commands and their enqueue time
+     * (driving thread only), transfer-stream ones (the loader thread: atomic). */
+    uint64_t n_launch, enq_ns;
+    atomic_uint_fast64_t xfer_launch, xfer_ns;
+    uint64_t n_replay;           /* command-buffer replays */
+    struct ocl_cmdbuf *cb;       /* record and replay (ocl_cmdbuf.c); NULL: not offered/off */
 } ocl_ctx;
 
 /* A kernel argument: size and pointer as clSetKernelArg takes them (value NULL = __local). */
@@ -115,6 +132,42 @@ int clvae_ocl_launch(ocl_ctx *c, ocl_kernel_id k, const char *op, size_t items, 
  * get_global_id(1) instead of dividing a flat index (integer division does not vectorize). */
 int clvae_ocl_launch_nd(ocl_ctx *c, ocl_kernel_id k, const char *op, int dims,
                         const size_t *items, const ocl_arg *args, int nargs);
+
+/* Step accounting: a monotonic host clock in ns, and "one compute command enqueued since t0"
+ * (ocl_launch.c). clvae_ocl_counters is the backend's counters slot. */
+int64_t clvae_ocl_now_ns(void);
+void clvae_ocl_count(ocl_ctx *c, int64_t t0, unsigned launches);
+void clvae_ocl_counters(void *ctx, clvae_backend_counters *out);
+
+/* ---- Command buffers (ocl_cmdbuf.c): record the training step once, replay it ----------
+ * Recording runs the step as always (plain enqueues) and adds each command to the buffer too.
+ * clvae_ocl_cmdbuf_init reads device.command_buffer; on: an error where it is not offered. */
+int clvae_ocl_cmdbuf_init(ocl_ctx *c, clvae_cmdbuf_mode mode);
+void clvae_ocl_cmdbuf_free(ocl_ctx *c);
+/* True while a step is being recorded. */
+bool clvae_ocl_recording(const ocl_ctx *c);
+/* After kern's plain enqueue: the same command into the step being recorded (no-op when none;
+ * kern NULL: nothing was enqueued, a pending step-state argument is dropped). Every kernel
+ * enqueued while recording must come through here (the tiled GEMM's launch too). */
+void clvae_ocl_cmdbuf_add(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs,
+                          cl_uint dims, const size_t *global, const size_t *local);
+/* The command about to be added reads the step state through argument `arg`; value is its
+ * per-step value in this step (which 0: the Philox step, 1: Adam's t), checked against the
+ * recording's. */
+void clvae_ocl_cmdbuf_step_arg(ocl_ctx *c, int arg, uint64_t value, int which);
+/* Commands recorded so far in the current recording (0 when none). */
+uint64_t clvae_ocl_cmdbuf_count(const ocl_ctx *c);
+/* Adam's lr and betas, from which a replay computes the step state's scalars. */
+void clvae_ocl_cmdbuf_adam(ocl_ctx *c, float lr, float beta1, float beta2);
+/* The step being recorded cannot be replayed (logged once by graph_end). */
+void clvae_ocl_cmdbuf_refuse(ocl_ctx *c, const char *why);
+/* The graph slots (clvae_backend_ops). */
+int clvae_ocl_graph_begin(void *ctx, uint64_t noise_step, uint64_t t);
+int clvae_ocl_graph_end(void *ctx, clvae_graph **out);
+int clvae_ocl_graph_replay(void *ctx, clvae_graph *g, uint64_t noise_step, uint64_t t);
+void clvae_ocl_graph_free(void *ctx, clvae_graph *g);
+void clvae_ocl_adam_scalars(float lr, float beta1, float beta2, uint64_t t, float *step,
+                            float *sbc2);
 
 /* Builds the program from the #define header, philox.clh and cl/ *.cl (embedded or, with
  * CLVAE_KERNEL_DIR, from disk); prints the build log on failure. ocl_program.c */
@@ -150,6 +203,9 @@ int clvae_ocl_reparam_bwd(void *ctx, const clvae_reparam_bwd_args *a);
 int clvae_ocl_likelihood(void *ctx, const clvae_lik_args *a);
 int clvae_ocl_sum_add(void *ctx, size_t n, clvae_view x, float scale, clvae_view acc);
 int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a);
+int clvae_ocl_sum_add2(void *ctx, size_t n0, clvae_view x0, float s0, clvae_view acc0, size_t n1,
+                       clvae_view x1, float s1, clvae_view acc1);
+int clvae_ocl_reparam_bwd_col_sum(void *ctx, const clvae_reparam_bwd_args *a, clvae_view db);
 int clvae_ocl_gather_u8(void *ctx, clvae_view dst, clvae_buffer *src_u8, clvae_view idx_u32,
                         int count, int dim);
 int clvae_ocl_gather_f32(void *ctx, clvae_view dst, clvae_buffer *src_f32, clvae_view idx_u32,

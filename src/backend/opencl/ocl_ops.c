@@ -135,11 +135,13 @@ int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
     if (!st) st = clvae_ocl_view(c, "reparam", "eps", a->eps, n, &em, &eoff);
     if (!st) st = clvae_ocl_view(c, "reparam", "kl", a->kl, B, &km, &koff);
     if (st) return st;
+    cl_mem state = NULL; /* the step's scalar; a recorded command reads the step state */
     ocl_arg args[] = {OCL_ARG(hm),   OCL_ARG(hoff), OCL_ARG(zm),   OCL_ARG(zoff),   OCL_ARG(em),
                       OCL_ARG(eoff), OCL_ARG(km),   OCL_ARG(koff), OCL_ARG(B),      OCL_ARG(S),
                       OCL_ARG(R),    OCL_ARG(seed), OCL_ARG(step), OCL_ARG(stream), OCL_ARG(given),
-                      OCL_ARG(row0), OCL_ARG(G)};
+                      OCL_ARG(row0), OCL_ARG(G),    OCL_ARG(state)};
     size_t items[3] = {vec_items(c, R), B, S};
+    if (clvae_ocl_recording(c)) clvae_ocl_cmdbuf_step_arg(c, OCL_NARGS(args) - 1, a->step, 0);
     return clvae_ocl_launch_nd(c, OCL_K_REPARAM, "reparam", 3, items, args, OCL_NARGS(args));
 }
 
@@ -247,6 +249,65 @@ int clvae_ocl_sum_add(void *ctx, size_t n, clvae_view x, float scale, clvae_view
     return st ? st : sum_chunks(c, c->partials, 0, groups, groups, 1, am, aoff, scale, 1);
 }
 
+/* Both sums in one launch of two work-groups when each fits the one-group path of sum_add with
+ * the same work-group size (so the same tree); otherwise the two sum_adds. */
+int clvae_ocl_sum_add2(void *ctx, size_t n0, clvae_view x0, float s0, clvae_view acc0, size_t n1,
+                       clvae_view x1, float s1, clvae_view acc1)
+{
+    ocl_ctx *c = ctx;
+    const char *op = "sum_add2";
+    size_t local = c->local[OCL_K_SUM_CHUNKS], per_group = local * 16;
+    if (n0 == 0 || n1 == 0 || n0 > per_group || n1 > per_group ||
+        c->local[OCL_K_SUM_ADD2] != local) {
+        int st = clvae_ocl_sum_add(ctx, n0, x0, s0, acc0);
+        return st ? st : clvae_ocl_sum_add(ctx, n1, x1, s1, acc1);
+    }
+    cl_mem xm0, am0, xm1, am1;
+    cl_ulong xo0, ao0, xo1, ao1, nn0 = n0, nn1 = n1;
+    int st = clvae_ocl_view(c, op, "x", x0, n0, &xm0, &xo0);
+    if (!st) st = clvae_ocl_view(c, op, "acc", acc0, 1, &am0, &ao0);
+    if (!st) st = clvae_ocl_view(c, op, "x", x1, n1, &xm1, &xo1);
+    if (!st) st = clvae_ocl_view(c, op, "acc", acc1, 1, &am1, &ao1);
+    if (st) return st;
+    ocl_arg args[] = {OCL_ARG(xm0), OCL_ARG(xo0), OCL_ARG(nn0), OCL_ARG(s0),  OCL_ARG(am0),
+                      OCL_ARG(ao0), OCL_ARG(xm1), OCL_ARG(xo1), OCL_ARG(nn1), OCL_ARG(s1),
+                      OCL_ARG(am1), OCL_ARG(ao1), OCL_LOCAL(local * sizeof(float))};
+    return clvae_ocl_launch(c, OCL_K_SUM_ADD2, op, 2 * local, local, args, OCL_NARGS(args));
+}
+
+int clvae_ocl_reparam_bwd_col_sum(void *ctx, const clvae_reparam_bwd_args *a, clvae_view db)
+{
+    ocl_ctx *c = ctx;
+    const char *op = "reparam_bwd_col_sum";
+    cl_mem hm, em, dzm, dhm, bm;
+    cl_ulong hoff, eoff, dzoff, dhoff, boff;
+    cl_uint B = (cl_uint)a->batch, S = (cl_uint)a->samples, R = (cl_uint)a->latent;
+    float klw = a->kl_weight;
+    size_t n = (size_t)S * B * R;
+    int st = check_sbr(c, op, a->samples, a->batch, a->latent);
+    if (!st) st = clvae_ocl_view(c, op, "heads", a->heads, (size_t)B * 2 * R, &hm, &hoff);
+    if (!st) st = clvae_ocl_view(c, op, "eps", a->eps, n, &em, &eoff);
+    if (!st) st = clvae_ocl_view(c, op, "dz", a->dz, n, &dzm, &dzoff);
+    if (!st) st = clvae_ocl_view(c, op, "dheads", a->dheads, (size_t)B * 2 * R, &dhm, &dhoff);
+    if (!st) st = clvae_ocl_view(c, op, "db", db, (size_t)2 * R, &bm, &boff);
+    if (st) return st;
+    ocl_arg args[] = {OCL_ARG(hm),  OCL_ARG(hoff),  OCL_ARG(em),  OCL_ARG(eoff), OCL_ARG(dzm),
+                      OCL_ARG(dzoff), OCL_ARG(dhm), OCL_ARG(dhoff), OCL_ARG(B),  OCL_ARG(S),
+                      OCL_ARG(R),   OCL_ARG(klw),   OCL_ARG(bm),  OCL_ARG(boff)};
+    return clvae_ocl_launch(c, OCL_K_REPARAM_BWD_COL_SUM, op, vec_items(c, R), 0, args,
+                            OCL_NARGS(args));
+}
+
+/* Bias corrections exactly as the reference computes them (host float math): step = lr / (1 -
+ * beta1^t), sbc2 = sqrt(1 - beta2^t). The plain launch and a replayed step state both use it. */
+void clvae_ocl_adam_scalars(float lr, float beta1, float beta2, uint64_t t, float *step,
+                            float *sbc2)
+{
+    float bc1 = 1.0f - powf(beta1, (float)t), bc2 = 1.0f - powf(beta2, (float)t);
+    *step = lr / bc1;
+    *sbc2 = sqrtf(bc2);
+}
+
 int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a)
 {
     ocl_ctx *c = ctx;
@@ -265,12 +326,16 @@ int clvae_ocl_optimizer(void *ctx, const clvae_opt_args *a)
         return clvae_ocl_launch(c, OCL_K_SGD, "optimizer", vec_items(c, n), 0, args,
                                 OCL_NARGS(args));
     }
-    /* Bias corrections exactly as the reference computes them (host float math). */
-    float bc1 = 1.0f - powf(a->beta1, (float)a->t), bc2 = 1.0f - powf(a->beta2, (float)a->t);
-    float step = a->lr / bc1, sbc2 = sqrtf(bc2), b1 = a->beta1, b2 = a->beta2, eps = a->eps;
+    float step, sbc2, b1 = a->beta1, b2 = a->beta2, eps = a->eps;
+    clvae_ocl_adam_scalars(a->lr, a->beta1, a->beta2, a->t, &step, &sbc2);
+    cl_mem state = NULL; /* the step's scalars; a recorded command reads the step state */
     ocl_arg args[] = {OCL_ARG(pm), OCL_ARG(po),   OCL_ARG(gm),   OCL_ARG(go), OCL_ARG(mm),
                       OCL_ARG(mo), OCL_ARG(vm),   OCL_ARG(vo),   OCL_ARG(n),  OCL_ARG(b1),
-                      OCL_ARG(b2), OCL_ARG(step), OCL_ARG(sbc2), OCL_ARG(eps)};
+                      OCL_ARG(b2), OCL_ARG(step), OCL_ARG(sbc2), OCL_ARG(eps), OCL_ARG(state)};
+    if (clvae_ocl_recording(c)) {
+        clvae_ocl_cmdbuf_step_arg(c, OCL_NARGS(args) - 1, a->t, 1);
+        clvae_ocl_cmdbuf_adam(c, a->lr, a->beta1, a->beta2);
+    }
     return clvae_ocl_launch(c, OCL_K_ADAM, "optimizer", vec_items(c, n), 0, args,
                             OCL_NARGS(args));
 }

@@ -53,6 +53,8 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_BN_STATS] = "clvae_bn_stats",
     [OCL_K_BN_APPLY] = "clvae_bn_apply",
     [OCL_K_BN_BWD] = "clvae_bn_bwd",
+    [OCL_K_SUM_ADD2] = "clvae_sum_add2",
+    [OCL_K_REPARAM_BWD_COL_SUM] = "clvae_reparam_bwd_col_sum",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */
@@ -108,6 +110,10 @@ static int append_header(strbuf *b, const ocl_ctx *c)
                        CLVAE_LIK_BERNOULLI, CLVAE_LIK_GAUSSIAN);
     if (!st)
         st = sb_printf(b, "#define CLVAE_LIK_GAUSSIAN_LEARNED %d\n", CLVAE_LIK_GAUSSIAN_LEARNED);
+    if (!st)
+        st = sb_printf(b, "#define CLVAE_STATE_NOISE_STEP %d\n#define CLVAE_STATE_ADAM_STEP %d\n"
+                          "#define CLVAE_STATE_ADAM_SBC2 %d\n",
+                       OCL_STATE_NOISE_STEP, OCL_STATE_ADAM_STEP, OCL_STATE_ADAM_SBC2);
     return st;
 }
 
@@ -289,7 +295,8 @@ static size_t pow2_floor(size_t x)
 
 static bool is_reduction(ocl_kernel_id k)
 {
-    return k == OCL_K_SUM_CHUNKS || k == OCL_K_LIKELIHOOD || k == OCL_K_IW_WEIGHTS_WG;
+    return k == OCL_K_SUM_CHUNKS || k == OCL_K_LIKELIHOOD || k == OCL_K_IW_WEIGHTS_WG ||
+           k == OCL_K_SUM_ADD2;
 }
 
 /* Work-group size for kernel k: within the kernel's and device's limits, a multiple of the

@@ -115,6 +115,7 @@ int clvae_ocl_upload_async(void *ctx, clvae_view dst, clvae_staging *src, size_t
                            "staging or destination buffer",
                            c->dev.name, bytes, dst.off);
     /* A cross-queue wait list: the copy waits on the device for the step that read dst. */
+    int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clEnqueueWriteBuffer(c->xfer, dst.buf->mem, CL_FALSE, dst.off, bytes, src->host,
                                       wait ? 1 : 0, wait ? &wait : NULL, &ev);
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "upload_async", "clEnqueueWriteBuffer", err);
@@ -123,6 +124,9 @@ int clvae_ocl_upload_async(void *ctx, clvae_view dst, clvae_staging *src, size_t
         clReleaseEvent(ev);
         return clvae_ocl_fail(c, "upload_async", "clFlush(transfer queue)", err);
     }
+    atomic_fetch_add_explicit(&c->xfer_launch, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->xfer_ns, (uint64_t)(clvae_ocl_now_ns() - t0),
+                              memory_order_relaxed);
     if (tag >= 0 && clvae_ocl_prof_queues(c) && clRetainEvent(ev) == CL_SUCCESS)
         clvae_ocl_prof_add(c, "upload", CLVAE_QUEUE_TRANSFER, tag, bytes, ev);
     *done = (clvae_ticket *)ev;
@@ -134,10 +138,12 @@ int clvae_ocl_compute_wait(void *ctx, clvae_ticket *t)
     ocl_ctx *c = ctx;
     if (!t) return CLVAE_OK;
     cl_event ev = ev_of(t);
+    int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clEnqueueBarrierWithWaitList(c->queue, 1, &ev, NULL);
-    return err == CL_SUCCESS
-               ? CLVAE_OK
-               : clvae_ocl_fail(c, "compute_wait", "clEnqueueBarrierWithWaitList", err);
+    if (err != CL_SUCCESS)
+        return clvae_ocl_fail(c, "compute_wait", "clEnqueueBarrierWithWaitList", err);
+    clvae_ocl_count(c, t0, 0); /* a barrier: host time, not a launch */
+    return CLVAE_OK;
 }
 
 int clvae_ocl_compute_marker(void *ctx, clvae_ticket **out)
@@ -145,6 +151,7 @@ int clvae_ocl_compute_marker(void *ctx, clvae_ticket **out)
     ocl_ctx *c = ctx;
     cl_event ev = NULL;
     *out = NULL;
+    int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clEnqueueMarkerWithWaitList(c->queue, 0, NULL, &ev);
     if (err != CL_SUCCESS)
         return clvae_ocl_fail(c, "compute_marker", "clEnqueueMarkerWithWaitList", err);
@@ -154,6 +161,7 @@ int clvae_ocl_compute_marker(void *ctx, clvae_ticket **out)
         return clvae_ocl_fail(c, "compute_marker", "clFlush", err);
     }
     *out = (clvae_ticket *)ev;
+    clvae_ocl_count(c, t0, 0);
     return CLVAE_OK;
 }
 
@@ -180,8 +188,11 @@ void clvae_ocl_ticket_release(void *ctx, clvae_ticket *t)
 int clvae_ocl_flush(void *ctx)
 {
     ocl_ctx *c = ctx;
+    int64_t t0 = clvae_ocl_now_ns();
     cl_int err = clFlush(c->queue);
-    return err == CL_SUCCESS ? CLVAE_OK : clvae_ocl_fail(c, "flush", "clFlush", err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "flush", "clFlush", err);
+    clvae_ocl_count(c, t0, 0);
+    return CLVAE_OK;
 }
 
 void clvae_ocl_queue_release(ocl_ctx *c)

@@ -102,6 +102,12 @@ static int run_clblast(ocl_ctx *c, const gemm_shape *g, float alpha, float beta,
     else
         s = CLBlastSgemmWithTempBuffer(L, ta, tb, m1, n1, g->k, alpha, x1, o1, ld1, x2, o2, ld2,
                                        beta, cm, co, g->ldc, &c->queue, &ev, c->gemm_tmp);
+    /* CLBlast enqueues its kernels itself, so a step with such a GEMM cannot be recorded
+     * (ocl_cmdbuf.c); it counts as one launch, however many kernels CLBlast runs. */
+    clvae_ocl_cmdbuf_refuse(c, "a GEMM runs on CLBlast, which enqueues its kernels itself (a step "
+                               "is recorded when the tuning file gives all of its GEMM shapes "
+                               "clvae's tiled or packed kernels)");
+    c->n_launch++;
     if (s == CLBlastSuccess)
         clvae_ocl_prof_span(c, "gemm", pre, ev); /* takes both; no-op when not profiling */
     else if (ev || pre)

@@ -65,6 +65,7 @@ static int enqueue(ocl_ctx *c, cl_kernel kern, const size_t *global, const size_
                                         NULL, OCL_PROF_EVENT(c, ev));
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(packed)", err);
     clvae_ocl_prof_compute(c, "gemm", ev);
+    c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
     return CLVAE_OK;
 }
 
@@ -82,6 +83,11 @@ static int pack(ocl_ctx *c, cl_kernel kern, cl_mem x, cl_ulong xoff, int rows, i
 int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, const clvae_tiled *v,
                           const clvae_gemm_call *g, clvae_pack_buf *buf)
 {
+    /* Not recorded into a step's command buffer (ocl_cmdbuf.c): the panel buffer is reallocated
+     * when a larger GEMM comes (an eval batch), which would leave a recording reading freed
+     * memory. */
+    clvae_ocl_cmdbuf_refuse(c, "a GEMM runs on a packed kernel, whose panel buffer can be "
+                               "reallocated between steps");
     const int mr = v->mr, nr = v->nb * v->vw;
     const size_t pm = (size_t)(g->m + mr - 1) / mr, pn = (size_t)(g->n + nr - 1) / nr;
     const cl_ulong a_floats = pm * mr * (size_t)g->k, b_floats = pn * nr * (size_t)g->k;

@@ -233,6 +233,8 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
                                         OCL_PROF_EVENT(c, ev));
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(tiled)", err);
     clvae_ocl_prof_compute(c, "gemm", ev);
+    clvae_ocl_cmdbuf_add(c, kern, args, nargs, 2, global, local); /* recording a step (ocl_cmdbuf.c) */
+    c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
     return CLVAE_OK;
 }
 
