@@ -1,6 +1,6 @@
 /* Packed GEMMs: row-major C (m, n) = alpha op(A) (m, k) op(B) (k, n) + beta C in two passes.
  * First clvae_gemm_pack copies op(A) into panels of GP_MR rows and op(B)^T into panels of
- * GP_NR = GP_NB * GP_VW columns, each panel k-major and zero-padded past the matrix's edge:
+ * GP_NR = GP_NB * GP_VW columns (one launch for both), each panel k-major and zero-padded past the matrix's edge:
  *   panel p, step q, lane i  at  dst[(p * k + q) * P + i]   (P = GP_MR or GP_NR)
  * Then clvae_gemm_packed runs the outer-product register tile of gemm_tiled.cl over one A panel
  * and one B panel: both are read front to back in one stream each, whatever the transposes and
@@ -33,17 +33,33 @@ typedef GP_CAT(float, GP_VW) gpv;
 #define GP_VSTORE(v, i, p) GP_CAT(vstore, GP_VW)(v, i, p)
 #endif
 
-/* Packs the (rows, k) matrix X, X(r, q) = x[r * rs + q * qs], into panels of P rows (P is
- * GP_MR for A, GP_NR for B^T). Work-item (i, q, p) writes lane i of step q of panel p. */
-__kernel void clvae_gemm_pack(__global const float *x, ulong xoff, int rows, int k, int rs, int qs,
-                              int P, __global float *dst, ulong doff)
+/* Lane i of step q of panel p of the (rows, k) matrix X, X(r, q) = x[r * rs + q * qs], packed
+ * into panels of P rows. */
+static inline float gp_packed(__global const float *x, int rows, int rs, int qs, int P, int i,
+                              int q, int p)
+{
+    const int r = p * P + i;
+    return r < rows ? x[(size_t)r * rs + (size_t)q * qs] : 0.0f;
+}
+
+/* Both operands in one launch: the panels of op(A) (m rows, GP_MR each) at dst, those of
+ * op(B)^T (n rows, GP_NR each) at dst + bpoff. Work-item (i, q, p) writes lane i of step q of
+ * panel p, counting A's panels first. */
+__kernel void clvae_gemm_pack(int k, __global const float *a, ulong aoff, int m, int ars, int aqs,
+                              __global const float *b, ulong boff, int n, int brs, int bqs,
+                              __global float *dst, ulong bpoff)
 {
     const int i = (int)get_global_id(0), q = (int)get_global_id(1), p = (int)get_global_id(2);
-    if (i >= P || q >= k) return;
-    const int r = p * P + i;
-    x += xoff;
-    dst += doff;
-    dst[((size_t)p * k + q) * P + i] = r < rows ? x[(size_t)r * rs + (size_t)q * qs] : 0.0f;
+    const int pm = (m + GP_MR - 1) / GP_MR;
+    if (q >= k) return;
+    if (p < pm) {
+        if (i < GP_MR)
+            dst[((size_t)p * k + q) * GP_MR + i] = gp_packed(a + aoff, m, ars, aqs, GP_MR, i, q, p);
+    } else if (i < GP_NR) {
+        const int pb = p - pm;
+        dst[bpoff + ((size_t)pb * k + q) * GP_NR + i] =
+            gp_packed(b + boff, n, brs, bqs, GP_NR, i, q, pb);
+    }
 }
 
 /* X-macros over the tile's rows (i) and column vectors (j): every accumulator a named variable,

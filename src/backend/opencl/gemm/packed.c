@@ -1,7 +1,7 @@
 /* The packed GEMM (cl/gemm_packed.cl) at run time: its program per variant, the buffer the
- * operand panels are packed into (grown on demand, kept by the context), and one GEMM as three
- * launches: pack op(A), pack op(B)^T, the tile kernel over the panels. tiled.c builds and picks
- * it like the register-tiled forms (a choice of form CLVAE_TILED_PACKED). */
+ * operand panels are packed into (grown on demand, kept by the context), and one GEMM as two
+ * launches: pack op(A) and op(B)^T, then the tile kernel over the panels. tiled.c builds and
+ * picks it like the register-tiled forms (a choice of form CLVAE_TILED_PACKED). */
 #include <stdio.h>
 
 #include "backend/opencl/gemm/run.h"
@@ -69,17 +69,6 @@ static int enqueue(ocl_ctx *c, cl_kernel kern, const size_t *global, const size_
     return CLVAE_OK;
 }
 
-/* Packs the (rows, k) matrix X(r, q) = x[r rs + q qs] into panels of p rows at dst + doff. */
-static int pack(ocl_ctx *c, cl_kernel kern, cl_mem x, cl_ulong xoff, int rows, int k, int rs,
-                int qs, int p, cl_mem dst, cl_ulong doff)
-{
-    ocl_arg args[] = {OCL_ARG(x),  OCL_ARG(xoff), OCL_ARG(rows), OCL_ARG(k),   OCL_ARG(rs),
-                      OCL_ARG(qs), OCL_ARG(p),    OCL_ARG(dst),  OCL_ARG(doff)};
-    int st = set_args(c, kern, args, OCL_NARGS(args));
-    size_t global[3] = {(size_t)p, (size_t)k, (size_t)(rows + p - 1) / p};
-    return st ? st : enqueue(c, kern, global, NULL);
-}
-
 int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, const clvae_tiled *v,
                           const clvae_gemm_call *g, clvae_pack_buf *buf)
 {
@@ -93,12 +82,15 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
     const cl_ulong a_floats = pm * mr * (size_t)g->k, b_floats = pn * nr * (size_t)g->k;
     int st = pack_buf_grow(c, buf, (size_t)(a_floats + b_floats) * sizeof(float));
     /* op(A)(r, q) is a[q lda + r] when transposed; op(B)^T(col, q) is b[col ldb + q] when B is */
-    if (!st)
-        st = pack(c, kpack, g->a, g->aoff, g->m, g->k, g->ta ? 1 : g->lda, g->ta ? g->lda : 1, mr,
-                  buf->mem, 0);
-    if (!st)
-        st = pack(c, kpack, g->b, g->boff, g->n, g->k, g->tb ? g->ldb : 1, g->tb ? 1 : g->ldb, nr,
-                  buf->mem, a_floats);
+    int ars = g->ta ? 1 : g->lda, aqs = g->ta ? g->lda : 1;
+    int brs = g->tb ? g->ldb : 1, bqs = g->tb ? 1 : g->ldb;
+    ocl_arg pargs[] = {OCL_ARG(g->k),  OCL_ARG(g->a),    OCL_ARG(g->aoff), OCL_ARG(g->m),
+                       OCL_ARG(ars),   OCL_ARG(aqs),     OCL_ARG(g->b),    OCL_ARG(g->boff),
+                       OCL_ARG(g->n),  OCL_ARG(brs),     OCL_ARG(bqs),     OCL_ARG(buf->mem),
+                       OCL_ARG(a_floats)};
+    size_t pglobal[3] = {(size_t)(mr > nr ? mr : nr), (size_t)g->k, pm + pn};
+    if (!st) st = set_args(c, kpack, pargs, OCL_NARGS(pargs));
+    if (!st) st = enqueue(c, kpack, pglobal, NULL);
     if (st) return st;
     int rows_first = v->rows_first;
     cl_mem bias = g->epi ? g->bias : g->c; /* never read without an epilogue */
