@@ -1,6 +1,7 @@
 /* The map layers of a net (vae_conv.h): Conv2d / ConvTranspose2d with an optional BatchNorm2d
  * and an activation. Parameter-table entries and shapes, the activation layout, forward and
- * backward as backend ops: one im2col over the whole batch and one GEMM per pass and layer. */
+ * backward as backend ops: one im2col over the whole batch and one GEMM per pass and layer, or
+ * for a Conv2d to few channels the direct (column-free) ops. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,21 @@ static int taps(const clvae_conv_layer *l)
     return l->k[0] * l->k[1];
 }
 
+/* A Conv2d to at most this many channels (a decoder's last layer to an image's channels) runs
+ * the direct ops (backend.h): its im2col matrix would be the net's largest (vanilla64: 300 MB
+ * at batch 64) and feed GEMMs with a dimension of 3. */
+#define DIRECT_MAX_CH 4
+
+static bool direct(const clvae_conv_layer *l)
+{
+    return !l->transposed && l->out_c <= DIRECT_MAX_CH;
+}
+
 /* Floats of the layer's im2col matrix per net row: column-side positions x image-side channels
- * x taps. */
+ * x taps (none for a direct layer). */
 static size_t cols_per_row(const clvae_conv_layer *l)
 {
+    if (direct(l)) return 0;
     return l->transposed ? (size_t)l->in_h * l->in_w * l->out_c * taps(l)
                          : (size_t)l->out_h * l->out_w * l->in_c * taps(l);
 }
@@ -234,7 +246,9 @@ static int layer_fwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *
     clvae_view z = L->bn ? L->z : L->y;
     int IC = L->in_c, OC = L->out_c, K = taps(L);
     int n_out = rows * L->out_h * L->out_w, n_in = rows * L->in_h * L->in_w;
-    if (!L->transposed) {
+    if (direct(L)) {
+        TRY(o->conv_direct(c, &g, OC, x, pv(m, L->w), z));                   // (n_out, OC)
+    } else if (!L->transposed) {
         TRY(o->im2col(c, &g, x, cn->cols));                                  // (n_out, IC*K)
         TRY(o->gemm(c, false, true, n_out, OC, IC * K, 1.0f, cn->cols, IC * K, pv(m, L->w),
                     IC * K, 0.0f, z, OC));
@@ -308,6 +322,10 @@ static int layer_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *
     int IC = L->in_c, OC = L->out_c, K = taps(L);
     int n_out = rows * L->out_h * L->out_w, n_in = rows * L->in_h * L->in_w;
     TRY(act_bn_bwd(m, L, n_out, d));
+    if (direct(L)) {
+        TRY(o->conv_direct_dw(c, &g, OC, x, d, gv(m, L->w)));
+        return dx.buf ? o->conv_direct_dx(c, &g, OC, d, pv(m, L->w), dx) : CLVAE_OK;
+    }
     if (!L->transposed) {
         TRY(o->im2col(c, &g, x, cn->cols));                                  // (n_out, IC*K)
         TRY(o->gemm(c, true, false, OC, IC * K, n_out, 1.0f, d, OC, cn->cols, IC * K, 0.0f,

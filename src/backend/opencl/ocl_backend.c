@@ -202,6 +202,9 @@ static const clvae_backend_ops ocl_ops = {
     .bn_fwd = clvae_ocl_bn_fwd,
     .bn_bwd_sums = clvae_ocl_bn_bwd_sums,
     .bn_bwd = clvae_ocl_bn_bwd,
+    .conv_direct = clvae_ocl_conv_direct,
+    .conv_direct_dx = clvae_ocl_conv_direct_dx,
+    .conv_direct_dw = clvae_ocl_conv_direct_dw,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

@@ -53,6 +53,9 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_BN_STATS] = "clvae_bn_stats",
     [OCL_K_BN_APPLY] = "clvae_bn_apply",
     [OCL_K_BN_BWD] = "clvae_bn_bwd",
+    [OCL_K_CONV_DIRECT] = "clvae_conv_direct",
+    [OCL_K_CONV_DIRECT_DX] = "clvae_conv_direct_dx",
+    [OCL_K_CONV_DIRECT_DW_PART] = "clvae_conv_direct_dw_part",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */
