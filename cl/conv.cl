@@ -238,6 +238,40 @@ __kernel void clvae_conv_direct_dx(__global const float *col, ulong coff,
     clvae_chan_store(acc, img + ioff + ((ulong)bh * W + iw) * C + c0, one);
 }
 
+/* The same sum for an image side of few channels (C < O, a ConvTranspose2d to an image's
+ * channels): per pixel and channel, the valid taps times the O column channels in float vectors
+ * (contiguous in col's NHWC rows), the tail, the lanes added last; wt (C, KH*KW, O). Work-item
+ * (iw, b*H + ih, c); `rows` = B*H. */
+__kernel void clvae_conv_direct_dx_o(__global const float *col, ulong coff,
+                                     __global const float *wt, ulong woff, __global float *img,
+                                     ulong ioff, uint rows, uint O, CLVAE_GEOM_ARGS, uint ksh,
+                                     uint osh, uint ksw, uint osw)
+{
+    uint iw = get_global_id(0), bh = get_global_id(1), c = get_global_id(2);
+    if (iw >= W || bh >= rows || c >= C) return;
+    uint b = bh / H, ih = bh - b * H, taps = KH * KW, nv = O / CLVAE_VW;
+    __global const float *src = col + coff + (ulong)b * OH * OW * O;
+    __global const float *wc = wt + woff + (ulong)c * taps * O;
+    int oh0 = 0, ow0 = 0;
+    uint kh0 = clvae_first_tap(ih, ph, dh, sh, ksh, KH, &oh0);
+    uint kw0 = clvae_first_tap(iw, pw, dw, sw, ksw, KW, &ow0);
+    floatv acc = 0.0f;
+    float s = 0.0f;
+    int oh = oh0;
+    for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
+        if (oh >= (int)OH) continue;
+        int ow = ow0;
+        for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw) {
+            if (ow >= (int)OW) continue;
+            __global const float *d = src + ((ulong)oh * OW + (ulong)ow) * O;
+            __global const float *wr = wc + (ulong)(kh * KW + kw) * O;
+            for (uint v = 0; v < nv; v++) acc += CLVAE_VLOAD(v, d) * CLVAE_VLOAD(v, wr);
+            for (uint o = nv * CLVAE_VW; o < O; o++) s += d[o] * wr[o];
+        }
+    }
+    img[ioff + ((ulong)bh * W + iw) * C + c] = clvae_vsum(acc) + s;
+}
+
 /* Stage 1 of w = col^T . im2col(img), w (O, C*KH*KW): part[p, (o*C + c)*KH*KW + t] = the serial
  * sum over the output rows b*OH + oh of chunk p ([p*chunk, min((p+1)*chunk, B*OH))) and their
  * positions ow of col[b, oh, ow, o] times the pixel that tap t = kh*KW + kw reads there from

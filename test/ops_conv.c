@@ -177,19 +177,24 @@ static void conv_direct_one(geom_case k, int o)
 }
 
 /* Every geometry with 3 column channels (an RGB image), plus channel counts around the vector
- * width (37: vectors and a tail; 1) and, in full runs, a map tall enough for 64 row chunks. */
+ * width (37: vectors and a tail; 1), in full runs a map tall enough for 64 row chunks, and image
+ * sides narrower than the column side (dx then runs in vectors over the column channels). */
 static void test_conv_direct(void)
 {
     static const geom_case extra[] = {
         {2, 37, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1},   /* vanilla64's last conv, 37 channels */
         {1, 1, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1},    /* one channel */
         {64, 5, 64, 5, 3, 3, 1, 1, 1, 1, 1, 1},  /* 4096 output rows: 64 chunks */
+        {2, 1, 14, 14, 4, 4, 2, 2, 1, 1, 1, 1},  /* C 1 < O 32 (a ConvTranspose2d to 1 channel) */
+        {1, 3, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1},    /* C 3 < O 37: dx in vectors over O, a tail */
     };
     int count = E.small ? 4 : 8;
     for (int i = 0; i < count; i++) conv_direct_one(E.small ? geoms_small[i] : geoms_full[i], 3);
     conv_direct_one(extra[0], 3);
     conv_direct_one(extra[1], 1);
     if (!E.small) conv_direct_one(extra[2], 2);
+    conv_direct_one(extra[3], 32);
+    conv_direct_one(extra[4], 37);
 }
 
 static void test_transpose(void)

@@ -414,6 +414,22 @@ int clvae_ocl_conv_direct(void *ctx, const clvae_conv_geom *g, int o, clvae_view
     return clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT, op, 3, items, args, OCL_NARGS(args));
 }
 
+/* The scratch's (C*KH*KW, O) = w (O, C*KH*KW) transposed, for clvae_conv_direct_dx_o. */
+static int direct_wt_o(ocl_ctx *c, const char *op, const clvae_conv_geom *g, int o, cl_mem w,
+                       cl_ulong woff)
+{
+    cl_uint n = (cl_uint)(g->channels * g->k_h * g->k_w), O = (cl_uint)o, one = 1;
+    int st = conv_scratch(c, op, (size_t)O * n);
+    if (st) return st;
+    cl_ulong to = 0;
+    ocl_arg args[] = {OCL_ARG(w), OCL_ARG(woff), OCL_ARG(c->conv_tmp), OCL_ARG(to),
+                      OCL_ARG(one), OCL_ARG(O),  OCL_ARG(n)};
+    size_t items[3] = {O, n, 1};
+    return clvae_ocl_launch_nd(c, OCL_K_BATCH_TRANSPOSE, op, 3, items, args, OCL_NARGS(args));
+}
+
+/* Vectors over the image side's channels, or (clvae_conv_direct_dx_o) over the column side's
+ * when the image side has fewer. */
 int clvae_ocl_conv_direct_dx(void *ctx, const clvae_conv_geom *g, int o, clvae_view col,
                              clvae_view w, clvae_view img)
 {
@@ -421,8 +437,9 @@ int clvae_ocl_conv_direct_dx(void *ctx, const clvae_conv_geom *g, int o, clvae_v
     const char *op = "conv_direct_dx";
     cl_mem m[3];
     cl_ulong off[3], to = 0;
+    bool by_o = g->channels < o;
     int st = direct_views(c, op, g, o, img, w, col, m, off);
-    if (!st) st = direct_wt(c, op, g, o, m[1], off[1]);
+    if (!st) st = (by_o ? direct_wt_o : direct_wt)(c, op, g, o, m[1], off[1]);
     if (st) return st;
     geom_u u = geom_args(g);
     cl_uint rows = (cl_uint)g->batch * (cl_uint)g->height, O = (cl_uint)o, ksh, osh, ksw, osw;
@@ -433,6 +450,11 @@ int clvae_ocl_conv_direct_dx(void *ctx, const clvae_conv_geom *g, int o, clvae_v
                       GEOM_ARGS(u),  OCL_ARG(ksh),    OCL_ARG(osh),  OCL_ARG(ksw),
                       OCL_ARG(osw)};
     size_t items[3] = {vec_items(c, (size_t)g->channels), (size_t)g->width, rows};
+    if (by_o) {
+        size_t items_o[3] = {(size_t)g->width, rows, (size_t)g->channels};
+        return clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT_DX_O, op, 3, items_o, args,
+                                   OCL_NARGS(args));
+    }
     return clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT_DX, op, 3, items, args, OCL_NARGS(args));
 }
 

@@ -51,6 +51,7 @@ typedef enum ocl_kernel_id {
     OCL_K_BN_BWD,
     OCL_K_CONV_DIRECT,
     OCL_K_CONV_DIRECT_DX,
+    OCL_K_CONV_DIRECT_DX_O,
     OCL_K_CONV_DIRECT_DW_PART,
     OCL_K_COUNT
 } ocl_kernel_id;

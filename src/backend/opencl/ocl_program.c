@@ -55,6 +55,7 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_BN_BWD] = "clvae_bn_bwd",
     [OCL_K_CONV_DIRECT] = "clvae_conv_direct",
     [OCL_K_CONV_DIRECT_DX] = "clvae_conv_direct_dx",
+    [OCL_K_CONV_DIRECT_DX_O] = "clvae_conv_direct_dx_o",
     [OCL_K_CONV_DIRECT_DW_PART] = "clvae_conv_direct_dw_part",
 };
 
