@@ -8,7 +8,9 @@
 # For every architecture:
 #  1. training throughput: clvae bench -c config/conv-ARCH.ini --steps STEPS, then the peer with
 #     --steps STEPS at 1 and at 2 threads, alternated ROUNDS times; medians; the ratio clvae /
-#     the peer's better thread setting; peak resident memory (max RSS) of each process.
+#     the peer's better thread setting; peak resident memory (max RSS) of each process; then
+#     one `clvae bench --profile` run of PROFILE_STEPS steps (default 5) and its per-kernel table
+#     (bench/trace_table.py: where the time goes).
 #  2. the importance-weighted log-likelihood pass with K = 100 on EVAL_N test images: clvae eval
 #     --iw 100 minus clvae eval (the ELBO pass alone) on a briefly trained run, against the peer's
 #     --nll-k 100 run minus the same run without it; images/s and the ratio.
@@ -20,6 +22,7 @@ BIN=$BUILD/clvae
 ROUNDS=${ROUNDS:-3}
 STEPS=${STEPS:-40}
 EVAL_N=${EVAL_N:-200}
+PROFILE_STEPS=${PROFILE_STEPS:-5}
 TUNE=${TUNE:-1}
 ARCHS=${ARCHS:-"dcgan28 vanilla64"}
 PEER=${PEER:-../shared/peer/torch_conv.py}
@@ -78,6 +81,13 @@ for arch in $ARCHS; do
   mc=$(median "${cl[@]}") m1=$(median "${p1[@]}") m2=$(median "${p2[@]}")
   best=$($PY -c "print(max($m1, $m2))")
   echo "TRAIN $arch: clvae $mc samples/s, peer $m1 (1 thread) / $m2 (2 threads); RATIO $(ratio "$mc" "$best") (target >= 1.5)"
+  # Where clvae's time goes: one more short run with device-timed kernels (--profile), the
+  # per-kernel table of bench/trace_table.py (ms per step, launches, share).
+  # shellcheck disable=SC2086
+  "$BIN" bench -c "$cfg" $cargs --steps "$PROFILE_STEPS" --profile "$TMP/prof-$arch.json" \
+    >/dev/null 2>"$TMP/prof.err" || { tail -5 "$TMP/prof.err"; exit 1; }
+  echo "PROFILE $arch (clvae bench --profile, $PROFILE_STEPS steps):"
+  $PY bench/trace_table.py "$TMP/prof-$arch.json"
 
   # The IW pass: a briefly trained clvae run, then eval with and without --iw 100.
   # shellcheck disable=SC2086

@@ -143,3 +143,167 @@ __kernel void clvae_leaky_bwd(__global const float *y, ulong yoff, __global floa
     ulong k = nv * CLVAE_VW + (i - nv);
     if (k < n) ds[k] = ys[k] > 0.0f ? ds[k] : slope * ds[k];
 }
+
+/* The direct (column-free) products of a narrow column side: O channels at OH x OW positions,
+ * col (B*OH*OW, O) NHWC. The image side's channels are the vector dimension: maps are NHWC, so
+ * the C channels of a pixel are contiguous, and the forward and dx kernels read the weight as
+ * wt (O, KH*KW, C) (the host transposes w (O, C*KH*KW) into it first). A "channel item" is
+ * CLVAE_VW channels from c0 (c0 < C / CLVAE_VW * CLVAE_VW) or one tail channel. */
+
+/* The weights of a channel item: a vector, or channel c0 in every lane. */
+static inline floatv clvae_chan_load(__global const float *p, bool one)
+{
+    return one ? (floatv)(*p) : CLVAE_VLOAD(0, p);
+}
+
+static inline void clvae_chan_store(floatv v, __global float *p, bool one)
+{
+    if (!one) {
+        CLVAE_VSTORE(v, 0, p);
+        return;
+    }
+    float lane[CLVAE_VW];
+    CLVAE_VSTORE(v, 0, lane);
+    *p = lane[0];
+}
+
+/* The first channel of channel item v and whether it is a single (tail) channel. */
+static inline uint clvae_chan_item(uint v, uint C, bool *one)
+{
+    uint nv = C / CLVAE_VW;
+    *one = v >= nv;
+    return v < nv ? v * CLVAE_VW : nv * CLVAE_VW + (v - nv);
+}
+
+/* col[(b*OH + oh)*OW + ow, o] = sum over the taps (kh, kw) inside the image and c < C of
+ * img[b, ih, iw, c] wt[o, kh*KW + kw, c], ih and iw as im2col reads them; per tap the channels
+ * in vectors, then the tail, the lanes added last. Work-item (ow, b*OH + oh, o); `rows` = B*OH. */
+__kernel void clvae_conv_direct(__global const float *img, ulong ioff, __global const float *wt,
+                                ulong woff, __global float *col, ulong coff, uint rows, uint O,
+                                CLVAE_GEOM_ARGS)
+{
+    uint ow = get_global_id(0), bo = get_global_id(1), o = get_global_id(2);
+    if (ow >= OW || bo >= rows || o >= O) return;
+    uint b = bo / OH, oh = bo - b * OH, taps = KH * KW, nv = C / CLVAE_VW;
+    __global const float *wo = wt + woff + (ulong)o * taps * C;
+    __global const float *src = img + ioff + (ulong)b * H * W * C;
+    int ih0 = (int)(oh * sh) - (int)ph, iw0 = (int)(ow * sw) - (int)pw;
+    floatv acc = 0.0f;
+    float s = 0.0f;
+    for (uint kh = 0; kh < KH; kh++) {
+        int ih = ih0 + (int)(kh * dh);
+        if (ih < 0 || ih >= (int)H) continue;
+        for (uint kw = 0; kw < KW; kw++) {
+            int iw = iw0 + (int)(kw * dw);
+            if (iw < 0 || iw >= (int)W) continue;
+            __global const float *px = src + ((ulong)ih * W + (ulong)iw) * C;
+            __global const float *wr = wo + (ulong)(kh * KW + kw) * C;
+            for (uint v = 0; v < nv; v++) acc += CLVAE_VLOAD(v, px) * CLVAE_VLOAD(v, wr);
+            for (uint c = nv * CLVAE_VW; c < C; c++) s += px[c] * wr[c];
+        }
+    }
+    col[coff + ((ulong)bo * OW + ow) * O + o] = clvae_vsum(acc) + s;
+}
+
+/* img[b, ih, iw, c] = the sum over the taps that read this pixel (as clvae_col2im finds them)
+ * and o < O of col[b, oh, ow, o] wt[o, kh*KW + kw, c]. Work-item (channel item, iw, b*H + ih);
+ * `rows` = B*H. */
+__kernel void clvae_conv_direct_dx(__global const float *col, ulong coff,
+                                   __global const float *wt, ulong woff, __global float *img,
+                                   ulong ioff, uint rows, uint O, CLVAE_GEOM_ARGS, uint ksh,
+                                   uint osh, uint ksw, uint osw)
+{
+    uint v = get_global_id(0), iw = get_global_id(1), bh = get_global_id(2);
+    if (v >= C / CLVAE_VW + C % CLVAE_VW || iw >= W || bh >= rows) return;
+    bool one;
+    uint c0 = clvae_chan_item(v, C, &one), b = bh / H, ih = bh - b * H, taps = KH * KW;
+    __global const float *src = col + coff + (ulong)b * OH * OW * O;
+    __global const float *wc = wt + woff + c0;
+    int oh0 = 0, ow0 = 0;
+    uint kh0 = clvae_first_tap(ih, ph, dh, sh, ksh, KH, &oh0);
+    uint kw0 = clvae_first_tap(iw, pw, dw, sw, ksw, KW, &ow0);
+    floatv acc = 0.0f;
+    int oh = oh0;
+    for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
+        if (oh >= (int)OH) continue;
+        int ow = ow0;
+        for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw) {
+            if (ow >= (int)OW) continue;
+            __global const float *d = src + ((ulong)oh * OW + (ulong)ow) * O;
+            __global const float *wr = wc + (ulong)(kh * KW + kw) * C;
+            for (uint o = 0; o < O; o++)
+                acc += d[o] * clvae_chan_load(wr + (ulong)o * taps * C, one);
+        }
+    }
+    clvae_chan_store(acc, img + ioff + ((ulong)bh * W + iw) * C + c0, one);
+}
+
+/* The same sum for an image side of few channels (C < O, a ConvTranspose2d to an image's
+ * channels): per pixel and channel, the valid taps times the O column channels in float vectors
+ * (contiguous in col's NHWC rows), the tail, the lanes added last; wt (C, KH*KW, O). Work-item
+ * (iw, b*H + ih, c); `rows` = B*H. */
+__kernel void clvae_conv_direct_dx_o(__global const float *col, ulong coff,
+                                     __global const float *wt, ulong woff, __global float *img,
+                                     ulong ioff, uint rows, uint O, CLVAE_GEOM_ARGS, uint ksh,
+                                     uint osh, uint ksw, uint osw)
+{
+    uint iw = get_global_id(0), bh = get_global_id(1), c = get_global_id(2);
+    if (iw >= W || bh >= rows || c >= C) return;
+    uint b = bh / H, ih = bh - b * H, taps = KH * KW, nv = O / CLVAE_VW;
+    __global const float *src = col + coff + (ulong)b * OH * OW * O;
+    __global const float *wc = wt + woff + (ulong)c * taps * O;
+    int oh0 = 0, ow0 = 0;
+    uint kh0 = clvae_first_tap(ih, ph, dh, sh, ksh, KH, &oh0);
+    uint kw0 = clvae_first_tap(iw, pw, dw, sw, ksw, KW, &ow0);
+    floatv acc = 0.0f;
+    float s = 0.0f;
+    int oh = oh0;
+    for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
+        if (oh >= (int)OH) continue;
+        int ow = ow0;
+        for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw) {
+            if (ow >= (int)OW) continue;
+            __global const float *d = src + ((ulong)oh * OW + (ulong)ow) * O;
+            __global const float *wr = wc + (ulong)(kh * KW + kw) * O;
+            for (uint v = 0; v < nv; v++) acc += CLVAE_VLOAD(v, d) * CLVAE_VLOAD(v, wr);
+            for (uint o = nv * CLVAE_VW; o < O; o++) s += d[o] * wr[o];
+        }
+    }
+    img[ioff + ((ulong)bh * W + iw) * C + c] = clvae_vsum(acc) + s;
+}
+
+/* Stage 1 of w = col^T . im2col(img), w (O, C*KH*KW): part[p, (o*C + c)*KH*KW + t] = the serial
+ * sum over the output rows b*OH + oh of chunk p ([p*chunk, min((p+1)*chunk, B*OH))) and their
+ * positions ow of col[b, oh, ow, o] times the pixel that tap t = kh*KW + kw reads there from
+ * channel c (padding skipped). Work-item (channel item, t, p*O + o). */
+__kernel void clvae_conv_direct_dw_part(__global const float *img, ulong ioff,
+                                        __global const float *col, ulong coff,
+                                        __global float *part, ulong poff, uint rows, uint O,
+                                        uint chunk, uint parts, CLVAE_GEOM_ARGS)
+{
+    uint v = get_global_id(0), t = get_global_id(1), z = get_global_id(2), taps = KH * KW;
+    if (v >= C / CLVAE_VW + C % CLVAE_VW || t >= taps || z >= parts * O) return;
+    bool one;
+    uint c0 = clvae_chan_item(v, C, &one), p = z / O, o = z - p * O, kh = t / KW, kw = t - kh * KW;
+    uint r1 = min(p * chunk + chunk, rows);
+    /* positions ow whose tap kw lies inside the image: [lo, hi) */
+    int off = (int)(kw * dw) - (int)pw;
+    int lo = off >= 0 ? 0 : (-off + (int)sw - 1) / (int)sw;
+    int hi = (int)W - off <= 0 ? 0 : ((int)W - off - 1) / (int)sw + 1;
+    hi = min(hi, (int)OW);
+    floatv acc = 0.0f;
+    for (uint bo = p * chunk; bo < r1 && lo < hi; bo++) {
+        uint b = bo / OH, oh = bo - b * OH;
+        int ih = (int)(oh * sh) - (int)ph + (int)(kh * dh);
+        if (ih < 0 || ih >= (int)H) continue;
+        __global const float *px =
+            img + ioff + (((ulong)b * H + (ulong)ih) * W + (ulong)(lo * (int)sw + off)) * C + c0;
+        __global const float *d = col + coff + ((ulong)bo * OW + (ulong)lo) * O + o;
+        ulong step = (ulong)sw * C;
+        for (int ow = lo; ow < hi; ow++, px += step, d += O) acc += *d * clvae_chan_load(px, one);
+    }
+    __global float *out = part + poff + (ulong)p * O * C * taps + ((ulong)o * C + c0) * taps + t;
+    float lane[CLVAE_VW];
+    CLVAE_VSTORE(acc, 0, lane);
+    for (uint l = 0; l < (one ? 1u : CLVAE_VW); l++) out[(ulong)l * taps] = lane[l];
+}

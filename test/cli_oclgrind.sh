@@ -53,9 +53,10 @@ for op in gauss_terms prior_bwd.dz latent_bwd iw_weights.w row_scale binarize; d
         exit 1
     fi
 done
-# The conv-net kernels (cl/conv.cl, cl/bn.cl; the reductions' two stages run at 130 rows).
+# The conv-net kernels (cl/conv.cl, cl/bn.cl; the reductions' two stages run at 130 rows; the
+# direct conv kernels, dx in both layouts).
 for op in im2col col2im 'col2im(beta1)' batch_transpose bias_leaky leaky_bwd col_sq_dev \
-    bn_fwd.y bn_bwd_sums bn_bwd; do
+    bn_fwd.y bn_bwd_sums bn_bwd conv_direct conv_direct_dx conv_direct_dw; do
     if ! grep -q "^$op  *oclgrind.* ok" "$tmp/stdout"; then
         echo "FAIL: test_ops ran no $op case on the Oclgrind device"
         exit 1

@@ -6,7 +6,8 @@
  * <im2col(x), y> = <x, col2im(y)> on the device alone, the NCHW <-> NHWC transpose, leaky_relu
  * forward and backward, the sum of squared deviations up to 100k rows, batch norm forward in
  * training (running statistics updated) and evaluation with every activation, its backward sums
- * and backward (dx aliasing dy too), and bit-identical reruns of the two reductions. */
+ * and backward (dx aliasing dy too), and bit-identical reruns of the two reductions; the direct
+ * (column-free) conv products at the same geometries. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,12 @@
  * rounding of the col2im sums, a few ulp of sum |x_i col2im(y)_i| (which scales the difference;
  * the dot products themselves may cancel); a missed tap is ~1e-2 of it. */
 #define TOL_C_ADJOINT 1e-6
+
+/* The direct (column-free) conv products: sums of up to C*KH*KW (forward), KH*KW*O (dx) or
+ * B*OH*OW (dW, in row chunks) products in another order than the reference's double sums:
+ * nmse ~1e-14 measured; 1e-10 as the other reductions, while one missed tap or channel is
+ * ~1e-2. */
+#define TOL_C_DIRECT 1e-10
 
 typedef struct geom_case {
     int b, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
@@ -128,6 +135,66 @@ static void conv_geom_one(geom_case k)
     twin_free(&y);
     twin_free(&img);
     twin_free(&acc);
+}
+
+static void download_dev_bits(const twin *t, float *dst);
+
+/* conv_direct, conv_direct_dx and conv_direct_dw (twice: the same bits) with O column
+ * channels; outputs pre-filled with garbage (they overwrite). */
+static void conv_direct_one(geom_case k, int o)
+{
+    clvae_conv_geom g = make_geom(k);
+    char shape[80];
+    snprintf(shape, sizeof shape, "B%d C%d %dx%d k%dx%d s%d,%d p%d,%d d%d,%d O%d", k.b, k.c, k.h,
+             k.w, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.dh, k.dw, o);
+    size_t ncol = (size_t)g.batch * g.out_h * g.out_w * o, nw = (size_t)o * k.c * k.kh * k.kw;
+    twin x = twin_rand(n_img(&g), -1, 1), w = twin_rand(nw, -1, 1), dy = twin_rand(ncol, -1, 1);
+    twin y = twin_rand(ncol, -9, 9), dx = twin_rand(n_img(&g), -9, 9), dw = twin_rand(nw, -9, 9);
+    float *bits[2] = {malloc(nw * sizeof(float)), malloc(nw * sizeof(float))};
+    for (int side = 0; side < 2; side++) {
+        clvae_backend *be = BE(side);
+        RUN(be->ops->conv_direct(be->ctx, &g, o, V(x), V(w), V(y)));
+        RUN(be->ops->conv_direct_dx(be->ctx, &g, o, V(dy), V(w), V(dx)));
+    }
+    for (int run = 0; run < 2; run++) {
+        for (int side = run; side < 2; side++)
+            RUN(BE(side)->ops->conv_direct_dw(BE(side)->ctx, &g, o, V(x), V(dy), V(dw)));
+        download_dev_bits(&dw, bits[run]);
+    }
+    compare(&y, "conv_direct", shape, TOL_C_DIRECT);
+    compare(&dx, "conv_direct_dx", shape, TOL_C_DIRECT);
+    compare(&dw, "conv_direct_dw", shape, TOL_C_DIRECT);
+    CHECK(!memcmp(bits[0], bits[1], nw * sizeof(float)), "conv_direct_dw %s on %s: reruns differ",
+          shape, E.label);
+    free(bits[0]);
+    free(bits[1]);
+    twin_free(&x);
+    twin_free(&w);
+    twin_free(&dy);
+    twin_free(&y);
+    twin_free(&dx);
+    twin_free(&dw);
+}
+
+/* Every geometry with 3 column channels (an RGB image), plus channel counts around the vector
+ * width (37: vectors and a tail; 1), in full runs a map tall enough for 64 row chunks, and image
+ * sides narrower than the column side (dx then runs in vectors over the column channels). */
+static void test_conv_direct(void)
+{
+    static const geom_case extra[] = {
+        {2, 37, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1},   /* vanilla64's last conv, 37 channels */
+        {1, 1, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1},    /* one channel */
+        {64, 5, 64, 5, 3, 3, 1, 1, 1, 1, 1, 1},  /* 4096 output rows: 64 chunks */
+        {2, 1, 14, 14, 4, 4, 2, 2, 1, 1, 1, 1},  /* C 1 < O 32 (a ConvTranspose2d to 1 channel) */
+        {1, 3, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1},    /* C 3 < O 37: dx in vectors over O, a tail */
+    };
+    int count = E.small ? 4 : 8;
+    for (int i = 0; i < count; i++) conv_direct_one(E.small ? geoms_small[i] : geoms_full[i], 3);
+    conv_direct_one(extra[0], 3);
+    conv_direct_one(extra[1], 1);
+    if (!E.small) conv_direct_one(extra[2], 2);
+    conv_direct_one(extra[3], 32);
+    conv_direct_one(extra[4], 37);
 }
 
 static void test_transpose(void)
@@ -356,6 +423,7 @@ void test_conv_ops(void)
 {
     int count = E.small ? 4 : 8;
     for (int i = 0; i < count; i++) conv_geom_one(E.small ? geoms_small[i] : geoms_full[i]);
+    test_conv_direct();
     test_transpose();
     test_leaky();
     test_bn();

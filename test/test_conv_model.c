@@ -25,9 +25,11 @@
 #define STEP 5
 
 /* x is 2x6x5 (C, H, W): several channels, so the net's edges transpose NCHW <-> NHWC.
- * encoder: conv 3 k3 s2 p1 bn -> 3x3x3, conv 4 k2x3 p1x0 -> 4x4x1, dense 5, heads (latent 3);
- * decoder: dense 6, view 2x3x3 (softplus), convt 3 k3 s2 p2 o1 d2 bn -> 3x6x6, then
- * decoder_out conv k1x2 -> 2x6x5. */
+ * encoder: conv 3 k3 s2 p1 bn -> 3x3x3, conv 5 k2x3 p1x0 -> 5x4x1, dense 5, heads (latent 3);
+ * decoder: dense 6, view 2x3x3 (softplus), convt 5 k3 s2 p2 o1 d2 bn -> 5x6x6, then
+ * decoder_out conv k1x2 -> 2x6x5. encoder.0 and decoder_out (at most 4 channels) run the
+ * direct conv ops, encoder.1 and decoder.2 im2col / col2im and GEMMs (vae_conv.c); the family
+ * models below have a ConvTranspose2d to 3 channels (its forward direct). */
 static int setup(clvae_model *m, clvae_config *cfg, const char *enc, const char *dec,
                  const char *out, const char *shape)
 {
@@ -49,8 +51,8 @@ static int setup(clvae_model *m, clvae_config *cfg, const char *enc, const char 
     return st;
 }
 
-static const char *ENC = "conv 3 k3 s2 p1 bn, conv 4 k2x3 p1x0, 5";
-static const char *DEC = "6, 2x3x3 softplus, convt 3 k3 s2 p2 o1 d2 bn";
+static const char *ENC = "conv 3 k3 s2 p1 bn, conv 5 k2x3 p1x0, 5";
+static const char *DEC = "6, 2x3x3 softplus, convt 5 k3 s2 p2 o1 d2 bn";
 static const char *OUT = "conv k1x2";
 
 /* The ELBO of a training forward (batch statistics): (1/(S*B)) sum nll + (1/B) sum kl. */
@@ -75,10 +77,10 @@ static void check_names(const clvae_model *m)
     static const struct { const char *name; int ndim; size_t shape[4]; } want[] = {
         {"encoder.0.weight", 4, {3, 2, 3, 3}}, {"encoder.0.bias", 1, {3}},
         {"encoder.1.weight", 1, {3}}, {"encoder.1.running_var", 1, {3}},
-        {"encoder.2.weight", 4, {4, 3, 2, 3}}, {"encoder.3.weight", 2, {5, 16}},
+        {"encoder.2.weight", 4, {5, 3, 2, 3}}, {"encoder.3.weight", 2, {5, 20}},
         {"encoder.mu.weight", 2, {3, 5}}, {"decoder.0.weight", 2, {6, 3}},
-        {"decoder.1.weight", 2, {18, 6}}, {"decoder.2.weight", 4, {2, 3, 3, 3}},
-        {"decoder.3.running_mean", 1, {3}}, {"decoder.out.weight", 4, {2, 3, 1, 2}},
+        {"decoder.1.weight", 2, {18, 6}}, {"decoder.2.weight", 4, {2, 5, 3, 3}},
+        {"decoder.3.running_mean", 1, {5}}, {"decoder.out.weight", 4, {2, 5, 1, 2}},
         {"decoder.out.bias", 1, {2}}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int k = clvae_model_find_param(m, want[i].name);
@@ -167,7 +169,8 @@ static void check_running_stats(clvae_model *m)
             kept += memcmp(&a[k], &b[k], sizeof(float)) == 0;
         }
     }
-    CHECK(stats == 2 * 2 * 3 && moved == stats, /* 2 BN layers of 3 channels */ "%d of %d running statistics moved", moved, stats);
+    CHECK(stats == 2 * (3 + 5) && moved == stats, /* BN layers of 3 and 5 channels */
+          "%d of %d running statistics moved", moved, stats);
     CHECK(zero_grad == stats && kept == stats, "running statistics: %d zero gradients, %d kept by "
           "the optimizer, of %d", zero_grad, kept, stats);
     CHECK(trained_moved > 0, "the optimizer moved no trained parameter");
@@ -275,6 +278,49 @@ static void check_family(const char *name, const char *const *sets, int n_sets)
     clvae_model_free(&m);
 }
 
+/* The im2col work in chunks of one image (chunk_floats 1) against the whole batch at once:
+ * the same loss bit for bit (every row's products are the same), gradients within 1e-6
+ * relative L2 (the weight gradients sum the chunks in another order: float rounding, ~1e-7). */
+static void check_chunks(void)
+{
+    clvae_config cfg;
+    clvae_model m[2];
+    float x[B * 60], *g[2] = {NULL, NULL}, *p = NULL, loss[2][S * B];
+    fill_uniform(x, B * 60, 0, 1);
+    for (int k = 0; k < 2; k++) {
+        int st = setup(&m[k], &cfg, ENC, DEC, OUT, "6x5x2");
+        m[k].lat[0].q.conv.chunk_floats = m[k].dec.conv.chunk_floats = (size_t)k;
+        if (!st) st = clvae_model_init(&m[k], &be, B, S, true);
+        CHECK(!st, "chunked model: %s", clvae_last_error());
+        if (st) return;
+        g[k] = malloc(m[k].n_floats * sizeof(float));
+        if (!p) {
+            p = malloc(m[k].n_floats * sizeof(float));
+            clvae_model_get_params(&m[k], p);
+            fill_uniform(p, m[k].n_floats, -0.5, 0.5);
+            for (int i = 0; i < m[k].n_params; i++)
+                if (m[k].params[i].init == CLVAE_PINIT_STAT_ONE)
+                    fill_uniform(p + m[k].params[i].offset, (size_t)m[k].params[i].rows, 0.5, 1.5);
+        }
+        clvae_model_set_params(&m[k], p);
+        be.ops->upload(be.ctx, m[k].x, x, sizeof x);
+        clvae_model_forward_backward(&m[k], B, STEP, CLVAE_STREAM_EPS_TRAIN);
+        be.ops->download(be.ctx, m[k].loss, loss[k], sizeof loss[k]);
+        clvae_model_get_grads(&m[k], g[k]);
+    }
+    double e = 0, n = 0;
+    for (size_t i = 0; i < m[0].n_floats; i++) {
+        e += ((double)g[1][i] - g[0][i]) * ((double)g[1][i] - g[0][i]);
+        n += (double)g[0][i] * g[0][i];
+    }
+    CHECK(!memcmp(loss[0], loss[1], sizeof loss[0]), "chunked im2col: the loss differs");
+    CHECK(sqrt(e / n) <= 1e-6, "chunked im2col: gradients differ by %.3g relative L2", sqrt(e / n));
+    printf("im2col in chunks of one image: loss bit-identical, gradients rel L2 %.2e\n", sqrt(e / n));
+    free(g[0]), free(g[1]), free(p);
+    clvae_model_free(&m[0]);
+    clvae_model_free(&m[1]);
+}
+
 /* A backend without the fused act_bwd_col_sum runs act_bwd (or leaky_bwd) then col_sum: the same
  * gradients bit for bit (dense leaky_relu layers, the view's activation, conv layers). */
 static void check_unfused(void)
@@ -329,11 +375,11 @@ int main(void)
     if (!st) st = clvae_model_init(&m, &be, B, S, true);
     CHECK(!st, "init: %s", clvae_last_error());
     if (!st) {
-        /* the tuner's shape list holds the conv GEMMs: encoder.0's forward (B*3*3, 3, 2*9) */
+        /* the tuner's shape list holds the conv GEMMs: encoder.1's forward (B*4*1, 5, 3*6) */
         clvae_gemm_shape shapes[64];
         int ns = clvae_model_gemm_shapes(&m, B, S, shapes, 64), found = 0;
         for (int i = 0; i < ns; i++)
-            found |= !shapes[i].ta && shapes[i].tb && shapes[i].m == B * 9 && shapes[i].n == 3 &&
+            found |= !shapes[i].ta && shapes[i].tb && shapes[i].m == B * 4 && shapes[i].n == 5 &&
                      shapes[i].k == 18;
         CHECK(ns > 0 && found, "gemm shapes of a conv model: %d, conv forward %s", ns,
               found ? "found" : "missing");
@@ -344,6 +390,7 @@ int main(void)
     }
     check_shape_errors();
     check_unfused();
+    check_chunks();
     /* IWAE (S*B rows through the decoder's BatchNorm), a hierarchical model whose first
      * segment is conv with a conditional one-hot joining the first dense layers, a Gumbel top */
     const char *iwae[] = {"train.objective=iwae", "model.latent=3,2", "model.encoder=conv 3 k3 s2 p1 bn, conv 4 k2x3 p1x0, 5 | 4",

@@ -3,7 +3,8 @@
  * gemm and col2im as the model composes them, against naive NCHW loops (stride, padding,
  * dilation, rectangular kernels, output padding); col2im as im2col's adjoint; the NCHW <-> NHWC
  * transpose; leaky ReLU; BatchNorm2d's statistics, both modes, and its backward against central
- * differences. This is the oracle the OpenCL kernels are compared with, so it is checked here. */
+ * differences; the direct (column-free) Conv2d ops against the same naive loops. This is the
+ * oracle the OpenCL kernels are compared with, so it is checked here. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,40 @@ static void through_ops(const conv_case *c, const clvae_conv_geom *g, int oh, in
     free_bufs();
 }
 
+/* A Conv2d through the direct (column-free) ops, as the model runs a layer to few channels:
+ * conv_direct, conv_direct_dw (overwrites; 0.5 added on the host to match through_ops) and
+ * conv_direct_dx (overwrites garbage). */
+static void through_direct(const conv_case *c, const clvae_conv_geom *g, int oh, int ow,
+                           const float *x, const float *w, const float *bias, const float *dy,
+                           float *y, float *dx, float *dw)
+{
+    int B = c->batch, IC = c->in_c, OC = c->out_c, K2 = c->k_h * c->k_w;
+    int in_px = c->in_h * c->in_w, out_px = oh * ow, M = B * in_px, N = B * out_px;
+    size_t nw = (size_t)OC * IC * K2;
+    clvae_view vx = dev(x, (size_t)M * IC), vw = dev(w, nw);
+    clvae_view vb = dev(bias, OC), vdy = dev(dy, (size_t)N * OC);
+    clvae_view xh = dev(NULL, (size_t)M * IC), dyh = dev(NULL, (size_t)N * OC);
+    clvae_view yh = dev(NULL, (size_t)N * OC), dxh = dev(NULL, (size_t)M * IC);
+    clvae_view vdw = dev(NULL, nw);
+    const clvae_backend_ops *o = be.ops;
+    o->batch_transpose(be.ctx, B, IC, in_px, vx, xh); /* NCHW -> NHWC */
+    o->batch_transpose(be.ctx, B, OC, out_px, vdy, dyh);
+    o->fill(be.ctx, yh, (size_t)N * OC, 7.0f);
+    o->fill(be.ctx, dxh, (size_t)M * IC, 7.0f);
+    o->fill(be.ctx, vdw, nw, 7.0f);
+    o->conv_direct(be.ctx, g, OC, xh, vw, yh);
+    o->conv_direct_dw(be.ctx, g, OC, xh, dyh, vdw);
+    o->conv_direct_dx(be.ctx, g, OC, dyh, vw, dxh);
+    o->bias_act(be.ctx, CLVAE_ACT_IDENTITY, N, OC, vb, yh);
+    o->batch_transpose(be.ctx, B, out_px, OC, yh, vdy); /* NHWC -> NCHW (reusing vdy) */
+    o->batch_transpose(be.ctx, B, in_px, IC, dxh, vx);
+    down(vdy, y, (size_t)N * OC);
+    down(vx, dx, (size_t)M * IC);
+    down(vdw, dw, nw);
+    for (size_t i = 0; i < nw; i++) dw[i] += 0.5f;
+    free_bufs();
+}
+
 static void check_conv(const conv_case *c)
 {
     int oh, ow;
@@ -157,6 +192,13 @@ static void check_conv(const conv_case *c)
     CHECK(ey < TOL_CONV && edx < TOL_CONV && edw < TOL_CONV,
           "%s (out %dx%d): y %.2e dx %.2e dW %.2e", c->name, oh, ow, ey, edx, edw);
     printf("%-28s out %2dx%-2d  y %.1e  dx %.1e  dW %.1e\n", c->name, oh, ow, ey, edx, edw);
+    if (!c->transposed) {
+        through_direct(c, &g, oh, ow, x, w, bias, dy, y, dx, dw);
+        ey = scaled_err(ry, y, ny), edx = scaled_err(rdx, dx, nx), edw = scaled_err(rdw, dw, nw);
+        CHECK(ey < TOL_CONV && edx < TOL_CONV && edw < TOL_CONV,
+              "%s direct (out %dx%d): y %.2e dx %.2e dW %.2e", c->name, oh, ow, ey, edx, edw);
+        printf("%-28s direct     y %.1e  dx %.1e  dW %.1e\n", c->name, ey, edx, edw);
+    }
     free(x), free(w), free(bias), free(dy), free(y), free(dx), free(dw);
     free(ry), free(rdx), free(rdw);
 }

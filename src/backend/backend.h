@@ -224,6 +224,7 @@ typedef enum clvae_op {
     /* Convolutional nets (see the group below); a backend supports all of them or none. */
     CLVAE_OP_IM2COL, CLVAE_OP_COL2IM, CLVAE_OP_BATCH_TRANSPOSE, CLVAE_OP_BIAS_LEAKY,
     CLVAE_OP_LEAKY_BWD, CLVAE_OP_COL_SQ_DEV, CLVAE_OP_BN_FWD, CLVAE_OP_BN_BWD_SUMS, CLVAE_OP_BN_BWD,
+    CLVAE_OP_CONV_DIRECT, CLVAE_OP_CONV_DIRECT_DX, CLVAE_OP_CONV_DIRECT_DW,
     CLVAE_OP_COUNT
 } clvae_op;
 #define CLVAE_OP_CONV_FIRST CLVAE_OP_IM2COL
@@ -453,6 +454,19 @@ typedef struct clvae_backend_ops {
     int (*bn_fwd)(void *ctx, const clvae_bn_fwd_args *a);
     int (*bn_bwd_sums)(void *ctx, const clvae_bn_bwd_args *a);
     int (*bn_bwd)(void *ctx, const clvae_bn_bwd_args *a);
+    /* The same products without the column matrix, for a column side of few channels O (a
+     * Conv2d to an image's 3 channels: its columns would be O x narrower than they are long).
+     * col (B*OH*OW, O) NHWC, img (B*H*W, C) NHWC, w (O, C*KH*KW) (a Conv2d's weight; a
+     * ConvTranspose2d's is (IC, OC*KH*KW) with IC on the column side):
+     *   conv_direct:    col = im2col(img) . w^T
+     *   conv_direct_dx: img = col2im(col . w)                 (overwritten)
+     *   conv_direct_dw: w   = col^T . im2col(img)             (overwritten; a fixed-order sum) */
+    int (*conv_direct)(void *ctx, const clvae_conv_geom *g, int o, clvae_view img, clvae_view w,
+                       clvae_view col);
+    int (*conv_direct_dx)(void *ctx, const clvae_conv_geom *g, int o, clvae_view col,
+                          clvae_view w, clvae_view img);
+    int (*conv_direct_dw)(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                          clvae_view col, clvae_view w);
 
     /* ---- Step accounting and lean steps (optional; see docs/performance.md) -------------- */
     /* Cumulative counters since creation (callers take differences): see the struct below. */

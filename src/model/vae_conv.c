@@ -1,6 +1,7 @@
 /* The map layers of a net (vae_conv.h): Conv2d / ConvTranspose2d with an optional BatchNorm2d
  * and an activation. Parameter-table entries and shapes, the activation layout, forward and
- * backward as backend ops: one im2col over the whole batch and one GEMM per pass and layer. */
+ * backward as backend ops: one im2col over the whole batch and one GEMM per pass and layer, or
+ * for a Conv2d to few channels the direct (column-free) ops. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,46 @@ static int taps(const clvae_conv_layer *l)
     return l->k[0] * l->k[1];
 }
 
+/* A layer to at most this many channels (a decoder's last layer to an image's channels) runs
+ * direct ops (backend.h) where they beat im2col + GEMM on a CPU device (PoCL, measured on
+ * dcgan28 and vanilla64): a Conv2d in both passes (its im2col matrix would be the net's largest,
+ * 300 MB for vanilla64 at batch 64, feeding GEMMs with a dimension of 3); a ConvTranspose2d
+ * in its forward only (conv_direct_dx, its column side being its input: dcgan28's GEMM there
+ * has N = 16), its backward keeps im2col + GEMM (the direct kernels would vectorize over its
+ * single image channel). */
+#define DIRECT_MAX_CH 4
+
+static bool direct(const clvae_conv_layer *l)
+{
+    return l->out_c <= DIRECT_MAX_CH;
+}
+
+static bool direct_bwd(const clvae_conv_layer *l)
+{
+    return direct(l) && !l->transposed;
+}
+
 /* Floats of the layer's im2col matrix per net row: column-side positions x image-side channels
- * x taps. */
+ * x taps (none for a direct Conv2d). */
 static size_t cols_per_row(const clvae_conv_layer *l)
 {
+    if (direct_bwd(l)) return 0;
     return l->transposed ? (size_t)l->in_h * l->in_w * l->out_c * taps(l)
                          : (size_t)l->out_h * l->out_w * l->in_c * taps(l);
+}
+
+/* The im2col matrix of a layer is built and consumed in chunks of whole images of at most this
+ * many floats (8 MB: it stays in a CPU's last-level cache between the kernel that writes it and
+ * the one that reads it, and the scratch stays bounded; vanilla64's last ConvTranspose2d would
+ * need 75 MB at batch 64), one image at least; a net's chunk_floats overrides it (tests). */
+#define CONV_CHUNK_FLOATS ((size_t)1 << 21)
+
+static int chunk_images(const clvae_convnet *cn, const clvae_conv_layer *l, int rows)
+{
+    size_t bound = cn->chunk_floats ? cn->chunk_floats : CONV_CHUNK_FLOATS;
+    size_t per = cols_per_row(l), n = per ? bound / per : (size_t)rows;
+    if (n < 1) n = 1;
+    return n < (size_t)rows ? (int)n : rows;
 }
 
 static clvae_conv_geom geom(const clvae_conv_layer *l, int rows)
@@ -145,7 +180,8 @@ void clvae_conv_take(clvae_convnet *cn, size_t rows, clvae_view out, clvae_take_
             take(cursor, &L->invstd, (size_t)L->out_c);
             take(cursor, &L->sums, 2 * (size_t)L->out_c);
         }
-        cols = cols_per_row(L) > cols ? cols_per_row(L) : cols;
+        size_t chunk = (size_t)chunk_images(cn, L, (int)rows) * cols_per_row(L);
+        cols = chunk > cols ? chunk : cols;
         map = clvae_conv_in_size(L) > map ? clvae_conv_in_size(L) : map;
         map = clvae_conv_out_size(L) > map ? clvae_conv_out_size(L) : map;
     }
@@ -161,7 +197,7 @@ void clvae_conv_take(clvae_convnet *cn, size_t rows, clvae_view out, clvae_take_
     } else {
         take(cursor, &cn->dflat, rows * clvae_conv_in_size(first));
     }
-    take(cursor, &cn->cols, rows * cols);
+    take(cursor, &cn->cols, cols);
     take(cursor, &cn->da, rows * map);
     take(cursor, &cn->db, rows * map);
     cn->max_cols = cols;
@@ -224,6 +260,33 @@ static int bn_fwd(clvae_model *m, const clvae_conv_layer *L, int n, bool trainin
     return o->bn_fwd(c, &a);
 }
 
+/* z (rows*OH*OW, OC) from x (rows*IH*IW, IC) through the im2col matrix, in chunks of images:
+ * Conv2d im2col then cols . W^T; ConvTranspose2d x . W then col2im. */
+static int cols_fwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L, int rows,
+                    clvae_view x, clvae_view z)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    void *c = m->be->ctx;
+    int IC = L->in_c, OC = L->out_c, K = taps(L), step = chunk_images(cn, L, rows);
+    for (int r0 = 0; r0 < rows; r0 += step) {
+        int nr = rows - r0 < step ? rows - r0 : step;
+        clvae_conv_geom g = geom(L, nr);
+        clvae_view xc = clvae_view_at(x, (size_t)r0 * clvae_conv_in_size(L));
+        clvae_view zc = clvae_view_at(z, (size_t)r0 * clvae_conv_out_size(L));
+        int n_out = nr * L->out_h * L->out_w, n_in = nr * L->in_h * L->in_w;
+        if (!L->transposed) {
+            TRY(o->im2col(c, &g, xc, cn->cols));                             // (n_out, IC*K)
+            TRY(o->gemm(c, false, true, n_out, OC, IC * K, 1.0f, cn->cols, IC * K, pv(m, L->w),
+                        IC * K, 0.0f, zc, OC));
+        } else {
+            TRY(o->gemm(c, false, false, n_in, OC * K, IC, 1.0f, xc, IC, pv(m, L->w), OC * K,
+                        0.0f, cn->cols, OC * K));                             // (n_in, OC*K)
+            TRY(o->col2im(c, &g, cn->cols, 0.0f, zc));
+        }
+    }
+    return CLVAE_OK;
+}
+
 /* One layer on `rows` net rows from x (rows*IH*IW, IC) NHWC into L->y (rows*OH*OW, OC). */
 static int layer_fwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L, int rows,
                      clvae_view x, bool training)
@@ -232,16 +295,13 @@ static int layer_fwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *
     void *c = m->be->ctx;
     clvae_conv_geom g = geom(L, rows);
     clvae_view z = L->bn ? L->z : L->y;
-    int IC = L->in_c, OC = L->out_c, K = taps(L);
-    int n_out = rows * L->out_h * L->out_w, n_in = rows * L->in_h * L->in_w;
-    if (!L->transposed) {
-        TRY(o->im2col(c, &g, x, cn->cols));                                  // (n_out, IC*K)
-        TRY(o->gemm(c, false, true, n_out, OC, IC * K, 1.0f, cn->cols, IC * K, pv(m, L->w),
-                    IC * K, 0.0f, z, OC));
+    int IC = L->in_c, OC = L->out_c, n_out = rows * L->out_h * L->out_w;
+    if (direct(L) && L->transposed) {
+        TRY(o->conv_direct_dx(c, &g, IC, x, pv(m, L->w), z));                // (n_out, OC)
+    } else if (direct(L)) {
+        TRY(o->conv_direct(c, &g, OC, x, pv(m, L->w), z));                   // (n_out, OC)
     } else {
-        TRY(o->gemm(c, false, false, n_in, OC * K, IC, 1.0f, x, IC, pv(m, L->w), OC * K, 0.0f,
-                    cn->cols, OC * K));                                       // (n_in, OC*K)
-        TRY(o->col2im(c, &g, cn->cols, 0.0f, z));
+        TRY(cols_fwd(m, cn, L, rows, x, z));
     }
     if (!L->bn) return act_fwd(m, L->act, L->slope, n_out, OC, pv(m, L->b), z);
     TRY(o->bias_act(c, CLVAE_ACT_IDENTITY, n_out, OC, pv(m, L->b), z));
@@ -298,19 +358,20 @@ static int act_bn_bwd(clvae_model *m, const clvae_conv_layer *L, int n, clvae_vi
     return o->col_sum(c, n, C, d, gv(m, L->b));
 }
 
-/* d (rows*OH*OW, OC) of L's output: parameter gradients and, with dx.buf, dx (rows*IH*IW, IC). */
-static int layer_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L, int rows,
-                     clvae_view x, clvae_view d, clvae_view dx)
+/* One chunk of `rows` images of the im2col backward: dW = beta dW + this chunk's part, and with
+ * dx.buf the chunk's dx. Conv2d: dW += d^T . im2col(x), dx = col2im(d . W); ConvTranspose2d:
+ * dW += x^T . im2col(d), dx = im2col(d) . W^T. */
+static int cols_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L, int rows,
+                    clvae_view x, clvae_view d, float beta, clvae_view dx)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
     clvae_conv_geom g = geom(L, rows);
     int IC = L->in_c, OC = L->out_c, K = taps(L);
     int n_out = rows * L->out_h * L->out_w, n_in = rows * L->in_h * L->in_w;
-    TRY(act_bn_bwd(m, L, n_out, d));
     if (!L->transposed) {
         TRY(o->im2col(c, &g, x, cn->cols));                                  // (n_out, IC*K)
-        TRY(o->gemm(c, true, false, OC, IC * K, n_out, 1.0f, d, OC, cn->cols, IC * K, 0.0f,
+        TRY(o->gemm(c, true, false, OC, IC * K, n_out, 1.0f, d, OC, cn->cols, IC * K, beta,
                     gv(m, L->w), IC * K));
         if (!dx.buf) return CLVAE_OK;
         TRY(o->gemm(c, false, false, n_out, IC * K, OC, 1.0f, d, OC, pv(m, L->w), IC * K, 0.0f,
@@ -318,11 +379,36 @@ static int layer_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *
         return o->col2im(c, &g, cn->cols, 0.0f, dx);
     }
     TRY(o->im2col(c, &g, d, cn->cols));                                      // (n_in, OC*K)
-    TRY(o->gemm(c, true, false, IC, OC * K, n_in, 1.0f, x, IC, cn->cols, OC * K, 0.0f,
+    TRY(o->gemm(c, true, false, IC, OC * K, n_in, 1.0f, x, IC, cn->cols, OC * K, beta,
                 gv(m, L->w), OC * K));
     if (!dx.buf) return CLVAE_OK;
     return o->gemm(c, false, true, n_in, IC, OC * K, 1.0f, cn->cols, OC * K, pv(m, L->w), OC * K,
                    0.0f, dx, IC);
+}
+
+/* d (rows*OH*OW, OC) of L's output: parameter gradients and, with dx.buf, dx (rows*IH*IW, IC). */
+static int layer_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L, int rows,
+                     clvae_view x, clvae_view d, clvae_view dx)
+{
+    const clvae_backend_ops *o = m->be->ops;
+    void *c = m->be->ctx;
+    clvae_conv_geom g = geom(L, rows);
+    int OC = L->out_c, n_out = rows * L->out_h * L->out_w;
+    TRY(act_bn_bwd(m, L, n_out, d));
+    if (direct_bwd(L)) {
+        TRY(o->conv_direct_dw(c, &g, OC, x, d, gv(m, L->w)));
+        return dx.buf ? o->conv_direct_dx(c, &g, OC, d, pv(m, L->w), dx) : CLVAE_OK;
+    }
+    int step = chunk_images(cn, L, rows);
+    for (int r0 = 0; r0 < rows; r0 += step) {
+        int nr = rows - r0 < step ? rows - r0 : step;
+        float beta = r0 ? 1.0f : 0.0f; /* dW sums over the chunks */
+        clvae_view xc = clvae_view_at(x, (size_t)r0 * clvae_conv_in_size(L));
+        clvae_view dc = clvae_view_at(d, (size_t)r0 * clvae_conv_out_size(L));
+        clvae_view dxc = dx.buf ? clvae_view_at(dx, (size_t)r0 * clvae_conv_in_size(L)) : dx;
+        TRY(cols_bwd(m, cn, L, nr, xc, dc, beta, dxc));
+    }
+    return CLVAE_OK;
 }
 
 int clvae_conv_bwd(clvae_model *m, clvae_convnet *cn, int rows, clvae_view x, clvae_view dout,

@@ -48,7 +48,8 @@ typedef struct clvae_convnet {
     clvae_view in;                /* (N*H*W, C) the stack's input as NHWC (aliases when no transpose) */
     clvae_view flat;              /* encoder: (N, C*H*W) the last maps flattened NCHW */
     clvae_view dflat;             /* encoder: its gradient; decoder: the view layer's output gradient */
-    clvae_view cols;              /* the largest im2col matrix of the stack */
+    clvae_view cols;              /* the largest chunk of an im2col matrix of the stack */
+    size_t chunk_floats;          /* that chunk's bound in floats; 0: the default (vae_conv.c) */
     clvae_view da, db;            /* (N * largest map) backward ping-pong */
     size_t max_cols, max_map;     /* floats per input row */
 } clvae_convnet;

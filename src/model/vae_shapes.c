@@ -77,6 +77,9 @@ NOOP(col_sq_dev, int r, int c, clvae_view x, clvae_view s, float n, clvae_view o
 NOOP(bn_fwd, const clvae_bn_fwd_args *a)
 NOOP(bn_bwd_sums, const clvae_bn_bwd_args *a)
 NOOP(bn_bwd, const clvae_bn_bwd_args *a)
+NOOP(conv_direct, const clvae_conv_geom *g, int o, clvae_view i, clvae_view w, clvae_view c)
+NOOP(conv_direct_dx, const clvae_conv_geom *g, int o, clvae_view c, clvae_view w, clvae_view i)
+NOOP(conv_direct_dw, const clvae_conv_geom *g, int o, clvae_view i, clvae_view c, clvae_view w)
 
 static const clvae_backend_ops rec_ops = {
     .name = "gemm-recorder", .buffer_alloc = rec_alloc, .buffer_free = rec_free,
@@ -90,7 +93,8 @@ static const clvae_backend_ops rec_ops = {
     .copy = rec_copy, .im2col = rec_im2col, .col2im = rec_col2im,
     .batch_transpose = rec_batch_transpose, .bias_leaky = rec_bias_leaky,
     .leaky_bwd = rec_leaky_bwd, .col_sq_dev = rec_col_sq_dev, .bn_fwd = rec_bn_fwd,
-    .bn_bwd_sums = rec_bn_bwd_sums, .bn_bwd = rec_bn_bwd,
+    .bn_bwd_sums = rec_bn_bwd_sums, .bn_bwd = rec_bn_bwd, .conv_direct = rec_conv_direct,
+    .conv_direct_dx = rec_conv_direct_dx, .conv_direct_dw = rec_conv_direct_dw,
 };
 
 int clvae_model_gemm_shapes(const clvae_model *m, int batch, int samples, clvae_gemm_shape *out,

@@ -22,7 +22,8 @@
 #define TOL_GEMM 1e-8
 #define TOL_GRAD 1e-8
 #define TOL_EXACT 1e-12
-/* Float sums of a few terms (col2im's taps) or chunked column reductions over up to 6272 rows
+/* Float sums of a few terms (col2im's taps; the direct conv products: up to 288 terms per output
+ * and 8192 rows per weight) or chunked column reductions over up to 6272 rows
  * (col_sq_dev, bn_bwd_sums) vs the reference's double sums: ~sqrt(n) ulp, nmse ~1e-14. */
 #define TOL_SUM 1e-10
 
@@ -596,6 +597,36 @@ static int do_conv_elem(clvae_backend *be, const side *s, const void *p)
     return st ? st : be->ops->leaky_bwd(be->ctx, 0.2f, 6272, 64, slot(s, 0), slot(s, 4));
 }
 
+/* The direct (column-free) Conv2d ops at vanilla64's decoder_out (32 -> 3 channels, 3x3, pad 1,
+ * 64x64) at batch 2. Slots: img 0, w 1, dy 2, y 3, dx 4, dw 5. */
+static const clvae_conv_geom direct_geom = {2, 32, 64, 64, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1};
+#define DIRECT_O 3
+
+static int do_conv_direct(clvae_backend *be, const side *s, const void *p)
+{
+    const clvae_conv_geom *g = p;
+    int st = be->ops->conv_direct(be->ctx, g, DIRECT_O, slot(s, 0), slot(s, 1), slot(s, 3));
+    if (!st) st = be->ops->conv_direct_dx(be->ctx, g, DIRECT_O, slot(s, 2), slot(s, 1), slot(s, 4));
+    if (!st) st = be->ops->conv_direct_dw(be->ctx, g, DIRECT_O, slot(s, 0), slot(s, 2), slot(s, 5));
+    return st;
+}
+
+static int check_conv_direct(check_ctx *k)
+{
+    if (!supported(k, CLVAE_OP_CONV_DIRECT, "conv_direct")) return CLVAE_OK;
+    const clvae_conv_geom *g = &direct_geom;
+    size_t nw = (size_t)DIRECT_O * g->channels * g->k_h * g->k_w;
+    size_t ncol = (size_t)g->batch * g->out_h * g->out_w * DIRECT_O;
+    int st = fill_random(k, 0, geom_img(g), -1, 1);
+    if (!st) st = fill_random(k, 1, nw, -1, 1);
+    if (!st) st = fill_random(k, 2, ncol, -1, 1);
+    if (!st) st = run_both(k, do_conv_direct, g);
+    if (!st) st = compare(k, 3, ncol, "conv_direct vanilla64 out B2", TOL_SUM);
+    if (!st) st = compare(k, 4, geom_img(g), "conv_direct_dx vanilla64 out B2", TOL_SUM);
+    if (!st) st = compare(k, 5, nw, "conv_direct_dw vanilla64 out B2", TOL_SUM);
+    return st;
+}
+
 static int check_conv(check_ctx *k)
 {
     static const clvae_op ops[] = {CLVAE_OP_IM2COL, CLVAE_OP_COL2IM, CLVAE_OP_BATCH_TRANSPOSE,
@@ -627,7 +658,7 @@ static int check_conv(check_ctx *k)
         if (!st && e) st = compare(k, 0, 6272 * 64, "bias_leaky 6272x64 slope 0.2", TOL_EXACT);
         if (!st && e) st = compare(k, 4, 6272 * 64, "leaky_bwd 6272x64 slope 0.2", TOL_EXACT);
     }
-    return st;
+    return st ? st : check_conv_direct(k);
 }
 
 /* BatchNorm2d over N = 6272 rows (batch 32 of 14x14 maps), C = 64. Slots: x 0, y 1, xhat 2,

@@ -259,6 +259,9 @@ static const clvae_backend_ops ocl_ops = {
     .graph_end = clvae_ocl_graph_end,
     .graph_replay = clvae_ocl_graph_replay,
     .graph_free = clvae_ocl_graph_free,
+    .conv_direct = clvae_ocl_conv_direct,
+    .conv_direct_dx = clvae_ocl_conv_direct_dx,
+    .conv_direct_dw = clvae_ocl_conv_direct_dw,
 };
 
 /* Asynchronous errors the OpenCL runtime reports for the context. */

@@ -360,3 +360,128 @@ int clvae_ocl_bn_bwd(void *ctx, const clvae_bn_bwd_args *a)
     size_t items[2] = {vec_items(c, C), r};
     return clvae_ocl_launch_nd(c, OCL_K_BN_BWD, op, 2, items, args, OCL_NARGS(args));
 }
+
+/* ---- direct (column-free) products of a narrow column side ----------------------------- */
+
+/* The geometry, O > 0, and views of img (B*H*W, C), w (O, C*KH*KW) and col (B*OH*OW, O). */
+static int direct_views(ocl_ctx *c, const char *op, const clvae_conv_geom *g, int o,
+                        clvae_view img, clvae_view w, clvae_view col, cl_mem m[3],
+                        cl_ulong off[3])
+{
+    int st = check_geom(c, op, g);
+    if (!st && (o < 1 || col_floats(g) > UINT32_MAX / (size_t)o))
+        st = clvae_error(CLVAE_ERR_INTERNAL, "opencl %s on \"%s\": bad column channels %d", op,
+                         c->dev.name, o);
+    size_t per = (size_t)g->channels * g->k_h * g->k_w;
+    if (!st) st = clvae_ocl_view(c, op, "img", img, img_floats(g), &m[0], &off[0]);
+    if (!st) st = clvae_ocl_view(c, op, "w", w, (size_t)o * per, &m[1], &off[1]);
+    if (!st)
+        st = clvae_ocl_view(c, op, "col", col, (size_t)g->batch * g->out_h * g->out_w * o,
+                            &m[2], &off[2]);
+    return st;
+}
+
+/* The scratch's wt (O, KH*KW, C) = w (O, C, KH*KW) transposed per output channel, so that the
+ * channels of one tap are contiguous. */
+static int direct_wt(ocl_ctx *c, const char *op, const clvae_conv_geom *g, int o, cl_mem w,
+                     cl_ulong woff)
+{
+    cl_uint taps = (cl_uint)(g->k_h * g->k_w), C = (cl_uint)g->channels, O = (cl_uint)o;
+    int st = conv_scratch(c, op, (size_t)O * C * taps);
+    if (st) return st;
+    cl_ulong to = 0;
+    ocl_arg args[] = {OCL_ARG(w), OCL_ARG(woff), OCL_ARG(c->conv_tmp), OCL_ARG(to),
+                      OCL_ARG(O), OCL_ARG(C),    OCL_ARG(taps)};
+    size_t items[3] = {C, taps, O};
+    return clvae_ocl_launch_nd(c, OCL_K_BATCH_TRANSPOSE, op, 3, items, args, OCL_NARGS(args));
+}
+
+int clvae_ocl_conv_direct(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                          clvae_view w, clvae_view col)
+{
+    ocl_ctx *c = ctx;
+    const char *op = "conv_direct";
+    cl_mem m[3];
+    cl_ulong off[3], to = 0;
+    int st = direct_views(c, op, g, o, img, w, col, m, off);
+    if (!st) st = direct_wt(c, op, g, o, m[1], off[1]);
+    if (st) return st;
+    geom_u u = geom_args(g);
+    cl_uint rows = (cl_uint)g->batch * (cl_uint)g->out_h, O = (cl_uint)o;
+    ocl_arg args[] = {OCL_ARG(m[0]), OCL_ARG(off[0]), OCL_ARG(c->conv_tmp), OCL_ARG(to),
+                      OCL_ARG(m[2]), OCL_ARG(off[2]), OCL_ARG(rows), OCL_ARG(O), GEOM_ARGS(u)};
+    size_t items[3] = {(size_t)g->out_w, rows, (size_t)o};
+    return clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT, op, 3, items, args, OCL_NARGS(args));
+}
+
+/* The scratch's (C*KH*KW, O) = w (O, C*KH*KW) transposed, for clvae_conv_direct_dx_o. */
+static int direct_wt_o(ocl_ctx *c, const char *op, const clvae_conv_geom *g, int o, cl_mem w,
+                       cl_ulong woff)
+{
+    cl_uint n = (cl_uint)(g->channels * g->k_h * g->k_w), O = (cl_uint)o, one = 1;
+    int st = conv_scratch(c, op, (size_t)O * n);
+    if (st) return st;
+    cl_ulong to = 0;
+    ocl_arg args[] = {OCL_ARG(w), OCL_ARG(woff), OCL_ARG(c->conv_tmp), OCL_ARG(to),
+                      OCL_ARG(one), OCL_ARG(O),  OCL_ARG(n)};
+    size_t items[3] = {O, n, 1};
+    return clvae_ocl_launch_nd(c, OCL_K_BATCH_TRANSPOSE, op, 3, items, args, OCL_NARGS(args));
+}
+
+/* Vectors over the image side's channels, or (clvae_conv_direct_dx_o) over the column side's
+ * when the image side has fewer. */
+int clvae_ocl_conv_direct_dx(void *ctx, const clvae_conv_geom *g, int o, clvae_view col,
+                             clvae_view w, clvae_view img)
+{
+    ocl_ctx *c = ctx;
+    const char *op = "conv_direct_dx";
+    cl_mem m[3];
+    cl_ulong off[3], to = 0;
+    bool by_o = g->channels < o;
+    int st = direct_views(c, op, g, o, img, w, col, m, off);
+    if (!st) st = (by_o ? direct_wt_o : direct_wt)(c, op, g, o, m[1], off[1]);
+    if (st) return st;
+    geom_u u = geom_args(g);
+    cl_uint rows = (cl_uint)g->batch * (cl_uint)g->height, O = (cl_uint)o, ksh, osh, ksw, osw;
+    tap_step(g->stride_h, g->dil_h, &ksh, &osh);
+    tap_step(g->stride_w, g->dil_w, &ksw, &osw);
+    ocl_arg args[] = {OCL_ARG(m[2]), OCL_ARG(off[2]), OCL_ARG(c->conv_tmp), OCL_ARG(to),
+                      OCL_ARG(m[0]), OCL_ARG(off[0]), OCL_ARG(rows), OCL_ARG(O),
+                      GEOM_ARGS(u),  OCL_ARG(ksh),    OCL_ARG(osh),  OCL_ARG(ksw),
+                      OCL_ARG(osw)};
+    size_t items[3] = {vec_items(c, (size_t)g->channels), (size_t)g->width, rows};
+    if (by_o) {
+        size_t items_o[3] = {(size_t)g->width, rows, (size_t)g->channels};
+        return clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT_DX_O, op, 3, items_o, args,
+                                   OCL_NARGS(args));
+    }
+    return clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT_DX, op, 3, items, args, OCL_NARGS(args));
+}
+
+/* Two stages as the column reductions: P chunks of the B*OH output rows (chunk_rows), each
+ * summed serially into the scratch, then the P partials of every weight in order
+ * (sum_parts). */
+int clvae_ocl_conv_direct_dw(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                             clvae_view col, clvae_view w)
+{
+    ocl_ctx *c = ctx;
+    const char *op = "conv_direct_dw";
+    cl_mem m[3];
+    cl_ulong off[3];
+    int st = direct_views(c, op, g, o, img, w, col, m, off);
+    if (st) return st;
+    size_t taps = (size_t)g->k_h * g->k_w, nw = (size_t)o * g->channels * taps;
+    size_t n = (size_t)g->batch * g->out_h;
+    cl_uint parts, chunk = chunk_rows(n, &parts), rows = (cl_uint)n, O = (cl_uint)o;
+    if (parts > 1) st = conv_scratch(c, op, (size_t)parts * nw);
+    if (st) return st;
+    cl_mem pm = parts > 1 ? c->conv_tmp : m[1];
+    cl_ulong po = parts > 1 ? 0 : off[1];
+    geom_u u = geom_args(g);
+    ocl_arg args[] = {OCL_ARG(m[0]),  OCL_ARG(off[0]), OCL_ARG(m[2]), OCL_ARG(off[2]),
+                      OCL_ARG(pm),    OCL_ARG(po),     OCL_ARG(rows), OCL_ARG(O),
+                      OCL_ARG(chunk), OCL_ARG(parts),  GEOM_ARGS(u)};
+    size_t items[3] = {vec_items(c, (size_t)g->channels), taps, (size_t)parts * o};
+    st = clvae_ocl_launch_nd(c, OCL_K_CONV_DIRECT_DW_PART, op, 3, items, args, OCL_NARGS(args));
+    return st || parts == 1 ? st : sum_parts(c, op, parts, (cl_uint)nw, m[1], off[1]);
+}

@@ -53,6 +53,10 @@ typedef enum ocl_kernel_id {
     OCL_K_BN_BWD,
     OCL_K_SUM_ADD2,
     OCL_K_REPARAM_BWD_COL_SUM,
+    OCL_K_CONV_DIRECT,
+    OCL_K_CONV_DIRECT_DX,
+    OCL_K_CONV_DIRECT_DX_O,
+    OCL_K_CONV_DIRECT_DW_PART,
     OCL_K_COUNT
 } ocl_kernel_id;
 
@@ -236,6 +240,12 @@ int clvae_ocl_col_sq_dev(void *ctx, int rows, int cols, clvae_view x, clvae_view
 int clvae_ocl_bn_fwd(void *ctx, const clvae_bn_fwd_args *a);
 int clvae_ocl_bn_bwd_sums(void *ctx, const clvae_bn_bwd_args *a);
 int clvae_ocl_bn_bwd(void *ctx, const clvae_bn_bwd_args *a);
+int clvae_ocl_conv_direct(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                          clvae_view w, clvae_view col);
+int clvae_ocl_conv_direct_dx(void *ctx, const clvae_conv_geom *g, int o, clvae_view col,
+                             clvae_view w, clvae_view img);
+int clvae_ocl_conv_direct_dw(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                             clvae_view col, clvae_view w);
 void clvae_ocl_conv_release(ocl_ctx *c);
 int clvae_ocl_row_scale(void *ctx, int rows, int cols, clvae_view w, clvae_view x);
 int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32_t stream,

@@ -55,6 +55,10 @@ static const char *const kernel_names[OCL_K_COUNT] = {
     [OCL_K_BN_BWD] = "clvae_bn_bwd",
     [OCL_K_SUM_ADD2] = "clvae_sum_add2",
     [OCL_K_REPARAM_BWD_COL_SUM] = "clvae_reparam_bwd_col_sum",
+    [OCL_K_CONV_DIRECT] = "clvae_conv_direct",
+    [OCL_K_CONV_DIRECT_DX] = "clvae_conv_direct_dx",
+    [OCL_K_CONV_DIRECT_DX_O] = "clvae_conv_direct_dx_o",
+    [OCL_K_CONV_DIRECT_DW_PART] = "clvae_conv_direct_dw_part",
 };
 
 /* Upper bound on any work-group size clvae asks for: plenty for memory-bound kernels. */

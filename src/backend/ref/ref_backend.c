@@ -326,6 +326,27 @@ static int ref_bn_bwd(void *ctx, const clvae_bn_bwd_args *a)
     return CLVAE_OK;
 }
 
+static int ref_conv_direct(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                           clvae_view w, clvae_view col)
+{
+    clvae_ref_conv_direct(g, o, at(img), at(w), at(col));
+    return CLVAE_OK;
+}
+
+static int ref_conv_direct_dx(void *ctx, const clvae_conv_geom *g, int o, clvae_view col,
+                              clvae_view w, clvae_view img)
+{
+    clvae_ref_conv_direct_dx(g, o, at(col), at(w), at(img));
+    return CLVAE_OK;
+}
+
+static int ref_conv_direct_dw(void *ctx, const clvae_conv_geom *g, int o, clvae_view img,
+                              clvae_view col, clvae_view w)
+{
+    clvae_ref_conv_direct_dw(g, o, at(img), at(col), at(w));
+    return CLVAE_OK;
+}
+
 /* Host scheduler slots: everything is host memory and every op is synchronous, so staging is
  * malloc, an upload is a memcpy on the calling (loader) thread and every ticket is complete. */
 struct clvae_staging {
@@ -441,6 +462,9 @@ static const clvae_backend_ops ref_ops = {
     .bn_fwd = ref_bn_fwd,
     .bn_bwd_sums = ref_bn_bwd_sums,
     .bn_bwd = ref_bn_bwd,
+    .conv_direct = ref_conv_direct,
+    .conv_direct_dx = ref_conv_direct_dx,
+    .conv_direct_dw = ref_conv_direct_dw,
 };
 
 int clvae_ref_backend_create(clvae_backend *out)

@@ -1,5 +1,5 @@
 /* The reference math of the convolutional-net op group (backend.h, "Convolutional nets"): im2col
- * and its adjoint col2im over NHWC maps, the per-item transpose between NCHW and NHWC, leaky ReLU,
+ * and its adjoint col2im over NHWC maps, the direct (column-free) conv products, the per-item transpose between NCHW and NHWC, leaky ReLU,
  * and BatchNorm2d's statistics, forward and backward. Plain loops; sums in double (the oracle). */
 #include <math.h>
 #include <stddef.h>
@@ -71,6 +71,81 @@ void clvae_ref_col2im(const clvae_conv_geom *g, const float *cols, float beta, f
                     float *p = img + (((size_t)b * g->height + h) * g->width + w) * C + c;
                     double s = col2im_pixel(g, cols, b, h, w, c);
                     *p = beta != 0.0f ? (float)(beta * *p + s) : (float)s;
+                }
+}
+
+/* The image pixel that tap (kh, kw) of column position (b, oh, ow) reads, or NULL in the
+ * padding. */
+static const float *tap_pixel(const clvae_conv_geom *g, const float *img, int b, int oh, int ow,
+                              int kh, int kw)
+{
+    int h = tap(oh, kh, g->stride_h, g->pad_h, g->dil_h);
+    int w = tap(ow, kw, g->stride_w, g->pad_w, g->dil_w);
+    if (h < 0 || h >= g->height || w < 0 || w >= g->width) return NULL;
+    return img + (((size_t)b * g->height + h) * g->width + w) * g->channels;
+}
+
+void clvae_ref_conv_direct(const clvae_conv_geom *g, int o, const float *img, const float *w,
+                           float *col)
+{
+    int C = g->channels, KH = g->k_h, KW = g->k_w;
+    size_t ncol = (size_t)C * KH * KW, r = 0;
+    for (int b = 0; b < g->batch; b++)
+        for (int oh = 0; oh < g->out_h; oh++)
+            for (int ow = 0; ow < g->out_w; ow++, r++)
+                for (int j = 0; j < o; j++) {
+                    double s = 0;
+                    for (int kh = 0; kh < KH; kh++)
+                        for (int kw = 0; kw < KW; kw++) {
+                            const float *px = tap_pixel(g, img, b, oh, ow, kh, kw);
+                            for (int c = 0; px && c < C; c++)
+                                s += (double)px[c] * w[j * ncol + ((size_t)c * KH + kh) * KW + kw];
+                        }
+                    col[r * o + j] = (float)s;
+                }
+}
+
+void clvae_ref_conv_direct_dx(const clvae_conv_geom *g, int o, const float *col, const float *w,
+                              float *img)
+{
+    int C = g->channels, KH = g->k_h, KW = g->k_w;
+    size_t ncol = (size_t)C * KH * KW;
+    for (int b = 0; b < g->batch; b++)
+        for (int h = 0; h < g->height; h++)
+            for (int x = 0; x < g->width; x++)
+                for (int c = 0; c < C; c++) {
+                    double s = 0;
+                    for (int kh = 0; kh < KH; kh++) {
+                        int oh = source(h, kh, g->out_h, g->stride_h, g->pad_h, g->dil_h);
+                        for (int kw = 0; oh >= 0 && kw < KW; kw++) {
+                            int ow = source(x, kw, g->out_w, g->stride_w, g->pad_w, g->dil_w);
+                            if (ow < 0) continue;
+                            const float *d = col + (((size_t)b * g->out_h + oh) * g->out_w + ow) * o;
+                            for (int j = 0; j < o; j++)
+                                s += (double)d[j] * w[j * ncol + ((size_t)c * KH + kh) * KW + kw];
+                        }
+                    }
+                    img[(((size_t)b * g->height + h) * g->width + x) * C + c] = (float)s;
+                }
+}
+
+void clvae_ref_conv_direct_dw(const clvae_conv_geom *g, int o, const float *img, const float *col,
+                              float *w)
+{
+    int C = g->channels, KH = g->k_h, KW = g->k_w;
+    for (int j = 0; j < o; j++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < KH; kh++)
+                for (int kw = 0; kw < KW; kw++) {
+                    double s = 0;
+                    size_t r = 0;
+                    for (int b = 0; b < g->batch; b++)
+                        for (int oh = 0; oh < g->out_h; oh++)
+                            for (int ow = 0; ow < g->out_w; ow++, r++) {
+                                const float *px = tap_pixel(g, img, b, oh, ow, kh, kw);
+                                if (px) s += (double)col[r * o + j] * px[c];
+                            }
+                    w[(((size_t)j * C + c) * KH + kh) * KW + kw] = (float)s;
                 }
 }
 

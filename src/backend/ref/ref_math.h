@@ -47,6 +47,12 @@ float clvae_gumbel_noise(float u);
 /* Convolutional nets (ref_conv.c); see backend.h. xhat may be NULL (evaluation). */
 void clvae_ref_im2col(const clvae_conv_geom *g, const float *img, float *cols);
 void clvae_ref_col2im(const clvae_conv_geom *g, const float *cols, float beta, float *img);
+void clvae_ref_conv_direct(const clvae_conv_geom *g, int o, const float *img, const float *w,
+                           float *col);
+void clvae_ref_conv_direct_dx(const clvae_conv_geom *g, int o, const float *col, const float *w,
+                              float *img);
+void clvae_ref_conv_direct_dw(const clvae_conv_geom *g, int o, const float *img, const float *col,
+                              float *w);
 void clvae_ref_batch_transpose(int batch, int rows, int cols, const float *src, float *dst);
 void clvae_ref_bias_leaky(float slope, int rows, int cols, const float *bias, float *y);
 void clvae_ref_leaky_bwd(float slope, int rows, int cols, const float *y, float *dy);
