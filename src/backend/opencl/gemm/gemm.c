@@ -106,7 +106,7 @@ static int run_clblast(ocl_ctx *c, const gemm_shape *g, float alpha, float beta,
      * (ocl_cmdbuf.c); it counts as one launch, however many kernels CLBlast runs. */
     clvae_ocl_cmdbuf_refuse(c, "a GEMM runs on CLBlast, which enqueues its kernels itself (a step "
                                "is recorded when the tuning file gives all of its GEMM shapes "
-                               "clvae's tiled or packed kernels)");
+                               "clvae's register-tiled kernels)");
     c->n_launch++;
     if (s == CLBlastSuccess)
         clvae_ocl_prof_span(c, "gemm", pre, ev); /* takes both; no-op when not profiling */
