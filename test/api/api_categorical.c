@@ -8,10 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "clvae/clvae.h"
-#include "clvae/data.h"
+#include "api_common.h"
 
 #define ROWS 600
 #define N 16        /* samples */
@@ -91,60 +89,42 @@ static void check_encode(clvae_vae *vae, const clvae_array *x)
 
 int main(void)
 {
-    const char *bin = getenv("CLVAE_BIN"), *src = getenv("CLVAE_SRC");
-    const char *tmp = getenv("CLVAE_TMP") ? getenv("CLVAE_TMP") : "/tmp";
     char dir[1024], cmd[4096], path[1100];
-    clvae_config cfg;
-    clvae_dataset ds = {0};
-    if (!bin || !src) {
-        fprintf(stderr, "api_categorical: CLVAE_BIN and CLVAE_SRC must be set\n");
-        return 1;
-    }
-    clvae_config_defaults(&cfg);
-    if (access(cfg.data.train, R_OK) != 0) {
-        printf("SKIP: %s missing (Debian: dataset-fashion-mnist)\n", cfg.data.train);
-        return 77;
-    }
-    if (clvae_dataset_load(&ds, cfg.data.train, NULL, CLVAE_FORMAT_AUTO, ROWS) || !ds.u8) {
-        fprintf(stderr, "FAIL: loading %s: %s\n", cfg.data.train, clvae_last_error());
-        return 1;
-    }
-    snprintf(dir, sizeof dir, "%s/api_categorical", tmp);
-    int n = snprintf(cmd, sizeof cmd, "rm -rf '%s' && '%s' train -c '%s/config/gumbel.ini' --quiet "
-                                      "--set data.limit_train=%d --set data.limit_test=100 "
-                                      "--set output.dir='%s'", dir, bin, src, ROWS, dir);
-    for (int i = 0; i < N_SETS; i++) n += snprintf(cmd + n, sizeof cmd - n, " --set %s", sets[i]);
+    api_env env;
+    int rc = api_env_open(&env, "api_categorical", ROWS);
+    if (rc) return rc;
+    snprintf(dir, sizeof dir, "%s/api_categorical", env.tmp);
+    int n = snprintf(cmd, sizeof cmd, "rm -rf '%s' && ", dir);
+    n += api_train_cmd(cmd + n, sizeof cmd - n, &env, "gumbel.ini", ROWS, dir, sets, N_SETS);
     snprintf(cmd + n, sizeof cmd - n, " > '%s.log' 2>&1 && '%s' sample --run '%s' -n %d -o "
-                                      "'%s/samples.npy' >> '%s.log' 2>&1", dir, bin, dir, N, dir,
-             dir);
-    float *cli = malloc(N * ds.dim * sizeof(float));
+                                      "'%s/samples.npy' >> '%s.log' 2>&1", dir, env.bin, dir, N,
+             dir, dir);
+    float *cli = malloc(N * env.ds.dim * sizeof(float));
     snprintf(path, sizeof path, "%s/samples.npy", dir);
-    if (!cli || system(cmd) != 0 || read_npy(path, cli, N * ds.dim)) {
+    if (!cli || system(cmd) != 0 || read_npy(path, cli, N * env.ds.dim)) {
         fprintf(stderr, "FAIL: clvae train / sample (log: %s.log)\n", dir);
         free(cli);
-        clvae_dataset_free(&ds);
+        api_env_close(&env);
         return 1;
     }
     clvae_context *ctx = NULL;
     clvae_vae *loaded = NULL, *fitted = NULL;
-    clvae_array x = {.data = ds.u8, .dtype = CLVAE_DTYPE_U8, .ndim = 2,
-                     .shape = {(int64_t)ds.n, (int64_t)ds.dim}};
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     if (clvae_context_create(NULL, &ctx)) fail("context");
     if (ctx && clvae_vae_load(ctx, path, &loaded)) fail("load");
-    if (loaded) check_samples(loaded, cli, ds.dim, "loaded checkpoint");
-    snprintf(path, sizeof path, "%s/config/gumbel.ini", src);
+    if (loaded) check_samples(loaded, cli, env.ds.dim, "loaded checkpoint");
+    snprintf(path, sizeof path, "%s/config/gumbel.ini", env.src);
     if (ctx && (clvae_vae_create(ctx, path, sets, N_SETS, &fitted) ||
-                clvae_vae_fit(fitted, &x, NULL, NULL, NULL)))
+                clvae_vae_fit(fitted, &env.x, NULL, NULL, NULL)))
         fail("fit");
     else if (fitted) {
-        check_samples(fitted, cli, ds.dim, "fitted model");
-        check_encode(fitted, &x);
+        check_samples(fitted, cli, env.ds.dim, "fitted model");
+        check_encode(fitted, &env.x);
     }
     clvae_vae_free(loaded);
     clvae_vae_free(fitted);
     clvae_context_free(ctx);
-    clvae_dataset_free(&ds);
+    api_env_close(&env);
     free(cli);
     printf("api_categorical: %s\n", failures ? "FAILED" : "passed");
     return failures ? 1 : 0;

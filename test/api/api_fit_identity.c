@@ -10,10 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "clvae/clvae.h"
-#include "clvae/data.h"
+#include "api_common.h"
 #include "io/safetensors.h"
 
 #define ROWS 600
@@ -23,13 +21,10 @@ static const char *sets[] = {"device.backend=ref", "model.encoder=64", "model.de
                              "train.seed=7"};
 #define N_SETS 7
 
-static int run_cli(const char *bin, const char *src, const char *dir)
+static int run_cli(const api_env *env, const char *dir)
 {
     char cmd[4096];
-    int n = snprintf(cmd, sizeof cmd, "'%s' train -c '%s/config/default.ini' --quiet "
-                                      "--set data.limit_train=%d --set data.limit_test=100 "
-                                      "--set output.dir='%s'", bin, src, ROWS, dir);
-    for (int i = 0; i < N_SETS; i++) n += snprintf(cmd + n, sizeof cmd - n, " --set %s", sets[i]);
+    int n = api_train_cmd(cmd, sizeof cmd, env, "default.ini", ROWS, dir, sets, N_SETS);
     snprintf(cmd + n, sizeof cmd - n, " > '%s.log' 2>&1", dir);
     return system(cmd);
 }
@@ -157,41 +152,26 @@ static int split_run(clvae_context *ctx, const char *cfg_path, const clvae_array
 
 int main(void)
 {
-    const char *bin = getenv("CLVAE_BIN"), *src = getenv("CLVAE_SRC");
-    const char *tmp = getenv("CLVAE_TMP") ? getenv("CLVAE_TMP") : "/tmp";
     char dir[1024], cli_ckpt[1100], api_ckpt[1100], cfg_path[1100];
-    clvae_config cfg;
-    clvae_dataset ds = {0};
-    if (!bin || !src) {
-        fprintf(stderr, "api_fit_identity: CLVAE_BIN and CLVAE_SRC must be set\n");
-        return 1;
-    }
-    clvae_config_defaults(&cfg);
-    if (access(cfg.data.train, R_OK) != 0) {
-        printf("SKIP: %s missing (Debian: dataset-fashion-mnist)\n", cfg.data.train);
-        return 77;
-    }
-    if (clvae_dataset_load(&ds, cfg.data.train, NULL, CLVAE_FORMAT_AUTO, ROWS) || !ds.u8) {
-        fprintf(stderr, "FAIL: loading %s: %s\n", cfg.data.train, clvae_last_error());
-        return 1;
-    }
+    api_env env;
+    int rc = api_env_open(&env, "api_fit_identity", ROWS);
+    if (rc) return rc;
+    const char *src = env.src, *tmp = env.tmp;
     snprintf(dir, sizeof dir, "%s/api_fit_identity", tmp);
     snprintf(cli_ckpt, sizeof cli_ckpt, "%s/checkpoint.safetensors", dir);
     snprintf(api_ckpt, sizeof api_ckpt, "%s/api_fit_identity.safetensors", tmp);
     snprintf(cfg_path, sizeof cfg_path, "%s/config/default.ini", src);
-    int rc = run_cli(bin, src, dir);
+    rc = run_cli(&env, dir);
     if (rc != 0) {
         fprintf(stderr, "FAIL: clvae train exited with %d (log: %s.log)\n", rc, dir);
-        clvae_dataset_free(&ds);
+        api_env_close(&env);
         return 1;
     }
     clvae_context *ctx = NULL;
     clvae_vae *vae = NULL;
-    clvae_array x = {.data = ds.u8, .dtype = CLVAE_DTYPE_U8, .ndim = 2,
-                     .shape = {(int64_t)ds.n, (int64_t)ds.dim}};
     int st = clvae_context_create(NULL, &ctx);
     if (!st) st = clvae_vae_create(ctx, cfg_path, sets, N_SETS, &vae);
-    if (!st) st = clvae_vae_fit(vae, &x, NULL, NULL, NULL);
+    if (!st) st = clvae_vae_fit(vae, &env.x, NULL, NULL, NULL);
     if (!st) st = clvae_vae_save(vae, api_ckpt);
     if (st) fprintf(stderr, "FAIL: the API's fit: %s\n", clvae_last_error());
     int bad = st ? 1 : compare(cli_ckpt, api_ckpt);
@@ -201,12 +181,12 @@ int main(void)
                            "s4 i s5 e1", "e1 i s6", "s5 t s7", "s5 L s7", "C", "s2 C"};
     for (int i = 0; i < (int)(sizeof plans / sizeof *plans); i++) {
         setenv("TMPDIR", strchr(plans[i], 'L') ? tmp : "/nonexistent/clvae", 1);
-        bad += split_run(ctx, cfg_path, &x, plans[i], cli_ckpt, tmp);
+        bad += split_run(ctx, cfg_path, &env.x, plans[i], cli_ckpt, tmp);
     }
     setenv("TMPDIR", tmp, 1);
     clvae_vae_free(vae);
     clvae_context_free(ctx);
-    clvae_dataset_free(&ds);
+    api_env_close(&env);
     printf("api_fit_identity: %s\n", bad ? "FAILED" : "passed");
     return bad ? 1 : 0;
 }
