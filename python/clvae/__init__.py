@@ -99,6 +99,26 @@ def _set_strings(params):
     return out
 
 
+def _open_handle(h, what):
+    """h, the C handle of a VAE or Trainer; Error when that object was closed."""
+    if not h:
+        raise Error(-5, f"this {what} was closed")
+    return h
+
+
+class _Closing:
+    """close() when collected and at the end of a `with` block (VAE, Trainer)."""
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class _Context:
     def __init__(self, device):
         self.h = ctypes.c_void_p()
@@ -110,7 +130,7 @@ class _Context:
             self.h = None
 
 
-class VAE:
+class VAE(_Closing):
     """A VAE configured by an INI file (config; None: the built-in defaults), `set` overrides
     ({"model.latent": 8, ...}, clvae's --set) and a device (None: the config's; "auto", "ref",
     "opencl", "gpu", "cpu" or a device name substring)."""
@@ -158,19 +178,8 @@ class VAE:
             lib.clvae_vae_free(self._h)
             self._h = None
 
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _handle(self):
-        if not self._h:
-            raise Error(-5, "this VAE was closed")
-        return self._h
+        return _open_handle(self._h, "VAE")
 
     def _info(self):
         info = _lib.VaeInfo()
@@ -346,7 +355,7 @@ class VAE:
         _check(lib.clvae_vae_save(self._handle(), os.fspath(path).encode()))
 
 
-class Trainer:
+class Trainer(_Closing):
     """VAE.trainer(X, ...): the C trainer (clvae_trainer_*) of a VAE on a copy of X."""
 
     def __init__(self, vae, X, y=None, X_test=None, y_test=None):
@@ -371,8 +380,7 @@ class Trainer:
         """`epochs` more epochs or `steps` more optimizer steps (default one epoch); Ctrl-C
         cancels at the next progress report, leaving the model where it stopped. Returns
         self (its VAE's train_loss_, epochs_, steps_ are updated)."""
-        if not self._tr:
-            raise Error(-5, "this trainer was closed")
+        _open_handle(self._tr, "trainer")
         if epochs is None and steps is None:
             epochs = 1
         self._progress = progress
@@ -392,15 +400,6 @@ class Trainer:
             lib.clvae_trainer_free(self._tr)
             self._tr = None
             self._vae._trainers.discard(self)
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def load(path, device=None):
