@@ -88,6 +88,13 @@ def _labels(y, n):
     return y, y.ctypes.data_as(_lib.P_u8)
 
 
+def _rows(X, y):
+    """_x_array of X and _labels of y for X's rows: (X, its clvae_array, y's pointer or None)."""
+    X, a = _x_array(X)
+    _, yp = _labels(y, X.shape[0])
+    return X, a, yp
+
+
 def _set_strings(params):
     out = []
     for k, v in (params or {}).items():
@@ -202,8 +209,7 @@ class VAE(_Closing):
     def _fit_options(self, X_test, y_test, progress, keep):
         opt = _lib.FitOptions()
         if X_test is not None:
-            Xt, at = _x_array(X_test)
-            _, ytp = _labels(y_test, Xt.shape[0])
+            Xt, at, ytp = _rows(X_test, y_test)
             keep += [Xt, at]
             opt.test = ctypes.pointer(at)
             opt.test_labels = ytp
@@ -252,8 +258,7 @@ class VAE(_Closing):
         """Trains from fresh parameters on X (labels y for a conditional model), exactly as
         `clvae train` would on the same rows; progress(epoch, epochs, step, loss) may return
         True to stop. Returns self."""
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         keep = []
         opt, stop = self._fit_options(X_test, y_test, progress, keep)
         res = _lib.FitResult()
@@ -276,8 +281,7 @@ class VAE(_Closing):
         data, use trainer(X). Returns self."""
         if epochs is None and steps is None:
             epochs = 1
-        X, a = _x_array(X)
-        y_arr, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         keep = []
         opt, stop = self._fit_options(X_test, y_test, progress, keep)
         tr = ctypes.c_void_p()
@@ -295,8 +299,7 @@ class VAE(_Closing):
     # -- using the model --
     def transform(self, X, y=None, logvar=False):
         """Posterior means (n, latent) float32 (and log-variances when logvar=True)."""
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         R = self.latent_dim_
         mu = np.empty((X.shape[0], R), np.float32)
         lv = np.empty((X.shape[0], R), np.float32) if logvar else None
@@ -327,8 +330,7 @@ class VAE(_Closing):
 
     def reconstruct(self, X, y=None):
         """Decoder means (n, D) float32 at z = the posterior mean of each row."""
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         out = np.empty((X.shape[0], self.n_features_in_), np.float32)
         _check(lib.clvae_vae_reconstruct(self._handle(), ctypes.byref(a), yp,
                                          out.ctypes.data_as(_lib.P_float)))
@@ -336,16 +338,14 @@ class VAE(_Closing):
 
     def elbo(self, X, y=None):
         """The mean negative ELBO per sample (nats)."""
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         d = ctypes.c_double()
         _check(lib.clvae_vae_elbo(self._handle(), ctypes.byref(a), yp, ctypes.byref(d)))
         return d.value
 
     def score(self, X, y=None, k=100):
         """The mean importance-weighted log-likelihood log p(x) with k samples (nats)."""
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         d = ctypes.c_double()
         _check(lib.clvae_vae_iwae(self._handle(), ctypes.byref(a), yp, int(k), ctypes.byref(d)))
         return d.value
@@ -360,8 +360,7 @@ class Trainer(_Closing):
 
     def __init__(self, vae, X, y=None, X_test=None, y_test=None):
         self._vae, self._tr, self._keep = vae, None, []
-        X, a = _x_array(X)
-        _, yp = _labels(y, X.shape[0])
+        X, a, yp = _rows(X, y)
         self._progress = None
 
         def dispatch(epoch, epochs, step, loss):
