@@ -11,12 +11,10 @@
 
 #include "backend/backend.h"
 #include "clvae/data.h"
+#include "devrun.h"
 #include "model/vae.h"
 #include "testutil.h"
 #include "train/eval.h"
-#ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_device.h"
-#endif
 
 #define STEPS 100
 #define EARLY 3
@@ -43,8 +41,6 @@
  * running means (they average the conv output including that bias, so they walk with it; the
  * running variances do not and are compared). */
 #define PARAM_TOL 1e-4
-
-static const char *DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 
 typedef struct run_out {
     double loss[STEPS];
@@ -78,16 +74,6 @@ static int run(const clvae_config *cfg, const clvae_dataset *ds, clvae_backend *
     return st;
 }
 
-static double max_rel(const double *ref, const double *got, int steps)
-{
-    double worst = 0;
-    for (int s = 0; s < steps; s++) {
-        double r = fabs(got[s] - ref[s]) / fabs(ref[s]);
-        if (!(r <= worst)) worst = r;
-    }
-    return worst;
-}
-
 /* Whether parameter p is the bias of a conv layer followed by a BatchNorm. */
 static bool bias_before_bn(const clvae_model *m, const clvae_param *p)
 {
@@ -98,17 +84,6 @@ static bool bias_before_bn(const clvae_model *m, const clvae_param *p)
     return false;
 }
 
-static double nmse(const float *ref, const float *got, size_t n)
-{
-    double e = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - ref[i];
-        e += d * d;
-        s += (double)ref[i] * ref[i];
-    }
-    return s > 0 ? e / s : e;
-}
-
 static void compare_params(const clvae_model *m, const run_out *ref, const run_out *dev)
 {
     double worst = 0, skipped = 0;
@@ -116,7 +91,7 @@ static void compare_params(const clvae_model *m, const run_out *ref, const run_o
     for (int i = 0; i < m->n_params; i++) {
         const clvae_param *p = &m->params[i];
         size_t n = (size_t)p->rows * p->cols;
-        double e = nmse(ref->params + p->offset, dev->params + p->offset, n);
+        double e = tu_nmse(ref->params + p->offset, dev->params + p->offset, n);
         if (bias_before_bn(m, p) || p->init == CLVAE_PINIT_STAT_ZERO) { /* running mean */
             skipped = e > skipped ? e : skipped;
             continue;
@@ -138,10 +113,7 @@ int main(void)
 #else
     clvae_dataset ds;
     clvae_config cfg;
-    if (clvae_dataset_load(&ds, DATA, NULL, CLVAE_FORMAT_AUTO, IMAGES) != CLVAE_OK) {
-        printf("SKIP: %s\n", clvae_last_error());
-        return TU_SKIP;
-    }
+    if (dr_load_images(&ds, IMAGES)) return TU_SKIP;
     const char *src = getenv("CLVAE_SRC");
     char path[1024];
     snprintf(path, sizeof path, "%s/config/conv-dcgan28-bn.ini", src && *src ? src : "..");
@@ -155,15 +127,13 @@ int main(void)
     clvae_model layout;
     clvae_ref_backend_create(&ref);
     CHECK(!run(&cfg, &ds, &ref, &r, &layout), "reference: %s", clvae_last_error());
-    clvae_config dc = cfg;
-    dc.device.backend = CLVAE_BACKEND_OPENCL;
-    snprintf(dc.device.platform, sizeof dc.device.platform, "portable");
-    if (clvae_opencl_backend_create(&dc, &dev) != CLVAE_OK) {
+    clvae_config dc;
+    if (dr_open_platform(&cfg, "portable", &dc, &dev) != CLVAE_OK) {
         printf("SKIP device portable: %s\n", clvae_last_error());
     } else {
         CHECK(!run(&dc, &ds, &dev, &a, NULL), "device: %s", clvae_last_error());
         CHECK(!run(&dc, &ds, &dev, &b, NULL), "device rerun: %s", clvae_last_error());
-        double early = max_rel(r.loss, a.loss, EARLY), all = max_rel(r.loss, a.loss, STEPS);
+        double early = dr_max_rel(r.loss, a.loss, EARLY), all = dr_max_rel(r.loss, a.loss, STEPS);
         printf("%-40.40s loss %.4f -> %.4f; max relative loss difference vs ref: steps 1-%d "
                "%.3g (tol %.0e), steps 1-%d %.3g (tol %.0e)\n", dev.ops->device_name(dev.ctx),
                a.loss[0], a.loss[STEPS - 1], EARLY, early, EARLY_TOL, STEPS, all, TRAJ_TOL);

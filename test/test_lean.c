@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "clvae/data.h"
+#include "devrun.h"
 #include "model/vae.h"
 #include "testutil.h"
 #ifdef CLVAE_HAVE_OPENCL
@@ -19,8 +20,6 @@
 
 #define STEPS 8
 #define SLOTS 3
-
-static const char *DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 
 #ifdef CLVAE_HAVE_OPENCL
 /* Backend counters over the steps after the first SLOTS (the recording ones). */
@@ -164,26 +163,21 @@ int main(void)
     return TU_SKIP;
 #else
     clvae_dataset ds;
-    clvae_config c;
-    if (clvae_dataset_load(&ds, DATA, NULL, CLVAE_FORMAT_AUTO, 512) != CLVAE_OK) {
-        printf("SKIP: %s\n", clvae_last_error());
-        return TU_SKIP;
-    }
+    clvae_config base, c;
+    if (dr_load_images(&ds, 512)) return TU_SKIP;
     setenv("RUSTICL_ENABLE", "swrast", 1);
     const char *platforms[] = {"portable", "rusticl"};
     int ran = 0;
     for (int p = 0; p < 2; p++) {
-        clvae_config_defaults(&c);
+        clvae_config_defaults(&base);
         /* rusticl/llvmpipe is slow: a narrower model there */
         int h = p == 0 ? 64 : 32;
-        c.model.encoder[0] = (clvae_widths){.n = 1, .w = {h}};
-        c.model.decoder[0] = (clvae_widths){.n = 1, .w = {h}};
-        c.train.batch = h;
-        c.device.backend = CLVAE_BACKEND_OPENCL;
-        c.device.autotune = false;
-        snprintf(c.device.platform, sizeof c.device.platform, "%s", platforms[p]);
+        base.model.encoder[0] = (clvae_widths){.n = 1, .w = {h}};
+        base.model.decoder[0] = (clvae_widths){.n = 1, .w = {h}};
+        base.train.batch = h;
+        base.device.autotune = false;
         clvae_backend be;
-        if (clvae_opencl_backend_create(&c, &be) != CLVAE_OK) {
+        if (dr_open_platform(&base, platforms[p], &c, &be) != CLVAE_OK) {
             printf("SKIP device %s: %s\n", platforms[p], clvae_last_error());
             continue;
         }

@@ -9,11 +9,9 @@
 
 #include "backend/backend.h"
 #include "clvae/data.h"
+#include "devrun.h"
 #include "testutil.h"
 #include "train/check.h"
-#ifdef CLVAE_HAVE_OPENCL
-#include "backend/opencl/ocl_device.h"
-#endif
 
 #define STEPS 100
 #define EARLY 10
@@ -24,9 +22,6 @@
  * far more), and all 100 steps within 5e-3 (chaotic growth saturates near 1e-3). */
 #define EARLY_TOL 1e-5
 #define TRAJ_TOL 5e-3
-
-static const char *DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
-static const char *LABELS = "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz";
 
 static void small_config(clvae_config *c, int hidden)
 {
@@ -84,26 +79,14 @@ static void gumbel_config(clvae_config *c, int hidden, bool hard)
     c->data.binarize = CLVAE_BIN_DYNAMIC;
 }
 
-static double max_rel(const double *ref, const double *got, int steps)
-{
-    double worst = 0;
-    for (int s = 0; s < steps; s++) {
-        double r = fabs(got[s] - ref[s]) / fabs(ref[s]);
-        if (!(r <= worst)) worst = r;
-    }
-    return worst;
-}
-
 #ifdef CLVAE_HAVE_OPENCL
 /* Runs the trajectory on the OpenCL device whose platform name contains `platform`. */
 static int device_run(const clvae_config *base, const clvae_dataset *ds, const char *platform,
                       double *losses, char *name, size_t name_size)
 {
-    clvae_config c = *base;
+    clvae_config c;
     clvae_backend be;
-    c.device.backend = CLVAE_BACKEND_OPENCL;
-    snprintf(c.device.platform, sizeof c.device.platform, "%s", platform);
-    int st = clvae_opencl_backend_create(&c, &be);
+    int st = dr_open_platform(base, platform, &c, &be);
     if (st) return st;
     snprintf(name, name_size, "%s", be.ops->device_name(be.ctx));
     st = clvae_check_trajectory(&c, ds, &be, STEPS, losses);
@@ -120,7 +103,7 @@ static void check_platform(const clvae_config *c, const clvae_dataset *ds, const
         printf("SKIP device %s: %s\n", platform, clvae_last_error());
         return;
     }
-    double early = max_rel(ref, a, EARLY), rel = max_rel(ref, a, STEPS);
+    double early = dr_max_rel(ref, a, EARLY), rel = dr_max_rel(ref, a, STEPS);
     printf("%-40.40s max relative loss difference vs ref: steps 1-10 %.3g (tol %.0e), "
            "steps 1-100 %.3g (tol %.0e)\n", name, early, EARLY_TOL, rel, TRAJ_TOL);
     CHECK(early <= EARLY_TOL, "%s: first steps differ from the reference by %g", name, early);
@@ -143,10 +126,7 @@ int main(void)
 #else
     clvae_dataset ds;
     clvae_config c;
-    if (clvae_dataset_load(&ds, DATA, NULL, CLVAE_FORMAT_AUTO, 2048) != CLVAE_OK) {
-        printf("SKIP: %s\n", clvae_last_error());
-        return TU_SKIP;
-    }
+    if (dr_load_images(&ds, 2048)) return TU_SKIP;
     setenv("RUSTICL_ENABLE", "swrast", 1);
     clvae_backend ref;
     double ref_pocl[STEPS], ref_small[STEPS];
@@ -167,7 +147,7 @@ int main(void)
     check_platform(&c, &ds, ref_small, "rusticl", false);
     /* the conditional model on the labelled data: the same bounds */
     clvae_dataset dsl;
-    CHECK(clvae_dataset_load(&dsl, DATA, LABELS, CLVAE_FORMAT_AUTO, 2048) == CLVAE_OK, "%s",
+    CHECK(clvae_dataset_load(&dsl, DR_IMAGES, DR_LABELS, CLVAE_FORMAT_AUTO, 2048) == CLVAE_OK, "%s",
           clvae_last_error());
     cvae2_config(&c, 128);
     CHECK(clvae_check_trajectory(&c, &dsl, &ref, STEPS, ref_pocl) == CLVAE_OK, "%s", clvae_last_error());
