@@ -127,6 +127,26 @@ def test_errors_are_exceptions(fitted):
     assert e.value.status == -2 and "config string" in str(e.value)
 
 
+def test_input_checks(fitted):
+    """The package's own checks of X, labels and handles, before any C call."""
+    vae, X = fitted
+    y = np.zeros(len(X), np.uint8)
+    with pytest.raises(clvae.Error, match=r"X has shape \(5,\); expected \(n, D\)"):
+        vae.transform(np.zeros(5))
+    with pytest.raises(clvae.Error, match=r"y has shape \(3,\); expected \(256,\)"):
+        vae.elbo(X, y[:3])
+    with pytest.raises(clvae.Error, match=r"y has shape \(2,\); expected \(4,\)"):
+        clvae.VAE(set=SMALL, device=DEVICE).fit(X, X_test=X[:4], y_test=y[:2])
+    with pytest.raises(clvae.Error, match="class indices in 0..255"):
+        vae.score(X, y - 1.0, k=2)
+    v = clvae.VAE(set=SMALL, device=DEVICE)
+    with v:
+        pass
+    with pytest.raises(clvae.Error, match="this VAE was closed") as e:
+        v.sample(1)
+    assert e.value.status == -5
+
+
 def test_arrays_not_copied():
     X, _ = bars()
     Xv, a = clvae._x_array(X)
