@@ -14,24 +14,36 @@
 
 /* cols row (b*OH + oh)*OW + ow, columns (c*KH + kh)*KW + kw for every tap: img[b, ih, iw, c]
  * with ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw, 0 outside the image. Work-item
- * (c, ow, b*OH + oh); `rows` = B*OH. */
+ * (g, ow, b*OH + oh) fills channels [g*cb, g*cb + cb) (the host's cb: 1 on a GPU, so
+ * neighbouring work-items read neighbouring channels; a block on a CPU device, where one
+ * work-item per entry spends more on its index arithmetic than on the copy): taps outside,
+ * channels inside, the tap's bounds found once. `rows` = B*OH. */
 __kernel void clvae_im2col(__global const float *img, ulong ioff, __global float *cols,
-                           ulong coff, uint rows, CLVAE_GEOM_ARGS)
+                           ulong coff, uint rows, CLVAE_GEOM_ARGS, uint cb)
 {
-    uint c = get_global_id(0), ow = get_global_id(1), bo = get_global_id(2);
-    if (c >= C || ow >= OW || bo >= rows) return;
-    uint b = bo / OH, oh = bo - b * OH;
-    ulong taps = (ulong)KH * KW, K = (ulong)C * taps;
-    __global float *dst = cols + coff + ((ulong)bo * OW + ow) * K + c * taps;
-    __global const float *src = img + ioff + (ulong)b * H * W * C + c;
+    uint g = get_global_id(0), ow = get_global_id(1), bo = get_global_id(2);
+    uint c0 = g * cb;
+    if (c0 >= C || ow >= OW || bo >= rows) return;
+    uint c1 = min(C, c0 + cb), b = bo / OH, oh = bo - b * OH;
+    uint taps = KH * KW;
+    ulong K = (ulong)C * taps;
+    __global float *dst = cols + coff + ((ulong)bo * OW + ow) * K;
+    __global const float *src = img + ioff + (ulong)b * H * W * C;
     int ih0 = (int)(oh * sh) - (int)ph, iw0 = (int)(ow * sw) - (int)pw;
     for (uint kh = 0; kh < KH; kh++) {
         int ih = ih0 + (int)(kh * dh);
         bool row_in = ih >= 0 && ih < (int)H;
         for (uint kw = 0; kw < KW; kw++) {
             int iw = iw0 + (int)(kw * dw);
-            bool in = row_in && iw >= 0 && iw < (int)W;
-            dst[kh * KW + kw] = in ? src[((ulong)ih * W + (ulong)iw) * C] : 0.0f;
+            uint t = kh * KW + kw;
+            if (row_in && iw >= 0 && iw < (int)W) {
+                __global const float *px = src + ((ulong)ih * W + (ulong)iw) * C;
+                for (uint c = c0; c < c1; c++)
+                    dst[c * taps + t] = px[c];
+            } else {
+                for (uint c = c0; c < c1; c++)
+                    dst[c * taps + t] = 0.0f;
+            }
         }
     }
 }
@@ -59,35 +71,57 @@ static inline uint clvae_first_tap(uint i, uint p, uint d, uint s, uint ks, uint
     return K;
 }
 
+/* Channels summed together by one work-item of clvae_col2im (a block of accumulators the
+ * compiler keeps in registers); a block past the last channel is masked. */
+#define CLVAE_C2I_CB 16
+
 /* img[b, ih, iw, c] = beta * img + the sum over the taps (kh, kw) of the column entries that
  * im2col fills from this pixel: oh = (ih + ph - kh*dh) / sh when that divides exactly and lies
  * in [0, OH), likewise ow. Only the valid taps are visited: the first one per axis
  * (clvae_first_tap), then every ks-th (ks = s / gcd(s, d)) with o falling by os = d ks / s,
- * until o < 0. Taps in order kh, kw; beta 0 never reads img. Work-item (c, iw, b*H + ih);
- * `rows` = B*H. */
+ * until o < 0. Taps in order kh, kw from s = 0 for every channel (the same bits whatever cb
+ * is); beta 0 never reads img. Work-item (g, iw, b*H + ih) sums channels [g*cb, g*cb + cb)
+ * (cb as for clvae_im2col), CLVAE_C2I_CB at a time when cb > 1. `rows` = B*H. */
 __kernel void clvae_col2im(__global const float *cols, ulong coff, __global float *img,
                            ulong ioff, uint rows, float beta, CLVAE_GEOM_ARGS, uint ksh,
-                           uint osh, uint ksw, uint osw)
+                           uint osh, uint ksw, uint osw, uint cb)
 {
-    uint c = get_global_id(0), iw = get_global_id(1), bh = get_global_id(2);
-    if (c >= C || iw >= W || bh >= rows) return;
-    uint b = bh / H, ih = bh - b * H;
-    ulong taps = (ulong)KH * KW, K = (ulong)C * taps;
-    __global const float *src = cols + coff + (ulong)b * OH * OW * K + c * taps;
+    uint g = get_global_id(0), iw = get_global_id(1), bh = get_global_id(2);
+    uint c0 = g * cb;
+    if (c0 >= C || iw >= W || bh >= rows) return;
+    uint c1 = min(C, c0 + cb), b = bh / H, ih = bh - b * H;
+    uint taps = KH * KW;
+    ulong K = (ulong)C * taps;
+    __global const float *src = cols + coff + (ulong)b * OH * OW * K;
+    __global float *dst = img + ioff + ((ulong)bh * W + iw) * C;
     int oh0 = 0, ow0 = 0;
     uint kh0 = clvae_first_tap(ih, ph, dh, sh, ksh, KH, &oh0);
     uint kw0 = clvae_first_tap(iw, pw, dw, sw, ksw, KW, &ow0);
-    float s = 0.0f;
-    int oh = oh0;
-    for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
-        if (oh >= (int)OH) continue;
-        __global const float *r = src + (ulong)oh * OW * K + kh * KW;
-        int ow = ow0;
-        for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw)
-            if (ow < (int)OW) s += r[(ulong)ow * K + kw];
+    for (uint cc = c0; cc < c1; cc += CLVAE_C2I_CB) {
+        float acc[CLVAE_C2I_CB];
+        for (uint j = 0; j < CLVAE_C2I_CB; j++)
+            acc[j] = 0.0f;
+        uint n = min((uint)CLVAE_C2I_CB, c1 - cc);
+        int oh = oh0;
+        for (uint kh = kh0; kh < KH && oh >= 0; kh += ksh, oh -= (int)osh) {
+            if (oh >= (int)OH) continue;
+            __global const float *r = src + (ulong)oh * OW * K + (ulong)cc * taps + kh * KW;
+            int ow = ow0;
+            for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw) {
+                if (ow >= (int)OW) continue;
+                __global const float *e = r + (ulong)ow * K + kw;
+                if (n == CLVAE_C2I_CB) {
+                    for (uint j = 0; j < CLVAE_C2I_CB; j++)
+                        acc[j] += e[j * taps];
+                } else {
+                    for (uint j = 0; j < CLVAE_C2I_CB; j++)
+                        if (j < n) acc[j] += e[j * taps];
+                }
+            }
+        }
+        for (uint j = 0; j < CLVAE_C2I_CB; j++)
+            if (j < n) dst[cc + j] = beta == 0.0f ? acc[j] : beta * dst[cc + j] + acc[j];
     }
-    ulong at = ioff + ((ulong)bh * W + iw) * C + c;
-    img[at] = beta == 0.0f ? s : beta * img[at] + s;
 }
 
 /* dst (B, cols, rows) = src (B, rows, cols) per item. Work-item (i, j, b) writes dst[b, j, i]

@@ -74,6 +74,19 @@ static int chunk_images(const clvae_convnet *cn, const clvae_conv_layer *l, int 
     return n < (size_t)rows ? (int)n : rows;
 }
 
+/* A Conv2d's forward keeps its im2col matrix for the backward's weight gradient (instead of
+ * building it again there: half of dcgan28's im2col time) when the matrix for all `rows` holds
+ * at most this many floats (32 MB; or the net's chunk_floats, so the chunked path stays
+ * testable); larger ones go through the chunked scratch in both passes. */
+#define KEEP_COLS_FLOATS ((size_t)1 << 23)
+
+static bool keep_cols(const clvae_convnet *cn, const clvae_conv_layer *l, size_t rows)
+{
+    size_t bound = cn->chunk_floats ? cn->chunk_floats : KEEP_COLS_FLOATS;
+    size_t per = l->transposed ? 0 : cols_per_row(l);
+    return per > 0 && rows <= bound / per;
+}
+
 static clvae_conv_geom geom(const clvae_conv_layer *l, int rows)
 {
     clvae_conv_geom g = {.batch = rows, .k_h = l->k[0], .k_w = l->k[1], .stride_h = l->s[0],
@@ -180,8 +193,13 @@ void clvae_conv_take(clvae_convnet *cn, size_t rows, clvae_view out, clvae_take_
             take(cursor, &L->invstd, (size_t)L->out_c);
             take(cursor, &L->sums, 2 * (size_t)L->out_c);
         }
-        size_t chunk = (size_t)chunk_images(cn, L, (int)rows) * cols_per_row(L);
-        cols = chunk > cols ? chunk : cols;
+        L->cols = (clvae_view){0};
+        if (keep_cols(cn, L, rows)) {
+            take(cursor, &L->cols, rows * cols_per_row(L));
+        } else {
+            size_t chunk = (size_t)chunk_images(cn, L, (int)rows) * cols_per_row(L);
+            cols = chunk > cols ? chunk : cols;
+        }
         map = clvae_conv_in_size(L) > map ? clvae_conv_in_size(L) : map;
         map = clvae_conv_out_size(L) > map ? clvae_conv_out_size(L) : map;
     }
@@ -198,6 +216,7 @@ void clvae_conv_take(clvae_convnet *cn, size_t rows, clvae_view out, clvae_take_
         take(cursor, &cn->dflat, rows * clvae_conv_in_size(first));
     }
     take(cursor, &cn->cols, cols);
+    cn->kept_rows = 0;
     take(cursor, &cn->da, rows * map);
     take(cursor, &cn->db, rows * map);
     cn->max_cols = cols;
@@ -268,6 +287,12 @@ static int cols_fwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
     int IC = L->in_c, OC = L->out_c, K = taps(L), step = chunk_images(cn, L, rows);
+    if (L->cols.buf) { /* one im2col for every row, kept for the backward */
+        clvae_conv_geom g = geom(L, rows);
+        TRY(o->im2col(c, &g, x, L->cols));                                  // (n_out, IC*K)
+        return o->gemm(c, false, true, rows * L->out_h * L->out_w, OC, IC * K, 1.0f, L->cols,
+                       IC * K, pv(m, L->w), IC * K, 0.0f, z, OC);
+    }
     for (int r0 = 0; r0 < rows; r0 += step) {
         int nr = rows - r0 < step ? rows - r0 : step;
         clvae_conv_geom g = geom(L, nr);
@@ -314,6 +339,7 @@ int clvae_conv_fwd(clvae_model *m, clvae_convnet *cn, int rows, clvae_view x, cl
     const clvae_backend_ops *o = m->be->ops;
     const clvae_conv_layer *first = &cn->l[0], *last = &cn->l[cn->n - 1];
     clvae_view in = x;
+    cn->kept_rows = 0;
     if (needs_transpose(first->in_c, first->in_h, first->in_w)) {
         TRY(o->batch_transpose(m->be->ctx, rows, first->in_c, first->in_h * first->in_w, x,
                                cn->in)); // (rows, C, HW) -> (rows, HW, C)
@@ -323,6 +349,7 @@ int clvae_conv_fwd(clvae_model *m, clvae_convnet *cn, int rows, clvae_view x, cl
         TRY(layer_fwd(m, cn, &cn->l[i], rows, in, training));
         in = cn->l[i].y;
     }
+    cn->kept_rows = rows;
     if (!needs_transpose(last->out_c, last->out_h, last->out_w)) return CLVAE_OK;
     return o->batch_transpose(m->be->ctx, rows, last->out_h * last->out_w, last->out_c, last->y,
                               cn->at_output ? out : cn->flat);
@@ -360,9 +387,10 @@ static int act_bn_bwd(clvae_model *m, const clvae_conv_layer *L, int n, clvae_vi
 
 /* One chunk of `rows` images of the im2col backward: dW = beta dW + this chunk's part, and with
  * dx.buf the chunk's dx. Conv2d: dW += d^T . im2col(x), dx = col2im(d . W); ConvTranspose2d:
- * dW += x^T . im2col(d), dx = im2col(d) . W^T. */
-static int cols_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L, int rows,
-                    clvae_view x, clvae_view d, float beta, clvae_view dx)
+ * dW += x^T . im2col(d), dx = im2col(d) . W^T. `cols` is the matrix's room; a Conv2d's holds
+ * im2col(x) already when `filled` (kept by the forward). */
+static int cols_bwd(clvae_model *m, const clvae_conv_layer *L, int rows, clvae_view x,
+                    clvae_view d, float beta, clvae_view dx, clvae_view cols, bool filled)
 {
     const clvae_backend_ops *o = m->be->ops;
     void *c = m->be->ctx;
@@ -370,19 +398,19 @@ static int cols_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *L
     int IC = L->in_c, OC = L->out_c, K = taps(L);
     int n_out = rows * L->out_h * L->out_w, n_in = rows * L->in_h * L->in_w;
     if (!L->transposed) {
-        TRY(o->im2col(c, &g, x, cn->cols));                                  // (n_out, IC*K)
-        TRY(o->gemm(c, true, false, OC, IC * K, n_out, 1.0f, d, OC, cn->cols, IC * K, beta,
+        if (!filled) TRY(o->im2col(c, &g, x, cols));                     // (n_out, IC*K)
+        TRY(o->gemm(c, true, false, OC, IC * K, n_out, 1.0f, d, OC, cols, IC * K, beta,
                     gv(m, L->w), IC * K));
         if (!dx.buf) return CLVAE_OK;
         TRY(o->gemm(c, false, false, n_out, IC * K, OC, 1.0f, d, OC, pv(m, L->w), IC * K, 0.0f,
-                    cn->cols, IC * K));
-        return o->col2im(c, &g, cn->cols, 0.0f, dx);
+                    cols, IC * K));
+        return o->col2im(c, &g, cols, 0.0f, dx);
     }
-    TRY(o->im2col(c, &g, d, cn->cols));                                      // (n_in, OC*K)
-    TRY(o->gemm(c, true, false, IC, OC * K, n_in, 1.0f, x, IC, cn->cols, OC * K, beta,
+    TRY(o->im2col(c, &g, d, cols));                                      // (n_in, OC*K)
+    TRY(o->gemm(c, true, false, IC, OC * K, n_in, 1.0f, x, IC, cols, OC * K, beta,
                 gv(m, L->w), OC * K));
     if (!dx.buf) return CLVAE_OK;
-    return o->gemm(c, false, true, n_in, IC, OC * K, 1.0f, cn->cols, OC * K, pv(m, L->w), OC * K,
+    return o->gemm(c, false, true, n_in, IC, OC * K, 1.0f, cols, OC * K, pv(m, L->w), OC * K,
                    0.0f, dx, IC);
 }
 
@@ -399,6 +427,8 @@ static int layer_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *
         TRY(o->conv_direct_dw(c, &g, OC, x, d, gv(m, L->w)));
         return dx.buf ? o->conv_direct_dx(c, &g, OC, d, pv(m, L->w), dx) : CLVAE_OK;
     }
+    if (L->cols.buf && cn->kept_rows == rows) /* the forward's im2col(x), every row */
+        return cols_bwd(m, L, rows, x, d, 0.0f, dx, L->cols, true);
     int step = chunk_images(cn, L, rows);
     for (int r0 = 0; r0 < rows; r0 += step) {
         int nr = rows - r0 < step ? rows - r0 : step;
@@ -406,7 +436,7 @@ static int layer_bwd(clvae_model *m, clvae_convnet *cn, const clvae_conv_layer *
         clvae_view xc = clvae_view_at(x, (size_t)r0 * clvae_conv_in_size(L));
         clvae_view dc = clvae_view_at(d, (size_t)r0 * clvae_conv_out_size(L));
         clvae_view dxc = dx.buf ? clvae_view_at(dx, (size_t)r0 * clvae_conv_in_size(L)) : dx;
-        TRY(cols_bwd(m, cn, L, nr, xc, dc, beta, dxc));
+        TRY(cols_bwd(m, L, nr, xc, dc, beta, dxc, cn->cols, false));
     }
     return CLVAE_OK;
 }

@@ -39,6 +39,8 @@ typedef struct clvae_conv_layer {
     clvae_view z, xhat;           /* (N*OH*OW, OC) with bn: the conv output, the normalized one */
     clvae_view y;                 /* (N*OH*OW, OC) the layer's output */
     clvae_view invstd, sums;      /* (OC), (2*OC) with bn */
+    clvae_view cols;              /* Conv2d: (N*OH*OW, IC*K) its forward's im2col matrix, kept
+                                     for the weight gradient; buf NULL when not kept (vae_conv.c) */
 } clvae_conv_layer;
 
 typedef struct clvae_convnet {
@@ -51,6 +53,8 @@ typedef struct clvae_convnet {
     clvae_view cols;              /* the largest chunk of an im2col matrix of the stack */
     size_t chunk_floats;          /* that chunk's bound in floats; 0: the default (vae_conv.c) */
     clvae_view da, db;            /* (N * largest map) backward ping-pong */
+    int kept_rows;                /* rows of the last forward, whose im2col matrices the layers
+                                     with `cols` hold (0: none yet) */
     size_t max_cols, max_map;     /* floats per input row */
 } clvae_convnet;
 
