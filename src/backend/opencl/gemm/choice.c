@@ -146,6 +146,17 @@ void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size
                                  clvae_helper_names[i], p->h[i]);
 }
 
+const void *clvae_gemm_key_find(const void *list, size_t size, int n, const clvae_gemm_key *want)
+{
+    const char *p = list;
+    for (int i = 0; i < n; i++, p += size) {
+        const clvae_gemm_key *h = (const clvae_gemm_key *)p; /* the entry's first member */
+        if (h->ta == want->ta && h->tb == want->tb && h->m == want->m && h->n == want->n &&
+            h->k == want->k)
+            return p;
+    }
+    return NULL;
+}
 
 bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
 {

@@ -80,6 +80,17 @@ typedef struct clvae_tuning {
     double shape_default_ms[CLVAE_TUNE_MAX_SHAPES], shape_tuned_ms[CLVAE_TUNE_MAX_SHAPES];
 } clvae_tuning;
 
+/* A GEMM shape as a lookup key (transposes and sizes, no call count). */
+typedef struct clvae_gemm_key {
+    bool ta, tb;
+    int m, n, k;
+} clvae_gemm_key;
+
+/* The first of n entries of `size` bytes at `list` whose key is `want`, or NULL; each entry is a
+ * struct whose first member is its clvae_gemm_key (the per-shape choice lists of
+ * clblast_sets.c and tiled.c). */
+const void *clvae_gemm_key_find(const void *list, size_t size, int n, const clvae_gemm_key *want);
+
 /* Tuning state of an OpenCL backend at creation. */
 typedef enum clvae_tuning_state {
     CLVAE_TUNING_NONE,    /* no tuning file for this device */
