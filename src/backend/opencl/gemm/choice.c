@@ -165,7 +165,7 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
     if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
         v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
         return false;
-    if (v->form == CLVAE_TILED_OUTER || v->form == CLVAE_TILED_PACKED) return true;
+    if (v->form == CLVAE_TILED_OUTER || clvae_tiled_is_packed(v->form)) return true;
     return v->form == CLVAE_TILED_DOT && !ta && tb;
 }
 
@@ -183,5 +183,8 @@ void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
 
 const char *clvae_tiled_form_name(int form)
 {
-    return form == CLVAE_TILED_DOT ? "dot" : form == CLVAE_TILED_PACKED ? "packed" : "outer";
+    return form == CLVAE_TILED_DOT      ? "dot"
+           : form == CLVAE_TILED_PACKED ? "packed"
+           : form == CLVAE_TILED_PACKB  ? "packb"
+                                        : "outer";
 }

@@ -20,7 +20,7 @@ typedef struct tiled_prog {
     clvae_tiled v;
     cl_program prog;
     cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
-    cl_kernel kpack; /* packed form: the panel-packing kernel */
+    cl_kernel kpack; /* packed forms: the panel-packing kernel */
 } tiled_prog;
 
 typedef struct tiled_choice {
@@ -37,7 +37,7 @@ struct ocl_gemm_tiled {
     int n_seen;
     bool forced;
     clvae_tiled force;
-    clvae_pack_buf pack; /* packed form: the operand panels */
+    clvae_pack_buf pack; /* packed forms: the operand panels */
 };
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
@@ -82,7 +82,7 @@ static int build(ocl_ctx *c, tiled_prog *p)
     snprintf(what, sizeof what, "the tiled GEMM %s %c%c", name, p->ta ? 'T' : 'N',
              p->tb ? 'T' : 'N');
     int st;
-    if (p->v.form == CLVAE_TILED_PACKED) {
+    if (clvae_tiled_is_packed(p->v.form)) {
         snprintf(what, sizeof what, "the GEMM %s", name);
         st = clvae_ocl_packed_build(c, &p->v, what, &p->prog, &p->kern, &p->kpack);
         if (st && p->kern) { /* half built: the program counts as failed */
@@ -123,7 +123,7 @@ static int check_group(ocl_ctx *c, tiled_prog *p, const char *what)
 static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v,
                                     bool ta, bool tb, int *st)
 {
-    if (v->form == CLVAE_TILED_PACKED) ta = tb = false; /* one program for every transpose */
+    if (clvae_tiled_is_packed(v->form)) ta = tb = false; /* one program for every transpose */
     for (int i = 0; i < t->n_built; i++)
         if (t->built[i].ta == ta && t->built[i].tb == tb && same_variant(&t->built[i].v, v)) {
             if (!t->built[i].kern)
@@ -268,7 +268,7 @@ int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
     const tiled_prog *prog;
     int st = pick(c, g->ta, g->tb, g->m, g->n, g->k, &v, &prog);
     if (st) return st;
-    if (v.form == CLVAE_TILED_PACKED)
+    if (clvae_tiled_is_packed(v.form))
         return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, g, &c->tiled->pack);
     /* without an epilogue the bias argument is C (never read) */
     cl_mem bias = g->epi ? g->bias : g->c;
