@@ -4,10 +4,10 @@
  *   usage: bench_gemm [-c FILE] [--set SECTION.KEY=VALUE]... [--no-default]
  *                     [--shape TT:MxNxK]... [--kernel SPEC]...
  *   (repo root; --no-default skips the slow CLBlast-defaults column). --shape (e.g.
- *   TN:784x2048x2048, T = transposed) times those shapes instead of the model's; each --kernel (e.g. "packed
- *   8x2x16 rows", "outer 8x3x16/4", "CLBlast": as clvae_tiled_format prints them) adds a column
- *   with that kernel forced on every shape; each shape's columns, OpenBLAS's included, are
- *   timed back to back. */
+ *   TN:784x2048x2048, T = transposed) times those shapes instead of the model's; each --kernel
+ *   (e.g. "packed 8x2x16 rows", "packb 8x2x16 rows", "outer 8x3x16/4", "CLBlast": as
+ *   clvae_tiled_format prints them) adds a column with that kernel forced on every shape; each
+ *   shape's columns, OpenBLAS's included, are timed back to back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,13 +221,13 @@ static int parse_kernel(const char *spec, clvae_tiled *v)
     }
     if (ok && !strcmp(p, " rows")) v->rows_first = 1;
     else if (*p) ok = false;
-    for (int f = CLVAE_TILED_OUTER; ok && f <= CLVAE_TILED_PACKED; f++)
+    for (int f = CLVAE_TILED_OUTER; ok && f <= CLVAE_TILED_LAST; f++)
         if (!strcmp(form, clvae_tiled_form_name(f))) v->form = f;
     if (ok && v->form != CLVAE_TILED_NONE && clvae_tiled_valid(v, false, false)) return CLVAE_OK;
     if (ok && v->form == CLVAE_TILED_DOT && clvae_tiled_valid(v, false, true)) return CLVAE_OK;
     return clvae_error(CLVAE_ERR_USAGE,
                        "bench_gemm: --kernel \"%s\": want FORM MRxNBxVW[/LX][ rows] with FORM "
-                       "outer, dot or packed (e.g. \"packed 8x2x16 rows\"), or CLBlast",
+                       "outer, dot, packed or packb (e.g. \"packed 8x2x16 rows\"), or CLBlast",
                        spec);
 }
 

@@ -11,9 +11,14 @@
  * first, so that panel stays in cache while the other streams by. Packing costs one pass over
  * A and B (m k + n k floats), which the tuner weighs against the GEMM it speeds up, shape by
  * shape; it uses no local memory and no barriers.
+ * With GP_PACK_A 0 (the "packb" form) only op(B)^T is packed (n k floats: cheap when B is a
+ * weight matrix and m is large, as in the forward layers' NT GEMMs) and the tile reads op(A) in
+ * place through its strides: GP_MR streams along k when A is as stored, GP_MR neighbouring
+ * floats per step when it is transposed. Rows past m read row m - 1 (never stored).
  *
  * This file is not part of the main program (the guard below): gemm/tiled.c builds it once per
- * variant with a prelude that defines GP_MR (1..16), GP_NB (1..8) and GP_VW (1, 2, 4, 8, 16).
+ * variant with a prelude that defines GP_MR (1..16), GP_NB (1..8), GP_VW (1, 2, 4, 8, 16) and
+ * GP_PACK_A (1: pack both operands, 0: op(B) only).
  * An optional epilogue (epi) adds the layer's bias, and relu, as C is stored.
  * The summation order is fixed (k ascending, one fma per step), so a variant gives the same
  * bits on every run. */
@@ -22,6 +27,9 @@
 #define GP_CAT_(a, b) a##b
 #define GP_CAT(a, b) GP_CAT_(a, b)
 #define GP_NR (GP_NB * GP_VW)
+#ifndef GP_PACK_A
+#define GP_PACK_A 1
+#endif
 
 #if GP_VW == 1
 typedef float gpv;
@@ -44,13 +52,13 @@ static inline float gp_packed(__global const float *x, int rows, int rs, int qs,
 
 /* Both operands in one launch: the panels of op(A) (m rows, GP_MR each) at dst, those of
  * op(B)^T (n rows, GP_NR each) at dst + bpoff. Work-item (i, q, p) writes lane i of step q of
- * panel p, counting A's panels first. */
+ * panel p, counting A's panels first. With GP_PACK_A 0, op(B)^T's panels alone (a is not read). */
 __kernel void clvae_gemm_pack(int k, __global const float *a, ulong aoff, int m, int ars, int aqs,
                               __global const float *b, ulong boff, int n, int brs, int bqs,
                               __global float *dst, ulong bpoff)
 {
     const int i = (int)get_global_id(0), q = (int)get_global_id(1), p = (int)get_global_id(2);
-    const int pm = (m + GP_MR - 1) / GP_MR;
+    const int pm = GP_PACK_A ? (m + GP_MR - 1) / GP_MR : 0;
     if (q >= k) return;
     if (p < pm) {
         if (i < GP_MR)
@@ -123,7 +131,7 @@ static inline void gp_store(__global float *c, int ldc, int r, int c0, int n, fl
 #define GP_FMA(i, j) acc##i##_##j = fma(x##i, b##j, acc##i##_##j);
 #define GP_FMA_ROW(i, _)                                                                       \
     {                                                                                          \
-        const gpv x##i = (gpv)aq[i];                                                           \
+        const gpv x##i = (gpv)GP_A(i);                                                         \
         GP_BLOCKS(GP_FMA, i)                                                                   \
     }
 #define GP_STORE(i, j)                                                                         \
@@ -134,16 +142,33 @@ static inline void gp_store(__global float *c, int ldc, int r, int c0, int n, fl
         GP_BLOCKS(GP_STORE, i)                                                                 \
     }
 
-/* One GP_MR x GP_NR tile of C from A panel pi and B panel pj (the packed operands). */
+#if GP_PACK_A
+#define GP_A(i) aq[i] /* lane i of the A panel's step */
+#define GP_ASTEP GP_MR
+#else
+/* op(A)(i0 + i, q) = aq[ar_i] at step q, row i0 + i clamped to m - 1 (its result is not stored) */
+#define GP_AROW(i, _) const size_t ar##i = (size_t)min(i0 + (i), m - 1) * (size_t)ars;
+#define GP_A(i) aq[ar##i]
+#define GP_ASTEP aqs
+#endif
+
+/* One GP_MR x GP_NR tile of C from B panel pj and rows pi GP_MR .. of op(A): A panel pi of the
+ * packed operands at ap, or with GP_PACK_A 0 op(A)(r, q) = ap[aoff + r ars + q aqs] in place
+ * (aoff, ars and aqs are not read with GP_PACK_A 1). */
 __kernel void clvae_gemm_packed(int m, int n, int k, float alpha, __global const float *ap,
-                                __global const float *bp, ulong bpoff, float beta,
-                                __global float *c, ulong coff, int ldc, int rows_first,
-                                __global const float *bias, ulong biasoff, int epi)
+                                ulong aoff, int ars, int aqs, __global const float *bp,
+                                ulong bpoff, float beta, __global float *c, ulong coff, int ldc,
+                                int rows_first, __global const float *bias, ulong biasoff, int epi)
 {
     const int pj = (int)get_global_id(rows_first), pi = (int)get_global_id(1 - rows_first);
     const int j0 = pj * GP_NR, i0 = pi * GP_MR;
     if (j0 >= n || i0 >= m) return;
+#if GP_PACK_A
     __global const float *aq = ap + (size_t)pi * k * GP_MR;
+#else
+    __global const float *aq = ap + aoff;
+    GP_ROWS(GP_AROW, _)
+#endif
     __global const float *bq = bp + bpoff + (size_t)pj * k * GP_NR;
     c += coff;
     bias += biasoff;
@@ -151,7 +176,7 @@ __kernel void clvae_gemm_packed(int m, int n, int k, float alpha, __global const
     for (int q = 0; q < k; q++) {
         GP_BLOCKS(GP_LOADB, _)
         GP_ROWS(GP_FMA_ROW, _)
-        aq += GP_MR;
+        aq += GP_ASTEP;
         bq += GP_NR;
     }
     GP_ROWS(GP_STORE_ROW, _)

@@ -233,7 +233,9 @@ static void test_gemm_indirect(cl_device_id device)
 /* clvae's register-tiled and packed GEMM kernels, forced for every call: each form at edge
  * shapes (m, n not multiples of the tile, k not a multiple of the vector width, k = 1), every
  * transpose the form takes, work-groups of 1 and 4 (a group running past the grid), both grid
- * orders, beta = 0 with NaN in C. */
+ * orders, beta = 0 with NaN in C. packb reads op(A) in place: m = 33 and 37 leave rows past m
+ * in the last tile, whose reads are clamped to row m - 1 (a read past A changes no stored value;
+ * Oclgrind, which runs the small cases, reports it). */
 static void test_gemm_tiled(void)
 {
     static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
@@ -242,7 +244,9 @@ static void test_gemm_tiled(void)
                                            {CLVAE_TILED_DOT, 3, 2, 4, 1, 0},
                                            {CLVAE_TILED_DOT, 2, 3, 16, 4, 1},
                                            {CLVAE_TILED_PACKED, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_PACKED, 8, 1, 16, 4, 1}};
+                                           {CLVAE_TILED_PACKED, 8, 1, 16, 4, 1},
+                                           {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_PACKB, 8, 1, 16, 4, 1}};
     /* small mode (Oclgrind) runs the first two: k = 1 with n under a vector, and every edge */
     static const gemm_case cases[] = {{33, 7, 1}, {37, 29, 130}, {1, 1, 1}, {130, 20, 7}};
     char label[64];
@@ -275,7 +279,9 @@ static void test_gemm_bias_act(void)
     static const clvae_tiled variants[] = {{CLVAE_TILED_NONE, 0, 0, 0, 1, 0},
                                            {CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
                                            {CLVAE_TILED_DOT, 3, 2, 4, 1, 1},
-                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1}};
+                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1},
+                                           {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0},
+                                           {CLVAE_TILED_PACKB, 8, 1, 16, 4, 1}};
     static const gemm_case cases[] = {{37, 29, 130}, {33, 7, 1}};
     static const int acts[] = {CLVAE_ACT_RELU, CLVAE_ACT_IDENTITY, CLVAE_ACT_TANH};
     if (!E.dev.ops->gemm_bias_act) return;

@@ -146,6 +146,17 @@ void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size
                                  clvae_helper_names[i], p->h[i]);
 }
 
+const void *clvae_gemm_key_find(const void *list, size_t size, int n, const clvae_gemm_key *want)
+{
+    const char *p = list;
+    for (int i = 0; i < n; i++, p += size) {
+        const clvae_gemm_key *h = (const clvae_gemm_key *)p; /* the entry's first member */
+        if (h->ta == want->ta && h->tb == want->tb && h->m == want->m && h->n == want->n &&
+            h->k == want->k)
+            return p;
+    }
+    return NULL;
+}
 
 bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
 {
@@ -154,7 +165,7 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
     if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
         v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
         return false;
-    if (v->form == CLVAE_TILED_OUTER || v->form == CLVAE_TILED_PACKED) return true;
+    if (v->form == CLVAE_TILED_OUTER || clvae_tiled_is_packed(v->form)) return true;
     return v->form == CLVAE_TILED_DOT && !ta && tb;
 }
 
@@ -172,5 +183,8 @@ void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
 
 const char *clvae_tiled_form_name(int form)
 {
-    return form == CLVAE_TILED_DOT ? "dot" : form == CLVAE_TILED_PACKED ? "packed" : "outer";
+    return form == CLVAE_TILED_DOT      ? "dot"
+           : form == CLVAE_TILED_PACKED ? "packed"
+           : form == CLVAE_TILED_PACKB  ? "packb"
+                                        : "outer";
 }

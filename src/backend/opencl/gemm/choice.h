@@ -47,9 +47,17 @@ typedef struct clvae_gemm_params {
 } clvae_gemm_params;
 
 /* One of clvae's GEMM kernels with its tile: the register-tiled forms of cl/gemm_tiled.cl
- * (outer, dot) or the packed one of cl/gemm_packed.cl (operand panels packed first, then the
- * outer-product tile over them); form CLVAE_TILED_NONE means CLBlast. */
-enum { CLVAE_TILED_NONE = 0, CLVAE_TILED_OUTER = 1, CLVAE_TILED_DOT = 2, CLVAE_TILED_PACKED = 3 };
+ * (outer, dot) or the packed ones of cl/gemm_packed.cl (packed: both operands packed into
+ * panels first, then the outer-product tile over them; packb: op(B)^T alone packed, op(A) read
+ * in place); form CLVAE_TILED_NONE means CLBlast. */
+enum {
+    CLVAE_TILED_NONE = 0,
+    CLVAE_TILED_OUTER = 1,
+    CLVAE_TILED_DOT = 2,
+    CLVAE_TILED_PACKED = 3,
+    CLVAE_TILED_PACKB = 4,
+    CLVAE_TILED_LAST = CLVAE_TILED_PACKB /* the last form (loops over the names) */
+};
 typedef struct clvae_tiled {
     int form;
     int mr; /* rows of C per work-item, 1..16 */
@@ -79,6 +87,17 @@ typedef struct clvae_tuning {
     clvae_gemm_shape shapes[CLVAE_TUNE_MAX_SHAPES];
     double shape_default_ms[CLVAE_TUNE_MAX_SHAPES], shape_tuned_ms[CLVAE_TUNE_MAX_SHAPES];
 } clvae_tuning;
+
+/* A GEMM shape as a lookup key (transposes and sizes, no call count). */
+typedef struct clvae_gemm_key {
+    bool ta, tb;
+    int m, n, k;
+} clvae_gemm_key;
+
+/* The first of n entries of `size` bytes at `list` whose key is `want`, or NULL; each entry is a
+ * struct whose first member is its clvae_gemm_key (the per-shape choice lists of
+ * clblast_sets.c and tiled.c). */
+const void *clvae_gemm_key_find(const void *list, size_t size, int n, const clvae_gemm_key *want);
 
 /* Tuning state of an OpenCL backend at creation. */
 typedef enum clvae_tuning_state {
@@ -112,7 +131,12 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb);
 /* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1; " rows" with rows_first), or
  * "CLBlast". */
 void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size);
-/* "outer", "dot" or "packed" (the tuning file's spelling of a form). */
+/* Whether a form runs on cl/gemm_packed.cl (packed, packb): a pack launch, then the tile. */
+static inline bool clvae_tiled_is_packed(int form)
+{
+    return form == CLVAE_TILED_PACKED || form == CLVAE_TILED_PACKB;
+}
+/* "outer", "dot", "packed" or "packb" (the tuning file's spelling of a form). */
 const char *clvae_tiled_form_name(int form);
 
 /* CLBlast version this build was compiled against (pkg-config), e.g. "1.5.3". */

@@ -15,8 +15,7 @@
 #include "backend/opencl/ocl_internal.h"
 
 typedef struct gemm_choice {
-    bool ta, tb;
-    int m, n, k;
+    clvae_gemm_key s; /* first: clvae_gemm_key_find */
     int set;
 } gemm_choice;
 
@@ -73,21 +72,11 @@ int clvae_ocl_gemm_sets_install(ocl_ctx *c, const clvae_tuning *t)
     for (int i = 0; i < t->n_shapes && i < CLVAE_TUNE_MAX_SHAPES; i++) {
         int set = t->shape_set[i] > 0 && t->shape_set[i] < g->n_sets ? t->shape_set[i] : 0;
         const clvae_gemm_shape *s = &t->shapes[i];
-        g->choice[g->n_choices++] = (gemm_choice){s->ta, s->tb, s->m, s->n, s->k, set};
+        g->choice[g->n_choices++] = (gemm_choice){{s->ta, s->tb, s->m, s->n, s->k}, set};
     }
     g->applied = 0; /* the caller applied t->p */
     c->gemm_sets = g;
     return CLVAE_OK;
-}
-
-static const gemm_choice *find(const gemm_choice *list, int n, bool ta, bool tb, int m, int nn,
-                               int k)
-{
-    for (int i = 0; i < n; i++)
-        if (list[i].ta == ta && list[i].tb == tb && list[i].m == m && list[i].n == nn &&
-            list[i].k == k)
-            return &list[i];
-    return NULL;
 }
 
 /* The set of the tuned shape nearest to an untuned one (0 when no shape has its transposes). */
@@ -97,9 +86,9 @@ static int nearest(const struct ocl_gemm_sets *g, bool ta, bool tb, int m, int n
     int set = 0;
     for (int i = 0; i < g->n_choices; i++) {
         const gemm_choice *h = &g->choice[i];
-        if (h->ta != ta || h->tb != tb) continue;
-        double d = fabs(log((double)h->m / m)) + fabs(log((double)h->n / n)) +
-                   fabs(log((double)h->k / k));
+        if (h->s.ta != ta || h->s.tb != tb) continue;
+        double d = fabs(log((double)h->s.m / m)) + fabs(log((double)h->s.n / n)) +
+                   fabs(log((double)h->s.k / k));
         if (d < best) best = d, set = h->set;
     }
     return set;
@@ -107,12 +96,13 @@ static int nearest(const struct ocl_gemm_sets *g, bool ta, bool tb, int m, int n
 
 static int choose(struct ocl_gemm_sets *g, bool ta, bool tb, int m, int n, int k)
 {
-    const gemm_choice *h = find(g->choice, g->n_choices, ta, tb, m, n, k);
-    if (!h) h = find(g->seen, g->n_seen, ta, tb, m, n, k);
+    const clvae_gemm_key key = {ta, tb, m, n, k};
+    const gemm_choice *h = clvae_gemm_key_find(g->choice, sizeof *h, g->n_choices, &key);
+    if (!h) h = clvae_gemm_key_find(g->seen, sizeof *h, g->n_seen, &key);
     if (h) return h->set;
     int set = nearest(g, ta, tb, m, n, k);
     if (g->n_seen < CLVAE_TUNE_MAX_SHAPES)
-        g->seen[g->n_seen++] = (gemm_choice){ta, tb, m, n, k, set};
+        g->seen[g->n_seen++] = (gemm_choice){key, set};
     return set;
 }
 

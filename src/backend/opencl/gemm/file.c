@@ -248,7 +248,7 @@ static bool get_tiled(const cJSON *o, const clvae_gemm_shape *s, clvae_tiled *v)
          !get_int(k, "rows_first", 0, 1, &rows_first)))
         return false;
     int f = -1;
-    for (int i = CLVAE_TILED_OUTER; i <= CLVAE_TILED_PACKED; i++)
+    for (int i = CLVAE_TILED_OUTER; i <= CLVAE_TILED_LAST; i++)
         if (!strcmp(form, clvae_tiled_form_name(i))) f = i;
     if (f < 0) return false;
     *v = (clvae_tiled){f, (int)mr, (int)nb, (int)vw, (int)lx, (int)rows_first};

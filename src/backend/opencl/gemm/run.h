@@ -1,5 +1,5 @@
 /* The layer that runs a choice (above choice.h): CLBlast with its per-shape parameter sets
- * (clblast_sets.c), clvae's register-tiled kernels (tiled.c) and packed kernel (packed.c),
+ * (clblast_sets.c), clvae's register-tiled kernels (tiled.c) and packed kernels (packed.c),
  * and the GEMM op that dispatches a shape to the one its choice names (gemm.c; declared in
  * ocl_internal.h with the other ops).
  * Nothing here reads or writes the tuning file, or searches. */
@@ -64,8 +64,7 @@ int clvae_ocl_gemm_bias_act(void *ctx, bool ta, bool tb, int m, int n, int k, cl
                             int lda, clvae_view b, int ldb, clvae_act act, clvae_view bias,
                             clvae_view y);
 
-/* ---- the packed kernel (packed.c), run by tiled.c for form CLVAE_TILED_PACKED ---- */
-
+/* ---- the packed kernels (packed.c), run by tiled.c for forms PACKED and PACKB ---- */
 
 /* The device buffer the operand panels are packed into. */
 typedef struct clvae_pack_buf {
@@ -73,11 +72,12 @@ typedef struct clvae_pack_buf {
     size_t bytes;
 } clvae_pack_buf;
 
-/* Builds the packed program of v (the same for every transpose): its tile and pack kernels. */
+/* Builds the packed program of v (packed or packb; the same for every transpose): its tile and
+ * pack kernels. */
 int clvae_ocl_packed_build(struct ocl_ctx *c, const clvae_tiled *v, const char *what,
                            cl_program *prog, cl_kernel *gemm, cl_kernel *pack);
-/* Enqueues the GEMM g with variant v: packs op(A) and op(B)^T into buf (grown as needed), then
- * the tile kernel. */
+/* Enqueues the GEMM g with variant v: packs op(A) (packed only) and op(B)^T into buf (grown as
+ * needed), then the tile kernel. */
 int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel pack, const clvae_tiled *v,
                           const clvae_gemm_call *g, clvae_pack_buf *buf);
 void clvae_ocl_pack_buf_free(clvae_pack_buf *b);

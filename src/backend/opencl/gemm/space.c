@@ -236,27 +236,31 @@ int clvae_tune_thresholds(const clvae_gemm_shape *s, int n, size_t *out, int max
  * the lists come from timings of the VAE's shapes on PoCL (AVX-512): 6-10 rows by 2-3
  * vectors for the large ones, 4-wide vectors for n = 20, gathers of B^T for k = 20; packed
  * panels (cl/gemm_packed.cl) for the wide models' shapes, where the tiles alone lose to the
- * strided and gathered reads of the operands. The packed ones come early: a shape whose first
- * candidates all take over twice CLBlast's time is left to CLBlast (tune_tiled.c). */
+ * strided and gathered reads of the operands; packb (op(B)^T packed, op(A) read in place) for
+ * NT shapes with many rows (dense and conv forwards: 3-6x packed's and CLBlast's speed on
+ * 4067x64x512 in a loaded look). The packed ones come early: a shape whose first candidates
+ * all take over twice CLBlast's time is left to CLBlast (tune_tiled.c). */
 typedef struct tiled_pick {
     int form, mr, nb, vw;
 } tiled_pick;
 
 static const tiled_pick cpu_tiled[] = {
-    {CLVAE_TILED_OUTER, 6, 3, 0},  {CLVAE_TILED_PACKED, 8, 2, 0}, {CLVAE_TILED_OUTER, 8, 3, 0},
-    {CLVAE_TILED_PACKED, 12, 2, 0}, {CLVAE_TILED_OUTER, 8, 2, 0}, {CLVAE_TILED_PACKED, 6, 3, 0},
-    {CLVAE_TILED_OUTER, 10, 2, 0}, {CLVAE_TILED_OUTER, 6, 2, 0},  {CLVAE_TILED_OUTER, 4, 3, 0},
-    {CLVAE_TILED_OUTER, 12, 2, 0}, {CLVAE_TILED_OUTER, 12, 1, 0}, {CLVAE_TILED_OUTER, 16, 1, 0},
-    {CLVAE_TILED_OUTER, 8, 2, -1}, {CLVAE_TILED_OUTER, 4, 5, 4},  {CLVAE_TILED_OUTER, 8, 5, 4},
-    {CLVAE_TILED_OUTER, 16, 2, 0}, {CLVAE_TILED_DOT, 6, 4, 0},    {CLVAE_TILED_DOT, 4, 4, 0},
-    {CLVAE_TILED_DOT, 4, 6, 0},    {CLVAE_TILED_DOT, 6, 4, -1},   {CLVAE_TILED_DOT, 3, 8, 0},
-    {CLVAE_TILED_DOT, 4, 2, 0},    {CLVAE_TILED_DOT, 4, 4, 4},    {CLVAE_TILED_PACKED, 4, 4, 0}};
+    {CLVAE_TILED_OUTER, 6, 3, 0},   {CLVAE_TILED_PACKB, 8, 2, 0},   {CLVAE_TILED_PACKED, 8, 2, 0},
+    {CLVAE_TILED_OUTER, 8, 3, 0},   {CLVAE_TILED_PACKB, 12, 2, 0},  {CLVAE_TILED_PACKB, 4, 4, 0},
+    {CLVAE_TILED_PACKED, 12, 2, 0}, {CLVAE_TILED_OUTER, 8, 2, 0},   {CLVAE_TILED_PACKED, 6, 3, 0},
+    {CLVAE_TILED_OUTER, 10, 2, 0},  {CLVAE_TILED_OUTER, 6, 2, 0},   {CLVAE_TILED_OUTER, 4, 3, 0},
+    {CLVAE_TILED_OUTER, 12, 2, 0},  {CLVAE_TILED_OUTER, 12, 1, 0},  {CLVAE_TILED_OUTER, 16, 1, 0},
+    {CLVAE_TILED_OUTER, 8, 2, -1},  {CLVAE_TILED_OUTER, 4, 5, 4},   {CLVAE_TILED_OUTER, 8, 5, 4},
+    {CLVAE_TILED_OUTER, 16, 2, 0},  {CLVAE_TILED_DOT, 6, 4, 0},     {CLVAE_TILED_DOT, 4, 4, 0},
+    {CLVAE_TILED_DOT, 4, 6, 0},     {CLVAE_TILED_DOT, 6, 4, -1},    {CLVAE_TILED_DOT, 3, 8, 0},
+    {CLVAE_TILED_DOT, 4, 2, 0},     {CLVAE_TILED_DOT, 4, 4, 4},     {CLVAE_TILED_PACKED, 4, 4, 0}};
 /* GPUs: small register tiles, 4-wide or scalar, work-groups of 64 along the columns. */
 static const tiled_pick gpu_tiled[] = {
     {CLVAE_TILED_OUTER, 4, 1, 4}, {CLVAE_TILED_OUTER, 4, 2, 4}, {CLVAE_TILED_OUTER, 8, 1, 4},
     {CLVAE_TILED_OUTER, 2, 1, 4}, {CLVAE_TILED_OUTER, 4, 4, 1}, {CLVAE_TILED_OUTER, 8, 4, 1},
     {CLVAE_TILED_DOT, 2, 2, 4},   {CLVAE_TILED_DOT, 4, 4, 4},   {CLVAE_TILED_DOT, 1, 4, 4},
-    {CLVAE_TILED_PACKED, 4, 1, 4}, {CLVAE_TILED_PACKED, 8, 1, 4}, {CLVAE_TILED_PACKED, 4, 2, 4}};
+    {CLVAE_TILED_PACKED, 4, 1, 4}, {CLVAE_TILED_PACKED, 8, 1, 4}, {CLVAE_TILED_PACKED, 4, 2, 4},
+    {CLVAE_TILED_PACKB, 4, 1, 4},  {CLVAE_TILED_PACKB, 8, 1, 4},  {CLVAE_TILED_PACKB, 4, 2, 4}};
 
 static bool same_tiled(const clvae_tiled *a, const clvae_tiled *b)
 {

@@ -20,12 +20,11 @@ typedef struct tiled_prog {
     clvae_tiled v;
     cl_program prog;
     cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
-    cl_kernel kpack; /* packed form: the panel-packing kernel */
+    cl_kernel kpack; /* packed forms: the panel-packing kernel */
 } tiled_prog;
 
 typedef struct tiled_choice {
-    bool ta, tb;
-    int m, n, k;
+    clvae_gemm_key s; /* first: clvae_gemm_key_find */
     clvae_tiled v;
 } tiled_choice;
 
@@ -38,7 +37,7 @@ struct ocl_gemm_tiled {
     int n_seen;
     bool forced;
     clvae_tiled force;
-    clvae_pack_buf pack; /* packed form: the operand panels */
+    clvae_pack_buf pack; /* packed forms: the operand panels */
 };
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
@@ -83,7 +82,7 @@ static int build(ocl_ctx *c, tiled_prog *p)
     snprintf(what, sizeof what, "the tiled GEMM %s %c%c", name, p->ta ? 'T' : 'N',
              p->tb ? 'T' : 'N');
     int st;
-    if (p->v.form == CLVAE_TILED_PACKED) {
+    if (clvae_tiled_is_packed(p->v.form)) {
         snprintf(what, sizeof what, "the GEMM %s", name);
         st = clvae_ocl_packed_build(c, &p->v, what, &p->prog, &p->kern, &p->kpack);
         if (st && p->kern) { /* half built: the program counts as failed */
@@ -124,7 +123,7 @@ static int check_group(ocl_ctx *c, tiled_prog *p, const char *what)
 static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const clvae_tiled *v,
                                     bool ta, bool tb, int *st)
 {
-    if (v->form == CLVAE_TILED_PACKED) ta = tb = false; /* one program for every transpose */
+    if (clvae_tiled_is_packed(v->form)) ta = tb = false; /* one program for every transpose */
     for (int i = 0; i < t->n_built; i++)
         if (t->built[i].ta == ta && t->built[i].tb == tb && same_variant(&t->built[i].v, v)) {
             if (!t->built[i].kern)
@@ -144,16 +143,6 @@ static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const 
     return *st ? NULL : p;
 }
 
-static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool tb, int m, int nn,
-                                int k)
-{
-    for (int i = 0; i < n; i++)
-        if (list[i].ta == ta && list[i].tb == tb && list[i].m == m && list[i].n == nn &&
-            list[i].k == k)
-            return &list[i];
-    return NULL;
-}
-
 /* How far tuned shape g is from (m, n, k): the sum of the log ratios, or INFINITY when a
  * dimension other than the batch one differs by more than NEAR_LOG. The batch dimension (m of
  * NN and NT: rows of activations; k of TN: weight gradients sum over rows) may differ freely:
@@ -162,9 +151,9 @@ static const tiled_choice *find(const tiled_choice *list, int n, bool ta, bool t
  * batch and evaluation's large ones. */
 static double distance(const tiled_choice *g, int m, int n, int k)
 {
-    double d[3] = {fabs(log((double)g->m / m)), fabs(log((double)g->n / n)),
-                   fabs(log((double)g->k / k))};
-    int batch = g->ta && !g->tb ? 2 : !g->ta ? 0 : -1;
+    double d[3] = {fabs(log((double)g->s.m / m)), fabs(log((double)g->s.n / n)),
+                   fabs(log((double)g->s.k / k))};
+    int batch = g->s.ta && !g->s.tb ? 2 : !g->s.ta ? 0 : -1;
     for (int i = 0; i < 3; i++)
         if (i != batch && d[i] > NEAR_LOG) return INFINITY;
     return d[0] + d[1] + d[2];
@@ -174,18 +163,19 @@ static double distance(const tiled_choice *g, int m, int n, int k)
  * else CLBlast; remembered. */
 static clvae_tiled choose(struct ocl_gemm_tiled *t, bool ta, bool tb, int m, int n, int k)
 {
-    const tiled_choice *h = find(t->choice, t->n_choices, ta, tb, m, n, k);
-    if (!h) h = find(t->seen, t->n_seen, ta, tb, m, n, k);
+    const clvae_gemm_key key = {ta, tb, m, n, k};
+    const tiled_choice *h = clvae_gemm_key_find(t->choice, sizeof *h, t->n_choices, &key);
+    if (!h) h = clvae_gemm_key_find(t->seen, sizeof *h, t->n_seen, &key);
     if (h) return h->v;
     clvae_tiled v = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
     double best = INFINITY;
     for (int i = 0; i < t->n_choices; i++) {
         const tiled_choice *g = &t->choice[i];
-        double d = g->ta == ta && g->tb == tb ? distance(g, m, n, k) : INFINITY;
+        double d = g->s.ta == ta && g->s.tb == tb ? distance(g, m, n, k) : INFINITY;
         if (d < best) best = d, v = g->v;
     }
     if (t->n_seen < CLVAE_TUNE_MAX_SHAPES)
-        t->seen[t->n_seen++] = (tiled_choice){ta, tb, m, n, k, v};
+        t->seen[t->n_seen++] = (tiled_choice){key, v};
     return v;
 }
 
@@ -197,7 +187,7 @@ int clvae_ocl_tiled_install(ocl_ctx *c, const clvae_tuning *tu)
         const clvae_gemm_shape *s = &tu->shapes[i];
         if (!t && !(t = state(c))) return CLVAE_ERR_NOMEM;
         t->choice[t->n_choices++] =
-            (tiled_choice){s->ta, s->tb, s->m, s->n, s->k, tu->shape_tiled[i]};
+            (tiled_choice){{s->ta, s->tb, s->m, s->n, s->k}, tu->shape_tiled[i]};
     }
     return CLVAE_OK;
 }
@@ -259,7 +249,7 @@ static int pick(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, clvae_tiled *
     if (t->forced) return st;
     CLVAE_WARN("opencl: %s; that GEMM shape runs on CLBlast", clvae_last_error());
     for (int i = 0; i < t->n_choices; i++) /* do not try it again */
-        if (t->choice[i].ta == ta && t->choice[i].tb == tb && same_variant(&t->choice[i].v, v))
+        if (t->choice[i].s.ta == ta && t->choice[i].s.tb == tb && same_variant(&t->choice[i].v, v))
             t->choice[i].v.form = CLVAE_TILED_NONE;
     t->n_seen = 0;
     return 1;
@@ -278,7 +268,7 @@ int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
     const tiled_prog *prog;
     int st = pick(c, g->ta, g->tb, g->m, g->n, g->k, &v, &prog);
     if (st) return st;
-    if (v.form == CLVAE_TILED_PACKED)
+    if (clvae_tiled_is_packed(v.form))
         return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, g, &c->tiled->pack);
     /* without an epilogue the bias argument is C (never read) */
     cl_mem bias = g->epi ? g->bias : g->c;
@@ -309,7 +299,7 @@ int clvae_opencl_tiled_choices(const clvae_backend *be, clvae_gemm_shape *shapes
     for (int i = 0; t && i < t->n_choices && n < max; i++) {
         const tiled_choice *h = &t->choice[i];
         if (h->v.form == CLVAE_TILED_NONE) continue;
-        shapes[n] = (clvae_gemm_shape){h->ta, h->tb, h->m, h->n, h->k, 1};
+        shapes[n] = (clvae_gemm_shape){h->s.ta, h->s.tb, h->s.m, h->s.n, h->s.k, 1};
         v[n++] = h->v;
     }
     return n;
