@@ -47,7 +47,7 @@ int clvae_eval_iwae(clvae_model *m, const clvae_dataset *ds, int k, clvae_iwae_r
 
 /* The pass clvae_eval_iwae runs for k samples per input, for a model laid out but not yet
  * initialized: *batch inputs x *samples samples, at most 4096 samples and 16384 rows (large
- * GEMMs, bounded memory for any k), shrunk until the activations fit in 1 GiB (a conv net's maps
+ * GEMMs, bounded memory for any k), shrunk until the activations fit in 256 MB (a conv net's maps
  * and im2col columns take far more per row than a dense net's, whose pass is left as it is).
  * `clvae eval --iw` and the C API size their models with it. */
 void clvae_eval_iw_pass(const clvae_model *m, int k, int *batch, int *samples);
