@@ -206,10 +206,10 @@ static int time_cl(clvae_backend *be, row *r, double *ms, double *err)
     return st;
 }
 
-/* "packed 8x2x16/4 rows" (clvae_tiled_format's spelling) or "CLBlast". */
+/* "packed 8x2x16/4 rows" or "outer 8x1x16 k8" (clvae_tiled_format's spelling) or "CLBlast". */
 static int parse_kernel(const char *spec, clvae_tiled *v)
 {
-    *v = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 1, 0};
+    *v = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 1, 0, 0};
     if (!strcmp(spec, "CLBlast")) return CLVAE_OK;
     char form[16];
     int used = 0, more = 0;
@@ -219,14 +219,21 @@ static int parse_kernel(const char *spec, clvae_tiled *v)
         ok = sscanf(p, "/%d%n", &v->lx, &more) == 1;
         p += more;
     }
-    if (ok && !strcmp(p, " rows")) v->rows_first = 1;
-    else if (*p) ok = false;
+    if (ok && !strncmp(p, " rows", 5)) {
+        v->rows_first = 1;
+        p += 5;
+    }
+    if (ok && *p == ' ') {
+        ok = sscanf(p, " k%d%n", &v->ks, &more) == 1;
+        p += ok ? more : 0;
+    }
+    if (*p) ok = false;
     for (int f = CLVAE_TILED_OUTER; ok && f <= CLVAE_TILED_LAST; f++)
         if (!strcmp(form, clvae_tiled_form_name(f))) v->form = f;
     if (ok && v->form != CLVAE_TILED_NONE && clvae_tiled_valid(v, false, false)) return CLVAE_OK;
     if (ok && v->form == CLVAE_TILED_DOT && clvae_tiled_valid(v, false, true)) return CLVAE_OK;
     return clvae_error(CLVAE_ERR_USAGE,
-                       "bench_gemm: --kernel \"%s\": want FORM MRxNBxVW[/LX][ rows] with FORM "
+                       "bench_gemm: --kernel \"%s\": want FORM MRxNBxVW[/LX][ rows][ kN] with FORM "
                        "outer, dot, packed or packb (e.g. \"packed 8x2x16 rows\"), or CLBlast",
                        spec);
 }

@@ -146,19 +146,23 @@ static inline gtv gt_brow(__global const float *b, int ldb, int q, int c0)
 __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const float *a,
                                ulong aoff, int lda, __global const float *b, ulong boff, int ldb,
                                float beta, __global float *c, ulong coff, int ldc,
-                               int rows_first, __global const float *bias, ulong biasoff, int epi)
+                               int rows_first, __global const float *bias, ulong biasoff, int epi,
+                               int kc, ulong cstride)
 {
     const int j0 = (int)get_global_id(rows_first) * (GT_NB * GT_VW);
     const int i0 = (int)get_global_id(1 - rows_first) * GT_MR;
     if (j0 >= n || i0 >= m) return;
+    /* split-K: slice s (grid dimension 2) sums k steps [s*kc, s*kc + kc) into its own partial
+     * C at c + s*cstride; unsplit, kc = k and the slice is 0 */
+    const int s = (int)get_global_id(2), q0 = s * kc, q1 = min(k, q0 + kc);
     a += aoff;
     b += boff;
-    c += coff;
+    c += coff + (size_t)s * cstride;
     bias += biasoff;
     GT_ROWS(GT_ROWIDX, _) /* rows past m repeat row m - 1 and are not stored */
     if (j0 + GT_NB * GT_VW <= n) {
         GT_ROWS(GT_ZERO_ROW, _)
-        for (int q = 0; q < k; q++) {
+        for (int q = q0; q < q1; q++) {
             GT_BLOCKS(GT_LOADB, q)
             GT_ROWS(GT_FMA_ROW, q)
         }
@@ -168,7 +172,7 @@ __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const 
     int col = j0;
     for (; col + GT_VW <= n; col += GT_VW) {
         GT_ROWS(GT_ZERO1, gtv)
-        for (int q = 0; q < k; q++) {
+        for (int q = q0; q < q1; q++) {
             const gtv bv = gt_brow(b, ldb, q, col);
             GT_ROWS(GT_FMA1V, bv)
         }
@@ -176,7 +180,7 @@ __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const 
     }
     for (; col < n; col++) {
         GT_ROWS(GT_ZERO1, float)
-        for (int q = 0; q < k; q++) {
+        for (int q = q0; q < q1; q++) {
             const float bs = GT_B(q, col);
             GT_ROWS(GT_FMA1S, bs)
         }
@@ -189,6 +193,7 @@ __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const 
 #if GT_TA || !GT_TB
 #error "the dot form needs A not transposed and B transposed"
 #endif
+/* (kc and cstride, the outer form's split-K arguments, are ignored: the dot form is not split) */
 
 /* The lanes of x summed in a fixed tree. */
 static inline float gt_lanes(gtv x)
@@ -237,7 +242,8 @@ static inline float gt_lanes(gtv x)
 __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const float *a,
                                ulong aoff, int lda, __global const float *b, ulong boff, int ldb,
                                float beta, __global float *c, ulong coff, int ldc,
-                               int rows_first, __global const float *bias, ulong biasoff, int epi)
+                               int rows_first, __global const float *bias, ulong biasoff, int epi,
+                               int kc, ulong cstride)
 {
     const int j0 = (int)get_global_id(rows_first) * GT_NB;
     const int i0 = (int)get_global_id(1 - rows_first) * GT_MR;
@@ -265,5 +271,22 @@ __kernel void clvae_gemm_tiled(int m, int n, int k, float alpha, __global const 
 #else
 #error "GT_FORM must be 1 (outer) or 2 (dot)"
 #endif
+
+/* Split-K's second launch: C (row i, column j) = alpha * the sum of the slices' partial
+ * products part[s, i, j] (s ascending from 0, a fixed order) + beta * C, then the epilogue, as
+ * gt_store_s writes one element. Work-item (j, i). */
+__kernel void clvae_gemm_split_sum(int m, int n, int slices, float alpha,
+                                   __global const float *part, float beta, __global float *c,
+                                   ulong coff, int ldc, __global const float *bias, ulong biasoff,
+                                   int epi)
+{
+    const int j = (int)get_global_id(0), i = (int)get_global_id(1);
+    if (j >= n || i >= m) return;
+    const size_t at = (size_t)i * n + j, stride = (size_t)m * n;
+    float acc = part[at];
+    for (int s = 1; s < slices; s++)
+        acc += part[at + (size_t)s * stride];
+    gt_store_s(c + coff, ldc, i, j, alpha, beta, bias + biasoff, epi, acc);
+}
 
 #endif /* CLVAE_GEMM_TILED */

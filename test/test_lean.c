@@ -69,9 +69,9 @@ done:
 /* Forces a tiled GEMM valid for the model's three transposes (NT, TN, NN) on every shape. */
 static int force_tiled(clvae_backend *be)
 {
-    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0},
-                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 0}};
+    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0, 0},
+                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 0, 0}};
     for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
         if (clvae_tiled_valid(&variants[v], false, true) &&
             clvae_tiled_valid(&variants[v], true, false) &&

@@ -238,15 +238,17 @@ static void test_gemm_indirect(cl_device_id device)
  * Oclgrind, which runs the small cases, reports it). */
 static void test_gemm_tiled(void)
 {
-    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_OUTER, 8, 1, 16, 4, 1},
-                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0},
-                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1},
-                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_PACKED, 8, 1, 16, 4, 1},
-                                           {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_PACKB, 8, 1, 16, 4, 1}};
+    static const clvae_tiled variants[] = {{CLVAE_TILED_OUTER, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_OUTER, 8, 1, 16, 4, 1, 0},
+                                           {CLVAE_TILED_OUTER, 5, 3, 1, 1, 0, 0},
+                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_DOT, 2, 3, 16, 4, 1, 0},
+                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_PACKED, 8, 1, 16, 4, 1, 0},
+                                           {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_PACKB, 8, 1, 16, 4, 1, 0},
+                                           {CLVAE_TILED_OUTER, 3, 2, 4, 1, 0, 4},
+                                           {CLVAE_TILED_OUTER, 8, 1, 16, 4, 1, 7}};
     /* small mode (Oclgrind) runs the first two: k = 1 with n under a vector, and every edge */
     static const gemm_case cases[] = {{33, 7, 1}, {37, 29, 130}, {1, 1, 1}, {130, 20, 7}};
     char label[64];
@@ -276,12 +278,13 @@ static void test_gemm_tiled(void)
  * bias_act computes, on CLBlast and on each kernel form (relu and identity fused, tanh not). */
 static void test_gemm_bias_act(void)
 {
-    static const clvae_tiled variants[] = {{CLVAE_TILED_NONE, 0, 0, 0, 1, 0},
-                                           {CLVAE_TILED_OUTER, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 1},
-                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1},
-                                           {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0},
-                                           {CLVAE_TILED_PACKB, 8, 1, 16, 4, 1}};
+    static const clvae_tiled variants[] = {{CLVAE_TILED_NONE, 0, 0, 0, 1, 0, 0},
+                                           {CLVAE_TILED_OUTER, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_DOT, 3, 2, 4, 1, 1, 0},
+                                           {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1, 0},
+                                           {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0, 0},
+                                           {CLVAE_TILED_PACKB, 8, 1, 16, 4, 1, 0},
+                                           {CLVAE_TILED_OUTER, 3, 2, 4, 1, 0, 3}};
     static const gemm_case cases[] = {{37, 29, 130}, {33, 7, 1}};
     static const int acts[] = {CLVAE_ACT_RELU, CLVAE_ACT_IDENTITY, CLVAE_ACT_TANH};
     if (!E.dev.ops->gemm_bias_act) return;

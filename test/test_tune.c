@@ -86,7 +86,8 @@ static clvae_tuning sample_tuning(void)
     t.extra[0].has_helpers = false; /* CLBlast's own helper parameters */
     memset(t.extra[0].h, 0, sizeof t.extra[0].h);
     t.shape_set[1] = 1;
-    t.shape_tiled[0] = (clvae_tiled){CLVAE_TILED_DOT, 6, 4, 16, 1, 1}; /* NT: the dot form fits */
+    t.shape_tiled[0] = (clvae_tiled){CLVAE_TILED_DOT, 6, 4, 16, 1, 1, 0}; /* NT: the dot form fits */
+    t.shape_tiled[1] = (clvae_tiled){CLVAE_TILED_OUTER, 8, 1, 16, 1, 0, 8}; /* TN split in 8 */
     return t;
 }
 
@@ -109,9 +110,9 @@ static void test_roundtrip(void)
               u.shape_set[0] == 0 && u.shape_set[1] == 1,
           "per-shape sets differ after the round trip (%d extra)", u.n_extra);
     CHECK(!memcmp(&u.shape_tiled[0], &t.shape_tiled[0], sizeof t.shape_tiled[0]) &&
-              u.shape_tiled[1].form == CLVAE_TILED_NONE,
-          "tiled kernel choices differ after the round trip (form %d mr %d)",
-          u.shape_tiled[0].form, u.shape_tiled[0].mr);
+              !memcmp(&u.shape_tiled[1], &t.shape_tiled[1], sizeof t.shape_tiled[1]),
+          "tiled kernel choices differ after the round trip (form %d mr %d, ks %d)",
+          u.shape_tiled[0].form, u.shape_tiled[0].mr, u.shape_tiled[1].ks);
     char why[1200];
     CHECK(clvae_tuning_matches(&u, &t, why, sizeof why), "matches itself: %s", why);
     clvae_tuning other = t;
@@ -183,6 +184,18 @@ static void test_corrupt_reads(void)
         w.shape_tiled[1] = w.shape_tiled[0];
         CHECK(clvae_tuning_write(path, &w) == 0 && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA,
               "the dot form for a TN shape was accepted");
+        w = sample_tuning(); /* k slices on the packb form, which does not split */
+        w.shape_tiled[1].form = CLVAE_TILED_PACKB;
+        CHECK(clvae_tuning_write(path, &w) == 0 && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA,
+              "k slices on the packb form were accepted");
+    }
+    if (good) { /* 65 k slices: past CLVAE_TILED_MAX_KS */
+        char *p = strstr(good, "\"ks\":");
+        char *q = p ? strchr(p, '8') : NULL;
+        if (q) memcpy(q - 1, "65", 2);
+        write_text(path, good, (size_t)n);
+        CHECK(q && clvae_tuning_read(path, &u) == CLVAE_ERR_DATA, "65 k slices were accepted");
+        if (q) memcpy(q - 1, " 8", 2);
     }
     if (good) { /* a parameter of the wrong type */
         char *p = strstr(good, "\"MWG\":");
@@ -463,6 +476,41 @@ static void check_tiled(const char *path, const clvae_tuning *good, const clvae_
     clvae_backend_free(&be);
 }
 
+/* A previous tuning file of this device holding another model's shapes: one with a kernel of
+ * clvae's (kept by the next search) and one on CLBlast (dropped with its parameter set). */
+static const clvae_gemm_shape other_model[2] = {{true, false, 3, 288, 262144, 1},
+                                                {false, true, 65536, 32, 27, 1}};
+
+static void write_other_model(const clvae_backend *be)
+{
+    const ocl_ctx *c = be->ctx;
+    char path[CLVAE_PATH_MAX + 64];
+    clvae_tuning t;
+    memset(&t, 0, sizeof t);
+    clvae_tuning_identify(&t, c->dev.platform, c->dev.id);
+    t.use_defaults = true;
+    t.n_shapes = 2;
+    for (int i = 0; i < 2; i++) {
+        t.shapes[i] = other_model[i];
+        t.shape_default_ms[i] = t.shape_tuned_ms[i] = 1.5;
+    }
+    t.shape_tiled[0] = (clvae_tiled){CLVAE_TILED_OUTER, 8, 2, 16, 1, 0, 4};
+    mkdir(c->cache_dir, 0755);
+    clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
+    CHECK(clvae_tuning_write(path, &t) == 0, "writing the other model's file: %s",
+          clvae_last_error());
+}
+
+static void check_other_model(const clvae_tuning *t, int n)
+{
+    const clvae_gemm_shape *s = &t->shapes[n], *o = &other_model[0];
+    CHECK(t->n_shapes == n + 1 && s->ta == o->ta && s->tb == o->tb && s->m == o->m &&
+              s->n == o->n && s->k == o->k && t->shape_tiled[n].form == CLVAE_TILED_OUTER &&
+              t->shape_tiled[n].ks == 4,
+          "the other model's tuned shape must be kept after this model's %d (%d shapes)", n,
+          t->n_shapes);
+}
+
 static void test_tiny_tune(void)
 {
     clvae_config cfg;
@@ -482,15 +530,19 @@ static void test_tiny_tune(void)
         CHECK(0, "untuned backend: %s", clvae_last_error());
         return;
     }
+    write_other_model(&be);
     clvae_tune_options o = {.seconds = 2, .max_candidates = 1, .progress = true, .seed = 3};
     int st = clvae_opencl_tune(&be, shapes, n, &o, &result, path, sizeof path);
     clvae_backend_free(&be);
     CHECK(st == 0, "tune: %s", clvae_last_error());
     if (st) return;
     CHECK(path[0] && file_size(path) > 0, "no tuning file written (%s)", path);
-    CHECK(result.evaluated + result.rejected == 1 && result.n_shapes == n,
+    CHECK(result.evaluated + result.rejected == 1,
           "one candidate: %d timed, %d rejected", result.evaluated, result.rejected);
+    check_other_model(&result, n);
     CHECK(clvae_tuning_read(path, &back) == 0, "read back: %s", clvae_last_error());
+    check_other_model(&back, n);
+    back.n_shapes = n; /* the checks below are about this model's shapes */
     for (int f = 0; f < 3; f++)
         check_foreign(path, &back, f);
     clvae_tuning bad = back; /* this device, but parameters CLBlast's constraints forbid */

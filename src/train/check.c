@@ -169,16 +169,19 @@ static int check_gemm_tiled(check_ctx *k)
             (size_t)g.m * g.n <= SLOT_FLOATS)
             st = check_tiled_one(k, &g, &v[i]);
     }
-    static const clvae_tiled forms[] = {{CLVAE_TILED_OUTER, 5, 2, 4, 1, 0},
-                                        {CLVAE_TILED_DOT, 3, 2, 4, 1, 1},
-                                        {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1},
-                                        {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0}};
-    /* packb on NN: op(A) read in place along its rows, m = 37 past the last 3-row tile */
+    static const clvae_tiled forms[] = {{CLVAE_TILED_OUTER, 5, 2, 4, 1, 0, 0},
+                                        {CLVAE_TILED_DOT, 3, 2, 4, 1, 1, 0},
+                                        {CLVAE_TILED_PACKED, 3, 2, 4, 1, 1, 0},
+                                        {CLVAE_TILED_PACKB, 3, 2, 4, 1, 0, 0},
+                                        {CLVAE_TILED_OUTER, 5, 2, 4, 1, 0, 6}};
+    /* packb on NN: op(A) read in place along its rows, m = 37 past the last 3-row tile; the
+     * split-K outer form on TN (a weight gradient's shape: its long k cut in 6 slices) */
     static const gemm_arg edge[] = {{true, false, 37, 29, 130},
                                     {false, true, 37, 29, 130},
                                     {true, true, 37, 29, 130},
-                                    {false, false, 37, 29, 130}};
-    for (int i = 0; i < 4 && !st; i++)
+                                    {false, false, 37, 29, 130},
+                                    {true, false, 37, 29, 130}};
+    for (int i = 0; i < 5 && !st; i++)
         st = check_tiled_one(k, &edge[i], &forms[i]);
     return st;
 }

@@ -163,7 +163,8 @@ bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb)
     if (v->form == CLVAE_TILED_NONE) return true;
     bool vw_ok = v->vw == 1 || v->vw == 2 || v->vw == 4 || v->vw == 8 || v->vw == 16;
     if (!vw_ok || v->mr < 1 || v->mr > 16 || v->nb < 1 || v->nb > 8 || v->lx < 1 ||
-        v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1))
+        v->lx > 1024 || (v->rows_first != 0 && v->rows_first != 1) || v->ks < 0 ||
+        v->ks > CLVAE_TILED_MAX_KS || (v->ks > 1 && v->form != CLVAE_TILED_OUTER))
         return false;
     if (v->form == CLVAE_TILED_OUTER || clvae_tiled_is_packed(v->form)) return true;
     return v->form == CLVAE_TILED_DOT && !ta && tb;
@@ -177,8 +178,10 @@ void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size)
     }
     char lx[16] = "";
     if (v->lx > 1) snprintf(lx, sizeof lx, "/%d", v->lx);
-    snprintf(buf, size, "%s %dx%dx%d%s%s", clvae_tiled_form_name(v->form), v->mr,
-             v->nb, v->vw, lx, v->rows_first ? " rows" : "");
+    char ks[16] = "";
+    if (v->ks > 1) snprintf(ks, sizeof ks, " k%d", v->ks);
+    snprintf(buf, size, "%s %dx%dx%d%s%s%s", clvae_tiled_form_name(v->form), v->mr, v->nb, v->vw,
+             lx, v->rows_first ? " rows" : "", ks);
 }
 
 const char *clvae_tiled_form_name(int form)

@@ -19,6 +19,7 @@
 #define CLVAE_XGEMMD_NP 10 /* XgemmDirect parameters */
 #define CLVAE_HELPER_NP 15 /* Copy (4), Pad (4), Transpose (4), Padtranspose (3) parameters */
 #define CLVAE_TUNE_MAX_SHAPES 48
+#define CLVAE_TILED_MAX_KS 64 /* k slices of a split-K outer GEMM */
 #define CLVAE_TUNE_MAX_SETS 4 /* parameter sets in one tuning file (one program build each) */
 
 /* Parameter names, in the order clvae_gemm_params stores them. */
@@ -65,6 +66,9 @@ typedef struct clvae_tiled {
     int vw; /* float vector width: 1, 2, 4, 8 or 16 */
     int lx; /* work-group size along grid dimension 0 (the other dimension is 1) */
     int rows_first; /* 0: grid dimension 0 runs over column blocks; 1: over row blocks */
+    int ks;         /* outer only: k split into ks slices, one more grid dimension, the slices'
+                       partial products summed by a second launch (split-K, for a small C with a
+                       long k); 0 or 1: none */
 } clvae_tiled;
 
 /* What a tuning file holds. One parameter set rarely suits every shape (a tile that fits
@@ -128,8 +132,8 @@ void clvae_gemm_params_format(const clvae_gemm_params *p, char *buf, size_t size
 /* Whether v is a well-formed variant for these transposes (the dot form needs A as stored and
  * B transposed); the device's work-group limits are checked when it is built. */
 bool clvae_tiled_valid(const clvae_tiled *v, bool ta, bool tb);
-/* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1; " rows" with rows_first), or
- * "CLBlast". */
+/* "outer 8x3x16" (form, mr, nb, vw; "/lx" when lx > 1; " rows" with rows_first; " kN" with
+ * ks = N > 1), or "CLBlast". */
 void clvae_tiled_format(const clvae_tiled *v, char *buf, size_t size);
 /* Whether a form runs on cl/gemm_packed.cl (packed, packb): a pack launch, then the tile. */
 static inline bool clvae_tiled_is_packed(int form)

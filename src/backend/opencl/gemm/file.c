@@ -66,7 +66,8 @@ static bool add_tiled(cJSON *o, const clvae_tiled *v)
     return k && cJSON_AddStringToObject(k, "form", clvae_tiled_form_name(v->form)) &&
            cJSON_AddNumberToObject(k, "mr", v->mr) && cJSON_AddNumberToObject(k, "nb", v->nb) &&
            cJSON_AddNumberToObject(k, "vw", v->vw) && cJSON_AddNumberToObject(k, "lx", v->lx) &&
-           cJSON_AddNumberToObject(k, "rows_first", v->rows_first);
+           cJSON_AddNumberToObject(k, "rows_first", v->rows_first) &&
+           (v->ks <= 1 || cJSON_AddNumberToObject(k, "ks", v->ks));
 }
 
 static bool add_shapes(cJSON *root, const clvae_tuning *t)
@@ -237,21 +238,23 @@ static const char *get_params(const cJSON *root, const char *kernel, const char 
 static bool get_tiled(const cJSON *o, const clvae_gemm_shape *s, clvae_tiled *v)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "kernel");
-    *v = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
+    *v = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 0, 0, 0};
     if (!k) return true;
     char form[8];
-    long mr, nb, vw, lx, rows_first = 0;
+    long mr, nb, vw, lx, rows_first = 0, ks = 0;
     if (!cJSON_IsObject(k) || !get_string(k, "form", form, sizeof form) ||
         !get_int(k, "mr", 1, 16, &mr) || !get_int(k, "nb", 1, 8, &nb) ||
         !get_int(k, "vw", 1, 16, &vw) || !get_int(k, "lx", 1, 1024, &lx) ||
         (cJSON_GetObjectItemCaseSensitive(k, "rows_first") &&
-         !get_int(k, "rows_first", 0, 1, &rows_first)))
+         !get_int(k, "rows_first", 0, 1, &rows_first)) ||
+        (cJSON_GetObjectItemCaseSensitive(k, "ks") &&
+         !get_int(k, "ks", 1, CLVAE_TILED_MAX_KS, &ks)))
         return false;
     int f = -1;
     for (int i = CLVAE_TILED_OUTER; i <= CLVAE_TILED_LAST; i++)
         if (!strcmp(form, clvae_tiled_form_name(i))) f = i;
     if (f < 0) return false;
-    *v = (clvae_tiled){f, (int)mr, (int)nb, (int)vw, (int)lx, (int)rows_first};
+    *v = (clvae_tiled){f, (int)mr, (int)nb, (int)vw, (int)lx, (int)rows_first, (int)ks};
     return clvae_tiled_valid(v, s->ta, s->tb);
 }
 

@@ -35,18 +35,16 @@ void clvae_ocl_pack_buf_free(clvae_pack_buf *b)
     b->bytes = 0;
 }
 
-/* Makes b hold at least `bytes`. The old buffer is released at once: OpenCL keeps it alive
- * until the GEMMs already enqueued with it (one in-order queue) have finished. */
-static int pack_buf_grow(ocl_ctx *c, clvae_pack_buf *b, size_t bytes)
+int clvae_ocl_pack_buf_grow(ocl_ctx *c, clvae_pack_buf *b, size_t bytes)
 {
     if (bytes <= b->bytes) return CLVAE_OK;
     size_t want = bytes + bytes / 4;
     clvae_ocl_pack_buf_free(b);
     cl_int err;
     b->mem = clCreateBuffer(c->context, CL_MEM_READ_WRITE, want, NULL, &err);
-    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clCreateBuffer(packed panels)", err);
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clCreateBuffer(GEMM scratch)", err);
     b->bytes = want;
-    CLVAE_DEBUG("opencl gemm: packed panel buffer grown to %zu bytes", want);
+    CLVAE_DEBUG("opencl gemm: a GEMM scratch buffer grown to %zu bytes", want);
     return CLVAE_OK;
 }
 
@@ -83,7 +81,7 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
     const size_t pm = (size_t)(g->m + mr - 1) / mr, pn = (size_t)(g->n + nr - 1) / nr;
     const cl_ulong a_floats = pack_a ? pm * mr * (size_t)g->k : 0;
     const cl_ulong b_floats = pn * nr * (size_t)g->k;
-    int st = pack_buf_grow(c, buf, (size_t)(a_floats + b_floats) * sizeof(float));
+    int st = clvae_ocl_pack_buf_grow(c, buf, (size_t)(a_floats + b_floats) * sizeof(float));
     /* op(A)(r, q) is a[q lda + r] when transposed; op(B)^T(col, q) is b[col ldb + q] when B is */
     int ars = g->ta ? 1 : g->lda, aqs = g->ta ? g->lda : 1;
     int brs = g->tb ? g->ldb : 1, bqs = g->tb ? 1 : g->ldb;

@@ -81,5 +81,9 @@ int clvae_ocl_packed_build(struct ocl_ctx *c, const clvae_tiled *v, const char *
 int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel pack, const clvae_tiled *v,
                           const clvae_gemm_call *g, clvae_pack_buf *buf);
 void clvae_ocl_pack_buf_free(clvae_pack_buf *b);
+/* Makes b hold at least `bytes` (the packed panels; split-K's partial products). The old buffer
+ * is released at once: OpenCL keeps it alive until the GEMMs already enqueued with it (one
+ * in-order queue) have finished. */
+int clvae_ocl_pack_buf_grow(struct ocl_ctx *c, clvae_pack_buf *b, size_t bytes);
 
 #endif

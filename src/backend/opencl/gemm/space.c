@@ -278,7 +278,7 @@ static bool tiled_entry(const clvae_tune_limits *lim, int w, bool ta, bool tb, i
     if (lx > lim->max_wg) lx = lim->max_wg;
     if (lx > lim->max_item[0]) lx = lim->max_item[0];
     int tw = t->vw > 0 ? t->vw : t->vw == 0 ? w : (w > 1 ? w / 2 : 1);
-    *v = (clvae_tiled){t->form, t->mr, t->nb, tw, lx > 0 ? (int)lx : 1, order};
+    *v = (clvae_tiled){t->form, t->mr, t->nb, tw, lx > 0 ? (int)lx : 1, order, 0};
     return clvae_tiled_valid(v, ta, tb);
 }
 

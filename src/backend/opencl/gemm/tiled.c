@@ -21,6 +21,7 @@ typedef struct tiled_prog {
     cl_program prog;
     cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
     cl_kernel kpack; /* packed forms: the panel-packing kernel */
+    cl_kernel ksum;  /* outer: split-K's sum of the slices */
 } tiled_prog;
 
 typedef struct tiled_choice {
@@ -38,6 +39,7 @@ struct ocl_gemm_tiled {
     bool forced;
     clvae_tiled force;
     clvae_pack_buf pack; /* packed forms: the operand panels */
+    clvae_pack_buf split; /* split-K: the slices' partial products (ks, m, n) */
 };
 
 static struct ocl_gemm_tiled *state(ocl_ctx *c)
@@ -56,9 +58,11 @@ void clvae_ocl_tiled_free(ocl_ctx *c)
     for (int i = 0; i < t->n_built; i++) {
         if (t->built[i].kern) clReleaseKernel(t->built[i].kern);
         if (t->built[i].kpack) clReleaseKernel(t->built[i].kpack);
+        if (t->built[i].ksum) clReleaseKernel(t->built[i].ksum);
         if (t->built[i].prog) clReleaseProgram(t->built[i].prog);
     }
     clvae_ocl_pack_buf_free(&t->pack);
+    clvae_ocl_pack_buf_free(&t->split);
     free(t);
     c->tiled = NULL;
 }
@@ -101,6 +105,12 @@ static int build(ocl_ctx *c, tiled_prog *p)
     p->kern = clCreateKernel(p->prog, "clvae_gemm_tiled", &err);
     if (err != CL_SUCCESS)
         return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_tiled)", err);
+    p->ksum = clCreateKernel(p->prog, "clvae_gemm_split_sum", &err);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(p->kern);
+        p->kern = NULL;
+        return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_split_sum)", err);
+    }
     return check_group(c, p, what);
 }
 
@@ -138,7 +148,7 @@ static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const 
         return NULL;
     }
     tiled_prog *p = &t->built[t->n_built++];
-    *p = (tiled_prog){ta, tb, *v, NULL, NULL, NULL};
+    *p = (tiled_prog){ta, tb, *v, NULL, NULL, NULL, NULL};
     *st = build(c, p);
     return *st ? NULL : p;
 }
@@ -167,7 +177,7 @@ static clvae_tiled choose(struct ocl_gemm_tiled *t, bool ta, bool tb, int m, int
     const tiled_choice *h = clvae_gemm_key_find(t->choice, sizeof *h, t->n_choices, &key);
     if (!h) h = clvae_gemm_key_find(t->seen, sizeof *h, t->n_seen, &key);
     if (h) return h->v;
-    clvae_tiled v = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
+    clvae_tiled v = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0, 0};
     double best = INFINITY;
     for (int i = 0; i < t->n_choices; i++) {
         const tiled_choice *g = &t->choice[i];
@@ -203,7 +213,8 @@ int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v)
     return CLVAE_OK;
 }
 
-static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n,
+/* The tile kernel over (m, n) tiles and `slices` k slices (1: unsplit). */
+static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n, int slices,
                   const ocl_arg *args, int nargs)
 {
     for (int i = 0; i < nargs; i++) {
@@ -217,13 +228,15 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
         gx = gy;
         gy = t;
     }
-    size_t global[2] = {(gx + v->lx - 1) / v->lx * v->lx, gy}, local[2] = {(size_t)v->lx, 1};
+    size_t global[3] = {(gx + v->lx - 1) / v->lx * v->lx, gy, (size_t)slices};
+    size_t local[3] = {(size_t)v->lx, 1, 1};
+    cl_uint dims = slices > 1 ? 3 : 2;
     cl_event ev = NULL;
-    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, 2, NULL, global, local, 0, NULL,
+    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, dims, NULL, global, local, 0, NULL,
                                         OCL_PROF_EVENT(c, ev));
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(tiled)", err);
     clvae_ocl_prof_compute(c, "gemm", ev);
-    clvae_ocl_cmdbuf_add(c, kern, args, nargs, 2, global, local); /* recording a step (ocl_cmdbuf.c) */
+    clvae_ocl_cmdbuf_add(c, kern, args, nargs, dims, global, local); /* recording a step (ocl_cmdbuf.c) */
     c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
     return CLVAE_OK;
 }
@@ -262,6 +275,54 @@ bool clvae_ocl_tiled_takes(ocl_ctx *c, bool ta, bool tb, int m, int n, int k)
     return pick(c, ta, tb, m, n, k, &v, &prog) == CLVAE_OK;
 }
 
+/* Split-K: the tile kernel writes each of the ks k-slices' products (alpha 1, beta 0, no
+ * epilogue) into its own (m, n) block of the split scratch, then clvae_gemm_split_sum adds
+ * the blocks in slice order and applies alpha, beta and the epilogue: two launches, the same
+ * bits on every run. Not recorded into a step's command buffer: the scratch can be
+ * reallocated between steps, as the packed panels. */
+static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
+                      const clvae_gemm_call *g)
+{
+    clvae_ocl_cmdbuf_refuse(c, "a GEMM runs split along k, whose scratch can be reallocated "
+                               "between steps");
+    int kc = (g->k + v->ks - 1) / v->ks, slices = (g->k + kc - 1) / kc;
+    cl_ulong cstride = (cl_ulong)g->m * (cl_ulong)g->n, zero = 0;
+    clvae_pack_buf *buf = &c->tiled->split;
+    int st = clvae_ocl_pack_buf_grow(c, buf, (size_t)slices * cstride * sizeof(float));
+    if (st) return st;
+    float one = 1.0f, nil = 0.0f;
+    int none = 0, ldp = g->n;
+    ocl_arg args[] = {OCL_ARG(g->m),    OCL_ARG(g->n),   OCL_ARG(g->k),     OCL_ARG(one),
+                      OCL_ARG(g->a),    OCL_ARG(g->aoff), OCL_ARG(g->lda),  OCL_ARG(g->b),
+                      OCL_ARG(g->boff), OCL_ARG(g->ldb), OCL_ARG(nil),      OCL_ARG(buf->mem),
+                      OCL_ARG(zero),    OCL_ARG(ldp),    OCL_ARG(v->rows_first), OCL_ARG(buf->mem),
+                      OCL_ARG(zero),    OCL_ARG(none),   OCL_ARG(kc),       OCL_ARG(cstride)};
+    if ((st = launch(c, prog->kern, v, g->m, g->n, slices, args, OCL_NARGS(args)))) return st;
+    cl_mem bias = g->epi ? g->bias : g->c;
+    ocl_arg sargs[] = {OCL_ARG(g->m),    OCL_ARG(g->n),    OCL_ARG(slices),  OCL_ARG(g->alpha),
+                       OCL_ARG(buf->mem), OCL_ARG(g->beta), OCL_ARG(g->c),    OCL_ARG(g->coff),
+                       OCL_ARG(g->ldc),  OCL_ARG(bias),    OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
+    for (int i = 0; i < OCL_NARGS(sargs); i++) {
+        cl_int err = clSetKernelArg(prog->ksum, (cl_uint)i, sargs[i].size, sargs[i].value);
+        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg(split sum)", err);
+    }
+    size_t lx = 1, global[2] = {(size_t)g->n, (size_t)g->m}, local[2] = {1, 1};
+    clGetKernelWorkGroupInfo(prog->ksum, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof lx, &lx,
+                             NULL);
+    if (lx > 64) lx = 64;
+    if (lx > c->max_item[0]) lx = c->max_item[0];
+    local[0] = lx ? lx : 1;
+    global[0] = (global[0] + local[0] - 1) / local[0] * local[0];
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, prog->ksum, 2, NULL, global, local, 0, NULL,
+                                        OCL_PROF_EVENT(c, ev));
+    if (err != CL_SUCCESS)
+        return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(split sum)", err);
+    clvae_ocl_prof_compute(c, "gemm", ev);
+    c->n_launch++;
+    return CLVAE_OK;
+}
+
 int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
 {
     clvae_tiled v;
@@ -270,14 +331,17 @@ int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
     if (st) return st;
     if (clvae_tiled_is_packed(v.form))
         return clvae_ocl_packed_gemm(c, prog->kern, prog->kpack, &v, g, &c->tiled->pack);
+    if (v.ks > 1 && g->k > 1) return split_gemm(c, prog, &v, g);
     /* without an epilogue the bias argument is C (never read) */
     cl_mem bias = g->epi ? g->bias : g->c;
+    int kc = g->k;
+    cl_ulong cstride = 0;
     ocl_arg args[] = {OCL_ARG(g->m),    OCL_ARG(g->n),   OCL_ARG(g->k),    OCL_ARG(g->alpha),
                       OCL_ARG(g->a),    OCL_ARG(g->aoff), OCL_ARG(g->lda), OCL_ARG(g->b),
                       OCL_ARG(g->boff), OCL_ARG(g->ldb), OCL_ARG(g->beta), OCL_ARG(g->c),
                       OCL_ARG(g->coff), OCL_ARG(g->ldc), OCL_ARG(v.rows_first), OCL_ARG(bias),
-                      OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
-    return launch(c, prog->kern, &v, g->m, g->n, args, OCL_NARGS(args));
+                      OCL_ARG(g->biasoff), OCL_ARG(g->epi), OCL_ARG(kc), OCL_ARG(cstride)};
+    return launch(c, prog->kern, &v, g->m, g->n, 1, args, OCL_NARGS(args));
 }
 
 int clvae_ocl_tiled_gemm(ocl_ctx *c, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,

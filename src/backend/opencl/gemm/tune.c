@@ -417,6 +417,49 @@ static int tune_body(tune_run *r, const clvae_gemm_shape *shapes, int n, clvae_t
     return CLVAE_OK;
 }
 
+static bool has_shape(const clvae_tuning *t, const clvae_gemm_shape *s)
+{
+    for (int i = 0; i < t->n_shapes; i++)
+        if (t->shapes[i].ta == s->ta && t->shapes[i].tb == s->tb && t->shapes[i].m == s->m &&
+            t->shapes[i].n == s->n && t->shapes[i].k == s->k)
+            return true;
+    return false;
+}
+
+/* One tuning file serves a device, but a user trains several models on it: the kernel choices
+ * that the device's previous file made for shapes this search did not have (another model's)
+ * are kept, up to CLVAE_TUNE_MAX_SHAPES shapes, so that tuning model B does not undo model A's
+ * tuning. Shapes the previous search left on CLBlast are not kept: their parameter sets are
+ * replaced by this search's. Returns how many were kept. */
+static int keep_other_models(ocl_ctx *c, clvae_tuning *t)
+{
+    char path[CLVAE_PATH_MAX + 64], why[1200];
+    clvae_tuning want, *old = malloc(sizeof *old);
+    int kept = 0;
+    if (!old || !c->cache_dir[0]) goto done;
+    clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) goto done;
+    fclose(f);
+    clvae_tuning_identify(&want, c->dev.platform, c->dev.id);
+    if (clvae_tuning_read(path, old) || !clvae_tuning_matches(old, &want, why, sizeof why))
+        goto done;
+    for (int i = 0; i < old->n_shapes && t->n_shapes < CLVAE_TUNE_MAX_SHAPES; i++) {
+        if (old->shape_tiled[i].form == CLVAE_TILED_NONE || has_shape(t, &old->shapes[i]))
+            continue;
+        int j = t->n_shapes++;
+        t->shapes[j] = old->shapes[i];
+        t->shape_set[j] = 0;
+        t->shape_tiled[j] = old->shape_tiled[i];
+        t->shape_default_ms[j] = old->shape_default_ms[i];
+        t->shape_tuned_ms[j] = old->shape_tuned_ms[i];
+        kept++;
+    }
+done:
+    free(old);
+    return kept;
+}
+
 int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
                       const clvae_tune_options *o, clvae_tuning *result, char *path,
                       size_t path_size)
@@ -439,6 +482,10 @@ int clvae_opencl_tune(clvae_backend *be, const clvae_gemm_shape *shapes, int n,
     clvae_opencl_gemm_force(be, NULL); /* phases 1-2 time CLBlast */
     int st = tune_body(r, shapes, n, result);
     clvae_opencl_gemm_force(be, NULL);
+    int kept = st ? 0 : keep_other_models(r->c, result);
+    if (kept && o->progress)
+        fprintf(stderr, "tune: kept the kernels of %d other shapes from the device's previous "
+                "tuning file (other models')\n", kept);
     if (!st) st = clvae_ocl_gemm_sets_install(r->c, result);
     if (!st) st = clvae_ocl_tiled_install(r->c, result);
     bool dirty = r->dirty;

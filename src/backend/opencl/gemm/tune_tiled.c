@@ -33,6 +33,26 @@ static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify,
     return sec * 1e3;
 }
 
+/* Split-K candidates for a shape whose C is small next to its k (a weight gradient summed over
+ * many rows: conv layers' dW, the dense layer after a conv stack): the output tiles alone give
+ * a GPU too few work-items (and a CPU long streams per item). Tried when k >= SPLIT_MIN_K and C
+ * has at most SPLIT_MAX_C elements: the j-th of the outer form's tall tiles (16 or 8 rows, one
+ * vector of columns) with 4 or 16 slices, each slice at least SPLIT_MIN_KC steps long. */
+#define SPLIT_MIN_K 1024
+#define SPLIT_MAX_C 65536
+#define SPLIT_MIN_KC 64
+
+static bool split_candidate(const clvae_gemm_shape *s, unsigned vw, int j, clvae_tiled *v)
+{
+    static const int rows[] = {16, 8, 16, 8}, slices[] = {4, 4, 16, 16};
+    if (j >= 4 || s->k < SPLIT_MIN_K || (size_t)s->m * (size_t)s->n > SPLIT_MAX_C ||
+        s->k / slices[j] < SPLIT_MIN_KC)
+        return false;
+    int w = vw >= 1 && vw <= 16 ? (int)vw : 1;
+    *v = (clvae_tiled){CLVAE_TILED_OUTER, rows[j], 1, w, 1, 0, slices[j]};
+    return clvae_tiled_valid(v, s->ta, s->tb);
+}
+
 /* The tiled candidates on shape i, each verified against the reference. The fastest is timed
  * again and that second figure alone counts (being the fastest of some 40 noisy timings is
  * luck it does not keep), while CLBlast keeps the faster of its search figure and a timing
@@ -43,13 +63,21 @@ static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify,
 static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i, double deadline)
 {
     const clvae_gemm_shape *s = &r->cases[i].s;
-    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0};
+    clvae_tiled v, best = {CLVAE_TILED_NONE, 0, 0, 0, 0, 0, 0};
     const clvae_tiled blast = best;
     double best_ms = INFINITY, limit = 2.0 * t->shape_tuned_ms[i];
     int tried = 0, bad = 0;
     for (int j = 0; clvae_tune_tiled_candidate(&r->lim, r->c->vw, s->ta, s->tb, j, &v); j++) {
         if (r->o->max_candidates > 0 && j >= r->o->max_candidates) break;
         if (clvae_tune_now() > deadline || (tried >= TILED_GIVE_UP && !(best_ms <= limit))) break;
+        double ms = time_forced(r, i, &v, true, limit);
+        tried++;
+        bad += isinf(ms) ? 1 : 0;
+        if (ms < best_ms) best_ms = ms, best = v;
+    }
+    for (int j = 0; split_candidate(s, r->c->vw, j, &v); j++) {
+        if (clvae_tune_now() > deadline || (r->o->max_candidates > 0 && j >= r->o->max_candidates))
+            break;
         double ms = time_forced(r, i, &v, true, limit);
         tried++;
         bad += isinf(ms) ? 1 : 0;
