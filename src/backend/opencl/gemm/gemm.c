@@ -26,6 +26,25 @@ static int gemm_fail(const ocl_ctx *c, const gemm_shape *g, const char *call, in
 }
 
 /* Floats a row-major operand (rows x cols as stored, leading dimension ld) spans. */
+int clvae_ocl_gemm_enqueue(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs,
+                           cl_uint dims, const size_t *global, const size_t *local,
+                           const char *refuse)
+{
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg", err);
+    }
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, dims, NULL, global, local, 0, NULL,
+                                        OCL_PROF_EVENT(c, ev));
+    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel", err);
+    clvae_ocl_prof_compute(c, "gemm", ev);
+    c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
+    if (refuse) clvae_ocl_cmdbuf_refuse(c, refuse);
+    else clvae_ocl_cmdbuf_add(c, kern, args, nargs, dims, global, local);
+    return CLVAE_OK;
+}
+
 static size_t extent(int rows, int cols, int ld)
 {
     return rows == 0 || cols == 0 ? 0 : (size_t)(rows - 1) * ld + cols;

@@ -48,34 +48,15 @@ int clvae_ocl_pack_buf_grow(ocl_ctx *c, clvae_pack_buf *b, size_t bytes)
     return CLVAE_OK;
 }
 
-static int set_args(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs)
-{
-    for (int i = 0; i < nargs; i++) {
-        cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg(packed)", err);
-    }
-    return CLVAE_OK;
-}
-
-static int enqueue(ocl_ctx *c, cl_kernel kern, const size_t *global, const size_t *local)
-{
-    cl_event ev = NULL;
-    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, global[2] ? 3 : 2, NULL, global, local, 0,
-                                        NULL, OCL_PROF_EVENT(c, ev));
-    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(packed)", err);
-    clvae_ocl_prof_compute(c, "gemm", ev);
-    c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
-    return CLVAE_OK;
-}
+/* Why a step with a packed GEMM is not recorded into a command buffer (ocl_cmdbuf.c): the panel
+ * buffer is reallocated when a larger GEMM comes (an eval batch), which would leave a recording
+ * reading freed memory. */
+#define PACKED_NO_RECORDING                                                                    \
+    "a GEMM runs on a packed kernel, whose panel buffer can be reallocated between steps"
 
 int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, const clvae_tiled *v,
                           const clvae_gemm_call *g, clvae_pack_buf *buf)
 {
-    /* Not recorded into a step's command buffer (ocl_cmdbuf.c): the panel buffer is reallocated
-     * when a larger GEMM comes (an eval batch), which would leave a recording reading freed
-     * memory. */
-    clvae_ocl_cmdbuf_refuse(c, "a GEMM runs on a packed kernel, whose panel buffer can be "
-                               "reallocated between steps");
     const int mr = v->mr, nr = v->nb * v->vw;
     const bool pack_a = v->form == CLVAE_TILED_PACKED; /* packb: B's panels alone, from 0 */
     const size_t pm = (size_t)(g->m + mr - 1) / mr, pn = (size_t)(g->n + nr - 1) / nr;
@@ -91,8 +72,8 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
                        OCL_ARG(a_floats)};
     size_t pglobal[3] = {(size_t)(pack_a && mr > nr ? mr : nr), (size_t)g->k,
                          (pack_a ? pm : 0) + pn};
-    if (!st) st = set_args(c, kpack, pargs, OCL_NARGS(pargs));
-    if (!st) st = enqueue(c, kpack, pglobal, NULL);
+    if (!st) st = clvae_ocl_gemm_enqueue(c, kpack, pargs, OCL_NARGS(pargs), pglobal[2] ? 3 : 2,
+                                         pglobal, NULL, PACKED_NO_RECORDING);
     if (st) return st;
     int rows_first = v->rows_first;
     cl_mem bias = g->epi ? g->bias : g->c; /* never read without an epilogue */
@@ -103,8 +84,8 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
                       OCL_ARG(buf->mem), OCL_ARG(a_floats), OCL_ARG(g->beta), OCL_ARG(g->c),
                       OCL_ARG(g->coff),  OCL_ARG(g->ldc),   OCL_ARG(rows_first), OCL_ARG(bias),
                       OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
-    st = set_args(c, gemm, args, OCL_NARGS(args));
     size_t gx = rows_first ? pm : pn, gy = rows_first ? pn : pm;
-    size_t global[3] = {(gx + v->lx - 1) / v->lx * v->lx, gy, 0}, local[3] = {(size_t)v->lx, 1, 0};
-    return st ? st : enqueue(c, gemm, global, local);
+    size_t global[2] = {(gx + v->lx - 1) / v->lx * v->lx, gy}, local[2] = {(size_t)v->lx, 1};
+    return clvae_ocl_gemm_enqueue(c, gemm, args, OCL_NARGS(args), 2, global, local,
+                                  PACKED_NO_RECORDING);
 }

@@ -64,6 +64,15 @@ int clvae_ocl_gemm_bias_act(void *ctx, bool ta, bool tb, int m, int n, int k, cl
                             int lda, clvae_view b, int ldb, clvae_act act, clvae_view bias,
                             clvae_view y);
 
+/* Every launch of clvae's GEMM kernels goes through here (gemm.c): sets the arguments, enqueues
+ * the kernel over global (dims 2 or 3; local NULL: the device picks), profiles it as "gemm",
+ * counts it for the step's launches and either records it into the step being recorded
+ * (ocl_cmdbuf.c) or, with `refuse` (why), keeps that step out of recording. */
+struct ocl_arg;
+int clvae_ocl_gemm_enqueue(struct ocl_ctx *c, cl_kernel kern, const struct ocl_arg *args,
+                           int nargs, cl_uint dims, const size_t *global, const size_t *local,
+                           const char *refuse);
+
 /* ---- the packed kernels (packed.c), run by tiled.c for forms PACKED and PACKB ---- */
 
 /* The device buffer the operand panels are packed into. */

@@ -213,14 +213,11 @@ int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v)
     return CLVAE_OK;
 }
 
-/* The tile kernel over (m, n) tiles and `slices` k slices (1: unsplit). */
+/* The tile kernel over (m, n) tiles and `slices` k slices (1: unsplit; a split one is not
+ * recorded: its scratch can be reallocated between steps, as the packed panels). */
 static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n, int slices,
                   const ocl_arg *args, int nargs)
 {
-    for (int i = 0; i < nargs; i++) {
-        cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg(tiled)", err);
-    }
     size_t cols = v->form == CLVAE_TILED_DOT ? (size_t)v->nb : (size_t)v->nb * v->vw;
     size_t gx = ((size_t)n + cols - 1) / cols, gy = ((size_t)m + v->mr - 1) / v->mr;
     if (v->rows_first) {
@@ -230,15 +227,10 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
     }
     size_t global[3] = {(gx + v->lx - 1) / v->lx * v->lx, gy, (size_t)slices};
     size_t local[3] = {(size_t)v->lx, 1, 1};
-    cl_uint dims = slices > 1 ? 3 : 2;
-    cl_event ev = NULL;
-    cl_int err = clEnqueueNDRangeKernel(c->queue, kern, dims, NULL, global, local, 0, NULL,
-                                        OCL_PROF_EVENT(c, ev));
-    if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(tiled)", err);
-    clvae_ocl_prof_compute(c, "gemm", ev);
-    clvae_ocl_cmdbuf_add(c, kern, args, nargs, dims, global, local); /* recording a step (ocl_cmdbuf.c) */
-    c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
-    return CLVAE_OK;
+    return clvae_ocl_gemm_enqueue(c, kern, args, nargs, slices > 1 ? 3 : 2, global, local,
+                                  slices > 1 ? "a GEMM runs split along k, whose scratch can be "
+                                               "reallocated between steps"
+                                             : NULL);
 }
 
 /* The variant a GEMM of this shape runs with, its program built; 1 (and *prog NULL) when the
@@ -283,8 +275,6 @@ bool clvae_ocl_tiled_takes(ocl_ctx *c, bool ta, bool tb, int m, int n, int k)
 static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
                       const clvae_gemm_call *g)
 {
-    clvae_ocl_cmdbuf_refuse(c, "a GEMM runs split along k, whose scratch can be reallocated "
-                               "between steps");
     int kc = (g->k + v->ks - 1) / v->ks, slices = (g->k + kc - 1) / kc;
     cl_ulong cstride = (cl_ulong)g->m * (cl_ulong)g->n, zero = 0;
     clvae_pack_buf *buf = &c->tiled->split;
@@ -302,10 +292,6 @@ static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
     ocl_arg sargs[] = {OCL_ARG(g->m),    OCL_ARG(g->n),    OCL_ARG(slices),  OCL_ARG(g->alpha),
                        OCL_ARG(buf->mem), OCL_ARG(g->beta), OCL_ARG(g->c),    OCL_ARG(g->coff),
                        OCL_ARG(g->ldc),  OCL_ARG(bias),    OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
-    for (int i = 0; i < OCL_NARGS(sargs); i++) {
-        cl_int err = clSetKernelArg(prog->ksum, (cl_uint)i, sargs[i].size, sargs[i].value);
-        if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clSetKernelArg(split sum)", err);
-    }
     size_t lx = 1, global[2] = {(size_t)g->n, (size_t)g->m}, local[2] = {1, 1};
     clGetKernelWorkGroupInfo(prog->ksum, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof lx, &lx,
                              NULL);
@@ -313,14 +299,8 @@ static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
     if (lx > c->max_item[0]) lx = c->max_item[0];
     local[0] = lx ? lx : 1;
     global[0] = (global[0] + local[0] - 1) / local[0] * local[0];
-    cl_event ev = NULL;
-    cl_int err = clEnqueueNDRangeKernel(c->queue, prog->ksum, 2, NULL, global, local, 0, NULL,
-                                        OCL_PROF_EVENT(c, ev));
-    if (err != CL_SUCCESS)
-        return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel(split sum)", err);
-    clvae_ocl_prof_compute(c, "gemm", ev);
-    c->n_launch++;
-    return CLVAE_OK;
+    return clvae_ocl_gemm_enqueue(c, prog->ksum, sargs, OCL_NARGS(sargs), 2, global, local,
+                                  "a GEMM runs split along k");
 }
 
 int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
