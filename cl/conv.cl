@@ -209,6 +209,18 @@ static inline uint clvae_chan_item(uint v, uint C, bool *one)
     return v < nv ? v * CLVAE_VW : nv * CLVAE_VW + (v - nv);
 }
 
+/* acc, s += x . y over n floats: the vectors of CLVAE_VW into acc, the n % CLVAE_VW tail into s
+ * (the direct products' per-tap step; the caller adds the lanes last). */
+static inline void clvae_dot_acc(__global const float *x, __global const float *y, uint n,
+                                 floatv *acc, float *s)
+{
+    uint nv = n / CLVAE_VW;
+    for (uint v = 0; v < nv; v++)
+        *acc += CLVAE_VLOAD(v, x) * CLVAE_VLOAD(v, y);
+    for (uint i = nv * CLVAE_VW; i < n; i++)
+        *s += x[i] * y[i];
+}
+
 /* col[(b*OH + oh)*OW + ow, o] = sum over the taps (kh, kw) inside the image and c < C of
  * img[b, ih, iw, c] wt[o, kh*KW + kw, c], ih and iw as im2col reads them; per tap the channels
  * in vectors, then the tail, the lanes added last. Work-item (ow, b*OH + oh, o); `rows` = B*OH. */
@@ -218,7 +230,7 @@ __kernel void clvae_conv_direct(__global const float *img, ulong ioff, __global 
 {
     uint ow = get_global_id(0), bo = get_global_id(1), o = get_global_id(2);
     if (ow >= OW || bo >= rows || o >= O) return;
-    uint b = bo / OH, oh = bo - b * OH, taps = KH * KW, nv = C / CLVAE_VW;
+    uint b = bo / OH, oh = bo - b * OH, taps = KH * KW;
     __global const float *wo = wt + woff + (ulong)o * taps * C;
     __global const float *src = img + ioff + (ulong)b * H * W * C;
     int ih0 = (int)(oh * sh) - (int)ph, iw0 = (int)(ow * sw) - (int)pw;
@@ -230,10 +242,8 @@ __kernel void clvae_conv_direct(__global const float *img, ulong ioff, __global 
         for (uint kw = 0; kw < KW; kw++) {
             int iw = iw0 + (int)(kw * dw);
             if (iw < 0 || iw >= (int)W) continue;
-            __global const float *px = src + ((ulong)ih * W + (ulong)iw) * C;
-            __global const float *wr = wo + (ulong)(kh * KW + kw) * C;
-            for (uint v = 0; v < nv; v++) acc += CLVAE_VLOAD(v, px) * CLVAE_VLOAD(v, wr);
-            for (uint c = nv * CLVAE_VW; c < C; c++) s += px[c] * wr[c];
+            clvae_dot_acc(src + ((ulong)ih * W + (ulong)iw) * C,
+                          wo + (ulong)(kh * KW + kw) * C, C, &acc, &s);
         }
     }
     col[coff + ((ulong)bo * OW + ow) * O + o] = clvae_vsum(acc) + s;
@@ -283,7 +293,7 @@ __kernel void clvae_conv_direct_dx_o(__global const float *col, ulong coff,
 {
     uint iw = get_global_id(0), bh = get_global_id(1), c = get_global_id(2);
     if (iw >= W || bh >= rows || c >= C) return;
-    uint b = bh / H, ih = bh - b * H, taps = KH * KW, nv = O / CLVAE_VW;
+    uint b = bh / H, ih = bh - b * H, taps = KH * KW;
     __global const float *src = col + coff + (ulong)b * OH * OW * O;
     __global const float *wc = wt + woff + (ulong)c * taps * O;
     int oh0 = 0, ow0 = 0;
@@ -297,10 +307,8 @@ __kernel void clvae_conv_direct_dx_o(__global const float *col, ulong coff,
         int ow = ow0;
         for (uint kw = kw0; kw < KW && ow >= 0; kw += ksw, ow -= (int)osw) {
             if (ow >= (int)OW) continue;
-            __global const float *d = src + ((ulong)oh * OW + (ulong)ow) * O;
-            __global const float *wr = wc + (ulong)(kh * KW + kw) * O;
-            for (uint v = 0; v < nv; v++) acc += CLVAE_VLOAD(v, d) * CLVAE_VLOAD(v, wr);
-            for (uint o = nv * CLVAE_VW; o < O; o++) s += d[o] * wr[o];
+            clvae_dot_acc(src + ((ulong)oh * OW + (ulong)ow) * O,
+                          wc + (ulong)(kh * KW + kw) * O, O, &acc, &s);
         }
     }
     img[ioff + ((ulong)bh * W + iw) * C + c] = clvae_vsum(acc) + s;
