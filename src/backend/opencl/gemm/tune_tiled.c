@@ -35,21 +35,28 @@ static double time_forced(tune_run *r, int i, const clvae_tiled *v, bool verify,
 
 /* Split-K candidates for a shape whose C is small next to its k (a weight gradient summed over
  * many rows: conv layers' dW, the dense layer after a conv stack): the output tiles alone give
- * a GPU too few work-items (and a CPU long streams per item). Tried when k >= SPLIT_MIN_K and C
- * has at most SPLIT_MAX_C elements: the j-th of the outer form's tall tiles (16 or 8 rows, one
- * vector of columns) with 4 or 16 slices, each slice at least SPLIT_MIN_KC steps long. */
+ * a GPU too few work-items, and on a CPU every row tile streams all of k's B rows through the
+ * caches (TN 64x512x6272 on PoCL: outer 8x3x16 rows 101 GF/s, split in 8 slices of 784 rows
+ * 133). Tried when k >= SPLIT_MIN_K and C has at most SPLIT_MAX_C elements, right after the
+ * first SPLIT_AFTER curated candidates (a shape's share of the budget may end long before the
+ * list does): the best outer variant so far (else outer 8x3 of the device's width, rows first)
+ * in 4, 8 and 16 slices, each at least SPLIT_MIN_KC steps long. */
 #define SPLIT_MIN_K 1024
 #define SPLIT_MAX_C 65536
 #define SPLIT_MIN_KC 64
+#define SPLIT_AFTER 4
 
-static bool split_candidate(const clvae_gemm_shape *s, unsigned vw, int j, clvae_tiled *v)
+static bool split_candidate(const clvae_gemm_shape *s, unsigned vw, const clvae_tiled *best, int j,
+                            clvae_tiled *v)
 {
-    static const int rows[] = {16, 8, 16, 8}, slices[] = {4, 4, 16, 16};
-    if (j >= 4 || s->k < SPLIT_MIN_K || (size_t)s->m * (size_t)s->n > SPLIT_MAX_C ||
+    static const int slices[] = {8, 4, 16};
+    if (j >= 3 || s->k < SPLIT_MIN_K || (size_t)s->m * (size_t)s->n > SPLIT_MAX_C ||
         s->k / slices[j] < SPLIT_MIN_KC)
         return false;
     int w = vw >= 1 && vw <= 16 ? (int)vw : 1;
-    *v = (clvae_tiled){CLVAE_TILED_OUTER, rows[j], 1, w, 1, 0, slices[j]};
+    *v = best->form == CLVAE_TILED_OUTER ? *best
+                                         : (clvae_tiled){CLVAE_TILED_OUTER, 8, 3, w, 1, 1, 0};
+    v->ks = slices[j];
     return clvae_tiled_valid(v, s->ta, s->tb);
 }
 
@@ -67,17 +74,15 @@ static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i, double deadlin
     const clvae_tiled blast = best;
     double best_ms = INFINITY, limit = 2.0 * t->shape_tuned_ms[i];
     int tried = 0, bad = 0;
-    for (int j = 0; clvae_tune_tiled_candidate(&r->lim, r->c->vw, s->ta, s->tb, j, &v); j++) {
-        if (r->o->max_candidates > 0 && j >= r->o->max_candidates) break;
+    int split = 0; /* split-K candidates tried (after SPLIT_AFTER of the list) */
+    for (int j = 0;; j++) {
+        bool more = j >= SPLIT_AFTER && split >= 0 &&
+                    split_candidate(s, r->c->vw, &best, split, &v);
+        if (more) split++, j--; /* the list resumes at j afterwards */
+        else if (j >= SPLIT_AFTER) split = -1;
+        if (!more && !clvae_tune_tiled_candidate(&r->lim, r->c->vw, s->ta, s->tb, j, &v)) break;
+        if (r->o->max_candidates > 0 && tried >= r->o->max_candidates) break;
         if (clvae_tune_now() > deadline || (tried >= TILED_GIVE_UP && !(best_ms <= limit))) break;
-        double ms = time_forced(r, i, &v, true, limit);
-        tried++;
-        bad += isinf(ms) ? 1 : 0;
-        if (ms < best_ms) best_ms = ms, best = v;
-    }
-    for (int j = 0; split_candidate(s, r->c->vw, j, &v); j++) {
-        if (clvae_tune_now() > deadline || (r->o->max_candidates > 0 && j >= r->o->max_candidates))
-            break;
         double ms = time_forced(r, i, &v, true, limit);
         tried++;
         bad += isinf(ms) ? 1 : 0;
@@ -104,16 +109,32 @@ static void tune_tiled_shape(tune_run *r, clvae_tuning *t, int i, double deadlin
     t->shape_tuned_ms[i] = best_ms;
 }
 
-/* Phase 3 gets its own budget: the search's --seconds, at least TILED_MIN_SECONDS. */
+/* Phase 3 gets its own budget: the search's --seconds, at least TILED_MIN_SECONDS. The shapes
+ * go in order of their CLBlast time per step (time x calls), the largest first, and each gets an
+ * equal share of what is left of the budget (a shape done early leaves its rest to the others):
+ * a conv model's 17 shapes at some 55 candidates each outrun a minute, and in step order the
+ * last shapes, whatever their weight, got none. */
 void clvae_tune_kernels(tune_run *r, clvae_tuning *t)
 {
     double budget = r->o->seconds > TILED_MIN_SECONDS ? r->o->seconds : TILED_MIN_SECONDS;
     double deadline = clvae_tune_now() + budget;
-    for (int i = 0; i < r->n; i++)
-        tune_tiled_shape(r, t, i, deadline);
+    int order[CLVAE_TUNE_MAX_SHAPES], n = r->n < CLVAE_TUNE_MAX_SHAPES ? r->n : CLVAE_TUNE_MAX_SHAPES;
+    for (int i = 0; i < n; i++) {
+        int j = i; /* insertion by weight, descending */
+        double w = t->shape_tuned_ms[i] * r->cases[i].s.calls;
+        while (j > 0 && t->shape_tuned_ms[order[j - 1]] * r->cases[order[j - 1]].s.calls < w) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        double now = clvae_tune_now(), share = (deadline - now) / (n - i);
+        tune_tiled_shape(r, t, order[i], share > 0 ? now + share : deadline);
+    }
     if (clvae_tune_now() > deadline && r->o->progress)
-        fprintf(stderr, "tune: the tiled kernels' %.0f s ran out; shapes not reached stay on "
-                "CLBlast (`clvae tune --seconds S` gives both phases more)\n", budget);
+        fprintf(stderr, "tune: the tiled kernels' %.0f s ran out; candidates not reached were "
+                "not timed (`clvae tune --seconds S` gives both phases more)\n", budget);
     clvae_opencl_gemm_force(r->be, NULL);
     t->tuned_ms = 0;
     for (int i = 0; i < r->n; i++)
