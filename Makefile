@@ -46,8 +46,8 @@ test: build
 # `make test`, and test/sanitize_leak.sh shows a leak planted in clvae's code still fails.
 # Time: before, on AMD EPYC, 9 of 44 cases failed; after, 45 cases passed (cli_mpi skipped) in
 # 1591 s with four other agents building and testing on its 2 cores, and a fresh clone's suite
-# (63 cases with the conv, folder, library and lean-step tests) in 838 s on a quiet AMD EPYC
-# (2026-12-07, af78f7f; docs/testing.md).
+# (63 cases with the conv, folder, library and lean-step tests) in 821 s on a quiet AMD EPYC
+# (2026-12-07, 61a56d0; docs/testing.md).
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0:verify_asan_link_order=0 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
