@@ -22,6 +22,7 @@ typedef struct tiled_prog {
     cl_kernel kern; /* NULL: the build failed (reported once; the GEMM goes to CLBlast) */
     cl_kernel kpack; /* packed forms: the panel-packing kernel */
     cl_kernel ksum;  /* outer: split-K's sum of the slices */
+    size_t sum_lx;   /* its work-group width (the device's limit for it, at most 64) */
 } tiled_prog;
 
 typedef struct tiled_choice {
@@ -111,6 +112,11 @@ static int build(ocl_ctx *c, tiled_prog *p)
         p->kern = NULL;
         return clvae_ocl_fail(c, "gemm", "clCreateKernel(clvae_gemm_split_sum)", err);
     }
+    size_t lx = 1;
+    clGetKernelWorkGroupInfo(p->ksum, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof lx, &lx, NULL);
+    if (lx > 64) lx = 64;
+    if (lx > c->max_item[0]) lx = c->max_item[0];
+    p->sum_lx = lx ? lx : 1;
     return check_group(c, p, what);
 }
 
@@ -148,7 +154,7 @@ static const tiled_prog *kernel_for(ocl_ctx *c, struct ocl_gemm_tiled *t, const 
         return NULL;
     }
     tiled_prog *p = &t->built[t->n_built++];
-    *p = (tiled_prog){ta, tb, *v, NULL, NULL, NULL, NULL};
+    *p = (tiled_prog){ta, tb, *v, NULL, NULL, NULL, NULL, 0};
     *st = build(c, p);
     return *st ? NULL : p;
 }
@@ -292,13 +298,8 @@ static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
     ocl_arg sargs[] = {OCL_ARG(g->m),    OCL_ARG(g->n),    OCL_ARG(slices),  OCL_ARG(g->alpha),
                        OCL_ARG(buf->mem), OCL_ARG(g->beta), OCL_ARG(g->c),    OCL_ARG(g->coff),
                        OCL_ARG(g->ldc),  OCL_ARG(bias),    OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
-    size_t lx = 1, global[2] = {(size_t)g->n, (size_t)g->m}, local[2] = {1, 1};
-    clGetKernelWorkGroupInfo(prog->ksum, c->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof lx, &lx,
-                             NULL);
-    if (lx > 64) lx = 64;
-    if (lx > c->max_item[0]) lx = c->max_item[0];
-    local[0] = lx ? lx : 1;
-    global[0] = (global[0] + local[0] - 1) / local[0] * local[0];
+    size_t local[2] = {prog->sum_lx, 1};
+    size_t global[2] = {((size_t)g->n + local[0] - 1) / local[0] * local[0], (size_t)g->m};
     return clvae_ocl_gemm_enqueue(c, prog->ksum, sargs, OCL_NARGS(sargs), 2, global, local,
                                   "a GEMM runs split along k");
 }

@@ -147,30 +147,40 @@ static void progress(tune_run *r, int i, const char *kind, int st, double total)
 
 /* ---- the search ---- */
 
+/* Reads the device's current tuning file into t; false when there is none, it is unreadable or
+ * it was written for another device, driver or CLBlast. */
+static bool read_previous(const ocl_ctx *c, clvae_tuning *t)
+{
+    char path[CLVAE_PATH_MAX + 64], why[1200];
+    clvae_tuning want;
+    if (!c->cache_dir[0]) return false;
+    clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    fclose(f);
+    clvae_tuning_identify(&want, c->dev.platform, c->dev.id);
+    return !clvae_tuning_read(path, t) && clvae_tuning_matches(t, &want, why, sizeof why);
+}
+
 /* The sets of the device's current tuning file, so that a search goes on from the last one
  * (their programs are usually in the driver's cache). */
 static void load_previous(tune_run *r)
 {
-    char path[CLVAE_PATH_MAX + 64], why[1200];
-    clvae_tuning t, want;
+    clvae_tuning *t = malloc(sizeof *t);
     r->n_prev = 0;
-    if (!r->c->cache_dir[0]) return;
-    clvae_tuning_path(r->c->cache_dir, r->c->dev.platform, r->c->dev.id, path, sizeof path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return;
-    fclose(f);
-    clvae_tuning_identify(&want, r->c->dev.platform, r->c->dev.id);
-    if (clvae_tuning_read(path, &t) || !clvae_tuning_matches(&t, &want, why, sizeof why) ||
-        t.use_defaults)
+    if (!t || !read_previous(r->c, t) || t->use_defaults) {
+        free(t);
         return;
-    for (int j = -1; j < t.n_extra; j++) {
-        const clvae_gemm_params *p = j < 0 ? &t.p : &t.extra[j];
+    }
+    for (int j = -1; j < t->n_extra; j++) {
+        const clvae_gemm_params *p = j < 0 ? &t->p : &t->extra[j];
         if (clvae_xgemm_legal(p->x, &r->lim) && clvae_xgemmd_legal(p->d, &r->lim)) {
             r->prev[r->n_prev] = *p; /* without helper parameters: CLBlast could not drop them */
             r->prev[r->n_prev].has_helpers = false;
             memset(r->prev[r->n_prev++].h, 0, sizeof p->h);
         }
     }
+    free(t);
 }
 
 static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
@@ -433,17 +443,9 @@ static bool has_shape(const clvae_tuning *t, const clvae_gemm_shape *s)
  * replaced by this search's. Returns how many were kept. */
 static int keep_other_models(ocl_ctx *c, clvae_tuning *t)
 {
-    char path[CLVAE_PATH_MAX + 64], why[1200];
-    clvae_tuning want, *old = malloc(sizeof *old);
+    clvae_tuning *old = malloc(sizeof *old);
     int kept = 0;
-    if (!old || !c->cache_dir[0]) goto done;
-    clvae_tuning_path(c->cache_dir, c->dev.platform, c->dev.id, path, sizeof path);
-    FILE *f = fopen(path, "rb");
-    if (!f) goto done;
-    fclose(f);
-    clvae_tuning_identify(&want, c->dev.platform, c->dev.id);
-    if (clvae_tuning_read(path, old) || !clvae_tuning_matches(old, &want, why, sizeof why))
-        goto done;
+    if (!old || !read_previous(c, old)) goto done;
     for (int i = 0; i < old->n_shapes && t->n_shapes < CLVAE_TUNE_MAX_SHAPES; i++) {
         if (old->shape_tiled[i].form == CLVAE_TILED_NONE || has_shape(t, &old->shapes[i]))
             continue;
