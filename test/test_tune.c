@@ -531,7 +531,10 @@ static void test_tiny_tune(void)
         return;
     }
     write_other_model(&be);
-    clvae_tune_options o = {.seconds = 2, .max_candidates = 1, .progress = true, .seed = 3};
+    /* cold_bytes 1: the model's TN shapes (weight gradients) take the cold timing path, each
+     * call after an eviction write, which a default model's small shapes would not reach */
+    clvae_tune_options o = {
+        .seconds = 2, .max_candidates = 1, .progress = true, .seed = 3, .cold_bytes = 1};
     int st = clvae_opencl_tune(&be, shapes, n, &o, &result, path, sizeof path);
     clvae_backend_free(&be);
     CHECK(st == 0, "tune: %s", clvae_last_error());

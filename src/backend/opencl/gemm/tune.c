@@ -203,6 +203,7 @@ static int run_init(tune_run *r, const clvae_gemm_shape *shapes, int n)
         r->n = i + 1;
         st = clvae_tune_case_init(r, &r->cases[i], &shapes[i], i);
     }
+    if (!st) st = clvae_tune_cold_init(r);
     return st;
 }
 

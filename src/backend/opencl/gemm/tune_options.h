@@ -4,6 +4,7 @@
 #define CLVAE_GEMM_TUNE_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct clvae_tune_options {
@@ -14,6 +15,9 @@ typedef struct clvae_tune_options {
     int max_sets;       /* parameter sets in the file, 1..CLVAE_TUNE_MAX_SETS (0 = 1): on PoCL a
                            switch between sets costs the host about 2 ms, more than they saved */
     uint64_t seed;      /* random sampling */
+    size_t cold_bytes;  /* weight-gradient (TN) shapes whose A and B take at least this many
+                           bytes are timed with evicted caches (tune_case.c); 0 = a quarter of
+                           the device's global memory cache */
 } clvae_tune_options;
 
 #endif

@@ -12,6 +12,7 @@
 #define SENTINEL 12345.0f  /* C is filled with this before the checked call */
 #define BATCH_SECONDS 0.02 /* one timing batch lasts about this long */
 #define BATCHES 5          /* the fastest of this many batches counts (robust on a busy machine) */
+#define COLD_CALLS 7       /* a cold case: the fastest of this many evicted calls counts */
 #define TOP_K 3            /* the best few are timed again before the winner is chosen */
 #define MAX_SEEN 512
 #define MIN_SET_GAIN 0.02 /* a further parameter set must save this share of the step */
@@ -25,6 +26,7 @@ typedef struct tune_case {
     clvae_gemm_shape s;
     clvae_buffer *a, *b, *c;
     float *ref; /* (m, n) reference result */
+    bool cold;  /* timed call by call after an eviction of the caches (tune_case.c) */
 } tune_case;
 
 typedef struct scored {
@@ -39,6 +41,8 @@ typedef struct tune_run {
     tune_case cases[CLVAE_TUNE_MAX_SHAPES];
     int n;
     float *host; /* (largest m*n) download scratch */
+    clvae_buffer *evict; /* (evict_floats) written before each timed call of a cold case */
+    size_t evict_floats, cold_bytes;
     clvae_tune_limits lim;
     size_t thresholds[CLVAE_TUNE_MAX_SHAPES + 2];
     int nt;
@@ -65,7 +69,10 @@ int clvae_tune_gemm_call(tune_run *r, const tune_case *k);
 /* One checked call (the first one also builds the program); REJECTED when it fails or is
  * wrong (r->why says why). */
 int clvae_tune_check_case(tune_run *r, const tune_case *k);
-/* Seconds per call: the fastest of BATCHES batches of about BATCH_SECONDS each. */
+/* Decides which cases are timed cold and allocates the eviction buffer they need. */
+int clvae_tune_cold_init(tune_run *r);
+/* Seconds per call: the fastest of BATCHES batches of about BATCH_SECONDS each; a cold case,
+ * the fastest of single calls that each follow an eviction. */
 int clvae_tune_time_case(tune_run *r, const tune_case *k, double *sec);
 /* Phase 3 (tune_tiled.c): clvae's kernels shape by shape against CLBlast's figure in t. */
 void clvae_tune_kernels(tune_run *r, clvae_tuning *t);
