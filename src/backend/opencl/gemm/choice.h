@@ -18,7 +18,7 @@
 #define CLVAE_XGEMM_NP 16  /* Xgemm parameters of CLBlast 1.5 */
 #define CLVAE_XGEMMD_NP 10 /* XgemmDirect parameters */
 #define CLVAE_HELPER_NP 15 /* Copy (4), Pad (4), Transpose (4), Padtranspose (3) parameters */
-#define CLVAE_TUNE_MAX_SHAPES 128 /* a tuning file's shapes: one model's (a conv net has 17) and others kept */
+#define CLVAE_TUNE_MAX_SHAPES 256 /* a tuning file's shapes: one model's (a conv net has 17; a dense model at 4 batch sizes 44) and others kept */
 #define CLVAE_TILED_MAX_KS 64 /* k slices of a split-K outer GEMM */
 #define CLVAE_TUNE_MAX_SETS 4 /* parameter sets in one tuning file (one program build each) */
 
