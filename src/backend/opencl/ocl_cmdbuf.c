@@ -13,7 +13,7 @@
  * products) are reallocated when a larger GEMM comes (an eval batch); a command buffer need not
  * keep the buffers its commands name alive, so a recording retains each scratch buffer it uses
  * (clvae_ocl_cmdbuf_hold) and its graph releases them when freed: a replay after a grow runs
- * on the buffers it was recorded with, which still hold the step's GEMMs (only the context's
+ * on the buffers it was recorded with, large enough for the step's own GEMMs (the context's
  * later op-by-op GEMMs take the new one). Entry points come from
  * clGetExtensionFunctionAddressForPlatform; device.command_buffer = off never loads them. */
 #include <stdlib.h>
