@@ -6,7 +6,8 @@
  *   device.command_buffer = off, twice: every GEMM on one register-tiled kernel, and the GEMMs
  *   on kernels with GEMM scratch (NT packb, NN packed, TN split along k, as a tuning file can
  *   choose), with GEMMs larger than the step's between steps (as an eval batch runs) that
- *   reallocate both scratch buffers, once between two recordings and once among the replays.
+ *   reallocate both scratch buffers, once between two recordings and once among the replays
+ *   (the first recorded step itself grows the panel buffer between two of its GEMMs).
  *   Where the device offers cl_khr_command_buffer (device.command_buffer = on opens) the
  *   replays must happen; where it does not (rusticl) the auto path falls back to plain
  *   enqueues: the test says so and still compares the two. */
@@ -34,6 +35,7 @@ typedef enum kernels { KERNELS_TILED, KERNELS_SCRATCH } kernels;
 /* Backend counters over the steps after the first SLOTS (the recording ones). */
 static clvae_backend_counters g_k0, g_k1;
 static uint64_t g_grows; /* scratch reallocations by the larger GEMMs (KERNELS_SCRATCH) */
+static uint64_t g_grows0; /* scratch allocations and reallocations in step 0 (recorded) */
 
 /* Per transpose a kernel with GEMM scratch for the step's shapes, installed as a tuning file's
  * choices: NT packb (op(B)^T's panels), NN packed (both operands' panels), TN outer split in 3
@@ -118,7 +120,11 @@ static int run_steps(const clvae_config *cfg, const clvae_dataset *ds, clvae_bac
         /* between two recordings, then among the replays (after the counters' start) */
         if (kern == KERNELS_SCRATCH && (s == 1 || s == SLOTS + 1))
             st = grow_scratch(be, s == 1 ? GROW_N / 2 : GROW_N);
+        clvae_backend_counters a = {0}, z = {0};
+        if (s == 0) be->ops->counters(be->ctx, &a);
         if (!st) st = clvae_model_train_step(&m, B);
+        if (s == 0) be->ops->counters(be->ctx, &z);
+        if (s == 0) g_grows0 = z.scratch_grows - a.scratch_grows;
     }
     if (be->ops->counters) be->ops->counters(be->ctx, &g_k1);
     m.x = own;
@@ -182,10 +188,15 @@ static void check_cmdbuf(const clvae_config *base, const clvae_dataset *ds, kern
             replays = k.replays;
         else
             CHECK(k.replays == 0, "%s: replays with command_buffer = off", name);
-        /* two larger-GEMM passes, each growing the panel and the split-K scratch */
-        if (kern == KERNELS_SCRATCH)
+        /* two larger-GEMM passes, each growing the panel and the split-K scratch; and the
+         * first step (recorded where offered) allocates both and grows the panels once more
+         * between its GEMMs (a later GEMM packs more), which its replays must survive */
+        if (kern == KERNELS_SCRATCH) {
             CHECK(g_grows == 4, "%s: %llu scratch reallocations by the larger GEMMs, expected 4",
                   name, (unsigned long long)g_grows);
+            CHECK(g_grows0 > 2, "%s: %llu scratch allocations in the first step, expected > 2",
+                  name, (unsigned long long)g_grows0);
+        }
         clvae_backend_free(&be);
     }
     if (getenv("LEAN_DEBUG") && p[0] && p[1]) {
