@@ -317,6 +317,7 @@ typedef struct clvae_backend_counters {
     uint64_t launches;
     uint64_t enqueue_ns;
     uint64_t replays;   /* recorded steps replayed (graph_replay) */
+    uint64_t scratch_grows; /* GEMM scratch buffers reallocated larger (a larger GEMM came) */
 } clvae_backend_counters;
 
 typedef struct clvae_graph clvae_graph;   /* a recorded training step, backend-defined */

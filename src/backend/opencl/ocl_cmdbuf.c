@@ -9,7 +9,12 @@
  * buffer on the in-order compute queue. Every recorded command gets a kernel object of its own
  * with its arguments set: PoCL 3.1 reads a recorded kernel's arguments when the buffer runs,
  * not when the command is recorded (a later clSetKernelArg on the shared kernel would change
- * the recorded command). Entry points come from
+ * the recorded command). GEMM scratch buffers (the packed forms' panels, split-K's partial
+ * products) are reallocated when a larger GEMM comes (an eval batch); a command buffer need not
+ * keep the buffers its commands name alive, so a recording retains each scratch buffer it uses
+ * (clvae_ocl_cmdbuf_hold) and its graph releases them when freed: a replay after a grow runs
+ * on the buffers it was recorded with, large enough for the step's own GEMMs (the context's
+ * later op-by-op GEMMs take the new one). Entry points come from
  * clGetExtensionFunctionAddressForPlatform; device.command_buffer = off never loads them. */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +45,8 @@ struct ocl_cmdbuf {
     uint64_t n_cmds;  /* commands recorded (the GEMM slot checks that its kernel was) */
     cl_kernel *kerns; /* (n_kerns) the recorded commands' own kernel objects */
     size_t n_kerns, cap_kerns;
+    cl_mem *mems; /* (n_mems) retained: the scratch buffers the recorded commands use */
+    size_t n_mems, cap_mems;
 };
 
 struct clvae_graph {
@@ -50,6 +57,8 @@ struct clvae_graph {
     cl_event last;    /* the newest replay (waited on without simultaneous use) */
     cl_kernel *kerns; /* (n_kerns) owned: the commands' kernel objects */
     size_t n_kerns;
+    cl_mem *mems; /* (n_mems) owned references: the scratch buffers the commands use */
+    size_t n_mems;
 };
 
 /* The step state's layout (OCL_STATE_*). */
@@ -63,6 +72,24 @@ static void release_kernels(cl_kernel *k, size_t n)
     for (size_t i = 0; i < n; i++)
         clReleaseKernel(k[i]);
     free(k);
+}
+
+static void release_mems(cl_mem *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        clReleaseMemObject(m[i]);
+    free(m);
+}
+
+/* Drops what the recording in progress owns (its kernels and held buffers). */
+static void drop_recorded(struct ocl_cmdbuf *b)
+{
+    release_kernels(b->kerns, b->n_kerns);
+    release_mems(b->mems, b->n_mems);
+    b->kerns = NULL;
+    b->n_kerns = b->cap_kerns = 0;
+    b->mems = NULL;
+    b->n_mems = b->cap_mems = 0;
 }
 
 /* Whether the device's extension list names `ext` as a whole word. */
@@ -143,7 +170,7 @@ void clvae_ocl_cmdbuf_free(ocl_ctx *c)
     struct ocl_cmdbuf *b = c->cb;
     if (!b) return;
     if (b->cur) b->release(b->cur);
-    release_kernels(b->kerns, b->n_kerns);
+    drop_recorded(b);
     if (b->state) clReleaseMemObject(b->state);
     free(b);
     c->cb = NULL;
@@ -157,6 +184,29 @@ bool clvae_ocl_recording(const ocl_ctx *c)
 void clvae_ocl_cmdbuf_refuse(ocl_ctx *c, const char *why)
 {
     if (clvae_ocl_recording(c) && !c->cb->why) c->cb->why = why;
+}
+
+void clvae_ocl_cmdbuf_hold(ocl_ctx *c, cl_mem mem)
+{
+    struct ocl_cmdbuf *b = c->cb;
+    if (!clvae_ocl_recording(c) || b->why || !mem) return;
+    for (size_t i = 0; i < b->n_mems; i++)
+        if (b->mems[i] == mem) return;
+    if (b->n_mems == b->cap_mems) {
+        size_t cap = b->cap_mems ? 2 * b->cap_mems : 4;
+        cl_mem *r = realloc(b->mems, cap * sizeof *r);
+        if (!r) {
+            b->why = "out of host memory holding a GEMM scratch buffer";
+            return;
+        }
+        b->mems = r;
+        b->cap_mems = cap;
+    }
+    if (clRetainMemObject(mem) != CL_SUCCESS) {
+        b->why = "a GEMM scratch buffer could not be retained";
+        return;
+    }
+    b->mems[b->n_mems++] = mem;
 }
 
 void clvae_ocl_cmdbuf_step_arg(ocl_ctx *c, int arg, uint64_t value, int which)
@@ -260,7 +310,7 @@ int clvae_ocl_graph_begin(void *ctx, uint64_t noise_step, uint64_t t)
         return clvae_error(CLVAE_ERR_UNSUPPORTED, "opencl: clCreateCommandBufferKHR failed");
     }
     b->why = NULL;
-    b->n_kerns = 0;
+    drop_recorded(b); /* nothing left over: graph_end hands them on or drops them */
     b->have_last = false;
     b->state_arg = -1;
     b->noise_step = noise_step;
@@ -285,9 +335,7 @@ int clvae_ocl_graph_end(void *ctx, clvae_graph **out)
     clvae_graph *g = b->why ? NULL : calloc(1, sizeof *g);
     if (!g) {
         b->release(cb);
-        release_kernels(b->kerns, b->n_kerns);
-        b->kerns = NULL;
-        b->n_kerns = b->cap_kerns = 0;
+        drop_recorded(b);
         if (!b->why) return clvae_error(CLVAE_ERR_NOMEM, "opencl: out of host memory");
         if (!b->logged)
             CLVAE_INFO("opencl: the training step is enqueued op by op on \"%s\": %s", c->dev.name,
@@ -295,10 +343,12 @@ int clvae_ocl_graph_end(void *ctx, clvae_graph **out)
         b->logged = true;
         return CLVAE_OK;
     }
-    *g =
-        (clvae_graph){cb, c->queue, b->adam, b->lr, b->beta1, b->beta2, NULL, b->kerns, b->n_kerns};
+    *g = (clvae_graph){cb,   c->queue, b->adam,    b->lr,   b->beta1, b->beta2,
+                       NULL, b->kerns, b->n_kerns, b->mems, b->n_mems};
     b->kerns = NULL; /* the graph owns them now */
     b->n_kerns = b->cap_kerns = 0;
+    b->mems = NULL;
+    b->n_mems = b->cap_mems = 0;
     *out = g;
     return CLVAE_OK;
 }
@@ -343,5 +393,6 @@ void clvae_ocl_graph_free(void *ctx, clvae_graph *g)
     }
     if (c->cb) c->cb->release(g->cb);
     release_kernels(g->kerns, g->n_kerns);
+    release_mems(g->mems, g->n_mems); /* after the buffer: it no longer names them */
     free(g);
 }

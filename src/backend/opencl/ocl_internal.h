@@ -103,6 +103,7 @@ typedef struct ocl_ctx {
     uint64_t n_launch, enq_ns;
     atomic_uint_fast64_t xfer_launch, xfer_ns;
     uint64_t n_replay;           /* command-buffer replays */
+    uint64_t n_scratch_grow;     /* GEMM scratch reallocations (clvae_ocl_pack_buf_grow) */
     struct ocl_cmdbuf *cb;       /* record and replay (ocl_cmdbuf.c); NULL: not offered/off */
 } ocl_ctx;
 
@@ -163,6 +164,9 @@ void clvae_ocl_cmdbuf_step_arg(ocl_ctx *c, int arg, uint64_t value, int which);
 uint64_t clvae_ocl_cmdbuf_count(const ocl_ctx *c);
 /* Adam's lr and betas, from which a replay computes the step state's scalars. */
 void clvae_ocl_cmdbuf_adam(ocl_ctx *c, float lr, float beta1, float beta2);
+/* The recording in progress (if any) retains `mem`, a scratch buffer its next commands use,
+ * until its graph is freed, so the buffer outlives a reallocation of the context's scratch. */
+void clvae_ocl_cmdbuf_hold(ocl_ctx *c, cl_mem mem);
 /* The step being recorded cannot be replayed (logged once by graph_end). */
 void clvae_ocl_cmdbuf_refuse(ocl_ctx *c, const char *why);
 /* The graph slots (clvae_backend_ops). */

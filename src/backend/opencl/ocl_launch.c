@@ -24,6 +24,7 @@ void clvae_ocl_counters(void *ctx, clvae_backend_counters *out)
     out->launches = c->n_launch + atomic_load_explicit(&c->xfer_launch, memory_order_relaxed);
     out->enqueue_ns = c->enq_ns + atomic_load_explicit(&c->xfer_ns, memory_order_relaxed);
     out->replays = c->n_replay;
+    out->scratch_grows = c->n_scratch_grow;
 }
 
 int clvae_ocl_fail(const ocl_ctx *c, const char *op, const char *call, cl_int err)

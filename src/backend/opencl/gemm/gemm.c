@@ -26,9 +26,8 @@ static int gemm_fail(const ocl_ctx *c, const gemm_shape *g, const char *call, in
 }
 
 /* Floats a row-major operand (rows x cols as stored, leading dimension ld) spans. */
-int clvae_ocl_gemm_enqueue(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs,
-                           cl_uint dims, const size_t *global, const size_t *local,
-                           const char *refuse)
+int clvae_ocl_gemm_enqueue(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int nargs, cl_uint dims,
+                           const size_t *global, const size_t *local)
 {
     for (int i = 0; i < nargs; i++) {
         cl_int err = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].value);
@@ -40,8 +39,7 @@ int clvae_ocl_gemm_enqueue(ocl_ctx *c, cl_kernel kern, const ocl_arg *args, int 
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clEnqueueNDRangeKernel", err);
     clvae_ocl_prof_compute(c, "gemm", ev);
     c->n_launch++; /* step accounting (ocl_launch.c); the gemm slot adds the host time */
-    if (refuse) clvae_ocl_cmdbuf_refuse(c, refuse);
-    else clvae_ocl_cmdbuf_add(c, kern, args, nargs, dims, global, local);
+    clvae_ocl_cmdbuf_add(c, kern, args, nargs, dims, global, local);
     return CLVAE_OK;
 }
 
@@ -125,7 +123,7 @@ static int run_clblast(ocl_ctx *c, const gemm_shape *g, float alpha, float beta,
      * (ocl_cmdbuf.c); it counts as one launch, however many kernels CLBlast runs. */
     clvae_ocl_cmdbuf_refuse(c, "a GEMM runs on CLBlast, which enqueues its kernels itself (a step "
                                "is recorded when the tuning file gives all of its GEMM shapes "
-                               "clvae's register-tiled kernels)");
+                               "clvae's own kernels)");
     c->n_launch++;
     if (s == CLBlastSuccess)
         clvae_ocl_prof_span(c, "gemm", pre, ev); /* takes both; no-op when not profiling */

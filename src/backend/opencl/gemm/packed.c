@@ -44,15 +44,10 @@ int clvae_ocl_pack_buf_grow(ocl_ctx *c, clvae_pack_buf *b, size_t bytes)
     b->mem = clCreateBuffer(c->context, CL_MEM_READ_WRITE, want, NULL, &err);
     if (err != CL_SUCCESS) return clvae_ocl_fail(c, "gemm", "clCreateBuffer(GEMM scratch)", err);
     b->bytes = want;
+    c->n_scratch_grow++;
     CLVAE_DEBUG("opencl gemm: a GEMM scratch buffer grown to %zu bytes", want);
     return CLVAE_OK;
 }
-
-/* Why a step with a packed GEMM is not recorded into a command buffer (ocl_cmdbuf.c): the panel
- * buffer is reallocated when a larger GEMM comes (an eval batch), which would leave a recording
- * reading freed memory. */
-#define PACKED_NO_RECORDING                                                                    \
-    "a GEMM runs on a packed kernel, whose panel buffer can be reallocated between steps"
 
 int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, const clvae_tiled *v,
                           const clvae_gemm_call *g, clvae_pack_buf *buf)
@@ -63,6 +58,8 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
     const cl_ulong a_floats = pack_a ? pm * mr * (size_t)g->k : 0;
     const cl_ulong b_floats = pn * nr * (size_t)g->k;
     int st = clvae_ocl_pack_buf_grow(c, buf, (size_t)(a_floats + b_floats) * sizeof(float));
+    /* a recording keeps these panels alive past a later grow (ocl_cmdbuf.c) */
+    if (!st) clvae_ocl_cmdbuf_hold(c, buf->mem);
     /* op(A)(r, q) is a[q lda + r] when transposed; op(B)^T(col, q) is b[col ldb + q] when B is */
     int ars = g->ta ? 1 : g->lda, aqs = g->ta ? g->lda : 1;
     int brs = g->tb ? g->ldb : 1, bqs = g->tb ? 1 : g->ldb;
@@ -72,8 +69,9 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
                        OCL_ARG(a_floats)};
     size_t pglobal[3] = {(size_t)(pack_a && mr > nr ? mr : nr), (size_t)g->k,
                          (pack_a ? pm : 0) + pn};
-    if (!st) st = clvae_ocl_gemm_enqueue(c, kpack, pargs, OCL_NARGS(pargs), pglobal[2] ? 3 : 2,
-                                         pglobal, NULL, PACKED_NO_RECORDING);
+    if (!st)
+        st = clvae_ocl_gemm_enqueue(c, kpack, pargs, OCL_NARGS(pargs), pglobal[2] ? 3 : 2, pglobal,
+                                    NULL);
     if (st) return st;
     int rows_first = v->rows_first;
     cl_mem bias = g->epi ? g->bias : g->c; /* never read without an epilogue */
@@ -86,6 +84,5 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel kpack, co
                       OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
     size_t gx = rows_first ? pm : pn, gy = rows_first ? pn : pm;
     size_t global[2] = {(gx + v->lx - 1) / v->lx * v->lx, gy}, local[2] = {(size_t)v->lx, 1};
-    return clvae_ocl_gemm_enqueue(c, gemm, args, OCL_NARGS(args), 2, global, local,
-                                  PACKED_NO_RECORDING);
+    return clvae_ocl_gemm_enqueue(c, gemm, args, OCL_NARGS(args), 2, global, local);
 }

@@ -66,12 +66,11 @@ int clvae_ocl_gemm_bias_act(void *ctx, bool ta, bool tb, int m, int n, int k, cl
 
 /* Every launch of clvae's GEMM kernels goes through here (gemm.c): sets the arguments, enqueues
  * the kernel over global (dims 2 or 3; local NULL: the device picks), profiles it as "gemm",
- * counts it for the step's launches and either records it into the step being recorded
- * (ocl_cmdbuf.c) or, with `refuse` (why), keeps that step out of recording. */
+ * counts it for the step's launches and records it into the step being recorded, if any
+ * (ocl_cmdbuf.c; a scratch buffer it uses must be held there first: clvae_ocl_cmdbuf_hold). */
 struct ocl_arg;
-int clvae_ocl_gemm_enqueue(struct ocl_ctx *c, cl_kernel kern, const struct ocl_arg *args,
-                           int nargs, cl_uint dims, const size_t *global, const size_t *local,
-                           const char *refuse);
+int clvae_ocl_gemm_enqueue(struct ocl_ctx *c, cl_kernel kern, const struct ocl_arg *args, int nargs,
+                           cl_uint dims, const size_t *global, const size_t *local);
 
 /* ---- the packed kernels (packed.c), run by tiled.c for forms PACKED and PACKB ---- */
 
@@ -92,7 +91,8 @@ int clvae_ocl_packed_gemm(struct ocl_ctx *c, cl_kernel gemm, cl_kernel pack, con
 void clvae_ocl_pack_buf_free(clvae_pack_buf *b);
 /* Makes b hold at least `bytes` (the packed panels; split-K's partial products). The old buffer
  * is released at once: OpenCL keeps it alive until the GEMMs already enqueued with it (one
- * in-order queue) have finished. */
+ * in-order queue) have finished, and a recorded step that used it holds a reference of its own
+ * (clvae_ocl_cmdbuf_hold). */
 int clvae_ocl_pack_buf_grow(struct ocl_ctx *c, clvae_pack_buf *b, size_t bytes);
 
 #endif

@@ -219,8 +219,7 @@ int clvae_opencl_gemm_force(clvae_backend *be, const clvae_tiled *v)
     return CLVAE_OK;
 }
 
-/* The tile kernel over (m, n) tiles and `slices` k slices (1: unsplit; a split one is not
- * recorded: its scratch can be reallocated between steps, as the packed panels). */
+/* The tile kernel over (m, n) tiles and `slices` k slices (1: unsplit). */
 static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n, int slices,
                   const ocl_arg *args, int nargs)
 {
@@ -233,10 +232,7 @@ static int launch(ocl_ctx *c, cl_kernel kern, const clvae_tiled *v, int m, int n
     }
     size_t global[3] = {(gx + v->lx - 1) / v->lx * v->lx, gy, (size_t)slices};
     size_t local[3] = {(size_t)v->lx, 1, 1};
-    return clvae_ocl_gemm_enqueue(c, kern, args, nargs, slices > 1 ? 3 : 2, global, local,
-                                  slices > 1 ? "a GEMM runs split along k, whose scratch can be "
-                                               "reallocated between steps"
-                                             : NULL);
+    return clvae_ocl_gemm_enqueue(c, kern, args, nargs, slices > 1 ? 3 : 2, global, local);
 }
 
 /* The variant a GEMM of this shape runs with, its program built; 1 (and *prog NULL) when the
@@ -276,8 +272,8 @@ bool clvae_ocl_tiled_takes(ocl_ctx *c, bool ta, bool tb, int m, int n, int k)
 /* Split-K: the tile kernel writes each of the ks k-slices' products (alpha 1, beta 0, no
  * epilogue) into its own (m, n) block of the split scratch, then clvae_gemm_split_sum adds
  * the blocks in slice order and applies alpha, beta and the epilogue: two launches, the same
- * bits on every run. Not recorded into a step's command buffer: the scratch can be
- * reallocated between steps, as the packed panels. */
+ * bits on every run. A recording holds the scratch it used (ocl_cmdbuf.c), as the packed
+ * panels, so a later grow leaves a recorded step's buffer alone. */
 static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
                       const clvae_gemm_call *g)
 {
@@ -286,6 +282,7 @@ static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
     clvae_pack_buf *buf = &c->tiled->split;
     int st = clvae_ocl_pack_buf_grow(c, buf, (size_t)slices * cstride * sizeof(float));
     if (st) return st;
+    clvae_ocl_cmdbuf_hold(c, buf->mem);
     float one = 1.0f, nil = 0.0f;
     int none = 0, ldp = g->n;
     ocl_arg args[] = {OCL_ARG(g->m),    OCL_ARG(g->n),   OCL_ARG(g->k),     OCL_ARG(one),
@@ -300,8 +297,7 @@ static int split_gemm(ocl_ctx *c, const tiled_prog *prog, const clvae_tiled *v,
                        OCL_ARG(g->ldc),  OCL_ARG(bias),    OCL_ARG(g->biasoff), OCL_ARG(g->epi)};
     size_t local[2] = {prog->sum_lx, 1};
     size_t global[2] = {((size_t)g->n + local[0] - 1) / local[0] * local[0], (size_t)g->m};
-    return clvae_ocl_gemm_enqueue(c, prog->ksum, sargs, OCL_NARGS(sargs), 2, global, local,
-                                  "a GEMM runs split along k");
+    return clvae_ocl_gemm_enqueue(c, prog->ksum, sargs, OCL_NARGS(sargs), 2, global, local);
 }
 
 int clvae_ocl_tiled_gemm_epi(ocl_ctx *c, const clvae_gemm_call *g)
