@@ -128,6 +128,42 @@ static void test_roundtrip(void)
           "use_defaults round trip: %s", clvae_last_error());
 }
 
+/* A file with more shapes than this build holds (written by a build with a larger
+ * CLVAE_TUNE_MAX_SHAPES) is read, its first CLVAE_TUNE_MAX_SHAPES shapes kept; it used to be
+ * refused as malformed and then overwritten by the next tune, losing every other model's. */
+static void test_too_many_shapes(void)
+{
+    const char *path = tu_tmp_path("tune_many.json");
+    clvae_tuning t = sample_tuning(), u;
+    t.n_extra = 0;
+    t.n_shapes = CLVAE_TUNE_MAX_SHAPES;
+    for (int i = 0; i < t.n_shapes; i++) {
+        t.shapes[i] = (clvae_gemm_shape){false, true, 128, 8 + i, 784, 1};
+        t.shape_set[i] = 0;
+        t.shape_tiled[i] = (clvae_tiled){CLVAE_TILED_NONE, 0, 0, 0, 0, 0, 0};
+    }
+    CHECK(clvae_tuning_write(path, &t) == 0, "write: %s", clvae_last_error());
+    FILE *f = fopen(path, "rb");
+    static char text[1 << 20], more[(1 << 20) + 256];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[n] = 0;
+    /* one more shape in front: n = 7, which no shape above has */
+    char *arr = strstr(text, "\"shapes\""), *open = arr ? strchr(arr, '[') : NULL;
+    CHECK(open != NULL, "no shapes array in the written file");
+    if (!open) return;
+    size_t head = (size_t)(open + 1 - text);
+    snprintf(more, sizeof more, "%.*s{\"op\": \"NT\", \"m\": 128, \"n\": 7, \"k\": 784, "
+             "\"calls\": 1},%s", (int)head, text, open + 1);
+    write_text(path, more, strlen(more));
+    CHECK(clvae_tuning_read(path, &u) == 0, "a file with %d shapes: %s", CLVAE_TUNE_MAX_SHAPES + 1,
+          clvae_last_error());
+    CHECK(u.n_shapes == CLVAE_TUNE_MAX_SHAPES && u.shapes[0].n == 7 &&
+              u.shapes[CLVAE_TUNE_MAX_SHAPES - 1].n == 8 + CLVAE_TUNE_MAX_SHAPES - 2,
+          "kept %d shapes (first n %d), expected the first %d", u.n_shapes, u.shapes[0].n,
+          CLVAE_TUNE_MAX_SHAPES);
+}
+
 /* Contents that must be reported as corrupt (CLVAE_ERR_DATA), never crash. */
 static void test_corrupt_reads(void)
 {
@@ -569,6 +605,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_roundtrip();
+    test_too_many_shapes();
     test_corrupt_reads();
     clvae_backend be = {0};
     clvae_config cfg;

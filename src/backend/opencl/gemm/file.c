@@ -258,7 +258,9 @@ static bool get_tiled(const cJSON *o, const clvae_gemm_shape *s, clvae_tiled *v)
     return clvae_tiled_valid(v, s->ta, s->tb);
 }
 
-/* The informational shape list; false when it is malformed. */
+/* The informational shape list; false when it is malformed. Shapes past CLVAE_TUNE_MAX_SHAPES
+ * (a file from a build that holds more) are left out: the file lists the model it was tuned for
+ * first, so what is kept is that model's and the most recent others'. */
 static bool get_shapes(const cJSON *root, clvae_tuning *t)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "shapes"), *o;
@@ -269,7 +271,12 @@ static bool get_shapes(const cJSON *root, clvae_tuning *t)
     {
         char op[3];
         long m, n, k, calls;
-        if (t->n_shapes == CLVAE_TUNE_MAX_SHAPES || !get_string(o, "op", op, sizeof op) ||
+        if (t->n_shapes == CLVAE_TUNE_MAX_SHAPES) {
+            CLVAE_DEBUG("gemm tuning file: %d shapes kept, the rest left out",
+                        CLVAE_TUNE_MAX_SHAPES);
+            break;
+        }
+        if (!get_string(o, "op", op, sizeof op) ||
             strlen(op) != 2 || !get_int(o, "m", 1, 1L << 30, &m) ||
             !get_int(o, "n", 1, 1L << 30, &n) || !get_int(o, "k", 1, 1L << 30, &k) ||
             !get_int(o, "calls", 1, 1L << 20, &calls))
