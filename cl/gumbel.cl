@@ -18,7 +18,9 @@ static inline void clvae_group_lse(__global const float *l, uint K, float *mx, f
 
 /* g, y, z (rows, G*K) from logits (hrows, G*K): Gumbel noise from Philox (or given), the
  * softmax of (logits + g) / tau, and z = y or (hard) the one-hot of its first maximum; the
- * noise of local row r is that of row noise_row0 + r (shards). */
+ * noise of local row r is that of row noise_row0 + r (shards). The group's K noise values are
+ * consecutive Philox elements: each block is computed once and its lanes used in turn; each
+ * (l + g) / tau and its exp are computed once (kept in z until the result replaces them). */
 __kernel void clvae_gumbel(__global const float *logits, ulong loff, __global float *g, ulong goff,
                            __global float *y, ulong yoff, __global float *z, ulong zoff,
                            uint rows, uint hrows, uint groups, uint cats, float tau, int hard,
@@ -29,25 +31,38 @@ __kernel void clvae_gumbel(__global const float *logits, ulong loff, __global fl
     if (q >= groups || r >= rows) return;
     __global const float *l = logits + loff + (r % hrows) * GK + q * K;
     ulong base = r * GK + q * K;
-    __global float *gr = g + goff + base;
+    __global float *gr = g + goff + base, *zr = z + zoff + base;
     float mx = -INFINITY, se = 0.0f;
     uint arg = 0;
+    ulong n0 = ((ulong)noise_row0 + r) * GK + q * K; /* noise index of category 0 */
+    clvae_philox4 blk;
+    uint have = 0xFFFFFFFFu; /* the block in blk: one Philox call per 4 categories, not per 1 */
     for (uint k = 0; k < K; k++) {
         if (!given) {
-            float u = clvae_philox_uniform(seed, step, stream, ((ulong)noise_row0 + r) * GK + q * K + k);
+            ulong n = n0 + k;
+            if ((uint)(n >> 2) != have || k == 0) {
+                have = (uint)(n >> 2);
+                blk = clvae_philox_block(seed, step, stream, have);
+            }
+            float u = clvae_u32_to_uniform(blk.v[n & 3u]); /* clvae_philox_uniform(.., n) */
             gr[k] = -log(-log(u + 1e-20f) + 1e-20f);
         }
         float v = (l[k] + gr[k]) / tau;
+        zr[k] = v; /* z holds v, then exp(v - mx), then its result */
         if (v > mx) {
             mx = v;
             arg = k;
         }
     }
-    for (uint k = 0; k < K; k++) se += exp((l[k] + gr[k]) / tau - mx);
     for (uint k = 0; k < K; k++) {
-        float yk = exp((l[k] + gr[k]) / tau - mx) / se;
+        float e = exp(zr[k] - mx);
+        zr[k] = e;
+        se += e;
+    }
+    for (uint k = 0; k < K; k++) {
+        float yk = zr[k] / se;
         if (has_y) y[yoff + base + k] = yk;
-        z[zoff + base + k] = hard ? (k == arg ? 1.0f : 0.0f) : yk;
+        zr[k] = hard ? (k == arg ? 1.0f : 0.0f) : yk;
     }
 }
 
