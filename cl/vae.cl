@@ -59,10 +59,13 @@ static inline float clvae_kl_row(__global const float *mu, __global const float 
 }
 
 /* heads (B, 2R) = [mu | logvar]; z, eps (S*B, R); kl (B). 3-D: work-item (v, b, s) writes the
- * v-th CLVAE_VW-wide vector of row s*B + b of z (v < R / CLVAE_VW), or one of its R % CLVAE_VW
- * tail elements after those; work-items (0, b, 0) also write kl[b]. No work-item divides.
- * S*B*R < 2^32. Noise of global row s*gbatch + row0 + b (a data-parallel shard; unsharded:
- * gbatch = batch, row0 = 0). */
+ * v-th CLVAE_VW-wide vector of row s*B + b of z (v < nv = R / CLVAE_VW), or (v == nv) all of its
+ * R % CLVAE_VW tail elements after those, in order; work-items (0, b, 0) also write kl[b]. No
+ * work-item divides. S*B*R < 2^32. Noise of global row s*gbatch + row0 + b (a data-parallel
+ * shard; unsharded: gbatch = batch, row0 = 0). The tail keeps the scalar math it always had (a
+ * device's scalar log/exp may differ from its vector ones by an ulp: PoCL's do), but computes
+ * each Philox block once for its (up to 4) elements and each Box-Muller radius once per pair,
+ * and only the sin or cos the element uses: the same bits as clvae_philox_normal_u. */
 __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global float *z, ulong zoff,
                             __global float *eps, ulong eoff, __global float *kl, ulong kloff,
                             uint batch, uint samples, uint latent, ulong seed, ulong step,
@@ -89,16 +92,27 @@ __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global fl
         CLVAE_VSTORE(CLVAE_VLOAD(v, mu) + exp(0.5f * CLVAE_VLOAD(v, lv)) * e, v, zr);
         return;
     }
-    uint j = nv * CLVAE_VW + (v - nv);
-    if (j >= R) return;
-    float e;
-    if (eps_given) {
-        e = er[j];
-    } else {
-        e = clvae_philox_normal_u(seed, step, stream, nrow + j);
-        er[j] = e;
+    if (v != nv) return;
+    clvae_philox4 blk;
+    float rad = 0.0f, th = 0.0f;
+    for (uint j = nv * CLVAE_VW; j < R; j++) {
+        float e;
+        if (eps_given) {
+            e = er[j];
+        } else {
+            uint n = nrow + j, first = j == nv * CLVAE_VW;
+            if (first || (n & 3u) == 0) blk = clvae_philox_block(seed, step, stream, n >> 2);
+            if (first || (n & 1u) == 0) {
+                uint w = n & 2u; /* lanes (0, 1) or (2, 3) of the block */
+                float ua = clvae_u32_to_uniform(blk.v[w]), ub = clvae_u32_to_uniform(blk.v[w + 1]);
+                rad = sqrt(-2.0f * log(ua));
+                th = 6.28318530717958647692f * ub;
+            }
+            e = (n & 1u) ? rad * sin(th) : rad * cos(th);
+            er[j] = e;
+        }
+        zr[j] = mu[j] + exp(0.5f * lv[j]) * e;
     }
-    zr[j] = mu[j] + exp(0.5f * lv[j]) * e;
 }
 
 /* dheads (B, 2R) from heads (B, 2R), eps and dz (S*B, R). 2-D: work-item (v, b) takes the v-th
