@@ -176,8 +176,10 @@ __kernel void clvae_row_scale(__global const float *w, ulong woff, __global floa
  * and block k's four words are elements 4k .. 4k + 3, so the work-item owns elements
  * 4 g CLVAE_VW .. 4 (g + 1) CLVAE_VW - 1, compared 4 at a time (one float4 per block); the last
  * work-item's partial range goes element by element through a private copy. */
-#define CLVAE_BIN_WORDS(k) (float4)(u0.s##k, u1.s##k, u2.s##k, u3.s##k) /* block l's 4 uniforms */
-#define CLVAE_BIN_FULL(k) vstore4(select((float4)0.0f, (float4)1.0f, CLVAE_BIN_WORDS(k) < vload4(0x##k, p)), 0x##k, p);
+/* Lane k (a hex digit) of the word vectors u0 .. u3: the 4 uniforms of block k0 + k. */
+#define CLVAE_BIN_WORDS(k) (float4)(u0.s##k, u1.s##k, u2.s##k, u3.s##k)
+#define CLVAE_BIN_FULL(k)                                                                          \
+    vstore4(select((float4)0.0f, (float4)1.0f, CLVAE_BIN_WORDS(k) < vload4(0x##k, p)), 0x##k, p);
 #define CLVAE_BIN_COPY(k) vstore4(CLVAE_BIN_WORDS(k), 0x##k, ut);
 __kernel void clvae_binarize(__global float *x, ulong xoff, ulong n, ulong seed, ulong step,
                              uint stream)
