@@ -16,9 +16,36 @@ static inline void clvae_group_lse(__global const float *l, uint K, float *mx, f
     *ls = log(se);
 }
 
+/* gr[k] = -log(-log(u + 1e-20) + 1e-20) for k < K, u = clvae_philox_uniform(seed, step,
+ * stream, n0 + k): CLVAE_VW categories at a time, each lane running the Philox call of its
+ * element's block in uint vectors (clvae_philox_blocks_v) and taking its word by selects, then
+ * the two logs in vectors. The uniforms are the host's bits; the logs are the device's vector
+ * log (on PoCL within an ulp of its scalar log, which costs some 30x more per element). */
+static inline void clvae_gumbel_noise_v(__global float *gr, ulong n0, uint K, ulong seed,
+                                        ulong step, uint stream)
+{
+    for (uint k = 0; k < K; k += CLVAE_VW) {
+        ulong n = n0 + k;
+        clvae_uintv t = (uint)(n & 3u) + CLVAE_PX_LANES, w = t & 3u, c0, c1, c2, c3;
+        clvae_philox_blocks_v(seed, step, stream, (uint)(n >> 2) + (t >> 2), &c0, &c1, &c2, &c3);
+        clvae_uintv bits = select(select(c0, c1, w == 1u), select(c2, c3, w == 3u), w >= 2u);
+        floatv u = CLVAE_PX_UNIFORM_V(bits);
+        floatv gv = -log(-log(u + 1e-20f) + 1e-20f);
+        if (k + CLVAE_VW <= K) {
+            CLVAE_VSTORE(gv, 0, gr + k);
+        } else {
+            float tmp[CLVAE_VW];
+            CLVAE_VSTORE(gv, 0, tmp);
+            for (uint i = 0; i < K - k; i++) gr[k + i] = tmp[i];
+        }
+    }
+}
+
 /* g, y, z (rows, G*K) from logits (hrows, G*K): Gumbel noise from Philox (or given), the
  * softmax of (logits + g) / tau, and z = y or (hard) the one-hot of its first maximum; the
- * noise of local row r is that of row noise_row0 + r (shards). */
+ * noise of local row r is that of row noise_row0 + r (shards). The group's K noise values are
+ * consecutive Philox elements, drawn CLVAE_VW at a time (clvae_gumbel_noise_v); each
+ * (l + g) / tau and its exp are computed once (kept in z until the result replaces them). */
 __kernel void clvae_gumbel(__global const float *logits, ulong loff, __global float *g, ulong goff,
                            __global float *y, ulong yoff, __global float *z, ulong zoff,
                            uint rows, uint hrows, uint groups, uint cats, float tau, int hard,
@@ -29,25 +56,28 @@ __kernel void clvae_gumbel(__global const float *logits, ulong loff, __global fl
     if (q >= groups || r >= rows) return;
     __global const float *l = logits + loff + (r % hrows) * GK + q * K;
     ulong base = r * GK + q * K;
-    __global float *gr = g + goff + base;
+    __global float *gr = g + goff + base, *zr = z + zoff + base;
     float mx = -INFINITY, se = 0.0f;
     uint arg = 0;
+    if (!given) /* the noise of local row r is that of row noise_row0 + r */
+        clvae_gumbel_noise_v(gr, ((ulong)noise_row0 + r) * GK + q * K, K, seed, step, stream);
     for (uint k = 0; k < K; k++) {
-        if (!given) {
-            float u = clvae_philox_uniform(seed, step, stream, ((ulong)noise_row0 + r) * GK + q * K + k);
-            gr[k] = -log(-log(u + 1e-20f) + 1e-20f);
-        }
         float v = (l[k] + gr[k]) / tau;
+        zr[k] = v; /* z holds v, then exp(v - mx), then its result */
         if (v > mx) {
             mx = v;
             arg = k;
         }
     }
-    for (uint k = 0; k < K; k++) se += exp((l[k] + gr[k]) / tau - mx);
     for (uint k = 0; k < K; k++) {
-        float yk = exp((l[k] + gr[k]) / tau - mx) / se;
+        float e = exp(zr[k] - mx);
+        zr[k] = e;
+        se += e;
+    }
+    for (uint k = 0; k < K; k++) {
+        float yk = zr[k] / se;
         if (has_y) y[yoff + base + k] = yk;
-        z[zoff + base + k] = hard ? (k == arg ? 1.0f : 0.0f) : yk;
+        zr[k] = hard ? (k == arg ? 1.0f : 0.0f) : yk;
     }
 }
 

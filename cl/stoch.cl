@@ -171,22 +171,36 @@ __kernel void clvae_row_scale(__global const float *w, ulong woff, __global floa
 }
 
 /* x (n) in [0, 1]: x[i] = u_i < x[i] ? 1 : 0 with u_i = clvae_philox_uniform(seed, step,
- * stream, i), the host's bits. One work-item per Philox block: elements 4k .. 4k + 3 take the
- * four lanes of block k (one Philox call, not four). */
+ * stream, i), the host's bits. One work-item per CLVAE_VW consecutive Philox blocks: work-item
+ * g runs blocks k = g * CLVAE_VW + l (lane l of clvae_philox_blocks_v, one SIMD Philox call),
+ * and block k's four words are elements 4k .. 4k + 3, so the work-item owns elements
+ * 4 g CLVAE_VW .. 4 (g + 1) CLVAE_VW - 1, compared 4 at a time (one float4 per block); the last
+ * work-item's partial range goes element by element through a private copy. */
+/* Lane k (a hex digit) of the word vectors u0 .. u3: the 4 uniforms of block k0 + k. */
+#define CLVAE_BIN_WORDS(k) (float4)(u0.s##k, u1.s##k, u2.s##k, u3.s##k)
+#define CLVAE_BIN_FULL(k)                                                                          \
+    vstore4(select((float4)0.0f, (float4)1.0f, CLVAE_BIN_WORDS(k) < vload4(0x##k, p)), 0x##k, p);
+#define CLVAE_BIN_COPY(k) vstore4(CLVAE_BIN_WORDS(k), 0x##k, ut);
 __kernel void clvae_binarize(__global float *x, ulong xoff, ulong n, ulong seed, ulong step,
                              uint stream)
 {
-    ulong k = get_global_id(0), i0 = 4 * k;
+    ulong k0 = get_global_id(0) * CLVAE_VW, i0 = 4 * k0;
     if (i0 >= n) return;
-    clvae_philox4 r = clvae_philox_block(seed, step, stream, (uint)k);
+    clvae_uintv w0, w1, w2, w3;
+    clvae_philox_blocks_v(seed, step, stream, (uint)k0 + CLVAE_PX_LANES, &w0, &w1, &w2, &w3);
     __global float *p = x + xoff + i0;
-    if (i0 + 4 <= n) {
-        p[0] = clvae_u32_to_uniform(r.v[0]) < p[0] ? 1.0f : 0.0f;
-        p[1] = clvae_u32_to_uniform(r.v[1]) < p[1] ? 1.0f : 0.0f;
-        p[2] = clvae_u32_to_uniform(r.v[2]) < p[2] ? 1.0f : 0.0f;
-        p[3] = clvae_u32_to_uniform(r.v[3]) < p[3] ? 1.0f : 0.0f;
+#if CLVAE_VW > 1
+    floatv u0 = CLVAE_PX_UNIFORM_V(w0), u1 = CLVAE_PX_UNIFORM_V(w1);
+    floatv u2 = CLVAE_PX_UNIFORM_V(w2), u3 = CLVAE_PX_UNIFORM_V(w3);
+    if (i0 + 4 * CLVAE_VW <= n) {
+        CLVAE_PX_EACH(CLVAE_BIN_FULL)
         return;
     }
-    for (uint l = 0; l < n - i0; l++)
-        p[l] = clvae_u32_to_uniform(r.v[l]) < p[l] ? 1.0f : 0.0f;
+    float ut[4 * CLVAE_VW]; /* the uniforms in element order */
+    CLVAE_PX_EACH(CLVAE_BIN_COPY)
+#else
+    float ut[4] = {clvae_u32_to_uniform(w0), clvae_u32_to_uniform(w1),
+                   clvae_u32_to_uniform(w2), clvae_u32_to_uniform(w3)};
+#endif
+    for (uint l = 0; l < 4 * CLVAE_VW && l < n - i0; l++) p[l] = ut[l] < p[l] ? 1.0f : 0.0f;
 }

@@ -6,7 +6,7 @@
 /* Philox4x32-10 normals (philox.clh's clvae_philox_normal, the same bits) for CLVAE_VW
  * consecutive elements n0, n0 + 1, ... at once: each lane runs its own block with uint vectors
  * and picks its lane of the block by selects. (T = uint/float or uintv/floatv.) */
-#define CLVAE_DEFINE_NORMALS(UT, FT, CONV, NAME)                                                      \
+#define CLVAE_DEFINE_NORMALS(UT, FT, CONV, TRIG, NAME)                                          \
     static inline FT NAME(ulong seed, ulong step, uint stream, UT n)                            \
     {                                                                                           \
         UT c0 = n >> 2, c1 = (uint)step, c2 = (uint)(step >> 32), c3 = stream;                 \
@@ -25,23 +25,24 @@
         UT ba = select(c0, c2, pair != 0u), bb = select(c1, c3, pair != 0u);                   \
         FT ua = (CONV(ba >> 9) + 0.5f) * (1.0f / 8388608.0f);                           \
         FT ub = (CONV(bb >> 9) + 0.5f) * (1.0f / 8388608.0f);                           \
-        FT rad = sqrt(-2.0f * log(ua)), th = 6.28318530717958647692f * ub;                      \
-        return select(rad * cos(th), rad * sin(th), odd != 0u);                                 \
+        FT rad = sqrt(-2.0f * log(ua)), th = 6.28318530717958647692f * ub, sn, c;               \
+        TRIG(th, sn, c);                                                                        \
+        return select(rad * c, rad * sn, odd != 0u);                                            \
     }
+/* sin and cos of th: one vector sincos (on PoCL the bits of sin and cos for every one of the
+ * 2^23 angles 2 pi u, checked exhaustively; cheaper than the two), or the scalar calls (devices
+ * of width 1 keep the calls they always made). */
+#define CLVAE_TRIG_V(th, sn, c) (sn = sincos(th, &c))
+#define CLVAE_TRIG_S(th, sn, c) (sn = sin(th), c = cos(th))
+/* uintv and the lane numbers (0, 1, ..., CLVAE_VW - 1) are philox.clh's. */
+typedef clvae_uintv uintv;
+#define CLVAE_LANES CLVAE_PX_LANES
 #if CLVAE_VW > 1
-typedef CLVAE_CAT(uint, CLVAE_VW) uintv;
-CLVAE_DEFINE_NORMALS(uintv, floatv, CLVAE_CAT(convert_float, CLVAE_VW), clvae_normals_v)
-#define CLVAE_LANES CLVAE_CAT(CLVAE_LANES_, CLVAE_VW)
-#define CLVAE_LANES_2 (uint2)(0, 1)
-#define CLVAE_LANES_4 (uint4)(0, 1, 2, 3)
-#define CLVAE_LANES_8 (uint8)(0, 1, 2, 3, 4, 5, 6, 7)
-#define CLVAE_LANES_16 (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+CLVAE_DEFINE_NORMALS(uintv, floatv, CLVAE_PX_TO_FLOAT, CLVAE_TRIG_V, clvae_normals_v)
 #else
-typedef uint uintv;
 #define clvae_normals_v clvae_philox_normal_u
-#define CLVAE_LANES 0u
 #endif
-CLVAE_DEFINE_NORMALS(uint, float, convert_float, clvae_philox_normal_u)
+CLVAE_DEFINE_NORMALS(uint, float, convert_float, CLVAE_TRIG_S, clvae_philox_normal_u)
 
 /* kl[b] = 1/2 sum_j (mu^2 + exp(logvar) - logvar - 1) over row b (mu, lv: R floats each), in
  * CLVAE_VW-wide vectors, the tail, then the lanes (a fixed order). */
@@ -59,10 +60,14 @@ static inline float clvae_kl_row(__global const float *mu, __global const float 
 }
 
 /* heads (B, 2R) = [mu | logvar]; z, eps (S*B, R); kl (B). 3-D: work-item (v, b, s) writes the
- * v-th CLVAE_VW-wide vector of row s*B + b of z (v < R / CLVAE_VW), or one of its R % CLVAE_VW
- * tail elements after those; work-items (0, b, 0) also write kl[b]. No work-item divides.
- * S*B*R < 2^32. Noise of global row s*gbatch + row0 + b (a data-parallel shard; unsharded:
- * gbatch = batch, row0 = 0). */
+ * v-th CLVAE_VW-wide vector of row s*B + b of z (v < nv = R / CLVAE_VW), or (v == nv) all of its
+ * R % CLVAE_VW tail elements after those, in order; work-items (0, b, 0) also write kl[b]. No
+ * work-item divides. S*B*R < 2^32. Noise of global row s*gbatch + row0 + b (a data-parallel
+ * shard; unsharded: gbatch = batch, row0 = 0). The tail keeps the scalar math it always had (a
+ * device's scalar log/exp may differ from its vector ones by an ulp: PoCL's do), but computes
+ * each Philox block once for its (up to 4) elements and each Box-Muller radius once per pair,
+ * and takes all its angles' sin and cos in one vector sincos (CLVAE_TRIG_V): the same bits as
+ * clvae_philox_normal_u on PoCL. */
 __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global float *z, ulong zoff,
                             __global float *eps, ulong eoff, __global float *kl, ulong kloff,
                             uint batch, uint samples, uint latent, ulong seed, ulong step,
@@ -89,16 +94,42 @@ __kernel void clvae_reparam(__global const float *heads, ulong hoff, __global fl
         CLVAE_VSTORE(CLVAE_VLOAD(v, mu) + exp(0.5f * CLVAE_VLOAD(v, lv)) * e, v, zr);
         return;
     }
-    uint j = nv * CLVAE_VW + (v - nv);
-    if (j >= R) return;
-    float e;
-    if (eps_given) {
-        e = er[j];
-    } else {
-        e = clvae_philox_normal_u(seed, step, stream, nrow + j);
-        er[j] = e;
+    if (v != nv) return;
+    uint j0 = nv * CLVAE_VW;
+    float rad[CLVAE_VW], th[CLVAE_VW], sn[CLVAE_VW], cs[CLVAE_VW]; /* tail element j0 + l */
+    if (!eps_given) {
+        clvae_philox4 blk;
+        for (uint l = 0; l < CLVAE_VW; l++) {
+            uint n = nrow + j0 + l;
+            th[l] = 0.0f;
+            if (j0 + l >= R) continue;
+            if (l == 0 || (n & 3u) == 0) blk = clvae_philox_block(seed, step, stream, n >> 2);
+            if (l == 0 || (n & 1u) == 0) {
+                uint w = n & 2u; /* lanes (0, 1) or (2, 3) of the block */
+                float ua = clvae_u32_to_uniform(blk.v[w]), ub = clvae_u32_to_uniform(blk.v[w + 1]);
+                rad[l] = sqrt(-2.0f * log(ua));
+                th[l] = 6.28318530717958647692f * ub;
+            } else {
+                rad[l] = rad[l - 1]; /* element n - 1 is the other half of n's pair */
+                th[l] = th[l - 1];
+            }
+        }
+        floatv c, s;
+        CLVAE_TRIG_V(CLVAE_VLOAD(0, th), s, c); /* a fraction of the scalar calls' cost */
+        CLVAE_VSTORE(s, 0, sn);
+        CLVAE_VSTORE(c, 0, cs);
     }
-    zr[j] = mu[j] + exp(0.5f * lv[j]) * e;
+    for (uint j = j0; j < R; j++) {
+        float e;
+        if (eps_given) {
+            e = er[j];
+        } else {
+            uint l = j - j0;
+            e = ((nrow + j) & 1u) ? rad[l] * sn[l] : rad[l] * cs[l];
+            er[j] = e;
+        }
+        zr[j] = mu[j] + exp(0.5f * lv[j]) * e;
+    }
 }
 
 /* dheads (B, 2R) from heads (B, 2R), eps and dz (S*B, R). 2-D: work-item (v, b) takes the v-th

@@ -290,14 +290,17 @@ static void binarize_one(size_t n, uint64_t seed, uint64_t step, uint32_t stream
     free(want);
 }
 
+/* Sizes around the kernel's work-item of CLVAE_VW blocks (4 * CLVAE_VW elements: 64 at width
+ * 16, 16 at width 4): partial first work-items (1, 7), one full and one partial (65), full
+ * work-items only (4096), a partial last one after many (1003, 100003). */
 static void test_binarize(void)
 {
-    static const size_t sizes[] = {1, 7, 1003, 100003};
+    static const size_t sizes[] = {1, 7, 1003, 65, 4096, 100003};
     const uint32_t streams[] = {CLVAE_STREAM_BINARIZE, CLVAE_STREAM_BINARIZE_FIXED,
                                 CLVAE_STREAM_BINARIZE_TEST,
                                 CLVAE_STREAM_LAYER(CLVAE_STREAM_BINARIZE, 1)};
-    for (int i = 0; i < (E.small ? 3 : 4); i++)
-        binarize_one(sizes[i], 0x0123456789ABCDEFull, (1ull << 32) + 5 + i, streams[i]);
+    for (int i = 0; i < (E.small ? 4 : 6); i++)
+        binarize_one(sizes[i], 0x0123456789ABCDEFull, (1ull << 32) + 5 + i, streams[i % 4]);
 }
 
 void test_stoch_ops(void)

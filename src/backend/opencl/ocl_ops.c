@@ -140,7 +140,7 @@ int clvae_ocl_reparam(void *ctx, const clvae_reparam_args *a)
                       OCL_ARG(eoff), OCL_ARG(km),   OCL_ARG(koff), OCL_ARG(B),      OCL_ARG(S),
                       OCL_ARG(R),    OCL_ARG(seed), OCL_ARG(step), OCL_ARG(stream), OCL_ARG(given),
                       OCL_ARG(row0), OCL_ARG(G),    OCL_ARG(state)};
-    size_t items[3] = {vec_items(c, R), B, S};
+    size_t items[3] = {R / c->vw + (R % c->vw != 0), B, S}; /* vectors, then one for the tail */
     if (clvae_ocl_recording(c)) clvae_ocl_cmdbuf_step_arg(c, OCL_NARGS(args) - 1, a->step, 0);
     return clvae_ocl_launch_nd(c, OCL_K_REPARAM, "reparam", 3, items, args, OCL_NARGS(args));
 }

@@ -201,5 +201,7 @@ int clvae_ocl_binarize(void *ctx, size_t n, uint64_t seed, uint64_t step, uint32
     if (st) return st;
     ocl_arg args[] = {OCL_ARG(xm), OCL_ARG(xo),  OCL_ARG(nn),
                       OCL_ARG(sd), OCL_ARG(stp), OCL_ARG(strm)};
-    return clvae_ocl_launch(c, OCL_K_BINARIZE, op, (n + 3) / 4, 0, args, OCL_NARGS(args));
+    size_t blocks = (n + 3) / 4; /* one work-item per c->vw Philox blocks (cl/stoch.cl) */
+    return clvae_ocl_launch(c, OCL_K_BINARIZE, op, (blocks + c->vw - 1) / c->vw, 0, args,
+                            OCL_NARGS(args));
 }
