@@ -43,13 +43,15 @@ bool clvae_backend_is_opencl(const clvae_backend *be)
 void clvae_tune_limits_query(cl_device_id dev, clvae_tune_limits *lim)
 {
     cl_device_type type = 0;
-    cl_ulong local = 0;
+    cl_ulong local = 0, cache = 0;
     memset(lim, 0, sizeof *lim);
     clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg, &lim->max_wg, NULL);
     clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->max_item, lim->max_item, NULL);
     clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
     clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL);
     lim->local_mem = (size_t)local;
+    lim->global_cache = (size_t)cache;
     lim->cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     if (lim->max_wg == 0) lim->max_wg = 64;
     for (int i = 0; i < 3; i++)

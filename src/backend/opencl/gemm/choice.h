@@ -115,6 +115,7 @@ typedef struct clvae_tune_limits {
     size_t max_wg; /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t max_item[3];
     size_t local_mem; /* bytes */
+    size_t global_cache; /* CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, bytes (0: not reported) */
     bool cpu;         /* CL_DEVICE_TYPE_CPU: the curated list for CPUs comes first */
 } clvae_tune_limits;
 

@@ -120,17 +120,11 @@ int clvae_tune_check_case(tune_run *r, const tune_case *k)
 
 int clvae_tune_cold_init(tune_run *r)
 {
-    cl_ulong cache = 0, max_alloc = 0;
-    if (clGetDeviceInfo(r->c->dev.id, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache,
-                        NULL) != CL_SUCCESS)
-        cache = 0;
-    if (clGetDeviceInfo(r->c->dev.id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
-                        NULL) != CL_SUCCESS)
-        max_alloc = 0;
-    r->cold_bytes = r->o->cold_bytes ? r->o->cold_bytes : cache ? (size_t)cache / 4 : SIZE_MAX;
-    size_t evict = cache ? 2 * (size_t)cache : EVICT_MIN;
+    size_t cache = r->lim.global_cache, max_alloc = r->c->max_alloc;
+    r->cold_bytes = r->o->cold_bytes ? r->o->cold_bytes : cache ? cache / 4 : SIZE_MAX;
+    size_t evict = cache ? 2 * cache : EVICT_MIN;
     evict = evict < EVICT_MIN ? EVICT_MIN : evict > EVICT_MAX ? EVICT_MAX : evict;
-    if (max_alloc && evict > max_alloc) evict = (size_t)max_alloc;
+    if (max_alloc && evict > max_alloc) evict = max_alloc;
     int n_cold = 0;
     for (int i = 0; i < r->n; i++) {
         const clvae_gemm_shape *s = &r->cases[i].s;
